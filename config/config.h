@@ -1,0 +1,258 @@
+/*
+ * The typed configuration: plain structs the master and workers read. It is
+ * built by config_load() from YAML (the only code that touches YAML), never
+ * modified afterwards, and freed as a whole by config_free(). Every string
+ * and array lives in the config's arena.
+ *
+ * Times are milliseconds, sizes bytes. Directives allowed in both "mail" and
+ * "server" context live in struct srv_conf; each server's copy is merged from
+ * the mail level as nginx merges (server value, else mail value, else default).
+ */
+#ifndef MP_CONFIG_H
+#define MP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/arena.h"
+#include "common/net.h"
+
+#define CONF_DIRECTIVES_MAX 128
+
+enum mail_proto { MP_PROTO_NONE, MP_PROTO_IMAP, MP_PROTO_POP3, MP_PROTO_SMTP };
+enum starttls_mode { STARTTLS_OFF, STARTTLS_ON, STARTTLS_ONLY };
+enum verify_client { VERIFY_OFF, VERIFY_ON, VERIFY_OPTIONAL, VERIFY_OPTIONAL_NO_CA };
+enum proxy_protocol_mode { PP_OFF, PP_V1, PP_V2 };
+
+/* SASL / login methods, as bits (imap_auth, pop3_auth, smtp_auth). */
+#define AUTHM_PLAIN	0x01
+#define AUTHM_LOGIN	0x02
+#define AUTHM_APOP	0x04
+#define AUTHM_CRAM_MD5	0x08
+#define AUTHM_EXTERNAL	0x10
+#define AUTHM_NONE	0x20
+
+/* ssl_protocols bits */
+#define SSLP_SSLv2	0x01
+#define SSLP_SSLv3	0x02
+#define SSLP_TLSv1	0x04
+#define SSLP_TLSv1_1	0x08
+#define SSLP_TLSv1_2	0x10
+#define SSLP_TLSv1_3	0x20
+
+struct strlist {
+	size_t n;
+	char **v;
+};
+
+struct kv {
+	char *name;
+	char *value;
+};
+
+struct kvlist {
+	size_t n;
+	struct kv *v;
+};
+
+struct errlog_entry {
+	char *target;		/* path, "stderr" or "syslog:..." */
+	int level;		/* enum log_level */
+};
+
+struct errlog_conf {
+	size_t n;
+	struct errlog_entry *v;
+};
+
+struct cidrlist {
+	size_t n;
+	struct cidr *v;
+};
+
+struct listen_conf {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char *text;		/* as written, for messages */
+	const char *file;
+	int line, col;
+	unsigned ssl:1, proxy_protocol:1, bind:1, reuseport:1, multipath:1;
+	int backlog;		/* default 511 */
+	int rcvbuf, sndbuf;	/* 0 = system default */
+	int ipv6only;		/* 1 by default */
+	int so_keepalive;	/* -1 unset, 0 off, 1 on */
+	int keepidle, keepintvl, keepcnt;	/* 0 = system default */
+};
+
+struct auth_http_url {
+	char *url;		/* as written */
+	char *host;		/* Host header value */
+	char *uri;		/* request target, "/" by default */
+	struct sockaddr_storage addr;	/* first address, resolved at load */
+	socklen_t addrlen;
+};
+
+#define SSL_CACHE_OFF		0x01
+#define SSL_CACHE_NONE		0x02
+#define SSL_CACHE_BUILTIN	0x04
+#define SSL_CACHE_SHARED	0x08
+
+struct ssl_cache_conf {
+	unsigned mode;
+	long builtin_size;	/* -1: OpenSSL default */
+	char *shared_name;
+	size_t shared_size;
+};
+
+struct resolver_conf {
+	size_t n;		/* 0 = off */
+	struct sockaddr_storage *addrs;
+	uint64_t valid;		/* ms, 0 = use the record TTL */
+	int ipv4, ipv6;
+};
+
+/* Where a directive was written: line 0 means a default or the command line. */
+struct conf_pos {
+	int line, col;
+};
+
+/* Everything allowed in "mail" and "server" context (and server-only keys). */
+struct srv_conf {
+	struct errlog_conf error_log;	/* first member: shared offset with main_conf */
+	uint8_t set[CONF_DIRECTIVES_MAX / 8];
+	struct conf_pos pos[CONF_DIRECTIVES_MAX];
+	int line, col;			/* of the server mapping */
+
+	/* core */
+	struct listen_conf *listen;
+	size_t nlisten;
+	enum mail_proto protocol;
+	uint64_t timeout;
+	struct strlist server_name;	/* first = the server's name */
+	struct resolver_conf resolver;
+	uint64_t resolver_timeout;
+	unsigned max_errors;
+
+	/* auth_http */
+	struct auth_http_url auth_http;
+	struct kvlist auth_http_header;
+	uint64_t auth_http_timeout;
+	int auth_http_pass_client_cert;
+
+	/* proxy */
+	int proxy;
+	size_t proxy_buffer;
+	uint64_t proxy_timeout;
+	int proxy_pass_error_message;
+	int xclient;
+	int proxy_smtp_auth;
+	int proxy_protocol;
+	int so_keepalive;
+
+	/* imap */
+	size_t imap_client_buffer;
+	struct strlist imap_capabilities;
+	unsigned imap_auth;
+	int imap_id_forward;
+
+	/* pop3 */
+	struct strlist pop3_capabilities;
+	unsigned pop3_auth;
+	size_t pop3_client_buffer;
+
+	/* smtp */
+	size_t smtp_client_buffer;
+	uint64_t smtp_greeting_delay;
+	struct strlist smtp_capabilities;
+	unsigned smtp_auth;
+
+	/* realip */
+	struct cidrlist set_real_ip_from;
+
+	/* ssl */
+	int ssl;
+	int starttls;
+	struct strlist ssl_certificate;
+	struct strlist ssl_certificate_key;
+	char *ssl_password_file;
+	int ssl_certificate_compression;
+	char *ssl_dhparam;
+	char *ssl_ecdh_curve;
+	unsigned ssl_protocols;
+	char *ssl_ciphers;
+	int ssl_prefer_server_ciphers;
+	struct ssl_cache_conf ssl_session_cache;
+	int ssl_session_tickets;
+	struct strlist ssl_session_ticket_key;
+	uint64_t ssl_session_timeout;
+	int ssl_verify_client;
+	unsigned ssl_verify_depth;
+	char *ssl_client_certificate;
+	char *ssl_trusted_certificate;
+	char *ssl_crl;
+	struct kvlist ssl_conf_command;
+
+	/* TLS towards backends (mailproxy only) */
+	int proxy_ssl;
+	int proxy_starttls;
+	int proxy_ssl_verify;
+	unsigned proxy_ssl_verify_depth;
+	char *proxy_ssl_trusted_certificate;
+	char *proxy_ssl_name;
+	int proxy_ssl_server_name;
+	int proxy_ssl_session_reuse;
+	unsigned proxy_ssl_protocols;
+	char *proxy_ssl_ciphers;
+	char *proxy_ssl_certificate;
+	char *proxy_ssl_certificate_key;
+};
+
+struct main_conf {
+	struct errlog_conf error_log;	/* first member: shared offset with srv_conf */
+	uint8_t set[CONF_DIRECTIVES_MAX / 8];
+	struct conf_pos pos[CONF_DIRECTIVES_MAX];
+	char *user, *group;
+	int worker_processes;		/* 0 = auto, resolved at load */
+	int worker_processes_auto;
+	long worker_rlimit_nofile;	/* 0 = unchanged */
+	uint64_t worker_shutdown_timeout;	/* 0 = none */
+	char *pid;
+	int daemon;
+	int master_process;
+	unsigned worker_connections;
+	int multi_accept;
+};
+
+struct config {
+	struct arena arena;
+	char *file;		/* configuration file, absolute */
+	char *prefix;		/* directory relative paths resolve against */
+	struct main_conf main;
+	struct srv_conf mail;	/* the mail level, defaults for servers */
+	int has_mail;
+	struct srv_conf *servers;
+	size_t nservers;
+	size_t page_size;
+	struct strlist warnings;	/* "file:line:col: text", for the log */
+};
+
+/*
+ * Loads and validates path. Returns the configuration, or NULL with a
+ * message "file:line:col: ..." in err.
+ */
+struct config *config_load(const char *path, const char *prefix,
+    const char *globals, char *err, size_t errlen);
+void config_free(struct config *cf);
+
+/* Absolute path of a file named in the configuration (static buffer). */
+const char *config_path(const struct config *cf, const char *name, char *buf, size_t len);
+
+const char *config_proto_name(enum mail_proto p);
+
+struct buf;
+/* -T: the effective configuration, every default filled in, as YAML that loads again. */
+void config_dump(const struct config *cf, struct buf *out);
+/* The directive reference (Markdown), generated from the directive table. */
+void config_reference(struct buf *out);
+#endif

@@ -1,0 +1,231 @@
+/*
+ * Cross-field validation, run once the whole file is loaded: what no single
+ * directive can know alone. Each error points at the directive (or server)
+ * it concerns. Also the nginx-style finishing touches: the protocol from the
+ * port, "ssl on" applied to every listen.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config_int.h"
+
+static const struct ynode *
+at_pos(struct ynode *tmp, const struct srv_conf *srv, const char *name)
+{
+	const struct directive *d = directive_find(name);
+	size_t idx = directive_index(d);
+
+	memset(tmp, 0, sizeof(*tmp));
+	if (srv->pos[idx].line > 0) {
+		tmp->line = srv->pos[idx].line;
+		tmp->col = srv->pos[idx].col;
+	} else {
+		tmp->line = srv->line;
+		tmp->col = srv->col;
+	}
+	return tmp;
+}
+
+static const struct ynode *
+at_listen(struct ynode *tmp, const struct listen_conf *l)
+{
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->line = l->line;
+	tmp->col = l->col;
+	return tmp;
+}
+
+static int
+port_protocol(int port)
+{
+	switch (port) {
+	case 143: case 993: return MP_PROTO_IMAP;
+	case 110: case 995: return MP_PROTO_POP3;
+	case 25: case 465: case 587: return MP_PROTO_SMTP;
+	default: return MP_PROTO_NONE;
+	}
+}
+
+static int
+check_readable(struct loader *ld, const struct srv_conf *srv, const char *dname, const char *file)
+{
+	char path[4096];
+	struct ynode tmp;
+	struct stat st;
+
+	config_path(ld->cf, file, path, sizeof(path));
+	if (access(path, R_OK) < 0 || stat(path, &st) < 0)
+		return lerr(ld, at_pos(&tmp, srv, dname), dname, "cannot read \"%s\": %s", path,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return lerr(ld, at_pos(&tmp, srv, dname), dname, "\"%s\" is not a regular file", path);
+	return 0;
+}
+
+static int
+check_tls(struct loader *ld, struct srv_conf *srv, int uses_tls)
+{
+	struct ynode tmp;
+
+	if (!uses_tls)
+		return 0;
+	if (srv->ssl_certificate.n == 0) {
+		const char *why = srv->starttls != STARTTLS_OFF ? "starttls" : srv->ssl ? "ssl" : "listen";
+		return lerr(ld, at_pos(&tmp, srv, why), why,
+		    "TLS is enabled but no \"ssl_certificate\" is defined for this server");
+	}
+	if (srv->ssl_certificate_key.n != srv->ssl_certificate.n)
+		return lerr(ld, at_pos(&tmp, srv, srv->ssl_certificate_key.n ? "ssl_certificate_key" :
+		    "ssl_certificate"), "ssl_certificate_key",
+		    "%zu certificate(s) but %zu key(s); give one key per certificate",
+		    srv->ssl_certificate.n, srv->ssl_certificate_key.n);
+	for (size_t i = 0; i < srv->ssl_certificate.n; i++)
+		if (check_readable(ld, srv, "ssl_certificate", srv->ssl_certificate.v[i]) < 0 ||
+		    check_readable(ld, srv, "ssl_certificate_key", srv->ssl_certificate_key.v[i]) < 0)
+			return -1;
+	if (srv->ssl_password_file && check_readable(ld, srv, "ssl_password_file", srv->ssl_password_file) < 0)
+		return -1;
+	if (srv->ssl_dhparam && check_readable(ld, srv, "ssl_dhparam", srv->ssl_dhparam) < 0)
+		return -1;
+	if (srv->ssl_client_certificate &&
+	    check_readable(ld, srv, "ssl_client_certificate", srv->ssl_client_certificate) < 0)
+		return -1;
+	if (srv->ssl_trusted_certificate &&
+	    check_readable(ld, srv, "ssl_trusted_certificate", srv->ssl_trusted_certificate) < 0)
+		return -1;
+	if (srv->ssl_crl && check_readable(ld, srv, "ssl_crl", srv->ssl_crl) < 0)
+		return -1;
+	if ((srv->ssl_verify_client == VERIFY_ON || srv->ssl_verify_client == VERIFY_OPTIONAL) &&
+	    srv->ssl_client_certificate == NULL && srv->ssl_trusted_certificate == NULL)
+		return lerr(ld, at_pos(&tmp, srv, "ssl_verify_client"), "ssl_verify_client",
+		    "needs \"ssl_client_certificate\" or \"ssl_trusted_certificate\"");
+	for (size_t i = 0; i < srv->ssl_session_ticket_key.n; i++) {
+		char path[4096];
+		struct stat st;
+		if (check_readable(ld, srv, "ssl_session_ticket_key", srv->ssl_session_ticket_key.v[i]) < 0)
+			return -1;
+		config_path(ld->cf, srv->ssl_session_ticket_key.v[i], path, sizeof(path));
+		if (stat(path, &st) == 0 && st.st_size != 48 && st.st_size != 80)
+			return lerr(ld, at_pos(&tmp, srv, "ssl_session_ticket_key"), "ssl_session_ticket_key",
+			    "\"%s\" is %lld bytes; a key file must be 48 or 80 bytes", path,
+			    (long long)st.st_size);
+	}
+	return 0;
+}
+
+static int
+check_server(struct loader *ld, struct srv_conf *srv)
+{
+	struct ynode tmp;
+	int uses_tls;
+
+	if (srv->nlisten == 0) {
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.line = srv->line;
+		tmp.col = srv->col;
+		return lerr(ld, &tmp, "servers", "a server needs at least one \"listen\"");
+	}
+	if (srv->protocol == MP_PROTO_NONE) {
+		for (size_t i = 0; i < srv->nlisten; i++) {
+			int p = port_protocol(net_port((struct sockaddr *)&srv->listen[i].addr));
+			if (p == MP_PROTO_NONE || (srv->protocol != MP_PROTO_NONE && (int)srv->protocol != p)) {
+				srv->protocol = MP_PROTO_NONE;
+				return lerr(ld, at_listen(&tmp, &srv->listen[i]), "protocol",
+				    "not set, and port %d does not imply one (set protocol: imap, pop3 or smtp)",
+				    net_port((struct sockaddr *)&srv->listen[i].addr));
+			}
+			srv->protocol = (enum mail_proto)p;
+		}
+	}
+	if (srv->ssl) {
+		if (conf_isset(srv->set, directive_index(directive_find("ssl"))))
+			lwarn(ld, at_pos(&tmp, srv, "ssl"), "ssl",
+			    "the \"ssl\" directive is deprecated, use \"listen ... ssl\" instead");
+		for (size_t i = 0; i < srv->nlisten; i++)
+			srv->listen[i].ssl = 1;
+	}
+	if (srv->auth_http.url == NULL)
+		return lerr(ld, at_pos(&tmp, srv, "auth_http"), "auth_http",
+		    "no \"auth_http\" is defined for this server (or for \"mail\")");
+	uses_tls = srv->starttls != STARTTLS_OFF;
+	for (size_t i = 0; i < srv->nlisten; i++)
+		if (srv->listen[i].ssl)
+			uses_tls = 1;
+	if (check_tls(ld, srv, uses_tls) < 0)
+		return -1;
+	if (srv->protocol != MP_PROTO_SMTP && (srv->smtp_auth & AUTHM_NONE) &&
+	    conf_isset(srv->set, directive_index(directive_find("smtp_auth"))))
+		lwarn(ld, at_pos(&tmp, srv, "smtp_auth"), "smtp_auth",
+		    "\"none\" only matters for SMTP servers");
+	return 0;
+}
+
+/* The same address:port in two servers is refused, as in nginx. */
+static int
+check_listen_pairs(struct loader *ld)
+{
+	struct config *cf = ld->cf;
+	struct ynode tmp;
+
+	for (size_t i = 0; i < cf->nservers; i++)
+		for (size_t a = 0; a < cf->servers[i].nlisten; a++) {
+			const struct listen_conf *la = &cf->servers[i].listen[a];
+			for (size_t j = 0; j < i; j++)
+				for (size_t b = 0; b < cf->servers[j].nlisten; b++) {
+					const struct listen_conf *lb = &cf->servers[j].listen[b];
+					char addr[NET_ADDRSTRLEN];
+					if (!net_addr_equal((const struct sockaddr *)&la->addr,
+					    (const struct sockaddr *)&lb->addr))
+						continue;
+					net_ntop_port((const struct sockaddr *)&la->addr, addr, sizeof(addr));
+					return lerr(ld, at_listen(&tmp, la), "listen",
+					    "duplicate address and port pair \"%s\" (first at line %d)",
+					    addr, lb->line);
+				}
+		}
+	return 0;
+}
+
+/* Servers naming the same shared zone must agree on its size. */
+static int
+check_zones(struct loader *ld)
+{
+	struct config *cf = ld->cf;
+	struct ynode tmp;
+
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct ssl_cache_conf *a = &cf->servers[i].ssl_session_cache;
+		if (!(a->mode & SSL_CACHE_SHARED))
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct ssl_cache_conf *b = &cf->servers[j].ssl_session_cache;
+			if (!(b->mode & SSL_CACHE_SHARED) || strcmp(a->shared_name, b->shared_name) != 0)
+				continue;
+			if (a->shared_size != b->shared_size)
+				return lerr(ld, at_pos(&tmp, &cf->servers[i], "ssl_session_cache"),
+				    "ssl_session_cache", "zone \"%s\" is declared with two sizes (%zu and %zu bytes)",
+				    a->shared_name, b->shared_size, a->shared_size);
+		}
+	}
+	return 0;
+}
+
+int
+config_check(struct loader *ld)
+{
+	struct config *cf = ld->cf;
+
+	if (cf->main.worker_connections < 2) {
+		struct ynode tmp = { .line = cf->main.pos[directive_index(directive_find("worker_connections"))].line };
+		return lerr(ld, &tmp, "worker_connections", "must be at least 2 (a session uses two)");
+	}
+	for (size_t i = 0; i < cf->nservers; i++)
+		if (check_server(ld, &cf->servers[i]) < 0)
+			return -1;
+	if (check_listen_pairs(ld) < 0 || check_zones(ld) < 0)
+		return -1;
+	return 0;
+}

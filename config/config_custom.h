@@ -1,0 +1,25 @@
+/* Setters and printers of the directives with a grammar of their own. */
+#ifndef MP_CONFIG_CUSTOM_H
+#define MP_CONFIG_CUSTOM_H
+
+#include "config/config_int.h"
+
+#define CUSTOM_DECL(fn) \
+	int set_##fn(struct loader *, const struct directive *, void *, const struct ynode *); \
+	void print_##fn(const struct directive *, const void *, struct buf *)
+
+CUSTOM_DECL(user);
+CUSTOM_DECL(worker_processes);
+CUSTOM_DECL(error_log);
+CUSTOM_DECL(listen);
+CUSTOM_DECL(server_name);
+CUSTOM_DECL(resolver);
+CUSTOM_DECL(auth_http);
+CUSTOM_DECL(cidrs);
+CUSTOM_DECL(ssl_protocols);
+CUSTOM_DECL(ssl_session_cache);
+
+/* One listen item as written, for -T. */
+void print_listen_item(const struct listen_conf *l, struct buf *out);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * Private to config/: the directive table and the loader state the generic
+ * setters share. Nothing outside config/ includes this.
+ */
+#ifndef MP_CONFIG_INT_H
+#define MP_CONFIG_INT_H
+
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "config/config.h"
+#include "config/ytree.h"
+
+#define CTX_MAIN	0x01
+#define CTX_EVENTS	0x02
+#define CTX_MAIL	0x04
+#define CTX_SERVER	0x08
+
+#define DF_MAILPROXY	0x01	/* mailproxy only, not in nginx */
+#define DF_SEED		0x02	/* from the seed document, since removed from nginx */
+#define DF_NOPRINT	0x04	/* not printed by -T (folded into other settings) */
+
+enum dir_type {
+	DT_FLAG, DT_MSEC, DT_SIZE, DT_NUM, DT_STR, DT_PATH, DT_STRLIST, DT_PATHLIST,
+	DT_ENUM, DT_MASK, DT_KVLIST, DT_CUSTOM, DT_RENAMED,
+};
+
+struct name_val {
+	const char *name;
+	int val;
+};
+
+struct loader;
+struct directive;
+
+typedef int (*dir_set_fn)(struct loader *ld, const struct directive *d, void *field,
+    const struct ynode *val);
+typedef void (*dir_print_fn)(const struct directive *d, const void *field, struct buf *out);
+
+struct directive {
+	const char *name;
+	unsigned ctx;
+	enum dir_type type;
+	size_t off;
+	size_t size;
+	const char *dflt;		/* nginx notation; NULL = unset */
+	const struct name_val *names;	/* DT_ENUM, DT_MASK */
+	long min, max;			/* DT_NUM */
+	dir_set_fn set;			/* DT_CUSTOM */
+	dir_print_fn print;		/* DT_CUSTOM */
+	unsigned flags;
+	const char *syntax;		/* for the reference page */
+	const char *doc;
+};
+
+extern const struct directive directives[];
+extern const size_t ndirectives;
+
+struct loader {
+	struct config *cf;
+	const char *file;	/* name used in messages */
+	char *err;
+	size_t errlen;
+	size_t visits;
+	const char *ctxname;
+	unsigned ctx;
+};
+
+/* Formats "file:line:col: "key": message" into ld->err; returns -1. */
+int lerr(struct loader *ld, const struct ynode *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void lwarn(struct loader *ld, const struct ynode *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Arguments of a directive: a scalar split on blanks, or a sequence of scalars. */
+struct args {
+	size_t n;
+	const char **v;
+	const struct ynode **at;
+};
+int get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
+    struct args *a);
+/* The single scalar of a one-argument directive. */
+int get_scalar(struct loader *ld, const struct directive *d, const struct ynode *val,
+    const char **s);
+
+int parse_msec(const char *s, uint64_t *ms);
+int parse_size(const char *s, size_t *sz);
+int parse_flag(const char *s, int *v);
+
+void print_quoted(struct buf *out, const char *s);
+void print_msec(struct buf *out, uint64_t ms);
+void print_size(struct buf *out, size_t sz);
+
+const struct directive *directive_find(const char *name);
+size_t directive_index(const struct directive *d);
+int directive_apply(struct loader *ld, const struct directive *d, void *conf,
+    const struct ynode *val);
+int directive_apply_default(struct loader *ld, const struct directive *d, void *conf);
+
+int config_check(struct loader *ld);
+void config_print_directive(const struct directive *d, const void *conf, struct buf *out);
+
+static inline int conf_isset(const uint8_t *set, size_t i) { return set[i / 8] & (1u << (i % 8)); }
+static inline void conf_mark(uint8_t *set, size_t i) { set[i / 8] |= (uint8_t)(1u << (i % 8)); }
+
+#endif

@@ -1,0 +1,521 @@
+/*
+ * THE directive table: every directive mailproxy knows, with its contexts,
+ * value shape, default (in nginx notation, parsed by the same setter as a
+ * user's value), and a line for the reference page. Generic setters and
+ * printers for the common shapes live here too; the few directives with
+ * their own grammar (listen, error_log, ...) are in config_custom.c.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config_custom.h"
+#include "config/config_int.h"
+
+#define MAIN	CTX_MAIN
+#define EVENTS	CTX_EVENTS
+#define MS	(CTX_MAIL | CTX_SERVER)
+#define SRV	CTX_SERVER
+
+#define SF(f) .off = offsetof(struct srv_conf, f), .size = sizeof(((struct srv_conf *)0)->f)
+#define MF(f) .off = offsetof(struct main_conf, f), .size = sizeof(((struct main_conf *)0)->f)
+
+_Static_assert(offsetof(struct srv_conf, error_log) == offsetof(struct main_conf, error_log),
+    "error_log must sit at the same offset in main and server configuration");
+
+static const struct name_val proto_names[] = {
+	{ "imap", MP_PROTO_IMAP }, { "pop3", MP_PROTO_POP3 }, { "smtp", MP_PROTO_SMTP }, { 0, 0 } };
+static const struct name_val starttls_names[] = {
+	{ "off", STARTTLS_OFF }, { "on", STARTTLS_ON }, { "only", STARTTLS_ONLY }, { 0, 0 } };
+static const struct name_val verify_names[] = {
+	{ "off", VERIFY_OFF }, { "on", VERIFY_ON }, { "optional", VERIFY_OPTIONAL },
+	{ "optional_no_ca", VERIFY_OPTIONAL_NO_CA }, { 0, 0 } };
+static const struct name_val pp_names[] = {
+	{ "off", PP_OFF }, { "on", PP_V1 }, { "v2", PP_V2 }, { 0, 0 } };
+static const struct name_val imap_auth_names[] = {
+	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
+	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+static const struct name_val pop3_auth_names[] = {
+	{ "plain", AUTHM_PLAIN }, { "apop", AUTHM_APOP }, { "cram-md5", AUTHM_CRAM_MD5 },
+	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+static const struct name_val smtp_auth_names[] = {
+	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
+	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE }, { 0, 0 } };
+
+#define CUSTOM(fn) .type = DT_CUSTOM, .set = set_##fn, .print = print_##fn
+
+const struct directive directives[] = {
+	/* main context */
+	{ "user", MAIN, CUSTOM(user), MF(user), .dflt = "nobody nogroup",
+	  .syntax = "user [group]", .doc = "unprivileged user (and group) workers run as when started as root" },
+	{ "worker_processes", MAIN, CUSTOM(worker_processes), MF(worker_processes), .dflt = "1",
+	  .syntax = "number | auto", .doc = "number of worker processes; auto = online CPUs" },
+	{ "worker_rlimit_nofile", MAIN, DT_NUM, MF(worker_rlimit_nofile), .min = 1, .max = 1048576,
+	  .syntax = "number", .doc = "RLIMIT_NOFILE for workers" },
+	{ "worker_shutdown_timeout", MAIN, DT_MSEC, MF(worker_shutdown_timeout),
+	  .syntax = "time", .doc = "how long a gracefully stopping worker may keep sessions" },
+	{ "error_log", MAIN | MS, CUSTOM(error_log), MF(error_log), .dflt = "logs/error.log error",
+	  .syntax = "file [level] (or a sequence)", .doc = "error log: path, stderr or syslog:server=ADDR; level debug..emerg" },
+	{ "pid", MAIN, DT_PATH, MF(pid), .dflt = "logs/mailproxy.pid",
+	  .syntax = "file", .doc = "pid file of the master process" },
+	{ "daemon", MAIN, DT_FLAG, MF(daemon), .dflt = "on",
+	  .syntax = "on | off", .doc = "run in the background" },
+	{ "master_process", MAIN, DT_FLAG, MF(master_process), .dflt = "on",
+	  .syntax = "on | off", .doc = "off = one process serving everything (debugging)" },
+
+	/* events */
+	{ "worker_connections", EVENTS, DT_NUM, MF(worker_connections), .dflt = "512",
+	  .min = 1, .max = 1048576, .syntax = "number", .doc = "connections per worker (client and backend sides count)" },
+	{ "multi_accept", EVENTS, DT_FLAG, MF(multi_accept), .dflt = "off",
+	  .syntax = "on | off", .doc = "accept all pending connections at once" },
+
+	/* mail core */
+	{ "listen", SRV, CUSTOM(listen), SF(listen), .flags = DF_NOPRINT,
+	  .syntax = "address:port [ssl] [proxy_protocol] [backlog=n] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[idle]:[intvl]:[cnt]] [multipath] [reuseport] (or a sequence)",
+	  .doc = "listening sockets of the server; reuseport is mailproxy only" },
+	{ "protocol", SRV, DT_ENUM, SF(protocol), .names = proto_names,
+	  .syntax = "imap | pop3 | smtp", .doc = "protocol of the server; by default from the port (143/993, 110/995, 25/465/587)" },
+	{ "timeout", MS, DT_MSEC, SF(timeout), .dflt = "60s",
+	  .syntax = "time", .doc = "idle timeout before login, and for the backend login" },
+	{ "server_name", MS, CUSTOM(server_name), SF(server_name),
+	  .syntax = "name ...", .doc = "name used in greetings and salts; more names select the server by SNI; default: the host name" },
+	{ "resolver", MS, CUSTOM(resolver), SF(resolver), .dflt = "off",
+	  .syntax = "address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off", .doc = "DNS servers for client host names (SMTP)" },
+	{ "resolver_timeout", MS, DT_MSEC, SF(resolver_timeout), .dflt = "30s",
+	  .syntax = "time", .doc = "DNS lookup timeout" },
+	{ "max_errors", MS, DT_NUM, SF(max_errors), .dflt = "5", .min = 0, .max = 1000000,
+	  .syntax = "number", .doc = "protocol errors before the connection is closed" },
+
+	/* auth_http */
+	{ "auth_http", MS, CUSTOM(auth_http), SF(auth_http),
+	  .syntax = "URL", .doc = "[http://]host[:port][/uri] or unix:/path[:/uri] of the auth service" },
+	{ "auth_http_header", MS, DT_KVLIST, SF(auth_http_header),
+	  .syntax = "{name: value} or [\"name value\", ...]", .doc = "extra request headers to the auth service" },
+	{ "auth_http_timeout", MS, DT_MSEC, SF(auth_http_timeout), .dflt = "60s",
+	  .syntax = "time", .doc = "auth service timeout" },
+	{ "auth_http_pass_client_cert", MS, DT_FLAG, SF(auth_http_pass_client_cert), .dflt = "off",
+	  .syntax = "on | off", .doc = "send the client certificate in Auth-SSL-Cert" },
+
+	/* proxy */
+	{ "proxy", MS, DT_FLAG, SF(proxy), .dflt = "off",
+	  .syntax = "on | off", .doc = "accepted for compatibility; nginx ignores it too" },
+	{ "proxy_buffer", MS, DT_SIZE, SF(proxy_buffer), .dflt = "page",
+	  .syntax = "size", .doc = "relay buffer size per direction (allocated only while data flows)" },
+	{ "proxy_timeout", MS, DT_MSEC, SF(proxy_timeout), .dflt = "24h",
+	  .syntax = "time", .doc = "idle timeout of a relayed session" },
+	{ "proxy_pass_error_message", MS, DT_FLAG, SF(proxy_pass_error_message), .dflt = "off",
+	  .syntax = "on | off", .doc = "pass the backend's login error to the client" },
+	{ "xclient", MS, DT_FLAG, SF(xclient), .dflt = "on",
+	  .syntax = "on | off", .doc = "send XCLIENT to SMTP backends" },
+	{ "proxy_smtp_auth", MS, DT_FLAG, SF(proxy_smtp_auth), .dflt = "off",
+	  .syntax = "on | off", .doc = "AUTH PLAIN to the SMTP backend" },
+	{ "proxy_protocol", MS, DT_ENUM, SF(proxy_protocol), .dflt = "off", .names = pp_names,
+	  .syntax = "on | v2 | off", .doc = "send a PROXY protocol header to the backend" },
+	{ "so_keepalive", MS, DT_FLAG, SF(so_keepalive), .dflt = "off", .flags = DF_SEED,
+	  .syntax = "on | off", .doc = "SO_KEEPALIVE on backend sockets (from the seed; removed from nginx)" },
+
+	/* imap */
+	{ "imap_client_buffer", MS, DT_SIZE, SF(imap_client_buffer), .dflt = "page",
+	  .syntax = "size", .doc = "longest IMAP command (and literal) before login" },
+	{ "imap_capabilities", MS, DT_STRLIST, SF(imap_capabilities), .dflt = "IMAP4 IMAP4rev1 UIDPLUS",
+	  .syntax = "extension ...", .doc = "CAPABILITY list before login" },
+	{ "imap_auth", MS, DT_MASK, SF(imap_auth), .dflt = "plain", .names = imap_auth_names,
+	  .syntax = "plain | login | cram-md5 | external ...", .doc = "IMAP SASL mechanisms advertised" },
+
+	/* pop3 */
+	{ "pop3_capabilities", MS, DT_STRLIST, SF(pop3_capabilities), .dflt = "TOP USER UIDL",
+	  .syntax = "extension ...", .doc = "CAPA list" },
+	{ "pop3_auth", MS, DT_MASK, SF(pop3_auth), .dflt = "plain", .names = pop3_auth_names,
+	  .syntax = "plain | apop | cram-md5 | external ...", .doc = "POP3 login methods allowed" },
+	{ "auth", MS, DT_RENAMED, .dflt = NULL, .syntax = "-", .flags = DF_SEED | DF_NOPRINT,
+	  .doc = "renamed to pop3_auth (nginx 0.5.15); refused" },
+
+	/* smtp */
+	{ "smtp_client_buffer", MS, DT_SIZE, SF(smtp_client_buffer), .dflt = "page",
+	  .syntax = "size", .doc = "longest SMTP command before login" },
+	{ "smtp_greeting_delay", MS, DT_MSEC, SF(smtp_greeting_delay), .dflt = "0",
+	  .syntax = "time", .doc = "delay before the greeting; clients talking earlier are refused" },
+	{ "smtp_capabilities", MS, DT_STRLIST, SF(smtp_capabilities),
+	  .syntax = "extension ...", .doc = "EHLO extensions before AUTH/STARTTLS" },
+	{ "smtp_auth", MS, DT_MASK, SF(smtp_auth), .dflt = "login plain", .names = smtp_auth_names,
+	  .syntax = "plain | login | cram-md5 | external | none ...", .doc = "SMTP AUTH mechanisms; none = relay without login" },
+
+	/* realip */
+	{ "set_real_ip_from", MS, CUSTOM(cidrs), SF(set_real_ip_from),
+	  .syntax = "address | CIDR | unix: (or a sequence)", .doc = "peers trusted for the PROXY protocol source address" },
+
+	/* ssl */
+	{ "ssl", MS, DT_FLAG, SF(ssl), .dflt = "off", .flags = DF_SEED,
+	  .syntax = "on | off", .doc = "TLS on every listen of the server (removed in nginx 1.25.1; use listen ... ssl)" },
+	{ "starttls", MS, DT_ENUM, SF(starttls), .dflt = "off", .names = starttls_names,
+	  .syntax = "on | off | only", .doc = "STARTTLS/STLS; only = no login before TLS" },
+	{ "ssl_certificate", MS, DT_PATHLIST, SF(ssl_certificate),
+	  .syntax = "file (or a sequence)", .doc = "PEM certificate chain(s), e.g. RSA and ECDSA" },
+	{ "ssl_certificate_key", MS, DT_PATHLIST, SF(ssl_certificate_key),
+	  .syntax = "file (or a sequence)", .doc = "PEM private key(s), in the order of ssl_certificate" },
+	{ "ssl_password_file", MS, DT_PATH, SF(ssl_password_file),
+	  .syntax = "file", .doc = "pass phrases for the keys, one per line" },
+	{ "ssl_certificate_compression", MS, DT_FLAG, SF(ssl_certificate_compression), .dflt = "off",
+	  .syntax = "on | off", .doc = "TLS 1.3 certificate compression" },
+	{ "ssl_dhparam", MS, DT_PATH, SF(ssl_dhparam),
+	  .syntax = "file", .doc = "DH parameters for DHE ciphers" },
+	{ "ssl_ecdh_curve", MS, DT_STR, SF(ssl_ecdh_curve), .dflt = "auto",
+	  .syntax = "curve[:curve...]", .doc = "ECDHE groups" },
+	{ "ssl_protocols", MS, CUSTOM(ssl_protocols), SF(ssl_protocols), .dflt = "TLSv1.2 TLSv1.3",
+	  .syntax = "TLSv1 | TLSv1.1 | TLSv1.2 | TLSv1.3 ...", .doc = "enabled protocols (SSLv2/SSLv3 refused)" },
+	{ "ssl_ciphers", MS, DT_STR, SF(ssl_ciphers), .dflt = "HIGH:!aNULL:!MD5",
+	  .syntax = "ciphers", .doc = "OpenSSL cipher list (TLS 1.2 and below)" },
+	{ "ssl_prefer_server_ciphers", MS, DT_FLAG, SF(ssl_prefer_server_ciphers), .dflt = "off",
+	  .syntax = "on | off", .doc = "server cipher order wins" },
+	{ "ssl_session_cache", MS, CUSTOM(ssl_session_cache), SF(ssl_session_cache), .dflt = "none",
+	  .syntax = "off | none | [builtin[:size]] [shared:name:size]", .doc = "TLS session cache; shared zones are seen by all workers" },
+	{ "ssl_session_tickets", MS, DT_FLAG, SF(ssl_session_tickets), .dflt = "on",
+	  .syntax = "on | off", .doc = "TLS session tickets" },
+	{ "ssl_session_ticket_key", MS, DT_PATHLIST, SF(ssl_session_ticket_key),
+	  .syntax = "file (or a sequence)", .doc = "48- or 80-byte ticket key files; the first encrypts, all decrypt" },
+	{ "ssl_session_timeout", MS, DT_MSEC, SF(ssl_session_timeout), .dflt = "5m",
+	  .syntax = "time", .doc = "lifetime of cached sessions and tickets" },
+	{ "ssl_verify_client", MS, DT_ENUM, SF(ssl_verify_client), .dflt = "off", .names = verify_names,
+	  .syntax = "on | off | optional | optional_no_ca", .doc = "client certificate verification" },
+	{ "ssl_verify_depth", MS, DT_NUM, SF(ssl_verify_depth), .dflt = "1", .min = 0, .max = 100,
+	  .syntax = "number", .doc = "client certificate chain depth" },
+	{ "ssl_client_certificate", MS, DT_PATH, SF(ssl_client_certificate),
+	  .syntax = "file", .doc = "CAs for client certificates (sent to clients)" },
+	{ "ssl_trusted_certificate", MS, DT_PATH, SF(ssl_trusted_certificate),
+	  .syntax = "file", .doc = "CAs for client certificates (not sent)" },
+	{ "ssl_crl", MS, DT_PATH, SF(ssl_crl),
+	  .syntax = "file", .doc = "revocation lists for client certificates" },
+	{ "ssl_conf_command", MS, DT_KVLIST, SF(ssl_conf_command),
+	  .syntax = "{name: value} or [\"name value\", ...]", .doc = "raw OpenSSL SSL_CONF commands" },
+};
+
+const size_t ndirectives = sizeof(directives) / sizeof(directives[0]);
+
+_Static_assert(sizeof(directives) / sizeof(directives[0]) <= CONF_DIRECTIVES_MAX,
+    "raise CONF_DIRECTIVES_MAX");
+
+const struct directive *
+directive_find(const char *name)
+{
+	for (size_t i = 0; i < ndirectives; i++)
+		if (strcmp(directives[i].name, name) == 0)
+			return &directives[i];
+	return NULL;
+}
+
+size_t
+directive_index(const struct directive *d)
+{
+	return (size_t)(d - directives);
+}
+
+/* ---- generic setters ---- */
+
+static int
+set_num(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	const char *s;
+	char *end;
+	long v;
+
+	if (get_scalar(ld, d, val, &s) < 0)
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno)
+		return lerr(ld, val, d->name, "expected a number, got \"%s\"", s);
+	if (v < d->min || v > d->max)
+		return lerr(ld, val, d->name, "%ld is out of range (%ld to %ld)", v, d->min, d->max);
+	if (d->size == sizeof(long))
+		*(long *)field = v;
+	else
+		*(unsigned *)field = (unsigned)v;
+	return 0;
+}
+
+static int
+copy_list(struct loader *ld, const struct directive *d, struct strlist *l,
+    const struct args *a, int paths)
+{
+	(void)paths;
+	l->v = arena_alloc(&ld->cf->arena, (a->n ? a->n : 1) * sizeof(*l->v));
+	if (l->v == NULL)
+		return lerr(ld, NULL, d->name, "out of memory");
+	for (size_t i = 0; i < a->n; i++) {
+		l->v[i] = arena_strdup(&ld->cf->arena, a->v[i]);
+		if (l->v[i] == NULL)
+			return lerr(ld, a->at[i], d->name, "out of memory");
+	}
+	l->n = a->n;
+	return 0;
+}
+
+static int
+set_kvlist(struct loader *ld, const struct directive *d, struct kvlist *kl,
+    const struct ynode *val)
+{
+	struct arena *ar = &ld->cf->arena;
+	size_t n = val->type == YN_MAP ? val->n / 2 : val->type == YN_SEQ ? val->n : 1;
+
+	kl->v = arena_calloc(ar, (n ? n : 1) * sizeof(*kl->v));
+	kl->n = 0;
+	if (kl->v == NULL)
+		return lerr(ld, val, d->name, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct ynode *kn, *vn;
+		const char *name, *value;
+		size_t namelen;
+
+		if (val->type == YN_MAP) {
+			kn = val->kids[2 * i];
+			vn = val->kids[2 * i + 1];
+			if (kn->type != YN_SCALAR || vn->type != YN_SCALAR)
+				return lerr(ld, kn, d->name, "expected name: value pairs");
+			name = kn->str;
+			namelen = kn->len;
+			value = vn->str;
+		} else {
+			kn = vn = val->type == YN_SEQ ? val->kids[i] : val;
+			if (kn->type != YN_SCALAR)
+				return lerr(ld, kn, d->name, "expected \"name value\"");
+			name = kn->str;
+			namelen = strcspn(name, " \t");
+			value = name + namelen;
+			value += strspn(value, " \t");
+			if (namelen == 0 || *value == '\0')
+				return lerr(ld, kn, d->name, "expected \"name value\", got \"%s\"", kn->str);
+		}
+		if (namelen == 0)
+			return lerr(ld, kn, d->name, "empty name");
+		for (size_t j = 0; j < namelen; j++) {
+			char c = name[j];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+				return lerr(ld, kn, d->name, "invalid character in name \"%.*s\"",
+				    (int)namelen, name);
+		}
+		for (const char *p = value; *p; p++)
+			if (*p == '\r' || *p == '\n' || *p == '\0')
+				return lerr(ld, vn, d->name, "value contains a line break");
+		kl->v[kl->n].name = arena_strndup(ar, name, namelen);
+		kl->v[kl->n].value = arena_strdup(ar, value);
+		if (kl->v[kl->n].name == NULL || kl->v[kl->n].value == NULL)
+			return lerr(ld, kn, d->name, "out of memory");
+		kl->n++;
+	}
+	return 0;
+}
+
+static const char *
+names_list(const struct name_val *nv, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (; nv->name && o < len; nv++) {
+		int n = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", nv->name);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return buf;
+}
+
+int
+directive_apply(struct loader *ld, const struct directive *d, void *conf,
+    const struct ynode *val)
+{
+	void *field = (char *)conf + d->off;
+	const char *s;
+	struct args a;
+	char list[256];
+
+	switch (d->type) {
+	case DT_FLAG:
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		if (parse_flag(s, (int *)field) < 0)
+			return lerr(ld, val, d->name, "expected on or off, got \"%s\"", s);
+		return 0;
+	case DT_MSEC:
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		if (parse_msec(s, (uint64_t *)field) < 0)
+			return lerr(ld, val, d->name,
+			    "expected a time such as 60s, 500ms or 24h, got \"%s\"", s);
+		return 0;
+	case DT_SIZE:
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		if (val->line == 0 && strcmp(s, "page") == 0) {
+			*(size_t *)field = ld->cf->page_size;
+			return 0;
+		}
+		if (parse_size(s, (size_t *)field) < 0)
+			return lerr(ld, val, d->name, "expected a size such as 4k or 1m, got \"%s\"", s);
+		if (*(size_t *)field < 64 || *(size_t *)field > 64 * 1024 * 1024)
+			return lerr(ld, val, d->name, "%s is out of range (64 to 64m)", s);
+		return 0;
+	case DT_NUM:
+		return set_num(ld, d, field, val);
+	case DT_STR:
+	case DT_PATH:
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		if (s[0] == '\0')
+			return lerr(ld, val, d->name, "expected a value, got an empty string");
+		*(char **)field = arena_strdup(&ld->cf->arena, s);
+		return *(char **)field ? 0 : lerr(ld, val, d->name, "out of memory");
+	case DT_STRLIST:
+	case DT_PATHLIST:
+		if (val->type == YN_SEQ && val->n == 0) {
+			memset(field, 0, sizeof(struct strlist));
+			return 0;
+		}
+		if (get_args(ld, d, val, &a) < 0)
+			return -1;
+		return copy_list(ld, d, field, &a, d->type == DT_PATHLIST);
+	case DT_ENUM:
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		for (const struct name_val *nv = d->names; nv->name; nv++)
+			if (strcasecmp(s, nv->name) == 0) {
+				*(int *)field = nv->val;
+				return 0;
+			}
+		return lerr(ld, val, d->name, "expected one of %s, got \"%s\"",
+		    names_list(d->names, list, sizeof(list)), s);
+	case DT_MASK: {
+		unsigned m = 0;
+		if (get_args(ld, d, val, &a) < 0)
+			return -1;
+		for (size_t i = 0; i < a.n; i++) {
+			const struct name_val *nv;
+			for (nv = d->names; nv->name; nv++)
+				if (strcasecmp(a.v[i], nv->name) == 0)
+					break;
+			if (nv->name == NULL)
+				return lerr(ld, a.at[i], d->name, "expected %s, got \"%s\"",
+				    names_list(d->names, list, sizeof(list)), a.v[i]);
+			m |= (unsigned)nv->val;
+		}
+		*(unsigned *)field = m;
+		return 0;
+	}
+	case DT_KVLIST:
+		if (val->type == YN_SEQ && val->n == 0) {
+			memset(field, 0, sizeof(struct kvlist));
+			return 0;
+		}
+		return set_kvlist(ld, d, field, val);
+	case DT_CUSTOM:
+		return d->set(ld, d, field, val);
+	case DT_RENAMED:
+		return lerr(ld, val, d->name, "this directive was renamed to \"pop3_auth\"");
+	}
+	return lerr(ld, val, d->name, "internal error: unknown directive type");
+}
+
+int
+directive_apply_default(struct loader *ld, const struct directive *d, void *conf)
+{
+	struct ynode n;
+
+	if (d->dflt == NULL)
+		return 0;
+	memset(&n, 0, sizeof(n));
+	n.type = YN_SCALAR;
+	n.plain = 1;
+	n.str = (char *)d->dflt;
+	n.len = strlen(d->dflt);
+	return directive_apply(ld, d, conf, &n);
+}
+
+/* ---- printers (for -T) ---- */
+
+static void
+print_strlist(const struct strlist *l, struct buf *out)
+{
+	buf_puts(out, "[");
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			buf_puts(out, ", ");
+		print_quoted(out, l->v[i]);
+	}
+	buf_puts(out, "]");
+}
+
+static void
+print_kvlist(const struct kvlist *kl, struct buf *out)
+{
+	buf_puts(out, "[");
+	for (size_t i = 0; i < kl->n; i++) {
+		char tmp[8192];
+		if (i)
+			buf_puts(out, ", ");
+		snprintf(tmp, sizeof(tmp), "%s %s", kl->v[i].name, kl->v[i].value);
+		print_quoted(out, tmp);
+	}
+	buf_puts(out, "]");
+}
+
+void
+config_print_directive(const struct directive *d, const void *conf, struct buf *out)
+{
+	const void *field = (const char *)conf + d->off;
+
+	switch (d->type) {
+	case DT_FLAG:
+		buf_puts(out, *(const int *)field ? "on" : "off");
+		break;
+	case DT_MSEC:
+		print_msec(out, *(const uint64_t *)field);
+		break;
+	case DT_SIZE:
+		print_size(out, *(const size_t *)field);
+		break;
+	case DT_NUM:
+		if (d->size == sizeof(long))
+			buf_printf(out, "%ld", *(const long *)field);
+		else
+			buf_printf(out, "%u", *(const unsigned *)field);
+		break;
+	case DT_STR:
+	case DT_PATH:
+		print_quoted(out, *(char *const *)field ? *(char *const *)field : "");
+		break;
+	case DT_STRLIST:
+	case DT_PATHLIST:
+		print_strlist(field, out);
+		break;
+	case DT_ENUM:
+		for (const struct name_val *nv = d->names; nv->name; nv++)
+			if (nv->val == *(const int *)field) {
+				buf_puts(out, nv->name);
+				break;
+			}
+		break;
+	case DT_MASK: {
+		unsigned m = *(const unsigned *)field;
+		buf_puts(out, "[");
+		int first = 1;
+		for (const struct name_val *nv = d->names; nv->name; nv++)
+			if (m & (unsigned)nv->val) {
+				buf_printf(out, "%s%s", first ? "" : ", ", nv->name);
+				first = 0;
+			}
+		buf_puts(out, "]");
+		break;
+	}
+	case DT_KVLIST:
+		print_kvlist(field, out);
+		break;
+	case DT_CUSTOM:
+		d->print(d, field, out);
+		break;
+	case DT_RENAMED:
+		break;
+	}
+}

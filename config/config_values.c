@@ -1,0 +1,305 @@
+/*
+ * Scalar value syntax shared by the setters: nginx times, sizes and flags,
+ * argument lists, and the quoting used when printing a configuration back.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config_int.h"
+
+/*
+ * nginx's time syntax: "500ms", "5s", "1h 30m", "2d"; a bare number is
+ * seconds. Units ms s m h d w M(30d) y(365d). Values past ~100 years fail.
+ */
+int
+parse_msec(const char *s, uint64_t *ms)
+{
+	uint64_t total = 0;
+	int any = 0;
+	const uint64_t limit = 100ULL * 365 * 86400 * 1000;
+
+	while (*s) {
+		uint64_t v = 0, mult;
+		const char *start;
+
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			break;
+		start = s;
+		while (isdigit((unsigned char)*s)) {
+			v = v * 10 + (uint64_t)(*s - '0');
+			if (v > limit)
+				return -1;
+			s++;
+		}
+		if (s == start)
+			return -1;
+		if (s[0] == 'm' && s[1] == 's') {
+			mult = 1;
+			s += 2;
+		} else {
+			switch (*s) {
+			case 's': mult = 1000; s++; break;
+			case 'm': mult = 60000; s++; break;
+			case 'h': mult = 3600000; s++; break;
+			case 'd': mult = 86400000; s++; break;
+			case 'w': mult = 7ULL * 86400000; s++; break;
+			case 'M': mult = 30ULL * 86400000; s++; break;
+			case 'y': mult = 365ULL * 86400000; s++; break;
+			case '\0': case ' ':
+				/* A bare number is seconds, and only alone. */
+				if (any)
+					return -1;
+				while (*s == ' ')
+					s++;
+				if (*s != '\0')
+					return -1;
+				mult = 1000;
+				break;
+			default:
+				return -1;
+			}
+		}
+		if (v > limit / mult)
+			return -1;
+		total += v * mult;
+		if (total > limit)
+			return -1;
+		any = 1;
+	}
+	if (!any)
+		return -1;
+	*ms = total;
+	return 0;
+}
+
+/* "4096", "4k", "10m", "1g" (either case). */
+int
+parse_size(const char *s, size_t *sz)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mult = 1024; end++; break;
+	case 'm': case 'M': mult = 1024 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024ULL * 1024 * 1024; end++; break;
+	}
+	if (*end != '\0')
+		return -1;
+	if (v > (unsigned long long)(SIZE_MAX / 2) / mult)
+		return -1;
+	*sz = (size_t)(v * mult);
+	return 0;
+}
+
+int
+parse_flag(const char *s, int *v)
+{
+	static const char *const on[] = { "on", "true", "yes", NULL };
+	static const char *const off[] = { "off", "false", "no", NULL };
+
+	for (int i = 0; on[i]; i++)
+		if (strcasecmp(s, on[i]) == 0) {
+			*v = 1;
+			return 0;
+		}
+	for (int i = 0; off[i]; i++)
+		if (strcasecmp(s, off[i]) == 0) {
+			*v = 0;
+			return 0;
+		}
+	return -1;
+}
+
+static void
+vlerr(struct loader *ld, char *dst, size_t dstlen, const struct ynode *at, const char *key,
+    const char *fmt, va_list ap)
+{
+	int n;
+
+	if (at != NULL && at->line > 0)
+		n = snprintf(dst, dstlen, "%s:%d:%d: ", ld->file, at->line, at->col);
+	else
+		n = snprintf(dst, dstlen, "%s: ", ld->file);
+	if (n < 0 || (size_t)n >= dstlen)
+		return;
+	if (key != NULL) {
+		int m = snprintf(dst + n, dstlen - (size_t)n, "\"%s\": ", key);
+		if (m < 0 || (size_t)(n + m) >= dstlen)
+			return;
+		n += m;
+	}
+	vsnprintf(dst + n, dstlen - (size_t)n, fmt, ap);
+}
+
+int
+lerr(struct loader *ld, const struct ynode *at, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlerr(ld, ld->err, ld->errlen, at, key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+lwarn(struct loader *ld, const struct ynode *at, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	struct strlist *w = &ld->cf->warnings;
+
+	va_start(ap, fmt);
+	vlerr(ld, msg, sizeof(msg), at, key, fmt, ap);
+	va_end(ap);
+	char **v = arena_alloc(&ld->cf->arena, (w->n + 1) * sizeof(*v));
+	char *copy = arena_strdup(&ld->cf->arena, msg);
+	if (v == NULL || copy == NULL)
+		return;
+	if (w->n)
+		memcpy(v, w->v, w->n * sizeof(*v));
+	v[w->n++] = copy;
+	w->v = v;
+}
+
+static const char *
+type_name(enum ynode_type t)
+{
+	return t == YN_MAP ? "a mapping" : t == YN_SEQ ? "a sequence" : "a scalar";
+}
+
+int
+get_scalar(struct loader *ld, const struct directive *d, const struct ynode *val,
+    const char **s)
+{
+	if (val->type != YN_SCALAR)
+		return lerr(ld, val, d->name, "expected a single value, got %s", type_name(val->type));
+	if (val->plain && (val->len == 0 || strcmp(val->str, "~") == 0 ||
+	    strcasecmp(val->str, "null") == 0))
+		return lerr(ld, val, d->name, "expected a value, got nothing");
+	*s = val->str;
+	return 0;
+}
+
+int
+get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
+    struct args *a)
+{
+	struct arena *ar = &ld->cf->arena;
+
+	memset(a, 0, sizeof(*a));
+	if (val->type == YN_MAP)
+		return lerr(ld, val, d->name, "expected a value or a sequence of values, got a mapping");
+	if (val->type == YN_SEQ) {
+		a->v = arena_alloc(ar, (val->n + 1) * sizeof(*a->v));
+		a->at = arena_alloc(ar, (val->n + 1) * sizeof(*a->at));
+		if (a->v == NULL || a->at == NULL)
+			return lerr(ld, val, d->name, "out of memory");
+		for (size_t i = 0; i < val->n; i++) {
+			const struct ynode *it = val->kids[i];
+			if (++ld->visits > YTREE_MAX_NODES)
+				return lerr(ld, it, d->name, "too many values (alias expansion?)");
+			if (it->type != YN_SCALAR)
+				return lerr(ld, it, d->name, "expected a value, got %s", type_name(it->type));
+			if (it->len == 0)
+				return lerr(ld, it, d->name, "empty value");
+			a->v[a->n] = it->str;
+			a->at[a->n] = it;
+			a->n++;
+		}
+		return 0;
+	}
+	/* A scalar: split on blanks, as nginx would split its arguments. */
+	size_t cnt = 0;
+	for (const char *p = val->str; *p;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		cnt++;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+	}
+	if (cnt == 0)
+		return lerr(ld, val, d->name, "expected a value, got nothing");
+	a->v = arena_alloc(ar, cnt * sizeof(*a->v));
+	a->at = arena_alloc(ar, cnt * sizeof(*a->at));
+	if (a->v == NULL || a->at == NULL)
+		return lerr(ld, val, d->name, "out of memory");
+	for (const char *p = val->str; *p;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		const char *start = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		a->v[a->n] = arena_strndup(ar, start, (size_t)(p - start));
+		if (a->v[a->n] == NULL)
+			return lerr(ld, val, d->name, "out of memory");
+		a->at[a->n] = val;
+		a->n++;
+	}
+	return 0;
+}
+
+/* Double-quoted YAML scalar; escapes what YAML needs and any control byte. */
+void
+print_quoted(struct buf *out, const char *s)
+{
+	buf_append(out, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+			buf_append(out, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			buf_printf(out, "\\x%02x", c);
+		} else {
+			buf_append(out, s, 1);
+		}
+	}
+	buf_append(out, "\"", 1);
+}
+
+void
+print_msec(struct buf *out, uint64_t ms)
+{
+	if (ms == 0)
+		buf_puts(out, "0s");
+	else if (ms % 86400000 == 0)
+		buf_printf(out, "%llud", (unsigned long long)(ms / 86400000));
+	else if (ms % 3600000 == 0)
+		buf_printf(out, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms % 60000 == 0)
+		buf_printf(out, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		buf_printf(out, "%llus", (unsigned long long)(ms / 1000));
+	else
+		buf_printf(out, "%llums", (unsigned long long)ms);
+}
+
+void
+print_size(struct buf *out, size_t sz)
+{
+	if (sz != 0 && sz % (1024 * 1024) == 0)
+		buf_printf(out, "%zum", sz / (1024 * 1024));
+	else if (sz != 0 && sz % 1024 == 0)
+		buf_printf(out, "%zuk", sz / 1024);
+	else
+		buf_printf(out, "%zu", sz);
+}
