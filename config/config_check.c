@@ -130,13 +130,18 @@ check_server(struct loader *ld, struct srv_conf *srv)
 	}
 	if (srv->protocol == MP_PROTO_NONE) {
 		for (size_t i = 0; i < srv->nlisten; i++) {
-			int p = port_protocol(net_port((struct sockaddr *)&srv->listen[i].addr));
-			if (p == MP_PROTO_NONE || (srv->protocol != MP_PROTO_NONE && (int)srv->protocol != p)) {
-				srv->protocol = MP_PROTO_NONE;
+			int port = net_port((struct sockaddr *)&srv->listen[i].addr);
+			int p = port_protocol(port);
+			if (p == MP_PROTO_NONE)
 				return lerr(ld, at_listen(&tmp, &srv->listen[i]), "protocol",
 				    "not set, and port %d does not imply one (set protocol: imap, pop3 or smtp)",
-				    net_port((struct sockaddr *)&srv->listen[i].addr));
-			}
+				    port);
+			/* Each port implies one, but not the same one: say so. */
+			if (srv->protocol != MP_PROTO_NONE && (int)srv->protocol != p)
+				return lerr(ld, at_listen(&tmp, &srv->listen[i]), "protocol",
+				    "not set, and ports %d and %d imply different protocols "
+				    "(set protocol: imap, pop3 or smtp)",
+				    net_port((struct sockaddr *)&srv->listen[0].addr), port);
 			srv->protocol = (enum mail_proto)p;
 		}
 	}
@@ -219,7 +224,8 @@ config_check(struct loader *ld)
 	struct config *cf = ld->cf;
 
 	if (cf->main.worker_connections < 2) {
-		struct ynode tmp = { .line = cf->main.pos[directive_index(directive_find("worker_connections"))].line };
+		const struct conf_pos *p = &cf->main.pos[directive_index(directive_find("worker_connections"))];
+		struct ynode tmp = { .line = p->line, .col = p->col };
 		return lerr(ld, &tmp, "worker_connections", "must be at least 2 (a session uses two)");
 	}
 	for (size_t i = 0; i < cf->nservers; i++)

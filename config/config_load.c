@@ -5,6 +5,7 @@
  * as nginx does, and runs the cross-field checks of config_check.c.
  * Either a complete configuration comes back or nothing does.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -176,11 +177,13 @@ expect_map(struct loader *ld, const struct ynode *n, const char *what)
 	return 0;
 }
 
+/* keyslot remembers the first key, whose line (not its value's) the message names. */
 static int
-block_seen(struct loader *ld, const struct ynode *k, const struct ynode **slot)
+block_seen(struct loader *ld, const struct ynode *k, const struct ynode **keyslot)
 {
-	if (*slot != NULL)
-		return lerr(ld, k, k->str, "duplicate block (first at line %d)", (*slot)->line);
+	if (*keyslot != NULL)
+		return lerr(ld, k, k->str, "duplicate block (first at line %d)", (*keyslot)->line);
+	*keyslot = k;
 	return 0;
 }
 
@@ -208,7 +211,7 @@ load_server(struct loader *ld, const struct ynode *map, struct srv_conf *srv)
 static int
 load_mail(struct loader *ld, const struct ynode *map)
 {
-	const struct ynode *servers = NULL;
+	const struct ynode *servers = NULL, *servers_key = NULL;
 	struct config *cf = ld->cf;
 
 	if (expect_map(ld, map, "mail") < 0)
@@ -221,7 +224,7 @@ load_mail(struct loader *ld, const struct ynode *map)
 		if (rc > 0)
 			continue;
 		if (strcmp(k->str, "servers") == 0) {
-			if (block_seen(ld, k, &servers) < 0)
+			if (block_seen(ld, k, &servers_key) < 0)
 				return -1;
 			servers = v;
 			continue;
@@ -265,7 +268,7 @@ static int load_globals(struct loader *ld, const char *globals);
 static int
 load_main(struct loader *ld, const struct ynode *root, const char *globals)
 {
-	const struct ynode *events = NULL, *mail = NULL;
+	const struct ynode *events = NULL, *mail = NULL, *events_key = NULL, *mail_key = NULL;
 	struct main_conf *mc = &ld->cf->main;
 
 	if (root == NULL)
@@ -280,11 +283,11 @@ load_main(struct loader *ld, const struct ynode *root, const char *globals)
 		if (rc > 0)
 			continue;
 		if (strcmp(k->str, "events") == 0) {
-			if (block_seen(ld, k, &events) < 0)
+			if (block_seen(ld, k, &events_key) < 0)
 				return -1;
 			events = v;
 		} else if (strcmp(k->str, "mail") == 0) {
-			if (block_seen(ld, k, &mail) < 0)
+			if (block_seen(ld, k, &mail_key) < 0)
 				return -1;
 			mail = v;
 			ld->cf->has_mail = 1;
@@ -331,6 +334,12 @@ load_globals(struct loader *ld, const char *globals)
 		if (kc > 0)
 			continue;
 		const struct directive *d = directive_find(k->str);
+		/* "allowed at the top level" would be wrong here: -g is the top level. */
+		if (strcmp(k->str, "events") == 0 || strcmp(k->str, "mail") == 0) {
+			rc = lerr(ld, k, k->str, "blocks cannot be given with -g, only main-context "
+			    "directives");
+			goto out;
+		}
 		if (d == NULL || !(d->ctx & CTX_MAIN)) {
 			rc = unknown_key(ld, k, CTX_MAIN);
 			goto out;
@@ -461,11 +470,16 @@ config_load(const char *path, const char *prefix, const char *globals, char *err
 		goto fail;
 	if (apply_defaults(&ld) < 0)
 		goto fail;
-	/* The default server_name is the machine's host name, as in nginx. */
+	/*
+	 * The default server_name is the machine's host name, lowercased as
+	 * nginx does (and as a server_name written in the file is).
+	 */
 	char host[256];
 	if (gethostname(host, sizeof(host) - 1) < 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
+	for (char *p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	cf->mail.server_name.v = arena_alloc(&cf->arena, sizeof(char *));
 	cf->mail.server_name.v[0] = arena_strdup(&cf->arena, host);
 	cf->mail.server_name.n = 1;
