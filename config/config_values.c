@@ -14,13 +14,15 @@
 
 /*
  * nginx's time syntax: "500ms", "5s", "1h 30m", "2d"; a bare number is
- * seconds. Units ms s m h d w M(30d) y(365d). Values past ~100 years fail.
+ * seconds. Units ms s m h d w M(30d) y(365d), each at most once and from
+ * the largest down, as ngx_parse_time() requires ("30m 1h" and "1s 1s" are
+ * errors). Values past ~100 years fail.
  */
 int
 parse_msec(const char *s, uint64_t *ms)
 {
 	uint64_t total = 0;
-	int any = 0;
+	int any = 0, last = -1, rank;
 	const uint64_t limit = 100ULL * 365 * 86400 * 1000;
 
 	while (*s) {
@@ -42,16 +44,17 @@ parse_msec(const char *s, uint64_t *ms)
 			return -1;
 		if (s[0] == 'm' && s[1] == 's') {
 			mult = 1;
+			rank = 7;
 			s += 2;
 		} else {
 			switch (*s) {
-			case 's': mult = 1000; s++; break;
-			case 'm': mult = 60000; s++; break;
-			case 'h': mult = 3600000; s++; break;
-			case 'd': mult = 86400000; s++; break;
-			case 'w': mult = 7ULL * 86400000; s++; break;
-			case 'M': mult = 30ULL * 86400000; s++; break;
-			case 'y': mult = 365ULL * 86400000; s++; break;
+			case 's': mult = 1000; rank = 6; s++; break;
+			case 'm': mult = 60000; rank = 5; s++; break;
+			case 'h': mult = 3600000; rank = 4; s++; break;
+			case 'd': mult = 86400000; rank = 3; s++; break;
+			case 'w': mult = 7ULL * 86400000; rank = 2; s++; break;
+			case 'M': mult = 30ULL * 86400000; rank = 1; s++; break;
+			case 'y': mult = 365ULL * 86400000; rank = 0; s++; break;
 			case '\0': case ' ':
 				/* A bare number is seconds, and only alone. */
 				if (any)
@@ -61,11 +64,15 @@ parse_msec(const char *s, uint64_t *ms)
 				if (*s != '\0')
 					return -1;
 				mult = 1000;
+				rank = 6;
 				break;
 			default:
 				return -1;
 			}
 		}
+		if (rank <= last)
+			return -1;
+		last = rank;
 		if (v > limit / mult)
 			return -1;
 		total += v * mult;
@@ -195,6 +202,12 @@ get_scalar(struct loader *ld, const struct directive *d, const struct ynode *val
 	return 0;
 }
 
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 int
 get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
     struct args *a)
@@ -217,21 +230,28 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 				return lerr(ld, it, d->name, "expected a value, got %s", type_name(it->type));
 			if (it->len == 0)
 				return lerr(ld, it, d->name, "empty value");
+			/* Values end up in protocol lines (capabilities) and headers. */
+			if (strpbrk(it->str, "\r\n") != NULL)
+				return lerr(ld, it, d->name, "value contains a line break");
 			a->v[a->n] = it->str;
 			a->at[a->n] = it;
 			a->n++;
 		}
 		return 0;
 	}
-	/* A scalar: split on blanks, as nginx would split its arguments. */
+	/*
+	 * A scalar: split on blanks, as nginx would split its arguments. Line
+	 * breaks count as blanks: a folded or literal block scalar ends in one,
+	 * and it must not end up inside a capability or a mechanism name.
+	 */
 	size_t cnt = 0;
 	for (const char *p = val->str; *p;) {
-		while (*p == ' ' || *p == '\t')
+		while (is_blank(*p))
 			p++;
 		if (*p == '\0')
 			break;
 		cnt++;
-		while (*p && *p != ' ' && *p != '\t')
+		while (*p && !is_blank(*p))
 			p++;
 	}
 	if (cnt == 0)
@@ -241,12 +261,12 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 	if (a->v == NULL || a->at == NULL)
 		return lerr(ld, val, d->name, "out of memory");
 	for (const char *p = val->str; *p;) {
-		while (*p == ' ' || *p == '\t')
+		while (is_blank(*p))
 			p++;
 		if (*p == '\0')
 			break;
 		const char *start = p;
-		while (*p && *p != ' ' && *p != '\t')
+		while (*p && !is_blank(*p))
 			p++;
 		a->v[a->n] = arena_strndup(ar, start, (size_t)(p - start));
 		if (a->v[a->n] == NULL)
