@@ -48,6 +48,28 @@ pos_of_offset(const char *data, size_t len, size_t off, int *line, int *col)
 	}
 }
 
+/*
+ * The byte at a libyaml mark (1-based line, column in characters), or -1
+ * past the end. Used only to explain an error, so UTF-8 is walked loosely.
+ */
+static int
+byte_at(const char *data, size_t len, int line, int col)
+{
+	size_t i = 0;
+
+	for (int l = 1; l < line; l++) {
+		const char *nl = memchr(data + i, '\n', len - i);
+		if (nl == NULL)
+			return -1;
+		i = (size_t)(nl - data) + 1;
+	}
+	for (int c = 1; c < col && i < len; c++)
+		do
+			i++;
+		while (i < len && ((unsigned char)data[i] & 0xc0) == 0x80);
+	return i < len ? (unsigned char)data[i] : -1;
+}
+
 static int
 fail_at(struct builder *b, int line, int col, const char *fmt, const char *arg)
 {
@@ -310,15 +332,27 @@ ytree_parse(struct ytree *t, const char *name, const char *data, size_t len,
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			int line, col;
+			int eline, ecol;
+			pos_of_offset(data, len, len, &eline, &ecol);
 			if (parser.error == YAML_READER_ERROR) {
 				pos_of_offset(data, len, parser.problem_offset, &line, &col);
 			} else {
 				line = (int)parser.problem_mark.line + 1;
 				col = (int)parser.problem_mark.column + 1;
 			}
+			/*
+			 * At the end of data without a final newline libyaml
+			 * reports a line that does not exist; point at the end.
+			 */
+			if (line > eline) {
+				line = eline;
+				col = ecol;
+			}
 			char msg[256];
-			snprintf(msg, sizeof(msg), "%s%s%s", parser.problem ? parser.problem : "error",
-			    parser.context ? " " : "", parser.context ? parser.context : "");
+			snprintf(msg, sizeof(msg), "%s%s%s%s", parser.problem ? parser.problem : "error",
+			    parser.context ? " " : "", parser.context ? parser.context : "",
+			    byte_at(data, len, line, col) == '\t' ?
+			    " (use spaces, not tabs)" : "");
 			fail_at(&b, line, col, "YAML syntax error: %s", msg);
 			rc = -1;
 			break;
