@@ -19,7 +19,9 @@
 #include "common/version.h"
 #include "config/config.h"
 #include "master/master.h"
+#include "master/privs.h"
 #include "master/signals.h"
+#include "worker/tls.h"
 
 static void
 usage(FILE *f)
@@ -60,6 +62,7 @@ main(int argc, char **argv)
 	int test = 0, dump = 0, quiet = 0;
 	char prefbuf[PATH_MAX], confbuf[PATH_MAX + 32], err[2048];
 
+	proctitle_init(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--reference") == 0) {
@@ -137,6 +140,12 @@ main(int argc, char **argv)
 			fprintf(stderr, "mailproxy: configuration file %s test failed\n", conf);
 		return 1;
 	}
+	if (test && tls_validate(cf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailproxy: %s\n", err);
+		fprintf(stderr, "mailproxy: configuration file %s test failed\n", conf);
+		config_free(cf);
+		return 1;
+	}
 	if (test) {
 		for (size_t i = 0; i < cf->warnings.n; i++)
 			fprintf(stderr, "mailproxy: [warn] %s\n", cf->warnings.v[i]);
@@ -153,5 +162,5 @@ main(int argc, char **argv)
 		config_free(cf);
 		return 0;
 	}
-	return master_main(cf, argc, argv);
+	return master_main(cf, globals, argc, argv);
 }

@@ -5,6 +5,6 @@
 struct config;
 
 /* Runs the server with cf (takes ownership). Returns the exit status. */
-int master_main(struct config *cf, int argc, char **argv);
+int master_main(struct config *cf, const char *globals, int argc, char **argv);
 
 #endif

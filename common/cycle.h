@@ -1,0 +1,55 @@
+/*
+ * A cycle is one generation of the running server: a loaded configuration
+ * plus what the master opened for it (listening sockets, log sets, shared
+ * zones). The master builds a new cycle on reload and hands it to the new
+ * workers; old workers keep theirs until they exit. Workers only read it.
+ */
+#ifndef MP_CYCLE_H
+#define MP_CYCLE_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/log.h"
+#include "config/config.h"
+
+struct shm_zone;
+
+/* One listen directive served through a socket. */
+struct listen_entry {
+	const struct listen_conf *lc;
+	const struct srv_conf *srv;
+	size_t server;		/* index in cf->servers */
+};
+
+struct listener {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int worker;		/* reuseport: the worker index that accepts here; -1 = all */
+	int reuseport;
+	/* Entries served here: ents[0] is the socket's own listen; further
+	 * ones are exact addresses on a wildcard socket, told apart by
+	 * getsockname() on each accepted connection. */
+	struct listen_entry *ents;
+	size_t nents;
+	int kept;		/* taken over by the next cycle */
+};
+
+struct cycle {
+	struct config *cf;
+	unsigned generation;
+	uid_t uid;			/* workers run as this user when started as root */
+	gid_t gid;
+	int workers_alive;		/* master: workers still running this cycle */
+	struct listener *ls;
+	size_t nls;
+	struct log_set log;		/* main error_log */
+	struct log_set mail_log;	/* mail-level error_log */
+	struct log_set *srv_log;	/* per server */
+	struct shm_zone *stats_zone;
+	void **tls;			/* per server: its TLS contexts (worker/tls.c), or NULL */
+};
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * Building and freeing cycles in the master: logs, shared zones, listening
+ * sockets for one loaded configuration. A cycle is complete or not built at
+ * all, so a failed reload leaves the running one untouched.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/shm.h"
+#include "common/stats.h"
+#include "common/xalloc.h"
+#include "master/cycle.h"
+#include "master/listen.h"
+#include "master/privs.h"
+#include "worker/tls.h"
+
+static int
+open_logs(struct cycle *cy, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+
+	if (log_set_open(&cy->log, &cf->main.error_log, cf->prefix, err, errlen) < 0 ||
+	    log_set_open(&cy->mail_log, &cf->mail.error_log, cf->prefix, err, errlen) < 0)
+		return -1;
+	cy->srv_log = xcalloc(cf->nservers ? cf->nservers : 1, sizeof(*cy->srv_log));
+	for (size_t i = 0; i < cf->nservers; i++)
+		if (log_set_open(&cy->srv_log[i], &cf->servers[i].error_log, cf->prefix, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+open_zones(struct cycle *cy, char *err, size_t errlen)
+{
+	struct shm_zone *z = shm_zone_get(STATS_ZONE, sizeof(struct stats_zone), err, errlen);
+
+	if (z == NULL)
+		return -1;
+	struct stats_zone *sz = z->data;
+	if (!z->hdr->initialized) {
+		sz->magic = STATS_MAGIC;
+		sz->start_time = (uint64_t)time(NULL);
+		z->hdr->initialized = 1;
+	}
+	sz->master_pid = (int32_t)getpid();
+	sz->generation = cy->generation;
+	cy->stats_zone = z;
+	return 0;
+}
+
+struct cycle *
+cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err, size_t errlen)
+{
+	struct cycle *cy = xcalloc(1, sizeof(*cy));
+
+	cy->cf = cf;
+	cy->generation = generation;
+	if (privs_lookup(&cf->main, &cy->uid, &cy->gid, err, errlen) < 0)
+		goto fail;
+	if (open_logs(cy, err, errlen) < 0)
+		goto fail;
+	shm_mark_unused();
+	if (open_zones(cy, err, errlen) < 0)
+		goto fail;
+	if (tls_cycle_build(cy, err, errlen) < 0)
+		goto fail;
+	if (listen_open(cy, old, err, errlen) < 0) {
+		tls_cycle_free(cy);
+		goto fail;
+	}
+	if (geteuid() == 0)
+		log_chown_files((int)cy->uid, (int)cy->gid);
+	return cy;
+fail:
+	/* Zones of the running cycle must survive a failed reload. */
+	if (old != NULL) {
+		char ignored[256];
+		open_zones(old, ignored, sizeof(ignored));
+	}
+	free(cy->srv_log);
+	free(cy);
+	return NULL;
+}
+
+void
+cycle_free(struct cycle *cy)
+{
+	if (cy == NULL)
+		return;
+	listen_close_all(cy);
+	tls_cycle_free(cy);
+	free(cy->srv_log);
+	config_free(cy->cf);
+	free(cy);
+}
+
+void
+cycle_log_sets(const struct cycle *cy, const struct log_set **out, int *n, int max)
+{
+	if (*n < max)
+		out[(*n)++] = &cy->log;
+	if (*n < max)
+		out[(*n)++] = &cy->mail_log;
+	for (size_t i = 0; i < cy->cf->nservers && *n < max; i++)
+		out[(*n)++] = &cy->srv_log[i];
+}

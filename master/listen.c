@@ -1,0 +1,344 @@
+/*
+ * Listening sockets; see listen.h. Grouping follows nginx: an exact address
+ * without "bind" (or an option implying it) is served through the wildcard
+ * socket of its port when there is one, and getsockname() tells the
+ * connections apart. Sockets are reused across reloads by address, never
+ * closed and re-bound, so no connection attempt is refused while reloading.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/net.h"
+#include "common/xalloc.h"
+#include "master/listen.h"
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+struct inherited {
+	int fd;
+	struct sockaddr_storage addr;
+	int reuseport;
+	int taken;
+};
+
+static struct inherited *inh;
+static size_t ninh;
+
+static int
+same_port_family(const struct sockaddr *a, const struct sockaddr *b)
+{
+	return a->sa_family == b->sa_family && net_port(a) == net_port(b);
+}
+
+static int
+apply_options(int fd, const struct listen_conf *lc, char *err, size_t errlen)
+{
+	int one = 1;
+
+	if (lc->rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &lc->rcvbuf, sizeof(int)) < 0)
+		goto fail;
+	if (lc->sndbuf && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &lc->sndbuf, sizeof(int)) < 0)
+		goto fail;
+	if (lc->so_keepalive >= 0) {
+		int v = lc->so_keepalive;
+		if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) < 0)
+			goto fail;
+		if (lc->keepidle && setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &lc->keepidle, sizeof(int)) < 0)
+			goto fail;
+		if (lc->keepintvl && setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &lc->keepintvl, sizeof(int)) < 0)
+			goto fail;
+		if (lc->keepcnt && setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &lc->keepcnt, sizeof(int)) < 0)
+			goto fail;
+	}
+	/* Replies before login are small and must not wait for a delayed ACK;
+	 * accepted sockets inherit this from the listening one. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (listen(fd, lc->backlog) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "setting up listen \"%s\" failed: %s", lc->text, strerror(errno));
+	return -1;
+}
+
+static int
+open_socket(const struct listen_conf *lc, const struct sockaddr *addr, char *err, size_t errlen)
+{
+	int fd, one = 1;
+	char a[NET_ADDRSTRLEN];
+
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    lc->multipath ? IPPROTO_MPTCP : 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket() for \"%s\" failed: %s%s", lc->text, strerror(errno),
+		    lc->multipath ? " (is MPTCP enabled in the kernel?)" : "");
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (lc->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (addr->sa_family == AF_INET6) {
+		int v = lc->ipv6only;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) < 0)
+			goto fail;
+	}
+	if (bind(fd, addr, net_socklen(addr)) < 0)
+		goto fail;
+	if (apply_options(fd, lc, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+fail:
+	net_ntop_port(addr, a, sizeof(a));
+	snprintf(err, errlen, "bind() to %s failed: %s", a, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+static int
+take_inherited(const struct sockaddr *addr, int reuseport)
+{
+	for (size_t i = 0; i < ninh; i++)
+		if (!inh[i].taken && inh[i].reuseport == reuseport &&
+		    net_addr_equal((struct sockaddr *)&inh[i].addr, addr)) {
+			inh[i].taken = 1;
+			return inh[i].fd;
+		}
+	return -1;
+}
+
+static int
+take_old(struct cycle *old, const struct sockaddr *addr, int reuseport, int worker)
+{
+	if (old == NULL)
+		return -1;
+	for (size_t i = 0; i < old->nls; i++) {
+		struct listener *l = &old->ls[i];
+		if (!l->kept && l->reuseport == reuseport && l->worker == worker &&
+		    net_addr_equal((struct sockaddr *)&l->addr, addr)) {
+			l->kept = 1;
+			return l->fd;
+		}
+	}
+	return -1;
+}
+
+/* Does this listen get a socket of its own? */
+static int
+binds_own_socket(const struct config *cf, const struct listen_conf *lc)
+{
+	if (lc->bind || net_is_wildcard((const struct sockaddr *)&lc->addr))
+		return 1;
+	for (size_t s = 0; s < cf->nservers; s++)
+		for (size_t i = 0; i < cf->servers[s].nlisten; i++) {
+			const struct listen_conf *o = &cf->servers[s].listen[i];
+			if (net_is_wildcard((const struct sockaddr *)&o->addr) &&
+			    same_port_family((const struct sockaddr *)&o->addr,
+			    (const struct sockaddr *)&lc->addr))
+				return 0;
+		}
+	return 1;
+}
+
+int
+listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+	size_t cap = 0, nworkers = (size_t)cf->main.worker_processes;
+
+	cy->ls = NULL;
+	cy->nls = 0;
+	if (old != NULL)
+		for (size_t i = 0; i < old->nls; i++)
+			old->ls[i].kept = 0;
+
+	/* Pass 1: sockets of their own. */
+	for (size_t s = 0; s < cf->nservers; s++)
+		for (size_t i = 0; i < cf->servers[s].nlisten; i++) {
+			const struct listen_conf *lc = &cf->servers[s].listen[i];
+			size_t copies = lc->reuseport ? nworkers : 1;
+
+			if (!binds_own_socket(cf, lc))
+				continue;
+			for (size_t w = 0; w < copies; w++) {
+				int worker = lc->reuseport ? (int)w : -1;
+				const struct sockaddr *sa = (const struct sockaddr *)&lc->addr;
+				int fd = take_old(old, sa, lc->reuseport, worker);
+
+				if (fd < 0)
+					fd = take_inherited(sa, lc->reuseport);
+				if (fd >= 0) {
+					if (apply_options(fd, lc, err, errlen) < 0)
+						goto fail;
+				} else if ((fd = open_socket(lc, sa, err, errlen)) < 0) {
+					goto fail;
+				}
+				if (cy->nls == cap) {
+					cap = cap ? cap * 2 : 8;
+					cy->ls = xrealloc(cy->ls, cap * sizeof(*cy->ls));
+				}
+				struct listener *l = &cy->ls[cy->nls++];
+				memset(l, 0, sizeof(*l));
+				l->fd = fd;
+				l->addr = lc->addr;
+				l->addrlen = lc->addrlen;
+				l->worker = worker;
+				l->reuseport = lc->reuseport;
+				l->ents = xcalloc(1, sizeof(*l->ents));
+				l->ents[0].lc = lc;
+				l->ents[0].srv = &cf->servers[s];
+				l->ents[0].server = s;
+				l->nents = 1;
+			}
+		}
+
+	/* Pass 2: exact addresses served through their port's wildcard socket(s). */
+	for (size_t s = 0; s < cf->nservers; s++)
+		for (size_t i = 0; i < cf->servers[s].nlisten; i++) {
+			const struct listen_conf *lc = &cf->servers[s].listen[i];
+			if (binds_own_socket(cf, lc))
+				continue;
+			for (size_t k = 0; k < cy->nls; k++) {
+				struct listener *l = &cy->ls[k];
+				if (!net_is_wildcard((struct sockaddr *)&l->addr) ||
+				    !same_port_family((struct sockaddr *)&l->addr,
+				    (const struct sockaddr *)&lc->addr))
+					continue;
+				l->ents = xrealloc(l->ents, (l->nents + 1) * sizeof(*l->ents));
+				l->ents[l->nents].lc = lc;
+				l->ents[l->nents].srv = &cf->servers[s];
+				l->ents[l->nents].server = s;
+				l->nents++;
+			}
+		}
+	return 0;
+fail:
+	/* Give back what was taken; close only what this call opened. */
+	for (size_t k = 0; k < cy->nls; k++) {
+		int from_old = 0;
+		if (old != NULL)
+			for (size_t i = 0; i < old->nls; i++)
+				if (old->ls[i].fd == cy->ls[k].fd)
+					from_old = 1;
+		for (size_t i = 0; i < ninh; i++)
+			if (inh[i].fd == cy->ls[k].fd) {
+				inh[i].taken = 0;
+				from_old = 1;
+			}
+		if (!from_old)
+			close(cy->ls[k].fd);
+		free(cy->ls[k].ents);
+	}
+	if (old != NULL)
+		for (size_t i = 0; i < old->nls; i++)
+			old->ls[i].kept = 0;
+	free(cy->ls);
+	cy->ls = NULL;
+	cy->nls = 0;
+	return -1;
+}
+
+void
+listen_close_unkept(struct cycle *cy)
+{
+	for (size_t i = 0; i < cy->nls; i++) {
+		if (!cy->ls[i].kept && cy->ls[i].fd >= 0)
+			close(cy->ls[i].fd);
+		cy->ls[i].fd = -1;
+	}
+}
+
+void
+listen_close_all(struct cycle *cy)
+{
+	for (size_t i = 0; i < cy->nls; i++) {
+		if (cy->ls[i].fd >= 0)
+			close(cy->ls[i].fd);
+		cy->ls[i].fd = -1;
+		free(cy->ls[i].ents);
+	}
+	free(cy->ls);
+	cy->ls = NULL;
+	cy->nls = 0;
+}
+
+void
+listen_inherit_from_env(void)
+{
+	const char *env = getenv(LISTEN_ENV);
+	char *copy, *save = NULL, *tok;
+
+	if (env == NULL || env[0] == '\0')
+		return;
+	copy = xstrdup(env);
+	for (tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		char *end;
+		long fd = strtol(tok, &end, 10);
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int rp = 0;
+		socklen_t rl = sizeof(rp);
+
+		if (*end != '\0' || fd < 3 || fd > 1000000)
+			continue;
+		if (getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		getsockopt((int)fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rl);
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		inh = xrealloc(inh, (ninh + 1) * sizeof(*inh));
+		inh[ninh].fd = (int)fd;
+		inh[ninh].addr = ss;
+		inh[ninh].reuseport = rp != 0;
+		inh[ninh].taken = 0;
+		ninh++;
+	}
+	free(copy);
+	unsetenv(LISTEN_ENV);
+}
+
+void
+listen_close_inherited(void)
+{
+	for (size_t i = 0; i < ninh; i++)
+		if (!inh[i].taken)
+			close(inh[i].fd);
+	free(inh);
+	inh = NULL;
+	ninh = 0;
+}
+
+int
+listen_export(const struct cycle *cy, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cy->nls; i++) {
+		int n = snprintf(buf + o, len - o, "%d;", cy->ls[i].fd);
+		if (n < 0 || (size_t)n >= len - o)
+			return -1;
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+void
+listen_export_prepare(const struct cycle *cy)
+{
+	for (size_t i = 0; i < cy->nls; i++) {
+		int fl = fcntl(cy->ls[i].fd, F_GETFD);
+		if (fl >= 0)
+			fcntl(cy->ls[i].fd, F_SETFD, fl & ~FD_CLOEXEC);
+	}
+}

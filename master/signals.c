@@ -1,0 +1,222 @@
+/*
+ * -s stop|quit|reopen|reload|status: find the running master through the pid
+ * file of the configuration and signal it, or (status) read its counters
+ * zone through /proc/PID/fd and print them as JSON.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/shm.h"
+#include "common/stats.h"
+#include "config/config.h"
+#include "master/signals.h"
+
+static pid_t
+read_pid(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		fprintf(stderr, "mailproxy: [error] open() \"%s\" failed (%d: %s); is mailproxy running?\n",
+		    path, errno, strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	char *end;
+	long pid = n > 0 ? strtol(buf, &end, 10) : 0;
+	if (n <= 0 || pid <= 0 || (*end != '\n' && *end != '\0')) {
+		fprintf(stderr, "mailproxy: [error] invalid PID number \"%.*s\" in \"%s\"\n",
+		    n > 0 ? (int)strcspn(buf, "\n") : 0, buf, path);
+		return -1;
+	}
+	return (pid_t)pid;
+}
+
+/* A pid file can outlive its process, and the pid can be reused. */
+static int
+is_mailproxy(pid_t pid, const char *path)
+{
+	char p[64], comm[64] = "";
+	int fd;
+	ssize_t n;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "mailproxy: [error] no process %d (stale pid file \"%s\")\n", (int)pid, path);
+		return 0;
+	}
+	snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n > 0) {
+			comm[n] = '\0';
+			if (strstr(comm, "mailproxy") == NULL) {
+				fprintf(stderr, "mailproxy: [error] process %d is not mailproxy "
+				    "(stale pid file \"%s\")\n", (int)pid, path);
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+static int
+find_status_fd(pid_t pid)
+{
+	char dir[64], link[PATH_MAX], target[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "/memfd:mailproxy:" STATS_ZONE " ", 18 + sizeof(STATS_ZONE) - 1) == 0 ||
+		    strcmp(target, "/memfd:mailproxy:" STATS_ZONE) == 0) {
+			fd = open(link, O_RDONLY | O_CLOEXEC);
+			break;
+		}
+	}
+	closedir(d);
+	return fd;
+}
+
+static json_t *
+slot_json(const struct stats_slot *s)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "accepted", (json_int_t)s->accepted,
+	    "active", (json_int_t)s->active,
+	    "handled", (json_int_t)s->handled,
+	    "bytes_in", (json_int_t)s->bytes_in,
+	    "bytes_out", (json_int_t)s->bytes_out,
+	    "auth_ok", (json_int_t)s->auth_ok,
+	    "auth_fail", (json_int_t)s->auth_fail,
+	    "auth_error", (json_int_t)s->auth_error,
+	    "backend_error", (json_int_t)s->backend_error,
+	    "tls_handshakes", (json_int_t)s->tls_handshakes,
+	    "tls_resumed", (json_int_t)s->tls_resumed);
+}
+
+static int
+print_status(pid_t pid)
+{
+	int fd = find_status_fd(pid);
+	size_t size;
+	const struct shm_header *h;
+	const struct stats_zone *sz;
+
+	if (fd < 0) {
+		fprintf(stderr, "mailproxy: [error] cannot open the status zone of process %d "
+		    "(run as the same user or root)\n", (int)pid);
+		return 1;
+	}
+	h = shm_map_readonly(fd, &size);
+	close(fd);
+	if (h == NULL || h->magic != SHM_MAGIC || size < 128 + sizeof(*sz)) {
+		fprintf(stderr, "mailproxy: [error] the status zone of process %d is unreadable\n", (int)pid);
+		return 1;
+	}
+	sz = (const struct stats_zone *)((const char *)h + 128);
+	json_t *root = json_object(), *workers = json_array();
+	struct stats_slot total = sz->retired;
+	total.active = 0;
+	for (int i = 0; i < STATS_SLOTS; i++) {
+		const struct stats_slot *s = &sz->slots[i];
+		if (s->state == SLOT_FREE)
+			continue;
+		json_t *w = slot_json(s);
+		json_object_set_new(w, "pid", json_integer(s->pid));
+		json_object_set_new(w, "generation", json_integer(s->generation));
+		json_object_set_new(w, "started", json_integer((json_int_t)s->start_time));
+		json_object_set_new(w, "state", json_string(s->state == SLOT_RUNNING ? "running" : "exiting"));
+		json_array_append_new(workers, w);
+		total.accepted += s->accepted;
+		total.active += s->active;
+		total.handled += s->handled;
+		total.bytes_in += s->bytes_in;
+		total.bytes_out += s->bytes_out;
+		total.auth_ok += s->auth_ok;
+		total.auth_fail += s->auth_fail;
+		total.auth_error += s->auth_error;
+		total.backend_error += s->backend_error;
+		total.tls_handshakes += s->tls_handshakes;
+		total.tls_resumed += s->tls_resumed;
+	}
+	json_object_set_new(root, "master_pid", json_integer(sz->master_pid));
+	json_object_set_new(root, "generation", json_integer(sz->generation));
+	json_object_set_new(root, "started", json_integer((json_int_t)sz->start_time));
+	json_object_set_new(root, "reloads", json_integer((json_int_t)sz->reloads));
+	json_object_set_new(root, "totals", slot_json(&total));
+	json_object_set_new(root, "workers", workers);
+	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", out);
+	free(out);
+	json_decref(root);
+	munmap((void *)h, size);
+	return 0;
+}
+
+int
+signal_master(const char *conf, const char *prefix, const char *globals, const char *name)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+		{ "stop", SIGTERM }, { "quit", SIGQUIT }, { "reopen", SIGUSR1 },
+		{ "reload", SIGHUP }, { "status", 0 },
+	};
+	char err[2048], path[PATH_MAX];
+	size_t i;
+	int sig = -1;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			sig = sigs[i].sig;
+	if (sig < 0) {
+		fprintf(stderr, "mailproxy: invalid option: \"-s %s\" "
+		    "(expected stop, quit, reopen, reload or status)\n", name);
+		return 1;
+	}
+	struct config *cf = config_load(conf, prefix, globals, err, sizeof(err));
+	if (cf == NULL) {
+		fprintf(stderr, "mailproxy: %s\n", err);
+		return 1;
+	}
+	config_path(cf, cf->main.pid, path, sizeof(path));
+	config_free(cf);
+	pid_t pid = read_pid(path);
+	if (pid < 0 || !is_mailproxy(pid, path))
+		return 1;
+	if (sig == 0)
+		return print_status(pid);
+	if (kill(pid, sig) < 0) {
+		fprintf(stderr, "mailproxy: [alert] kill(%d, %d) failed (%d: %s)\n", (int)pid, sig,
+		    errno, strerror(errno));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,168 @@
+/*
+ * Connecting to the backend the auth service named and logging in there:
+ * non-blocking connect bounded by `timeout`, then the protocol's backend
+ * machine fed one line at a time. On success the session turns into a relay.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/stats.h"
+#include "worker/proxyproto.h"
+#include "worker/session.h"
+#include "worker/session_int.h"
+
+#define BACKEND_LINE_MAX 8192
+
+static void
+backend_cb(struct ev_io *io, uint32_t events)
+{
+	struct session *s = (struct session *)((char *)io - offsetof(struct session, b));
+
+	if (s->state == SS_CLOSED)
+		return;
+	conn_event(&s->b, events);
+	session_run(s);
+}
+
+static void
+backend_failed(struct session *s, const char *what, int err)
+{
+	STAT_ADD(backend_error, 1);
+	session_internal_error(s, what, err);
+}
+
+void
+backend_connect(struct session *s)
+{
+	int fd, one = 1;
+	const struct sockaddr *sa = &s->backend.sa;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		backend_failed(s, "socket() for upstream failed", errno);
+		return;
+	}
+	session_fd_acquired();
+	conn_init(&s->b, fd, backend_cb);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->conf->so_keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	session_set_state(s, SS_CONNECT);
+	if (connect(fd, sa, net_socklen(sa)) < 0 && errno != EINPROGRESS) {
+		backend_failed(s, "connect() to upstream failed", errno);
+		return;
+	}
+	if (conn_register(&s->b) < 0) {
+		backend_failed(s, "epoll_ctl() failed", errno);
+		return;
+	}
+	if (s->conf->proxy_protocol != PP_OFF &&
+	    proxyproto_write(&s->pa->bout, s->conf->proxy_protocol, &s->client.sa,
+	    &s->pa->local.sa) < 0) {
+		backend_failed(s, "cannot build the PROXY protocol header", 0);
+		return;
+	}
+	session_arm_timeout(s, s->conf->timeout);
+}
+
+static void
+login_failed(struct session *s, enum backend_action a, const char *line, size_t len)
+{
+	STAT_ADD(backend_error, 1);
+	session_log(s, LL_ERR, 0, "upstream %s: \"%.*s\"",
+	    a == BA_REFUSED ? "refused the login" : "sent invalid response",
+	    (int)(len > 200 ? 200 : len), line);
+	if (s->conf->proxy_pass_error_message) {
+		buf_printf(&s->pa->out, "%.*s\r\n", (int)len, line);
+		session_set_state(s, SS_CLOSING);
+		session_run(s);
+		return;
+	}
+	session_internal_error(s, NULL, 0);
+}
+
+/* Feeds complete lines to the machine; returns 1 when the session moved on. */
+static int
+lines(struct session *s)
+{
+	struct preauth *pa = s->pa;
+
+	for (;;) {
+		long lf = buf_find_lf(&pa->bin);
+		if (lf < 0)
+			return 0;
+		const char *line = buf_rptr(&pa->bin);
+		size_t len = (size_t)lf, skip = (size_t)lf + 1;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		enum backend_action a = s->proto->backend_line(&pa->ctx, line, len);
+		if (a == BA_CONTINUE) {
+			buf_consume(&pa->bin, skip);
+			continue;
+		}
+		if (a == BA_DONE) {
+			buf_consume(&pa->bin, skip);
+			relay_start(s);
+			return 1;
+		}
+		login_failed(s, a, line, len);
+		return 1;
+	}
+}
+
+void
+backend_run(struct session *s)
+{
+	struct preauth *pa = s->pa;
+
+	if (s->state == SS_CONNECT) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (!conn_can_write(&s->b) && !s->b.err)
+			return;
+		if (getsockopt(s->b.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			backend_failed(s, "connect() to upstream failed", err);
+			return;
+		}
+		session_set_state(s, SS_LOGIN);
+		session_arm_timeout(s, s->conf->timeout);
+	}
+	for (;;) {
+		while (buf_len(&pa->bout) > 0 && conn_can_write(&s->b)) {
+			ssize_t n = conn_send(&s->b, buf_rptr(&pa->bout), buf_len(&pa->bout));
+			if (n == CONN_AGAIN)
+				break;
+			if (n < 0) {
+				backend_failed(s, "send() to upstream failed", s->b.last_errno);
+				return;
+			}
+			buf_consume(&pa->bout, (size_t)n);
+		}
+		if (!conn_can_read(&s->b))
+			return;
+		if (buf_reserve(&pa->bin, 1024, BACKEND_LINE_MAX) < 0) {
+			backend_failed(s, "upstream sent too long response line", 0);
+			return;
+		}
+		ssize_t n = conn_recv(&s->b, buf_wptr(&pa->bin), buf_room(&pa->bin));
+		if (n == CONN_AGAIN)
+			return;
+		if (n == 0) {
+			backend_failed(s, "upstream prematurely closed connection", 0);
+			return;
+		}
+		if (n < 0) {
+			backend_failed(s, "recv() from upstream failed", s->b.last_errno);
+			return;
+		}
+		pa->bin.w += (size_t)n;
+		if (lines(s))
+			return;
+	}
+}

@@ -1,0 +1,193 @@
+/* Connection I/O over plaintext or TLS; see conn.h. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "worker/conn.h"
+
+void
+conn_init(struct conn *c, int fd, ev_cb cb)
+{
+	memset(c, 0, sizeof(*c));
+	c->io.fd = fd;
+	c->io.cb = cb;
+}
+
+int
+conn_register(struct conn *c)
+{
+	if (ev_add(&c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+		c->last_errno = errno;
+		return -1;
+	}
+	c->registered = 1;
+	return 0;
+}
+
+void
+conn_event(struct conn *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (c->rd_wait == CONN_WAIT_READ)
+			c->rd_wait = CONN_WAIT_NONE;
+		if (c->wr_wait == CONN_WAIT_READ)
+			c->wr_wait = CONN_WAIT_NONE;
+		if (c->hs_wait == CONN_WAIT_READ)
+			c->hs_wait = CONN_WAIT_NONE;
+	}
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+		if (c->rd_wait == CONN_WAIT_WRITE)
+			c->rd_wait = CONN_WAIT_NONE;
+		if (c->wr_wait == CONN_WAIT_WRITE)
+			c->wr_wait = CONN_WAIT_NONE;
+		if (c->hs_wait == CONN_WAIT_WRITE)
+			c->hs_wait = CONN_WAIT_NONE;
+	}
+}
+
+/* Maps an SSL result onto the wait flag of the operation; returns the conn result. */
+static ssize_t
+ssl_result(struct conn *c, int rc, uint8_t *wait)
+{
+	int e = SSL_get_error(c->ssl, rc);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		*wait = CONN_WAIT_READ;
+		return CONN_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		*wait = CONN_WAIT_WRITE;
+		return CONN_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		c->eof = 1;
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		c->last_errno = errno;
+		if (ERR_peek_error() == 0 && errno == 0) {
+			/* EOF without close_notify: treat as end of stream. */
+			c->eof = 1;
+			ERR_clear_error();
+			return 0;
+		}
+		c->err = 1;
+		return CONN_ERROR;
+	default:
+		c->last_errno = 0;
+		c->err = 1;
+		return CONN_ERROR;
+	}
+}
+
+ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		int rc = SSL_read(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
+		if (rc > 0)
+			return rc;
+		return ssl_result(c, rc, &c->rd_wait);
+	}
+	for (;;) {
+		n = recv(c->io.fd, buf, len, 0);
+		if (n > 0)
+			return n;
+		if (n == 0) {
+			c->eof = 1;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->rd_wait = CONN_WAIT_READ;
+			return CONN_AGAIN;
+		}
+		c->last_errno = errno;
+		c->err = 1;
+		return CONN_ERROR;
+	}
+}
+
+ssize_t
+conn_send(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		int rc = SSL_write(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
+		if (rc > 0)
+			return rc;
+		n = ssl_result(c, rc, &c->wr_wait);
+		return n == 0 ? CONN_ERROR : n;
+	}
+	for (;;) {
+		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->wr_wait = CONN_WAIT_WRITE;
+			return CONN_AGAIN;
+		}
+		c->last_errno = errno;
+		c->err = 1;
+		return CONN_ERROR;
+	}
+}
+
+void
+conn_shutdown_write(struct conn *c)
+{
+	if (c->shut_wr || c->io.fd < 0)
+		return;
+	c->shut_wr = 1;
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+	}
+	shutdown(c->io.fd, SHUT_WR);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->io.fd < 0)
+		return;
+	if (c->registered)
+		ev_del(&c->io);
+	if (c->ssl != NULL) {
+		/* Quiet shutdown: the peer gets a FIN, nobody waits for close_notify. */
+		SSL_set_quiet_shutdown(c->ssl, 1);
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->io.fd);
+	c->io.fd = -1;
+	c->registered = 0;
+}
+
+const char *
+conn_strerror(const struct conn *c)
+{
+	static char buf[256];
+	unsigned long e = ERR_peek_last_error();
+
+	if (c->last_errno)
+		return strerror(c->last_errno);
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		return buf;
+	}
+	return c->eof ? "connection closed" : "error";
+}

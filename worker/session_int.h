@@ -1,0 +1,101 @@
+/*
+ * struct session and what session.c, backend.c, relay.c and tls glue share.
+ * A relayed session keeps only this struct (no buffers while idle); what is
+ * needed before login lives in struct preauth, freed when relaying starts.
+ */
+#ifndef MP_SESSION_INT_H
+#define MP_SESSION_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/cycle.h"
+#include "worker/auth_http.h"
+#include "worker/conn.h"
+#include "worker/proto.h"
+#include "worker/timer.h"
+
+enum sess_state {
+	SS_HANDSHAKE,	/* implicit TLS or STARTTLS handshake */
+	SS_PREAUTH,	/* protocol dialogue before login */
+	SS_AUTH,	/* waiting for the auth service */
+	SS_AUTH_WAIT,	/* Auth-Wait pause */
+	SS_CONNECT,	/* connecting to the backend */
+	SS_LOGIN,	/* logging in to the backend */
+	SS_RELAY,	/* moving bytes */
+	SS_CLOSING,	/* flushing the last reply */
+	SS_CLOSED,
+};
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+struct preauth {
+	struct proto_ctx ctx;
+	struct buf in;		/* client bytes not yet consumed */
+	struct buf out;		/* replies to the client */
+	struct buf bin;		/* backend lines during the backend login */
+	struct buf bout;	/* commands to the backend */
+	struct auth_result ar;
+	union sockaddr_any local;
+	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
+};
+
+/* One relay direction: bytes read but not yet written (only under backpressure). */
+struct relay_dir {
+	struct buf pend;
+	uint8_t fin_sent;	/* EOF forwarded to the other side */
+};
+
+struct session {
+	struct conn c;		/* client */
+	struct conn b;		/* backend; io.fd < 0 until connecting */
+	struct cycle *cy;
+	const struct listen_entry *le;
+	const struct srv_conf *conf;
+	const struct proto *proto;
+	const struct log_set *log;
+	struct preauth *pa;
+	struct auth_req *auth;
+	struct timer timer;
+	uint64_t id;
+	uint64_t last_active;	/* relay: idle timeout is lazy */
+	struct relay_dir up;	/* client -> backend */
+	struct relay_dir down;	/* backend -> client */
+	char *login;		/* for log lines after login */
+	union sockaddr_any client;
+	union sockaddr_any backend;
+	uint8_t state;
+	uint8_t greet_after_tls;	/* implicit TLS: greet once the handshake is done */
+	uint8_t auth_retry;		/* Auth-Wait after "WAIT": ask again (not answer) */
+	struct session *next, *prev;	/* all sessions of the worker */
+};
+
+/* session.c */
+void session_close(struct session *s, int level, const char *why);
+void session_log(const struct session *s, int level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void session_set_state(struct session *s, enum sess_state st);
+void session_arm_timeout(struct session *s, uint64_t ms);
+/* Sends what waits in pa->out; -1 when the client is gone. */
+int session_flush_client(struct session *s);
+void session_internal_error(struct session *s, const char *why, int err);
+void session_run(struct session *s);
+void session_greet(struct session *s);
+/* Frees what only the dialogue before login needed. */
+void session_preauth_done(struct session *s);
+
+/* backend.c */
+void backend_connect(struct session *s);
+void backend_run(struct session *s);
+
+/* relay.c */
+void relay_start(struct session *s);
+void relay_run(struct session *s);
+size_t relay_scratch_size(void);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * Worker process: drops privileges, listens on its cycle's sockets, runs the
+ * event loop until told to stop. Signals arrive through a signalfd: QUIT and
+ * WINCH (old generation) mean stop accepting and let sessions end, bounded by
+ * worker_shutdown_timeout; TERM/INT mean exit now; USR1 reopens logs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/net.h"
+#include "common/shm.h"
+#include "common/stats.h"
+#include "master/privs.h"
+#include "worker/event.h"
+#include "worker/session.h"
+#include "worker/timer.h"
+#include "worker/worker.h"
+
+#define DRAIN_LOG_MS 60000
+#define ACCEPT_RETRY_MS 500
+
+struct wlistener {
+	struct ev_io io;
+	struct listener *l;
+	int active;
+};
+
+struct stats_slot *stats_self;
+
+static struct cycle *cy;
+static struct wlistener *wls;
+static size_t nwls;
+static struct ev_io sigio;
+static int draining, done, exit_code, accept_paused, is_single;
+static struct timer drain_log_timer, shutdown_timer, accept_timer;
+
+static void
+listeners_enable(int on)
+{
+	for (size_t i = 0; i < nwls; i++) {
+		struct wlistener *w = &wls[i];
+		if (w->io.fd < 0 || w->active == on)
+			continue;
+		if (on) {
+			if (ev_add(&w->io, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+				log_errno(LL_ALERT, errno, "epoll_ctl() on a listening socket failed");
+				continue;
+			}
+		} else {
+			ev_del(&w->io);
+		}
+		w->active = on;
+	}
+}
+
+static void
+accept_resume(struct timer *t)
+{
+	(void)t;
+	accept_paused = 0;
+	if (!draining)
+		listeners_enable(1);
+}
+
+/* Called by the session layer when a connection slot frees up. */
+void
+worker_conn_released(void)
+{
+	if (accept_paused == 1 && !draining &&
+	    session_conns() < cy->cf->main.worker_connections * 9 / 10) {
+		accept_paused = 0;
+		listeners_enable(1);
+	}
+}
+
+static const struct listen_entry *
+pick_entry(struct listener *l, int fd)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+
+	if (l->nents == 1 || getsockname(fd, (struct sockaddr *)&local, &len) < 0)
+		return &l->ents[0];
+	for (size_t i = 1; i < l->nents; i++)
+		if (net_addr_equal((struct sockaddr *)&l->ents[i].lc->addr, (struct sockaddr *)&local))
+			return &l->ents[i];
+	return &l->ents[0];
+}
+
+static void
+accept_cb(struct ev_io *io, uint32_t events)
+{
+	struct wlistener *w = (struct wlistener *)io;
+	unsigned limit = cy->cf->main.worker_connections;
+
+	(void)events;
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd;
+
+		/* A session can need two descriptors; keep room for its backend. */
+		if (session_conns() + 2 > limit) {
+			log_msg(LL_WARN, "%u worker_connections are not enough", limit);
+			accept_paused = 1;
+			listeners_enable(0);
+			return;
+		}
+		fd = accept4(w->l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == ECONNABORTED || errno == EINTR)
+				continue;
+			log_errno(LL_ALERT, errno, "accept4() failed");
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: stop listening a moment rather than spin. */
+				accept_paused = 2;
+				listeners_enable(0);
+				timer_set(&accept_timer, ACCEPT_RETRY_MS, accept_resume);
+			}
+			return;
+		}
+		STAT_ADD(accepted, 1);
+		session_start(cy, pick_entry(w->l, fd), fd, (struct sockaddr *)&peer, plen);
+		if (!cy->cf->main.multi_accept)
+			return;
+	}
+}
+
+static void
+close_listeners(void)
+{
+	for (size_t i = 0; i < nwls; i++) {
+		if (wls[i].io.fd < 0)
+			continue;
+		if (wls[i].active)
+			ev_del(&wls[i].io);
+		close(wls[i].io.fd);
+		wls[i].io.fd = -1;
+		wls[i].active = 0;
+	}
+	/* The cycle's copies are the same descriptors, now closed. */
+	for (size_t i = 0; i < cy->nls; i++)
+		cy->ls[i].fd = -1;
+}
+
+static void
+drain_log(struct timer *t)
+{
+	log_msg(LL_NOTICE, "gracefully shutting down: %zu session(s) still active", session_count());
+	timer_set(t, DRAIN_LOG_MS, drain_log);
+}
+
+static void
+shutdown_timeout(struct timer *t)
+{
+	(void)t;
+	log_msg(LL_NOTICE, "shutdown timeout: closing %zu session(s)", session_count());
+	session_close_all();
+}
+
+static void
+start_draining(void)
+{
+	if (draining)
+		return;
+	draining = 1;
+	if (stats_self)
+		stats_self->state = SLOT_EXITING;
+	close_listeners();
+	timer_cancel(&accept_timer);
+	log_msg(LL_NOTICE, "gracefully shutting down");
+	proctitle_set("mailproxy: worker process is shutting down");
+	timer_set(&drain_log_timer, DRAIN_LOG_MS, drain_log);
+	if (cy->cf->main.worker_shutdown_timeout)
+		timer_set(&shutdown_timer, cy->cf->main.worker_shutdown_timeout, shutdown_timeout);
+}
+
+static void
+signal_cb(struct ev_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGQUIT:
+		case SIGWINCH:
+			if (si.ssi_signo == SIGWINCH && is_single)
+				break;
+			start_draining();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_msg(LL_NOTICE, "exiting");
+			done = 1;
+			break;
+		case SIGUSR1:
+			log_msg(LL_NOTICE, "reopening logs");
+			log_reopen();
+			break;
+		case SIGHUP:
+			if (is_single)
+				log_msg(LL_WARN, "reload is not supported with master_process off");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int
+setup_signals(void)
+{
+	sigset_t set;
+	static const int sigs[] = { SIGQUIT, SIGWINCH, SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGUSR2 };
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* The master's SIGCHLD has nothing to do here. */
+	signal(SIGCHLD, SIG_DFL);
+	sigio.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	sigio.cb = signal_cb;
+	if (sigio.fd < 0 || ev_add(&sigio, EPOLLIN) < 0) {
+		log_errno(LL_EMERG, errno, "signalfd() failed");
+		return -1;
+	}
+	return 0;
+}
+
+int
+worker_main(struct cycle *c, int index, int slot, int single)
+{
+	struct stats_zone *sz = c->stats_zone ? c->stats_zone->data : NULL;
+
+	cy = c;
+	is_single = single;
+	stats_self = sz && slot >= 0 ? &sz->slots[slot] : NULL;
+	if (stats_self) {
+		stats_self->pid = (int32_t)getpid();
+		stats_self->state = SLOT_RUNNING;
+	}
+	if (!single)
+		proctitle_set("mailproxy: worker process");
+	privs_set_nofile(cy->cf->main.worker_rlimit_nofile);
+	/* Anything that reads root-only files happens before the switch. */
+	if (session_init(cy) < 0)
+		return 2;
+	if (!single)
+		privs_drop(&cy->cf->main, cy->uid, cy->gid);
+	timer_reset();
+	timer_update_time();
+	if (ev_init() < 0) {
+		log_errno(LL_EMERG, errno, "epoll_create1() failed");
+		return 2;
+	}
+	if (setup_signals() < 0)
+		return 2;
+
+	wls = calloc(cy->nls ? cy->nls : 1, sizeof(*wls));
+	if (wls == NULL)
+		return 2;
+	nwls = cy->nls;
+	for (size_t i = 0; i < nwls; i++) {
+		wls[i].l = &cy->ls[i];
+		wls[i].io.fd = cy->ls[i].fd;
+		wls[i].io.cb = accept_cb;
+		/* A reuseport socket of another worker: ours to close, not to serve. */
+		if (cy->ls[i].worker >= 0 && cy->ls[i].worker != index) {
+			close(wls[i].io.fd);
+			wls[i].io.fd = -1;
+			cy->ls[i].fd = -1;
+		}
+	}
+	listeners_enable(1);
+
+	while (!done) {
+		ev_loop_once(timer_next(-1));
+		if (draining && session_count() == 0)
+			break;
+	}
+	close_listeners();
+	session_close_all();
+	ev_loop_once(0);	/* run deferred frees */
+	session_shutdown();
+	ev_close();
+	free(wls);
+	if (stats_self)
+		stats_self->active = 0;
+	return exit_code;
+}
