@@ -271,7 +271,9 @@ load_main(struct loader *ld, const struct ynode *root, const char *globals)
 	const struct ynode *events = NULL, *mail = NULL, *events_key = NULL, *mail_key = NULL;
 	struct main_conf *mc = &ld->cf->main;
 
-	if (root == NULL)
+	/* "---" or "~" alone parse as a null scalar: that is an empty file too. */
+	if (root == NULL || (root->type == YN_SCALAR && root->plain &&
+	    (root->len == 0 || strcmp(root->str, "~") == 0)))
 		return lerr(ld, NULL, NULL, "the configuration is empty (expected a mapping)");
 	if (expect_map(ld, root, NULL) < 0)
 		return -1;
