@@ -474,16 +474,3 @@ Test(config_errors, globals)
 	EXPECT_ERR_G("deamon: on\n", "deamon: off",
 	    "t.yaml:1:1: \"deamon\": unknown directive in \"main\" (did you mean \"daemon\"?)");
 }
-
-Test(config_errors, file_problems)
-{
-	struct config *cf;
-
-	cf = th_load_file("missing.yaml", th_dir(), NULL);
-	cr_assert_null(cf);
-	cr_assert_str_eq(th_err(), "missing.yaml: cannot open: No such file or directory");
-	mkdir("conf.d", 0755);
-	cf = th_load_file("conf.d", th_dir(), NULL);
-	cr_assert_null(cf);
-	cr_assert_str_eq(th_err(), "conf.d: not a regular file");
-}
