@@ -1,0 +1,16 @@
+"""mailproxy integration-test harness (standard library only). See ../README.md."""
+
+from .auth import (AUTH_SCRIPT, AuthResponse, AuthService, auth_module, auth_request,
+                   escape, unescape)
+from .clients import LineClient
+from .context import Context, Session, SANITIZER_PATTERNS
+from .dovecot import Dovecot, client_tls_context, make_cert
+from .fakes import AuthRequest, FakeAuth, FakeServer
+from .postfix import Postfix
+from .proxy import TEMP_REASON, CliResult, MailProxy, parse_listen, run_cli
+from .util import (LOOPBACK, Skip, TestTimeout, can_connect, children_of, free_port, timeout,
+                   free_ports, is_listening, pid_alive, read_text, stop_pid, wait_pid_gone,
+                   wait_until)
+from .yamlgen import Raw, to_yaml
+
+__all__ = [n for n in dir() if not n.startswith("_")]

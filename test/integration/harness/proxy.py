@@ -1,0 +1,305 @@
+"""Running the mailproxy binary: as a server (MailProxy) and one-shot (run_cli)."""
+
+import copy
+import os
+import re
+import signal
+import subprocess
+import time
+
+from .util import (LOOPBACK, Skip, children_of, free_port, is_listening, mkdir, pid_alive,
+                   read_text, register_live, stop_pid, tail, unregister_live, wait_pid_gone)
+from .yamlgen import to_yaml
+
+TEMP_REASON = "mailproxy master not implemented yet (the binary printed TEMP)"
+
+
+class CliResult:
+    """Outcome of one run of the binary: .rc, .stdout, .stderr, .out (both), .args."""
+
+    def __init__(self, args, rc, stdout, stderr):
+        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
+
+    @property
+    def out(self):
+        return self.stdout + self.stderr
+
+    def __repr__(self):
+        return "CliResult(rc=%r, args=%r,\n--- stdout\n%s\n--- stderr\n%s)" % (
+            self.rc, self.args, tail(self.stdout, 30), tail(self.stderr, 30))
+
+
+def run_cli(binary, *args, cwd=None, timeout=20, env=None, input=None):
+    """Run BINARY ARGS... to completion (bounded by timeout), capture rc/stdout/stderr."""
+    argv = [binary] + [str(a) for a in args]
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run(argv, cwd=cwd, env=e, input=input, capture_output=True,
+                       timeout=timeout)
+    return CliResult(argv, p.returncode, p.stdout.decode("utf-8", "replace"),
+                     p.stderr.decode("utf-8", "replace"))
+
+
+def parse_listen(item):
+    """'127.0.0.1:1143 ssl' -> ('127.0.0.1', 1143, ['ssl']); a bare port means *:port."""
+    parts = item.split()
+    addr = parts[0]
+    m = re.match(r"^\[([^\]]+)\]:(\d+)$", addr)
+    if m:
+        return m.group(1), int(m.group(2)), parts[1:]
+    if addr.isdigit():
+        return "0.0.0.0", int(addr), parts[1:]
+    host, _, port = addr.rpartition(":")
+    if host in ("", "*"):
+        host = "0.0.0.0"
+    return host, int(port), parts[1:]
+
+
+class MailProxy:
+    """One mailproxy master (daemon: off) running from a private prefix directory.
+
+    config   a dict (turned into YAML), or YAML text written verbatim.
+    servers  list of server dicts, appended to config["mail"]["servers"]; a server
+             without "listen" gets a free 127.0.0.1 port (with "ssl" appended when the
+             dict has ssl_listen=True, which is removed).
+    mail     dict merged into config["mail"].
+    auth     an AuthService / FakeAuth (anything with .url): sets mail.auth_http
+             when it is not set.
+    main     dict of main-context directives merged into config (e.g. {"user": ...}).
+    wait_ports  ports to wait for (default: every listen port found in the config).
+    env      extra environment for the binary.
+    args     extra command-line arguments.
+    Defaults filled in (unless given): daemon off, pid PREFIX/mailproxy.pid,
+    error_log "PREFIX/error.log debug", worker_processes 2.
+    """
+
+    def __init__(self, binary, prefix, config=None, servers=None, mail=None, auth=None,
+                 main=None, wait_ports=None, env=None, args=()):
+        self.binary = binary
+        self.prefix = mkdir(os.path.abspath(prefix))
+        self.config_path = os.path.join(self.prefix, "mailproxy.yaml")
+        self.pid_path = os.path.join(self.prefix, "mailproxy.pid")
+        self.error_log_path = os.path.join(self.prefix, "error.log")
+        self.stderr_path = os.path.join(self.prefix, "stderr.log")
+        self.env = dict(env or {})
+        self.args = list(args)
+        self.proc = None
+        self.returncode = None
+        self.ports = {}          # protocol -> first listen port of that protocol
+        self.listens = []        # [(host, port, params, protocol)]
+        self._token = None
+        self.started = False     # True once start() saw every listen port
+        self._known_workers = set()
+        if isinstance(config, str):
+            self.config = None
+            self.yaml = config
+            self._scan_text(config)
+        else:
+            self.config = self._build(config or {}, servers, mail, auth, main)
+            self.yaml = to_yaml(self.config) + "\n"
+        self.wait_ports = list(wait_ports) if wait_ports is not None else \
+            [(h, p) for h, p, _, _ in self.listens]
+        with open(self.config_path, "w") as f:
+            f.write(self.yaml)
+
+    # -- configuration
+    def _build(self, config, servers, mail, auth, main):
+        cf = copy.deepcopy(config)
+        for k, v in (main or {}).items():
+            cf[k] = v
+        cf.setdefault("daemon", False)
+        cf.setdefault("pid", self.pid_path)
+        cf.setdefault("error_log", "%s debug" % self.error_log_path)
+        cf.setdefault("worker_processes", 2)
+        m = cf.setdefault("mail", {})
+        for k, v in (mail or {}).items():
+            m[k] = v
+        if auth is not None:
+            m.setdefault("auth_http", auth.url)
+        srv = m.setdefault("servers", [])
+        srv.extend(copy.deepcopy(list(servers or [])))
+        for s in srv:
+            ssl = s.pop("ssl_listen", False)
+            if "listen" not in s:
+                s["listen"] = ["%s:%d%s" % (LOOPBACK, free_port(), " ssl" if ssl else "")]
+            if isinstance(s["listen"], str):
+                s["listen"] = [s["listen"]]
+            for item in s["listen"]:
+                host, port, params = parse_listen(item)
+                proto = s.get("protocol") or {143: "imap", 993: "imap", 110: "pop3",
+                                              995: "pop3"}.get(port, "smtp")
+                self.listens.append((host, port, params, proto))
+                self.ports.setdefault(proto, port)
+                if "ssl" in params:
+                    self.ports.setdefault(proto + "s", port)
+        if cf.get("pid"):
+            self.pid_path = os.path.join(self.prefix, cf["pid"])
+        el = cf.get("error_log")
+        for item in ([el] if isinstance(el, str) else list(el or [])):
+            if isinstance(item, str) and not item.startswith(("stderr", "syslog:")):
+                self.error_log_path = os.path.join(self.prefix, item.split()[0])
+                break
+        return cf
+
+    def _scan_text(self, text):
+        proto = None
+        for line in text.splitlines():
+            m = re.search(r"protocol:\s*\"?(imap|pop3|smtp)", line)
+            if m:
+                proto = m.group(1)
+            m = re.search(r"listen:\s*(.*)$", line)
+            if m:
+                for item in re.findall(r"\"([^\"]+)\"|'([^']+)'", m.group(1)):
+                    item = item[0] or item[1]
+                    host, port, params = parse_listen(item)
+                    self.listens.append((host, port, params, proto))
+        for line in text.splitlines():
+            m = re.match(r"\s*error_log:\s*\"?([^\s\"]+)", line)
+            if m and not m.group(1).startswith(("stderr", "syslog:", "[")):
+                self.error_log_path = os.path.join(self.prefix, m.group(1))
+                break
+        for line in text.splitlines():
+            m = re.match(r"pid:\s*\"?([^\s\"]+)", line)
+            if m:
+                self.pid_path = os.path.join(self.prefix, m.group(1))
+
+    # -- life cycle
+    def start(self, timeout=10.0):
+        """Start the master and wait until every listen port is in LISTEN state (the
+        kernel then accepts connections; no probe connection is made, so the log has
+        no empty sessions). Raises Skip if the binary is the 'TEMP' placeholder."""
+        env = dict(os.environ)
+        env.update(self.env)
+        argv = [self.binary, "-p", self.prefix, "-c", self.config_path] + self.args
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(argv, cwd=self.prefix, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._token = register_live(self.stop)
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.returncode = rc
+                unregister_live(self._token)
+                self._stderr.close()
+                err = self.stderr()
+                if "TEMP" in err.split():
+                    raise Skip(TEMP_REASON)
+                raise RuntimeError("mailproxy exited with %s during start-up\n%s" % (
+                    rc, self.describe()))
+            pending = [(h, p) for h, p in self.wait_ports
+                       if not is_listening(p, h if h not in ("0.0.0.0", "::") else LOOPBACK)]
+            if not pending:
+                self.started = True
+                self._note_workers()
+                return self
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise RuntimeError("mailproxy did not listen on %s within %.0fs\n%s" % (
+                    pending, timeout, self.describe()))
+            time.sleep(0.05)
+
+    def _note_workers(self):
+        if self.proc is not None and self.alive():
+            self._known_workers.update(children_of(self.proc.pid))
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def workers(self):
+        """PIDs of the master's current child processes."""
+        if not self.alive():
+            return []
+        w = children_of(self.proc.pid)
+        self._known_workers.update(w)
+        return w
+
+    def pidfile_pid(self):
+        """The PID written into the pid file, or None."""
+        try:
+            return int(read_text(self.pid_path).strip())
+        except ValueError:
+            return None
+
+    def signal(self, sig):
+        """Send sig to the master."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._note_workers()
+            os.kill(self.proc.pid, sig)
+
+    def reload(self):
+        self.signal(signal.SIGHUP)
+
+    def wait_exit(self, timeout=10.0):
+        """Wait for the master to exit by itself; its exit status (None on timeout)."""
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, timeout=10.0):
+        """Graceful stop: SIGQUIT, after timeout SIGTERM, then SIGKILL; waits for the
+        PID, then stops any worker the master left behind (by PID). Returns the exit
+        status of the master."""
+        if self.proc is None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self._note_workers()
+            for sig, t in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 5.0),
+                           (signal.SIGKILL, 5.0)):
+                try:
+                    os.kill(self.proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+                try:
+                    self.proc.wait(t)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self.returncode = self.proc.poll()
+        for w in sorted(self._known_workers):
+            if pid_alive(w) and not wait_pid_gone(w, 2.0):
+                stop_pid(w, signal.SIGTERM, timeout=2.0)
+        self._known_workers.clear()
+        if self._token:
+            unregister_live(self._token)
+            self._token = None
+        if not self._stderr.closed:
+            self._stderr.close()
+        return self.returncode
+
+    # -- output
+    def log(self):
+        """Text of the error log."""
+        return read_text(self.error_log_path)
+
+    def stderr(self):
+        """Everything the master and workers wrote to stdout/stderr."""
+        return read_text(self.stderr_path)
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Wait until the error log matches the regex pattern; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.log())
+            if m:
+                return m
+            if time.monotonic() >= deadline:
+                raise TimeoutError("error log never matched %r\n%s" % (pattern, self.describe()))
+            time.sleep(0.05)
+
+    def log_files(self):
+        return [self.stderr_path, self.error_log_path]
+
+    def describe(self, lines=40):
+        return "--- %s (config)\n%s\n--- stderr (tail)\n%s\n--- error log (tail)\n%s" % (
+            self.config_path, self.yaml.rstrip(), tail(self.stderr(), lines),
+            tail(self.log(), lines))
