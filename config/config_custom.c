@@ -53,11 +53,13 @@ void
 print_user(const struct directive *d, const void *field, struct buf *out)
 {
 	const struct main_conf *mc = (const struct main_conf *)((const char *)field - d->off);
-	char tmp[512];
+	struct buf tmp = { 0 };
 
-	snprintf(tmp, sizeof(tmp), "%s%s%s", mc->user, mc->group ? " " : "",
-	    mc->group ? mc->group : "");
-	print_quoted(out, tmp);
+	/* A buf, not a fixed array: -T must not cut a long value short. */
+	buf_printf(&tmp, "%s%s%s", mc->user, mc->group ? " " : "", mc->group ? mc->group : "");
+	buf_append(&tmp, "", 1);
+	print_quoted(out, tmp.data);
+	buf_release(&tmp);
 }
 
 /* ---- worker_processes ---- */
@@ -145,11 +147,13 @@ print_error_log(const struct directive *d, const void *field, struct buf *out)
 	(void)d;
 	buf_puts(out, "[");
 	for (size_t i = 0; i < el->n; i++) {
-		char tmp[4200];
-		snprintf(tmp, sizeof(tmp), "%s %s", el->v[i].target, log_level_name(el->v[i].level));
+		struct buf tmp = { 0 };
+		buf_printf(&tmp, "%s %s", el->v[i].target, log_level_name(el->v[i].level));
+		buf_append(&tmp, "", 1);
 		if (i)
 			buf_puts(out, ", ");
-		print_quoted(out, tmp);
+		print_quoted(out, tmp.data);
+		buf_release(&tmp);
 	}
 	buf_puts(out, "]");
 }
@@ -655,6 +659,11 @@ set_auth_http(struct loader *ld, const struct directive *d, void *field, const s
 		return lerr(ld, val, d->name, "%s", err);
 	if (colon && parse_long(colon + 1, 1, 65535, &port) < 0)
 		return lerr(ld, val, d->name, "invalid port in \"%s\" (expected 1-65535)", s);
+	if (hl == 0)
+		return lerr(ld, val, d->name, "no host in \"%s\"", s);
+	/* hostport may hold 299 bytes, host fewer; a DNS name has at most 253. */
+	if (hl >= sizeof(host))
+		return lerr(ld, val, d->name, "host name too long in \"%.40s...\"", s);
 	memcpy(host, hostport, hl);
 	host[hl] = '\0';
 	for (const char *c = host; *c; c++)
