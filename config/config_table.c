@@ -452,11 +452,14 @@ print_kvlist(const struct kvlist *kl, struct buf *out)
 {
 	buf_puts(out, "[");
 	for (size_t i = 0; i < kl->n; i++) {
-		char tmp[8192];
+		/* A buf, not a fixed array: a value may be up to 64 KB long. */
+		struct buf tmp = { 0 };
 		if (i)
 			buf_puts(out, ", ");
-		snprintf(tmp, sizeof(tmp), "%s %s", kl->v[i].name, kl->v[i].value);
-		print_quoted(out, tmp);
+		buf_printf(&tmp, "%s %s", kl->v[i].name, kl->v[i].value);
+		buf_append(&tmp, "", 1);
+		print_quoted(out, tmp.data);
+		buf_release(&tmp);
 	}
 	buf_puts(out, "]");
 }
