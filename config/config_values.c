@@ -218,6 +218,13 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 	if (val->type == YN_MAP)
 		return lerr(ld, val, d->name, "expected a value or a sequence of values, got a mapping");
 	if (val->type == YN_SEQ) {
+		/*
+		 * As nginx's 1MORE: an empty list would leave user unset or no
+		 * mechanism, protocol or name. Lists that may be empty ([] for
+		 * capabilities, certificates...) are handled before this.
+		 */
+		if (val->n == 0)
+			return lerr(ld, val, d->name, "expected at least one value, got []");
 		a->v = arena_alloc(ar, (val->n + 1) * sizeof(*a->v));
 		a->at = arena_alloc(ar, (val->n + 1) * sizeof(*a->at));
 		if (a->v == NULL || a->at == NULL)
