@@ -96,6 +96,26 @@ Test(config_errors, wrong_type)
 	EXPECT_ERR("user: [a, b, c]\n", "t.yaml:1:14: \"user\": expected \"user [group]\", got 3 values");
 }
 
+/* nginx's 1MORE directives: [] would leave no user, name, mechanism or protocol. */
+Test(config_errors, empty_lists)
+{
+	EXPECT_ERR("user: []\n", "t.yaml:1:7: \"user\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      server_name: []\n"),
+	    "t.yaml:5:20: \"server_name\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      imap_auth: []\n"),
+	    "t.yaml:5:18: \"imap_auth\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      smtp_auth: []\n"),
+	    "t.yaml:5:18: \"smtp_auth\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      ssl_protocols: []\n"),
+	    "t.yaml:5:22: \"ssl_protocols\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      ssl_session_cache: []\n"),
+	    "t.yaml:5:26: \"ssl_session_cache\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      resolver: []\n"),
+	    "t.yaml:5:17: \"resolver\": expected at least one value, got []");
+	EXPECT_ERR(SRV("      imap_capabilities: \" \"\n"),
+	    "t.yaml:5:26: \"imap_capabilities\": expected a value, got nothing");
+}
+
 Test(config_errors, structure)
 {
 	EXPECT_ERR("events: 5\n", "t.yaml:1:9: \"events\": expected a mapping, got a scalar");
@@ -319,6 +339,25 @@ Test(config_errors, bad_auth_http)
 	    "t.yaml:2:14: \"auth_http\": missing \"]\" in \"[::1\"");
 	EXPECT_ERR("mail:\n  auth_http: [a, b]\n",
 	    "t.yaml:2:14: \"auth_http\": expected a single value, got a sequence");
+	EXPECT_ERR("mail:\n  auth_http: \":80/auth\"\n",
+	    "t.yaml:2:14: \"auth_http\": no host in \":80/auth\"");
+}
+
+/* A host name longer than the loader's buffer (it used to overflow it). */
+Test(config_errors, auth_http_long_host)
+{
+	char yaml[512], want[512], host[300];
+
+	memset(host, 'h', 290);
+	host[290] = '\0';
+	snprintf(yaml, sizeof(yaml), "mail:\n  auth_http: %s:80/auth\n", host);
+	snprintf(want, sizeof(want), "t.yaml:2:14: \"auth_http\": host name too long in \"%.40s...\"",
+	    host);
+	EXPECT_ERR(yaml, want);
+	snprintf(yaml, sizeof(yaml), "mail:\n  auth_http: http://%.295s/auth\n", host);
+	snprintf(want, sizeof(want), "t.yaml:2:14: \"auth_http\": host name too long in "
+	    "\"http://%.33s...\"", host);
+	EXPECT_ERR(yaml, want);
 }
 
 Test(config_errors, bad_listen)

@@ -110,3 +110,39 @@ Test(config_roundtrip, dump_details)
 	free(d);
 	config_free(cf);
 }
+
+/* Long values are printed whole (the printers used fixed buffers once). */
+Test(config_roundtrip, long_values)
+{
+	size_t n = 20000, o = 0;
+	char *yaml = malloc(4 * n + 512), *d1, *d2;
+	struct config *cf1, *cf2;
+
+	cr_assert_not_null(yaml);
+	o += (size_t)sprintf(yaml + o, "user: ");
+	memset(yaml + o, 'u', 600);
+	o += 600;
+	o += (size_t)sprintf(yaml + o, "\nerror_log: logs/");
+	memset(yaml + o, 'e', 5000);
+	o += 5000;
+	o += (size_t)sprintf(yaml + o, ".log\nmail:\n  auth_http_header: {X-Long: ");
+	memset(yaml + o, 'v', n);
+	o += n;
+	sprintf(yaml + o, "}\n");
+	cf1 = th_load(yaml);
+	cr_assert_not_null(cf1, "%s", th_err());
+	d1 = dump(cf1);
+	th_write("dump1.yaml", d1, -1);
+	cf2 = th_load_file("dump1.yaml", th_dir(), NULL);
+	cr_assert_not_null(cf2, "%s", th_err());
+	d2 = dump(cf2);
+	cr_assert_str_eq(after_first_line(d2), after_first_line(d1));
+	cr_assert_eq(strlen(cf2->main.user), 600);
+	cr_assert_eq(strlen(cf2->main.error_log.v[0].target), 5009);
+	cr_assert_eq(strlen(cf2->mail.auth_http_header.v[0].value), n);
+	free(yaml);
+	free(d1);
+	free(d2);
+	config_free(cf1);
+	config_free(cf2);
+}
