@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,10 +169,23 @@ apply_key(struct loader *ld, unsigned ctx, void *conf, uint8_t *set, struct conf
 	return 0;
 }
 
+/* A plain empty, "~" or "null" scalar: what "events:" with nothing under it is. */
+static int
+is_null(const struct ynode *n)
+{
+	return n->type == YN_SCALAR && n->plain &&
+	    (n->len == 0 || strcmp(n->str, "~") == 0 || strcasecmp(n->str, "null") == 0);
+}
+
+/*
+ * A block must be a mapping; an empty one ("events:" followed by nothing but
+ * comments, as nginx's "events {}") is accepted. A null has no kids, so the
+ * callers' loops see an empty mapping.
+ */
 static int
 expect_map(struct loader *ld, const struct ynode *n, const char *what)
 {
-	if (n->type != YN_MAP)
+	if (n->type != YN_MAP && !(what != NULL && is_null(n)))
 		return lerr(ld, n, what, "expected a mapping, got a %s",
 		    n->type == YN_SEQ ? "sequence" : "scalar");
 	return 0;
@@ -233,6 +247,8 @@ load_mail(struct loader *ld, const struct ynode *map)
 			return -1;
 	}
 	if (servers == NULL)
+		return 0;
+	if (is_null(servers))
 		return 0;
 	if (servers->type != YN_SEQ)
 		return lerr(ld, servers, "servers", "expected a sequence of server mappings");
