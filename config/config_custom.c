@@ -756,8 +756,9 @@ set_ssl_protocols(struct loader *ld, const struct directive *d, void *field,
 	*m = 0;
 	for (size_t i = 0; i < a.n; i++) {
 		const struct name_val *nv;
+		/* Case-insensitive, as nginx's bitmask slot. */
 		for (nv = ssl_proto_names; nv->name; nv++)
-			if (strcmp(a.v[i], nv->name) == 0)
+			if (strcasecmp(a.v[i], nv->name) == 0)
 				break;
 		if (nv->name == NULL)
 			return lerr(ld, a.at[i], d->name,
