@@ -131,6 +131,9 @@ Test(config_errors, structure)
 	EXPECT_ERR("? [a, b]\n: 1\n", "t.yaml:1:3: expected a directive name, got a sequence");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - {listen: \"143\"}\n    - {}\n",
 	    "t.yaml:5:7: \"servers\": a server needs at least one \"listen\"");
+	EXPECT_ERR(MAIL_HEAD "  servers:\n    - {listen: \"143\"}\n    -\n",
+	    "t.yaml:5:6: \"servers\": a server needs at least one \"listen\"");
+	EXPECT_ERR("mail: \"\"\n", "t.yaml:1:7: \"mail\": expected a mapping, got a scalar");
 }
 
 Test(config_errors, numbers_out_of_range)

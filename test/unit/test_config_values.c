@@ -961,3 +961,27 @@ Test(config_values, quoted_and_block_scalars)
 	cr_assert_str_eq(cf->servers[0].imap_capabilities.v[1], "IDLE");
 	config_free(cf);
 }
+
+/* An empty block, like nginx's "events {}", is a null in YAML: accepted. */
+Test(config_values, empty_blocks)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, "events:\n  # worker_connections: 1024\nmail:\n");
+	cr_assert_eq(cf->main.worker_connections, 512);
+	cr_assert_eq(cf->has_mail, 1);
+	cr_assert_eq(cf->nservers, 0);
+	config_free(cf);
+	LOAD_OK(cf, "events: ~\nmail:\n  auth_http: 127.0.0.1\n  servers:\n");
+	cr_assert_eq(cf->nservers, 0);
+	config_free(cf);
+}
+
+Test(config_values, ssl_protocols_any_case)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, SRV("      ssl_protocols: tlsv1.2 TLSV1.3\n"));
+	cr_assert_eq(cf->servers[0].ssl_protocols, SSLP_TLSv1_2 | SSLP_TLSv1_3);
+	config_free(cf);
+}
