@@ -122,18 +122,24 @@ write_pid_file(void)
 		log_errno(LL_EMERG, errno, "rename() \"%s\" to \"%s\" failed", tmp, pid_path);
 }
 
+/* Removes the pid file, or its .oldbin twin after an upgrade, if it is still ours. */
 static void
 remove_pid_file(void)
 {
-	char buf[32] = "";
-	int fd = open(pid_path, O_RDONLY | O_CLOEXEC);
+	char old[PATH_MAX + 8];
+	const char *paths[2] = { pid_path, old };
 
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0 && atoi(buf) == (int)getpid())
-		unlink(pid_path);
+	snprintf(old, sizeof(old), "%s.oldbin", pid_path);
+	for (int i = 0; i < 2; i++) {
+		char buf[32] = "";
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0 && atoi(buf) == (int)getpid())
+			unlink(paths[i]);
+	}
 }
 
 static void
@@ -382,11 +388,12 @@ reload(void)
 	struct stats_zone *sz = stats();
 	if (sz != NULL)
 		__atomic_fetch_add(&sz->reloads, 1, __ATOMIC_RELAXED);
-	spawn_workers(cy);
-	/* Old workers stop accepting and finish their sessions; the master's
-	 * copies of sockets the new configuration dropped are closed now. */
-	signal_workers(SIGQUIT, old);
+	/* The master's copies of sockets the new configuration dropped go
+	 * first, so the new workers do not inherit them; the old workers keep
+	 * their own copies until they stop accepting. */
 	listen_close_unkept(old);
+	spawn_workers(cy);
+	signal_workers(SIGQUIT, old);
 	retire_cycle_if_done(old);
 	close_unused_logs();
 	log_msg(LL_NOTICE, "configuration generation %u is running", generation);

@@ -16,6 +16,7 @@
 #include "common/stats.h"
 #include "worker/session.h"
 #include "worker/session_int.h"
+#include "worker/resolver.h"
 #include "worker/tls.h"
 
 #define OUT_HIGH_WATER (64 * 1024)	/* stop reading commands while replies pile up */
@@ -57,11 +58,12 @@ session_shutdown(void)
 {
 	proto_rt_free(rts, nrts);
 	rts = NULL;
+	resolver_shutdown();
 	tls_shutdown();
 }
 
 static const char *const state_names[] = {
-	"handshake", "preauth", "auth", "auth_wait", "connect", "login", "relay", "closing", "closed",
+	"new", "proxy_header", "handshake", "resolve", "greet_delay", "preauth", "auth", "auth_wait", "connect", "login", "relay", "closing", "closed",
 };
 
 void
@@ -120,6 +122,8 @@ preauth_free(struct session *s)
 		s->proto->free(&pa->ctx);
 	creds_clear(&pa->ctx.cr);
 	auth_result_clear(&pa->ar);
+	resolver_cancel(pa->resolve);
+	free(pa->client_host);
 	if (pa->in.data)
 		memset(pa->in.data, 0, pa->in.cap);	/* may hold a password */
 	buf_release(&pa->in);
@@ -162,7 +166,7 @@ session_close(struct session *s, int level, const char *why)
 	buf_release(&s->up.pend);
 	buf_release(&s->down.pend);
 	s->state = SS_CLOSED;
-	if (s->prev)
+	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
 		all = s->next;
@@ -197,6 +201,10 @@ on_timeout(struct timer *t)
 	}
 	if (s->state == SS_AUTH_WAIT) {
 		session_run(s);	/* the wait is over */
+		return;
+	}
+	if (s->state == SS_GREET_DELAY) {
+		session_greet_delay_run(s);
 		return;
 	}
 	session_close(s, LL_INFO, s->state == SS_CONNECT ? "upstream timed out while connecting" :
@@ -257,7 +265,13 @@ fill_auth_params(struct session *s, struct auth_params *p, char *ip, size_t iple
 	p->protocol = s->conf->protocol;
 	p->attempt = ctx->login_attempt;
 	p->client_ip = ip;
-	p->client_host = ctx->client_host;
+	p->client_host = s->pa->client_host;
+	if (s->pa->have_pp) {
+		p->pp_addr = s->pa->pp_addr;
+		p->pp_port = s->pa->pp_port;
+		p->pp_server_addr = s->pa->pp_server_addr;
+		p->pp_server_port = s->pa->pp_server_port;
+	}
 	p->smtp_helo = ctx->cr.helo;
 	p->smtp_from = ctx->cr.from;
 	p->smtp_to = ctx->cr.to;
@@ -448,6 +462,15 @@ void
 session_run(struct session *s)
 {
 	switch (s->state) {
+	case SS_NEW:
+	case SS_RESOLVE:
+		return;
+	case SS_PROXY_HEADER:
+		session_proxy_header_run(s);
+		return;
+	case SS_GREET_DELAY:
+		session_greet_delay_run(s);
+		return;
 	case SS_HANDSHAKE:
 		tls_handshake_run(s);
 		return;
@@ -554,7 +577,18 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	}
 	session_log(s, LL_INFO, 0, "client connected");
 	session_arm_timeout(s, s->conf->timeout);
-	if (le->lc->ssl) {
+	if (le->lc->proxy_protocol) {
+		session_set_state(s, SS_PROXY_HEADER);
+		session_proxy_header_run(s);
+		return;
+	}
+	session_after_proxy_header(s);
+}
+
+void
+session_after_proxy_header(struct session *s)
+{
+	if (s->le->lc->ssl) {
 		tls_start(s, 1);
 		return;
 	}
@@ -564,6 +598,8 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 void
 session_greet(struct session *s)
 {
+	if (session_prepare_greeting(s))
+		return;
 	if (s->proto->greeting(&s->pa->ctx) < 0) {
 		session_internal_error(s, "out of memory", 0);
 		return;

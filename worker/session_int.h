@@ -17,7 +17,11 @@
 #include "worker/timer.h"
 
 enum sess_state {
+	SS_NEW,		/* accepted */
+	SS_PROXY_HEADER,	/* reading the client's PROXY protocol header */
 	SS_HANDSHAKE,	/* implicit TLS or STARTTLS handshake */
+	SS_RESOLVE,	/* SMTP: looking up the client's host name */
+	SS_GREET_DELAY,	/* SMTP: smtp_greeting_delay */
 	SS_PREAUTH,	/* protocol dialogue before login */
 	SS_AUTH,	/* waiting for the auth service */
 	SS_AUTH_WAIT,	/* Auth-Wait pause */
@@ -43,6 +47,12 @@ struct preauth {
 	struct auth_result ar;
 	union sockaddr_any local;
 	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
+	uint8_t greet_prepared;	/* SMTP host lookup and greeting delay are done */
+	char *client_host;		/* SMTP: resolved name or [UNAVAILABLE]/[TEMPUNAVAIL] */
+	struct resolve_req *resolve;
+	/* From a PROXY protocol header, for the Proxy-Protocol-* auth headers. */
+	uint8_t have_pp;
+	char pp_addr[NET_ADDRSTRLEN], pp_port[8], pp_server_addr[NET_ADDRSTRLEN], pp_server_port[8];
 };
 
 /* One relay direction: bytes read but not yet written (only under backpressure). */
@@ -88,6 +98,14 @@ void session_run(struct session *s);
 void session_greet(struct session *s);
 /* Frees what only the dialogue before login needed. */
 void session_preauth_done(struct session *s);
+
+/* session_pre.c: what happens before the greeting */
+void session_proxy_header_run(struct session *s);
+/* After the PROXY header (if any): TLS handshake or greeting. */
+void session_after_proxy_header(struct session *s);
+/* SMTP: host lookup and greeting delay; returns 1 when it took over. */
+int session_prepare_greeting(struct session *s);
+void session_greet_delay_run(struct session *s);
 
 /* backend.c */
 void backend_connect(struct session *s);
