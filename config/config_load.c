@@ -480,7 +480,8 @@ config_load(const char *path, const char *prefix, const char *globals, char *err
 	arena_init(&cf->arena, 16384);
 	cf->page_size = ps > 0 ? (size_t)ps : 4096;
 	cf->file = arena_strdup(&cf->arena, realpath(path, abs) ? abs : path);
-	cf->prefix = arena_strdup(&cf->arena, prefix);
+	/* No prefix: relative paths stay relative to the cwd (config_path()). */
+	cf->prefix = prefix ? arena_strdup(&cf->arena, prefix) : NULL;
 
 	if (read_file(path, &data, &len, err, errlen) < 0)
 		goto fail;
