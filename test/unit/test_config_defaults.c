@@ -363,3 +363,19 @@ Test(config_defaults, prefix_paths)
 	cr_assert_str_eq(config_path(cf, "/abs/x.log", buf, sizeof(buf)), "/abs/x.log");
 	config_free(cf);
 }
+
+/* Without a prefix, relative paths are relative to the working directory. */
+Test(config_defaults, no_prefix)
+{
+	struct config *cf;
+	char buf[4096];
+
+	th_certs();
+	th_write("t.yaml", MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  servers:\n    - listen: \"993 ssl\"\n", -1);
+	cf = th_load_file("t.yaml", NULL, NULL);
+	cr_assert_not_null(cf, "%s", th_err());
+	cr_assert_null(cf->prefix);
+	cr_assert_str_eq(config_path(cf, "logs/x.log", buf, sizeof(buf)), "logs/x.log");
+	config_free(cf);
+}
