@@ -129,6 +129,13 @@ service imap-login {{
     ssl = yes
   }}
 }}
+service anvil {{
+  # No auth penalty: auth cannot reach this socket, so Dovecot disables the
+  # per-IP delay (4 s after one failure) that would slow down the next test.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service pop3-login {{
   inet_listener pop3 {{
     port = {pop3}

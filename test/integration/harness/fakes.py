@@ -103,6 +103,10 @@ class FakeServer:
     def stop(self):
         self._stop.set()
         try:
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes a blocked accept() at once
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
