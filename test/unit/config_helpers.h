@@ -59,5 +59,9 @@ const char *th_err(void);
 /* The smallest valid mail block: an auth service and one IMAP server. */
 #define MAIL_HEAD "mail:\n  auth_http: 127.0.0.1:9000/auth\n"
 #define MINIMAL MAIL_HEAD "  servers:\n    - listen: \"143\"\n"
+/* MINIMAL plus lines in its server (indented by six spaces, from line 5). */
+#define SRV(lines) MINIMAL lines
+/* Lines at the mail level (indented by two spaces, from line 3), then MINIMAL's server. */
+#define MAILV(lines) MAIL_HEAD lines "  servers:\n    - listen: \"143\"\n"
 
 #endif

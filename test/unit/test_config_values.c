@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "common/buf.h"
@@ -17,10 +18,6 @@
 
 TestSuite(config_values, .init = th_setup, .fini = th_teardown);
 
-/* A server on 143 with extra lines (indented by six spaces). */
-#define SRV(lines) MAIL_HEAD "  servers:\n    - listen: \"143\"\n" lines
-/* The same extra lines (indented by two spaces) at the mail level. */
-#define MAILV(lines) MAIL_HEAD lines "  servers:\n    - listen: \"143\"\n"
 
 #define CTXM 1	/* main */
 #define CTXE 2	/* events */
@@ -656,7 +653,7 @@ Test(config_values, ssl_session_cache_variants)
 		  10 * 1048576 },
 		{ "[\"shared:a_b-1:1m\", builtin]", SSL_CACHE_BUILTIN | SSL_CACHE_SHARED, -1, "a_b-1",
 		  1048576 },
-		{ "shared:z:32k", SSL_CACHE_SHARED, -1, "z", 32768 },
+		{ "shared:z:64m", SSL_CACHE_SHARED, -1, "z", 64 * 1048576 },
 	};
 	char yaml[512];
 
@@ -673,6 +670,20 @@ Test(config_values, ssl_session_cache_variants)
 		}
 		config_free(cf);
 	}
+}
+
+/* The smallest zone: eight pages. */
+Test(config_values, smallest_shared_zone)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t min = 8 * (ps > 0 ? (size_t)ps : 4096);
+	char yaml[512];
+	struct config *cf;
+
+	snprintf(yaml, sizeof(yaml), SRV("      ssl_session_cache: shared:z:%zu\n"), min);
+	LOAD_OK(cf, yaml);
+	cr_assert_eq(cf->servers[0].ssl_session_cache.shared_size, min);
+	config_free(cf);
 }
 
 /* Two servers may share a zone when they agree on its size. */
