@@ -437,6 +437,14 @@ def test_mailproxy_config_generation(ctx):
     open(mp.config_path, "w").write(text)
     r = ctx.cli("-t", "-p", mp.prefix, "-c", mp.config_path)
     assert r.rc == 0, r
+    assert mp.check().rc == 0
+    # YAML text is used verbatim, and its listen ports are found for the wait
+    port = free_port()
+    mp2 = ctx.mailproxy(start=False, config='mail:\n  auth_http: "%s"\n  servers:\n'
+                        '    - listen: ["127.0.0.1:%d"]\n      protocol: pop3\n'
+                        % (auth.url, port))
+    assert mp2.wait_ports == [("127.0.0.1", port)] and mp2.listens[0][3] == "pop3"
+    assert "daemon" not in mp2.yaml
 
 
 def test_mailproxy_lifecycle(ctx):

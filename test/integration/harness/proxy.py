@@ -143,17 +143,29 @@ class MailProxy:
         return cf
 
     def _scan_text(self, text):
-        proto = None
+        """Find listen items (and their server's protocol) in hand-written YAML."""
+        block, proto = [], None
+
+        def flush():
+            for host, port, params in block:
+                p = proto or {143: "imap", 993: "imap", 110: "pop3",
+                              995: "pop3"}.get(port, "smtp")
+                self.listens.append((host, port, params, p))
+                self.ports.setdefault(p, port)
+            block.clear()
+
         for line in text.splitlines():
-            m = re.search(r"protocol:\s*\"?(imap|pop3|smtp)", line)
+            if re.match(r"^\s*-\s", line):        # a new server mapping begins
+                flush()
+                proto = None
+            m = re.search(r"protocol:\s*[\"']?(imap|pop3|smtp)", line)
             if m:
                 proto = m.group(1)
             m = re.search(r"listen:\s*(.*)$", line)
             if m:
                 for item in re.findall(r"\"([^\"]+)\"|'([^']+)'", m.group(1)):
-                    item = item[0] or item[1]
-                    host, port, params = parse_listen(item)
-                    self.listens.append((host, port, params, proto))
+                    block.append(parse_listen(item[0] or item[1]))
+        flush()
         for line in text.splitlines():
             m = re.match(r"\s*error_log:\s*\"?([^\s\"]+)", line)
             if m and not m.group(1).startswith(("stderr", "syslog:", "[")):
@@ -163,6 +175,11 @@ class MailProxy:
             m = re.match(r"pid:\s*\"?([^\s\"]+)", line)
             if m:
                 self.pid_path = os.path.join(self.prefix, m.group(1))
+
+    def check(self, *extra, timeout=20):
+        """Run BINARY -t -p PREFIX -c CONFIG (plus extra args); a CliResult."""
+        return run_cli(self.binary, "-t", "-p", self.prefix, "-c", self.config_path, *extra,
+                       env=self.env, timeout=timeout)
 
     # -- life cycle
     def start(self, timeout=10.0):
