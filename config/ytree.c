@@ -31,7 +31,15 @@ struct builder {
 	struct anchor *anchors;
 	size_t nanchors;
 	int docs;
+	size_t merge_work;	/* key comparisons spent on "<<", see expand_merge_keys() */
 };
+
+/*
+ * Merging compares every merged key with the keys already in the mapping,
+ * which is quadratic: two 50,000-key mappings took 20 s. Real configurations
+ * merge a few dozen keys; past this budget the file is refused.
+ */
+#define YTREE_MAX_MERGE_WORK	10000000
 
 static void
 pos_of_offset(const char *data, size_t len, size_t off, int *line, int *col)
@@ -196,6 +204,10 @@ expand_merge_keys(struct builder *b, struct ynode *map, size_t *cap)
 		return 0;
 	map->n = out;
 	for (size_t s = 0; s < nsrcs; s++) {
+		b->merge_work += (srcs[s]->n / 2) * (map->n / 2 + srcs[s]->n / 2);
+		if (b->merge_work > YTREE_MAX_MERGE_WORK)
+			return fail_at(b, map->line, map->col, "%s",
+			    "mappings merged with \"<<\" are too large");
 		for (size_t i = 0; i + 1 < srcs[s]->n; i += 2) {
 			struct ynode *k = srcs[s]->kids[i];
 			if (k->type == YN_SCALAR && map_has_key(map, k->str, map->n))
