@@ -97,6 +97,37 @@ Test(yaml_edge, merge_key_errors)
 	    "t.yaml:1:10: \"tiemout\": unknown directive in \"mail\" (did you mean \"timeout\"?)");
 }
 
+/* Merging is quadratic in the keys; a huge merge is refused, not ground through. */
+static char *
+merge_doc(int nkeys)
+{
+	size_t cap = (size_t)nkeys * 32 + 256, o = 0;
+	char *s = malloc(cap);
+
+	cr_assert_not_null(s);
+	o += (size_t)snprintf(s + o, cap - o, "x-a: &a {");
+	for (int i = 0; i < nkeys; i++)
+		o += (size_t)snprintf(s + o, cap - o, "%sk%d: 1", i ? ", " : "", i);
+	o += (size_t)snprintf(s + o, cap - o, "}\nx-b: {<<: *a");
+	for (int i = 0; i < nkeys; i++)
+		o += (size_t)snprintf(s + o, cap - o, ", j%d: 1", i);
+	snprintf(s + o, cap - o, "}\ndaemon: off\n");
+	return s;
+}
+
+Test(yaml_edge, huge_merge_is_refused)
+{
+	char *yaml = merge_doc(50000);
+	struct config *cf;
+
+	EXPECT_ERR(yaml, "t.yaml:2:6: mappings merged with \"<<\" are too large");
+	free(yaml);
+	yaml = merge_doc(1000);
+	LOAD_OK(cf, yaml);
+	config_free(cf);
+	free(yaml);
+}
+
 Test(yaml_edge, x_keys_are_ignored_everywhere)
 {
 	struct config *cf;
