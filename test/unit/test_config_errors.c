@@ -241,6 +241,14 @@ Test(config_errors, duplicate_listen)
 	    "t.yaml:5:33: \"listen\": duplicate address and port pair \"[::1]:110\" (first at line 4)");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: [\"143\", \"*:143\"]\n",
 	    "t.yaml:4:23: \"listen\": duplicate listen \"*:143\" in the same server");
+	/* With several pairs, the earliest repeating server is named, with its first. */
+	EXPECT_ERR(MAIL_HEAD "  servers:\n"
+	    "    - listen: \"143\"\n"
+	    "    - listen: \"110\"\n"
+	    "    - listen: [\"995\", \"110\"]\n"
+	    "    - listen: \"143\"\n"
+	    "    - listen: \"110\"\n",
+	    "t.yaml:6:23: \"listen\": duplicate address and port pair \"0.0.0.0:110\" (first at line 5)");
 }
 
 Test(config_errors, tls_without_certificate)
@@ -418,6 +426,14 @@ Test(config_errors, bad_session_cache)
 	    "    - listen: \"110\"\n      ssl_session_cache: shared:Z:2m\n",
 	    "t.yaml:7:7: \"ssl_session_cache\": zone \"Z\" is declared with two sizes "
 	    "(1048576 and 2097152 bytes)");
+	/* Inherited from mail by the first server; the third disagrees, the fourth too. */
+	EXPECT_ERR(MAIL_HEAD "  ssl_session_cache: shared:Z:1m\n  servers:\n"
+	    "    - listen: \"143\"\n"
+	    "    - listen: \"110\"\n      ssl_session_cache: shared:A:2m\n"
+	    "    - listen: \"25\"\n      ssl_session_cache: shared:Z:3m\n"
+	    "    - listen: \"587\"\n      ssl_session_cache: shared:A:1m\n",
+	    "t.yaml:9:7: \"ssl_session_cache\": zone \"Z\" is declared with two sizes "
+	    "(1048576 and 3145728 bytes)");
 	EXPECT_ERR(SRV("      ssl_session_cache: none builtin\n"),
 	    "t.yaml:5:26: \"ssl_session_cache\": \"none\" must be the only value");
 	EXPECT_ERR(SRV("      ssl_session_cache: shared:MAIL\n"),

@@ -329,6 +329,29 @@ Test(yaml_edge, ten_megabyte_list_is_accepted)
 	free(yaml);
 }
 
+/* Cross-server checks sort instead of comparing every pair of servers. */
+Test(yaml_edge, ten_thousand_servers)
+{
+	size_t n = 10000, cap = n * 48 + 256, o = 0;
+	char *yaml = malloc(cap);
+	struct config *cf;
+
+	cr_assert_not_null(yaml);
+	o += (size_t)snprintf(yaml + o, cap - o, MAIL_HEAD "  ssl_session_cache: shared:Z:1m\n"
+	    "  servers:\n");
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(yaml + o, cap - o, "    - {listen: \"127.0.%zu.%zu:143\"}\n",
+		    i / 250, i % 250 + 1);
+	LOAD_OK(cf, yaml);
+	cr_assert_eq(cf->nservers, n);
+	config_free(cf);
+	/* The same with one repeat at the very end. */
+	snprintf(yaml + o, cap - o, "    - {listen: \"127.0.0.1:143\"}\n");
+	EXPECT_ERR(yaml, "t.yaml:10005:16: \"listen\": duplicate address and port pair "
+	    "\"127.0.0.1:143\" (first at line 5)");
+	free(yaml);
+}
+
 Test(yaml_edge, file_over_16_megabytes_is_refused)
 {
 	struct config *cf;
