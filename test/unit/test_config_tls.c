@@ -1,0 +1,192 @@
+/*
+ * Valid TLS values: ssl_session_cache variants and shared zones,
+ * ssl_protocols, every TLS file directive pointing at a real file, and the
+ * seed's "ssl: on" and "so_keepalive".
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test/unit/config_helpers.h"
+
+TestSuite(config_tls, .init = th_setup, .fini = th_teardown);
+
+Test(config_tls, ssl_session_cache_variants)
+{
+	static const struct {
+		const char *text;
+		unsigned mode;
+		long builtin;
+		const char *name;
+		size_t size;
+	} cases[] = {
+		{ "off", SSL_CACHE_OFF, -1, NULL, 0 },
+		{ "none", SSL_CACHE_NONE, -1, NULL, 0 },
+		{ "builtin", SSL_CACHE_BUILTIN, -1, NULL, 0 },
+		{ "builtin:1000", SSL_CACHE_BUILTIN, 1000, NULL, 0 },
+		{ "shared:MAIL:10m", SSL_CACHE_SHARED, -1, "MAIL", 10 * 1048576 },
+		{ "\"builtin:1000 shared:MAIL:10m\"", SSL_CACHE_BUILTIN | SSL_CACHE_SHARED, 1000, "MAIL",
+		  10 * 1048576 },
+		{ "[\"shared:a_b-1:1m\", builtin]", SSL_CACHE_BUILTIN | SSL_CACHE_SHARED, -1, "a_b-1",
+		  1048576 },
+		{ "shared:z:64m", SSL_CACHE_SHARED, -1, "z", 64 * 1048576 },
+	};
+	char yaml[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cf;
+		snprintf(yaml, sizeof(yaml), SRV("      ssl_session_cache: %s\n"), cases[i].text);
+		LOAD_OK(cf, yaml);
+		const struct ssl_cache_conf *c = &cf->servers[0].ssl_session_cache;
+		cr_assert_eq(c->mode, cases[i].mode, "%s", cases[i].text);
+		cr_assert_eq(c->builtin_size, cases[i].builtin, "%s", cases[i].text);
+		if (cases[i].name) {
+			cr_assert_str_eq(c->shared_name, cases[i].name);
+			cr_assert_eq(c->shared_size, cases[i].size, "%s", cases[i].text);
+		}
+		config_free(cf);
+	}
+}
+
+/* The smallest zone: eight pages. */
+Test(config_tls, smallest_shared_zone)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t min = 8 * (ps > 0 ? (size_t)ps : 4096);
+	char yaml[512];
+	struct config *cf;
+
+	snprintf(yaml, sizeof(yaml), SRV("      ssl_session_cache: shared:z:%zu\n"), min);
+	LOAD_OK(cf, yaml);
+	cr_assert_eq(cf->servers[0].ssl_session_cache.shared_size, min);
+	config_free(cf);
+}
+
+/* Two servers may share a zone when they agree on its size. */
+Test(config_tls, shared_zone_in_two_servers)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, MAIL_HEAD "  ssl_session_cache: shared:MAIL:1m\n"
+	    "  servers:\n    - listen: \"143\"\n    - listen: \"110\"\n"
+	    "      ssl_session_cache: \"builtin shared:MAIL:1m\"\n");
+	cr_assert_str_eq(cf->servers[1].ssl_session_cache.shared_name, "MAIL");
+	config_free(cf);
+}
+
+Test(config_tls, ssl_protocols_and_strings)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, MAIL_HEAD
+	    "  ssl_protocols: [TLSv1.2]\n"
+	    "  ssl_ciphers: \"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\"\n"
+	    "  ssl_ecdh_curve: X25519:prime256v1\n"
+	    "  servers:\n"
+	    "    - listen: \"143\"\n"
+	    "    - listen: \"110\"\n      ssl_protocols: \"TLSv1 TLSv1.1 TLSv1.2 TLSv1.3\"\n");
+	cr_assert_eq(cf->servers[0].ssl_protocols, SSLP_TLSv1_2);
+	cr_assert_str_eq(cf->servers[0].ssl_ciphers,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+	cr_assert_str_eq(cf->servers[0].ssl_ecdh_curve, "X25519:prime256v1");
+	cr_assert_eq(cf->servers[1].ssl_protocols,
+	    SSLP_TLSv1 | SSLP_TLSv1_1 | SSLP_TLSv1_2 | SSLP_TLSv1_3);
+	/* Old protocols are accepted as in nginx, with a warning. */
+	cr_assert_eq(cf->warnings.n, 2);
+	cr_assert_str_eq(cf->warnings.v[0], "t.yaml:9:22: \"ssl_protocols\": TLSv1 is deprecated; "
+	    "OpenSSL refuses it at its default security level");
+	cr_assert_str_eq(cf->warnings.v[1], "t.yaml:9:22: \"ssl_protocols\": TLSv1.1 is deprecated; "
+	    "OpenSSL refuses it at its default security level");
+	config_free(cf);
+}
+
+/* A complete TLS server: every file directive pointing at a real file. */
+Test(config_tls, tls_files)
+{
+	struct config *cf;
+	char key48[48], key80[80];
+
+	th_certs();
+	memset(key48, 'k', sizeof(key48));
+	memset(key80, 'K', sizeof(key80));
+	th_write("t48.key", key48, sizeof(key48));
+	th_write("t80.key", key80, sizeof(key80));
+	th_write("pass.txt", "secret\n", -1);
+	th_write("dh.pem", "dh\n", -1);
+	th_write("ca.pem", "ca\n", -1);
+	th_write("crl.pem", "crl\n", -1);
+	LOAD_OK(cf, MAIL_HEAD
+	    "  ssl_certificate: [cert.pem, cert.pem]\n"
+	    "  ssl_certificate_key: [cert.key, cert.key]\n"
+	    "  ssl_password_file: pass.txt\n"
+	    "  ssl_dhparam: dh.pem\n"
+	    "  ssl_client_certificate: ca.pem\n"
+	    "  ssl_trusted_certificate: ca.pem\n"
+	    "  ssl_crl: crl.pem\n"
+	    "  ssl_verify_client: on\n"
+	    "  ssl_verify_depth: 3\n"
+	    "  ssl_session_ticket_key: [t80.key, t48.key]\n"
+	    "  ssl_session_tickets: on\n"
+	    "  ssl_prefer_server_ciphers: on\n"
+	    "  ssl_certificate_compression: on\n"
+	    "  auth_http_pass_client_cert: on\n"
+	    "  servers:\n"
+	    "    - listen: \"993 ssl\"\n"
+	    "    - listen: \"143\"\n      starttls: only\n      ssl_verify_client: optional\n");
+	const struct srv_conf *s = &cf->servers[0];
+	cr_assert_eq(s->listen[0].ssl, 1);
+	cr_assert_eq(s->ssl_certificate.n, 2);
+	cr_assert_str_eq(s->ssl_certificate.v[0], "cert.pem", "paths are kept as written");
+	cr_assert_eq(s->ssl_certificate_key.n, 2);
+	cr_assert_str_eq(s->ssl_password_file, "pass.txt");
+	cr_assert_str_eq(s->ssl_dhparam, "dh.pem");
+	cr_assert_str_eq(s->ssl_client_certificate, "ca.pem");
+	cr_assert_str_eq(s->ssl_trusted_certificate, "ca.pem");
+	cr_assert_str_eq(s->ssl_crl, "crl.pem");
+	cr_assert_eq(s->ssl_verify_client, VERIFY_ON);
+	cr_assert_eq(s->ssl_verify_depth, 3);
+	cr_assert_eq(s->ssl_session_ticket_key.n, 2);
+	cr_assert_str_eq(s->ssl_session_ticket_key.v[1], "t48.key");
+	cr_assert_eq(s->ssl_session_tickets, 1);
+	cr_assert_eq(s->ssl_prefer_server_ciphers, 1);
+	cr_assert_eq(s->ssl_certificate_compression, 1);
+	cr_assert_eq(s->auth_http_pass_client_cert, 1);
+	cr_assert_eq(cf->servers[1].starttls, STARTTLS_ONLY);
+	cr_assert_eq(cf->servers[1].ssl_verify_client, VERIFY_OPTIONAL);
+	config_free(cf);
+}
+
+/* Seed directives: "ssl: on" still works (TLS on every listen), with a warning. */
+Test(config_tls, seed_ssl_and_so_keepalive)
+{
+	struct config *cf;
+
+	th_certs();
+	LOAD_OK(cf, MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  so_keepalive: on\n"
+	    "  servers:\n"
+	    "    - listen: [\"993\", \"127.0.0.1:1993\"]\n"
+	    "      protocol: imap\n"
+	    "      ssl: on\n"
+	    "    - listen: \"143\"\n"
+	    "      so_keepalive: off\n");
+	cr_assert_eq(cf->servers[0].ssl, 1);
+	cr_assert_eq(cf->servers[0].listen[0].ssl, 1);
+	cr_assert_eq(cf->servers[0].listen[1].ssl, 1);
+	cr_assert_eq(cf->servers[1].listen[0].ssl, 0);
+	cr_assert_eq(cf->servers[0].so_keepalive, 1);
+	cr_assert_eq(cf->servers[1].so_keepalive, 0);
+	cr_assert_eq(cf->warnings.n, 1);
+	cr_assert_str_eq(cf->warnings.v[0], "t.yaml:9:7: \"ssl\": the \"ssl\" directive is deprecated, "
+	    "use \"listen ... ssl\" instead");
+	config_free(cf);
+}
+
+Test(config_tls, ssl_protocols_any_case)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, SRV("      ssl_protocols: tlsv1.2 TLSV1.3\n"));
+	cr_assert_eq(cf->servers[0].ssl_protocols, SSLP_TLSv1_2 | SSLP_TLSv1_3);
+	config_free(cf);
+}
