@@ -197,18 +197,19 @@ shm_mutex_init(pthread_mutex_t *m)
 	return rc == 0 ? 0 : -1;
 }
 
-void
+int
 shm_mutex_lock(pthread_mutex_t *m)
 {
 	int rc = pthread_mutex_lock(m);
 
 	if (rc == EOWNERDEAD) {
-		/* The holder died mid-update; the data it guarded may be half
-		 * written, which the zone's user must tolerate (the session cache
-		 * validates every entry it reads). */
+		/* The holder died mid-update: the lock is ours again, and the
+		 * caller decides what to do with what it guarded. */
 		log_msg(LL_WARN, "shared mutex owner died; recovering the lock");
 		pthread_mutex_consistent(m);
+		return 1;
 	}
+	return 0;
 }
 
 void

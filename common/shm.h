@@ -46,7 +46,8 @@ void shm_close_all(void);
 
 /* Process-shared robust mutexes: a holder that dies does not wedge the rest. */
 int shm_mutex_init(pthread_mutex_t *m);
-void shm_mutex_lock(pthread_mutex_t *m);
+/* Returns 1 when the previous holder died: the guarded data may be half written. */
+int shm_mutex_lock(pthread_mutex_t *m);
 void shm_mutex_unlock(pthread_mutex_t *m);
 
 /* Maps a zone read-only from another process's fd (for -s status). */

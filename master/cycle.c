@@ -51,6 +51,20 @@ open_zones(struct cycle *cy, char *err, size_t errlen)
 	return 0;
 }
 
+/* Marks every zone cy uses as in use, so that a sweep keeps them. */
+static void
+mark_zones(struct cycle *cy)
+{
+	char ignored[256];
+
+	open_zones(cy, ignored, sizeof(ignored));
+	for (size_t i = 0; i < cy->cf->nservers; i++) {
+		const struct ssl_cache_conf *c = &cy->cf->servers[i].ssl_session_cache;
+		if (cy->tls_srv != NULL && (c->mode & SSL_CACHE_SHARED))
+			shm_zone_get(c->shared_name, c->shared_size, ignored, sizeof(ignored));
+	}
+}
+
 struct cycle *
 cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err, size_t errlen)
 {
@@ -76,10 +90,8 @@ cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err
 	return cy;
 fail:
 	/* Zones of the running cycle must survive a failed reload. */
-	if (old != NULL) {
-		char ignored[256];
-		open_zones(old, ignored, sizeof(ignored));
-	}
+	if (old != NULL)
+		mark_zones(old);
 	free(cy->srv_log);
 	free(cy);
 	return NULL;

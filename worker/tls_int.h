@@ -1,0 +1,30 @@
+/* Private to worker/tls*.c: per-server TLS facts the callbacks need. */
+#ifndef MP_TLS_INT_H
+#define MP_TLS_INT_H
+
+#include <openssl/ssl.h>
+
+#include "common/sslcache.h"
+#include "config/config.h"
+
+struct tls_srv {
+	const struct srv_conf *conf;
+	void *cache;			/* the shared zone's sslcache, or NULL */
+	struct ticket_key *file_keys;	/* ssl_session_ticket_key files, first encrypts */
+	size_t nfile_keys;
+	const char *alpn;		/* "imap", "pop3" or "smtp" */
+};
+
+/* OpenSSL's last error as text (and clears the queue). */
+char *tls_error_string(char *buf, size_t len);
+
+/* ex_data index of struct tls_srv on each SSL_CTX. */
+extern int tls_srv_index;
+
+static inline struct tls_srv *
+tls_srv_of(const SSL *ssl)
+{
+	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_srv_index);
+}
+
+#endif
