@@ -86,6 +86,7 @@ int get_scalar(struct loader *ld, const struct directive *d, const struct ynode 
 
 int parse_msec(const char *s, uint64_t *ms);
 int parse_size(const char *s, size_t *sz);
+int parse_long(const char *s, long min, long max, long *out);
 int parse_flag(const char *s, int *v);
 
 void print_quoted(struct buf *out, const char *s);

@@ -86,6 +86,23 @@ parse_msec(const char *s, uint64_t *ms)
 	return 0;
 }
 
+/* A decimal in [min, max], digits only (no sign, no blanks). */
+int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 /* "4096", "4k", "10m", "1g" (either case). */
 int
 parse_size(const char *s, size_t *sz)
