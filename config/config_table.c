@@ -3,7 +3,8 @@
  * value shape, default (in nginx notation, parsed by the same setter as a
  * user's value), and a line for the reference page. Generic setters and
  * printers for the common shapes live here too; the few directives with
- * their own grammar (listen, error_log, ...) are in config_custom.c.
+ * their own grammar are in config_custom.c (error_log, auth_http, ...) and
+ * config_listen.c (listen).
  */
 #include <errno.h>
 #include <stddef.h>
