@@ -247,12 +247,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 			}
 			p->tok_start = (uint32_t)i + 1;
 			p->cont_sent = 0;
-			if (p->literal_left == 0) {
-				add_token(p, p->tok_start, 0, IMAP_TOK_LITERAL);
-				p->literal_sync = 0;
-				p->state = S_ARG_END;
-				break;
-			}
+			/* Even "{0}" waits for "+ OK": the client sends the rest of the line after it. */
 			p->state = S_LIT_DATA;
 			if (p->literal_sync && i + 1 == len) {
 				p->pos = (uint32_t)i + 1;
