@@ -301,6 +301,17 @@ Test(config_errors, tls_files)
 	    "48 or 80 bytes");
 }
 
+/* A certificate the loader may not read (root reads everything: skipped). */
+Test(config_errors, unreadable_certificate)
+{
+	if (geteuid() == 0)
+		cr_skip_test("running as root: permissions do not stop reads");
+	th_certs();
+	cr_assert_eq(chmod("cert.key", 0), 0);
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n    - listen: \"993 ssl\"\n",
+	    "t.yaml:4:3: \"ssl_certificate_key\": cannot read \"TMP/cert.key\": Permission denied");
+}
+
 Test(config_errors, server_requirements)
 {
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - protocol: imap\n",

@@ -133,7 +133,8 @@ Test(config_values, every_table_directive_has_a_sample)
 		if (strcmp(names[i], "auth") == 0)
 			continue;	/* renamed: refused, see test_config_errors.c */
 		cr_assert_not_null(sample_find(names[i]),
-		    "directive \"%s\" has no valid-value case in samples[]", names[i]);
+		    "directive \"%s\" has no valid-value case: add one to samples[] in "
+		    "test/unit/test_config_values.c", names[i]);
 	}
 }
 
