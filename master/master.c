@@ -469,6 +469,8 @@ handle_signal(int sig)
 			stopping = SIGQUIT;
 			stop_started = timer_now();
 			signal_workers(SIGQUIT, NULL);
+			/* No connection may wait in a backlog nobody will accept from. */
+			listen_close_unkept(current);
 		}
 		break;
 	case SIGTERM:
@@ -478,6 +480,7 @@ handle_signal(int sig)
 			stopping = SIGTERM;
 			stop_started = timer_now();
 			signal_workers(SIGTERM, NULL);
+			listen_close_unkept(current);
 		}
 		break;
 	case SIGUSR1:

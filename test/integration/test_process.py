@@ -1,0 +1,412 @@
+"""The process model: master and workers, signals, reload, binary upgrade,
+respawn, -s, shared counters. Real processes on loopback; every loop is bounded."""
+
+import imaplib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import LineClient, free_port, pid_alive, wait_until
+
+
+def proc_title(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return -1
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return sorted(out)
+
+
+def greeting(port, timeout=5.0):
+    """Connects and reads the IMAP greeting; returns it (bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def imap_server(**kw):
+    d = {"protocol": "imap"}
+    d.update(kw)
+    return d
+
+
+def status(ctx, mp):
+    r = ctx.cli("-c", mp.config_path, "-s", "status")
+    assert r.rc == 0, r
+    return json.loads(r.stdout)
+
+
+def test_start_titles_users_and_stop(ctx):
+    au = ctx.auth_service()
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au, main={"worker_processes": 3})
+    assert wait_until(lambda: len(children(mp.pid)) == 3, 5, what="3 workers")
+    assert proc_title(mp.pid).startswith("mailproxy: master process ")
+    assert mp.config_path in proc_title(mp.pid)
+    for w in children(mp.pid):
+        assert proc_title(w) == "mailproxy: worker process", proc_title(w)
+        if os.geteuid() == 0:
+            assert proc_uid(w) == 65534, "workers run as nobody"
+    assert proc_uid(mp.pid) == os.geteuid()
+    assert mp.pidfile_pid() == mp.pid
+    assert greeting(mp.ports["imap"]).startswith(b"* OK IMAP4 ready")
+    r = ctx.cli("-c", mp.config_path, "-s", "stop")
+    assert r.rc == 0, r
+    assert mp.wait_exit(10) == 0
+    assert not os.path.exists(mp.pid_path), "the pid file goes with the master"
+    assert "exit" in mp.log()
+
+
+def test_signal_command_errors(ctx):
+    au = ctx.auth_service()
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au, start=False)
+    r = ctx.cli("-c", mp.config_path, "-s", "reload")
+    assert r.rc == 1
+    assert "mailproxy.pid" in r.stderr and "No such file" in r.stderr, r
+    with open(mp.pid_path, "w") as f:
+        f.write("999999\n")           # no such process (pid_max is lower)
+    r = ctx.cli("-c", mp.config_path, "-s", "quit")
+    assert r.rc == 1 and "stale pid file" in r.stderr, r
+    with open(mp.pid_path, "w") as f:
+        f.write("%d\n" % os.getpid())   # alive, but not mailproxy
+    r = ctx.cli("-c", mp.config_path, "-s", "stop")
+    assert r.rc == 1 and "is not mailproxy" in r.stderr, r
+    with open(mp.pid_path, "w") as f:
+        f.write("garbage\n")
+    r = ctx.cli("-c", mp.config_path, "-s", "stop")
+    assert r.rc == 1 and "invalid PID" in r.stderr, r
+    r = ctx.cli("-c", mp.config_path, "-s", "bogus")
+    assert r.rc == 1 and "invalid option" in r.stderr, r
+
+
+def test_quit_is_graceful_and_reopen_rotates(ctx):
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au,
+                       main={"error_log": "%s info" % os.path.join(ctx.tmp, "mp.log")})
+    log = os.path.join(ctx.tmp, "mp.log")
+    m = imaplib.IMAP4("127.0.0.1", mp.ports["imap"], timeout=10)
+    m.login("alice", "alicepw")
+    # logrotate: move the file away, then USR1 through -s reopen.
+    os.rename(log, log + ".1")
+    assert ctx.cli("-c", mp.config_path, "-s", "reopen").rc == 0
+    assert wait_until(lambda: os.path.exists(log), 5, what="reopened log file")
+    if os.geteuid() == 0:
+        assert os.stat(log).st_uid == 65534, "the new log belongs to the worker user"
+    # QUIT: no new connections, the open session goes on to its end.
+    assert ctx.cli("-c", mp.config_path, "-s", "quit").rc == 0
+    assert wait_until(lambda: not is_accepting(mp.ports["imap"]), 5, what="listener closed")
+    assert m.noop()[0] == "OK"
+    m.logout()
+    assert mp.wait_exit(10) == 0
+    assert "gracefully shutting down" in open(log).read() + open(log + ".1").read()
+
+
+def is_accepting(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_worker_shutdown_timeout_bounds_draining(ctx):
+    au = ctx.auth_service()
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au,
+                       main={"worker_shutdown_timeout": "1s", "worker_processes": 1})
+    c = LineClient(mp.ports["imap"])
+    c.expect("* OK")
+    mp.signal(signal.SIGQUIT)
+    t0 = time.monotonic()
+    assert mp.wait_exit(10) == 0, "the open session must not hold the worker"
+    assert time.monotonic() - t0 < 8
+    assert "shutdown timeout" in mp.log()
+    assert c.closed(timeout=5)
+
+
+def test_reload_changes_listeners_without_refusing(ctx):
+    au = ctx.auth_service()
+    keep, gone, new = free_port(), free_port(), free_port()
+    mp = ctx.mailproxy(servers=[imap_server(listen=["127.0.0.1:%d" % keep]),
+                                imap_server(listen=["127.0.0.1:%d" % gone])], auth=au)
+    stop = threading.Event()
+    failures, successes = [], [0]
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                g = greeting(keep)
+                if not g.startswith(b"* OK"):
+                    failures.append(g)
+                else:
+                    successes[0] += 1
+            except OSError as e:
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        yaml = open(mp.config_path).read().replace(":%d" % gone, ":%d" % new)
+        with open(mp.config_path, "w") as f:
+            f.write(yaml)
+        ctx.cli("-c", mp.config_path, "-s", "reload")
+        assert wait_until(lambda: is_accepting(new), 5, what="new listener")
+        assert wait_until(lambda: not is_accepting(gone), 5, what="removed listener closed")
+        # A broken configuration changes nothing.
+        with open(mp.config_path, "a") as f:
+            f.write("bogus_directive: 1\n")
+        mp.reload()
+        mp.wait_log(r"unknown directive.*reload failed|reload failed", timeout=5)
+        assert is_accepting(new) and is_accepting(keep)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert not failures, failures[:5]
+    assert successes[0] > 20
+
+
+def test_kill_worker_respawns_others_untouched(ctx):
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+    mp = ctx.mailproxy(servers=[imap_server(listen=["127.0.0.1:%d reuseport" % free_port()])],
+                       auth=au, main={"worker_processes": 2})
+    port = mp.listens[0][1]
+    workers = children(mp.pid)
+    assert len(workers) == 2
+    # Sessions on both workers (reuseport spreads by address and port).
+    sessions = []
+    for i in range(16):                 # Dovecot allows 10 per user and address
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        m.login(*(("bob", "bobpw") if i % 2 else ("alice", "alicepw")))
+        sessions.append(m)
+    st = status(ctx, mp)
+    per_worker = {w["pid"]: w["active"] for w in st["workers"]}
+    assert all(per_worker.get(w, 0) > 0 for w in workers), per_worker
+    victim = workers[0]
+    t0 = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: len(children(mp.pid)) == 2 and victim not in children(mp.pid), 5,
+                      what="a respawned worker")
+    respawn_ms = (time.monotonic() - t0) * 1000
+    print("respawned in %.0f ms" % respawn_ms)
+    assert re.search(r"worker process %d exited on signal 9" % victim, mp.log())
+    survivors = 0
+    for m in sessions:
+        try:
+            if m.noop()[0] == "OK":
+                survivors += 1
+            m.logout()
+        except (imaplib.IMAP4.abort, OSError):
+            pass
+    assert survivors >= per_worker[workers[1]], "sessions of the other worker are untouched"
+    assert greeting(port).startswith(b"* OK"), "the new worker serves"
+
+
+def test_crash_loop_is_backed_off(ctx):
+    au = ctx.auth_service()
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au, main={"worker_processes": 1})
+    for _ in range(4):
+        kids = children(mp.pid)
+        if kids:
+            os.kill(kids[0], signal.SIGKILL)
+        wait_until(lambda: children(mp.pid) and children(mp.pid) != kids, 5)
+    mp.wait_log(r"died \d+ times in a row right after start; respawning in \d+ ms", timeout=5)
+    assert wait_until(lambda: len(children(mp.pid)) == 1, 10, what="worker back after backoff")
+
+
+def test_reload_50_times_leaks_no_fd_or_memory(ctx):
+    au = ctx.auth_service()
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au, main={"worker_processes": 1})
+    port = mp.ports["imap"]
+
+    def settle():
+        assert wait_until(lambda: len(children(mp.pid)) == 1, 10, what="old workers gone")
+
+    for _ in range(3):          # warm up allocator pools
+        mp.reload()
+        time.sleep(0.05)
+    settle()
+    fds, rss = fd_count(mp.pid), rss_kb(mp.pid)
+    for i in range(50):
+        mp.reload()
+        time.sleep(0.03)
+        if i % 10 == 9:
+            settle()
+    settle()
+    assert greeting(port).startswith(b"* OK")
+    assert fd_count(mp.pid) == fds, (fds, fd_count(mp.pid), os.listdir("/proc/%d/fd" % mp.pid))
+    grown = rss_kb(mp.pid) - rss
+    print("master RSS grew %d kB over 50 reloads" % grown)
+    assert grown < 512, "master memory grows with reloads: %d kB" % grown
+    st = status(ctx, mp)
+    assert st["reloads"] >= 53
+
+
+def test_status_counts_sessions(ctx):
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au)
+    for _ in range(3):
+        m = imaplib.IMAP4("127.0.0.1", mp.ports["imap"], timeout=10)
+        m.login("alice", "alicepw")
+        m.logout()
+    try:
+        imaplib.IMAP4("127.0.0.1", mp.ports["imap"], timeout=10).login("alice", "nope")
+    except imaplib.IMAP4.error:
+        pass
+    assert wait_until(lambda: status(ctx, mp)["totals"]["handled"] >= 4, 5)
+    st = status(ctx, mp)
+    t = st["totals"]
+    assert st["master_pid"] == mp.pid
+    assert t["accepted"] >= 4 and t["auth_ok"] == 3 and t["auth_fail"] == 1, t
+    assert t["bytes_in"] > 0 and t["bytes_out"] > 0
+    assert len(st["workers"]) == 2
+    assert all(w["generation"] == 0 and w["state"] == "running" for w in st["workers"])
+
+
+def test_binary_upgrade_failure_keeps_old_master(ctx):
+    au = ctx.auth_service()
+    binary = os.path.join(ctx.tmp, "mailproxy-copy")
+    shutil.copy(ctx.bin, binary)
+    from harness.proxy import MailProxy
+    mp = MailProxy(binary, ctx.path("mp"), servers=[imap_server()], auth=au)
+    ctx.cleanup(mp.stop)
+    mp.start()
+    os.unlink(binary)                  # the exec will fail
+    mp.signal(signal.SIGUSR2)
+    mp.wait_log(r"execv\(\) .* failed", timeout=5)
+    mp.wait_log(r"new binary process \d+ exited", timeout=5)
+    assert wait_until(lambda: os.path.exists(mp.pid_path) and mp.pidfile_pid() == mp.pid, 5)
+    assert not os.path.exists(mp.pid_path + ".oldbin")
+    assert greeting(mp.ports["imap"]).startswith(b"* OK")
+
+
+def test_reloads_and_upgrade_under_load(ctx):
+    """10 HUPs, then USR2 + WINCH + QUIT, while 200 logged-in sessions stay open
+    and new connections keep coming: nothing refused, nothing reset."""
+    dv = ctx.dovecot(extra_conf=(
+        "default_process_limit = 400\n"
+        "default_client_limit = 2000\n"
+        "service imap {\n  process_limit = 400\n}\n"
+        "mail_max_userip_connections = 1000\n"))
+    au = ctx.auth_service(dovecot=dv)
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au,
+                       main={"worker_processes": 2, "events": {"worker_connections": 2048}})
+    port = mp.ports["imap"]
+    n_long, errors, done = 200, [], threading.Event()
+    long_ok = [0]
+    new_ok = [0]
+    lock = threading.Lock()
+
+    def long_session(i):
+        try:
+            m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+            m.login("alice", "alicepw")
+            while not done.is_set():
+                if m.noop()[0] != "OK":
+                    raise RuntimeError("NOOP failed")
+                done.wait(1.0 + (i % 7) * 0.1)
+            m.logout()
+            with lock:
+                long_ok[0] += 1
+        except Exception as e:      # noqa: BLE001 - every failure is counted
+            with lock:
+                errors.append("long %d: %r" % (i, e))
+
+    def new_connections():
+        while not done.is_set():
+            try:
+                with LineClient(port, timeout=10) as c:
+                    c.expect("* OK")
+                    c.cmd("x LOGOUT")
+                    c.read_until("x OK")
+                with lock:
+                    new_ok[0] += 1
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors.append("new: %r" % (e,))
+
+    longs = [threading.Thread(target=long_session, args=(i,)) for i in range(n_long)]
+    for t in longs:
+        t.start()
+        time.sleep(0.005)
+    news = [threading.Thread(target=new_connections) for _ in range(4)]
+    for t in news:
+        t.start()
+    new_master = None
+    try:
+        for _ in range(10):
+            time.sleep(0.6)
+            mp.reload()
+        time.sleep(1)
+        mp.signal(signal.SIGUSR2)
+        assert wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
+                          mp.pidfile_pid() not in (None, mp.pid), 10, what="new master")
+        new_master = mp.pidfile_pid()
+        assert wait_until(lambda: len(children(new_master)) == 2, 10, what="new workers")
+        time.sleep(1)
+        mp.signal(signal.SIGWINCH)
+        time.sleep(2)
+        mp.signal(signal.SIGQUIT)
+        time.sleep(3)
+    finally:
+        done.set()
+        for t in longs + news:
+            t.join(40)
+        if new_master is not None:
+            os.kill(new_master, signal.SIGQUIT)
+            wait_until(lambda: not pid_alive(new_master), 15)
+    assert not errors, "%d errors, first: %s" % (len(errors), errors[:5])
+    assert long_ok[0] == n_long
+    assert new_ok[0] > 50, new_ok[0]
+    assert mp.wait_exit(15) == 0, "the old master leaves once its sessions are done"
