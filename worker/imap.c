@@ -216,20 +216,23 @@ cmd_id(struct proto_ctx *ctx, const char *cmd)
 				buf_release(&list);
 				return invalid(ctx, "client sent an invalid ID list");
 			}
-			char *ks = imap_token_dup(p, cmd, t, NULL);
-			char *vs = vnil ? NULL : imap_token_dup(p, cmd, t + 1, NULL);
+			size_t kl, vl = 0;
+			char *ks = imap_token_dup(p, cmd, t, &kl);
+			char *vs = vnil ? NULL : imap_token_dup(p, cmd, t + 1, &vl);
+			/* A literal may hold CR, LF or NUL, which no quoted string can: drop the pair. */
+			int quotable = ks != NULL && strlen(ks) == kl && strpbrk(ks, "\r\n") == NULL &&
+			    (vnil || (vs != NULL && strlen(vs) == vl && strpbrk(vs, "\r\n") == NULL));
 			/* The proxy's own x-originating-* / x-connected-* fields win. */
-			if (ks != NULL && strncasecmp(ks, "x-originating-", 14) != 0 &&
-			    strncasecmp(ks, "x-connected-", 12) != 0 && (vnil || vs != NULL)) {
-				if (proto_imap_quote(&list, ks) == 0) {
-					buf_puts(&list, " ");
-					if (vnil)
-						buf_puts(&list, "NIL");
-					else
-						proto_imap_quote(&list, vs);
-					buf_puts(&list, " ");
-					pairs++;
-				}
+			if (quotable && strncasecmp(ks, "x-originating-", 14) != 0 &&
+			    strncasecmp(ks, "x-connected-", 12) != 0) {
+				proto_imap_quote(&list, ks);
+				buf_puts(&list, " ");
+				if (vnil)
+					buf_puts(&list, "NIL");
+				else
+					proto_imap_quote(&list, vs);
+				buf_puts(&list, " ");
+				pairs++;
 			}
 			free(ks);
 			free(vs);
