@@ -16,11 +16,14 @@
 
 struct shm_zone;
 
+struct listener;
+
 /* One listen directive served through a socket. */
 struct listen_entry {
 	const struct listen_conf *lc;
 	const struct srv_conf *srv;
 	size_t server;		/* index in cf->servers */
+	const struct listener *l;	/* the socket; its other entries are SNI alternatives */
 };
 
 struct listener {

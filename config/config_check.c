@@ -215,12 +215,59 @@ lref_before(const struct lref *a, const struct lref *b)
 	return a->srv < b->srv || (a->srv == b->srv && a->idx < b->idx);
 }
 
-/* The same address:port in two servers is refused, as in nginx. */
+static int
+server_uses_tls(const struct srv_conf *srv, const struct listen_conf *l)
+{
+	return l->ssl || srv->starttls != STARTTLS_OFF;
+}
+
+static int
+names_overlap(const struct srv_conf *a, const struct srv_conf *b, const char **name)
+{
+	for (size_t i = 0; i < a->server_name.n; i++)
+		for (size_t j = 0; j < b->server_name.n; j++)
+			if (strcmp(a->server_name.v[i], b->server_name.v[j]) == 0 &&
+			    strcmp(a->server_name.v[i], "_") != 0) {
+				*name = a->server_name.v[i];
+				return 1;
+			}
+	return 0;
+}
+
+/*
+ * Servers may share one address:port (nginx's mail module refuses it) when
+ * the client's TLS SNI can tell them apart: same protocol and listen flags,
+ * TLS on every one of them, and no server name claimed twice. Returns NULL
+ * when the group [s, e) is fine, else why not.
+ */
+static const char *
+sni_group_problem(const struct config *cf, const struct lref *v, size_t s, size_t e,
+    const char **name)
+{
+	const struct srv_conf *first = &cf->servers[v[s].srv];
+
+	for (size_t i = s; i < e; i++) {
+		const struct srv_conf *srv = &cf->servers[v[i].srv];
+		if (srv->protocol != first->protocol)
+			return "servers sharing an address must speak the same protocol";
+		if (!server_uses_tls(srv, v[i].l))
+			return "servers may share an address only with TLS, told apart by SNI";
+		if (v[i].l->ssl != v[s].l->ssl || v[i].l->proxy_protocol != v[s].l->proxy_protocol)
+			return "servers sharing an address need the same ssl and proxy_protocol parameters";
+		for (size_t j = s; j < i; j++)
+			if (names_overlap(&cf->servers[v[j].srv], srv, name))
+				return "a server name is claimed twice";
+	}
+	return NULL;
+}
+
+/* The same address:port in two servers is refused, as in nginx, unless SNI tells them apart. */
 static int
 check_listen_pairs(struct loader *ld)
 {
 	struct config *cf = ld->cf;
 	const struct lref *dup = NULL, *first = NULL;
+	const char *why = NULL, *name = NULL;
 	struct lref *v;
 	struct ynode tmp;
 	size_t n = 0, k = 0;
@@ -236,19 +283,30 @@ check_listen_pairs(struct loader *ld)
 	qsort(v, n, sizeof(*v), lref_cmp);
 	/* Within a server duplicates were refused already, so v[s + 1] is in a later server. */
 	for (size_t s = 0, e; s < n; s = e) {
+		const char *w, *nm = NULL;
 		for (e = s + 1; e < n && net_addr_equal((const struct sockaddr *)&v[s].l->addr,
 		    (const struct sockaddr *)&v[e].l->addr); e++)
 			;
-		if (e > s + 1 && (dup == NULL || lref_before(&v[s + 1], dup))) {
+		if (e == s + 1 || (w = sni_group_problem(cf, v, s, e, &nm)) == NULL)
+			continue;
+		if (dup == NULL || lref_before(&v[s + 1], dup)) {
 			dup = &v[s + 1];
 			first = &v[s];
+			why = w;
+			name = nm;
 		}
 	}
 	if (dup != NULL) {
 		char addr[NET_ADDRSTRLEN];
 		net_ntop_port((const struct sockaddr *)&dup->l->addr, addr, sizeof(addr));
-		lerr(ld, at_listen(&tmp, dup->l), "listen",
-		    "duplicate address and port pair \"%s\" (first at line %d)", addr, first->l->line);
+		if (name != NULL)
+			lerr(ld, at_listen(&tmp, dup->l), "listen",
+			    "server name \"%s\" is used by two servers on \"%s\" (first at line %d)",
+			    name, addr, first->l->line);
+		else
+			lerr(ld, at_listen(&tmp, dup->l), "listen",
+			    "duplicate address and port pair \"%s\" (first at line %d; %s)", addr,
+			    first->l->line, why);
 	}
 	free(v);
 	return dup != NULL ? -1 : 0;

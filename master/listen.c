@@ -174,6 +174,21 @@ listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 			for (size_t w = 0; w < copies; w++) {
 				int worker = lc->reuseport ? (int)w : -1;
 				const struct sockaddr *sa = (const struct sockaddr *)&lc->addr;
+				struct listener *same = NULL;
+
+				/* Servers told apart by SNI share one socket. */
+				for (size_t k = 0; k < cy->nls && same == NULL; k++)
+					if (cy->ls[k].worker == worker &&
+					    net_addr_equal((struct sockaddr *)&cy->ls[k].addr, sa))
+						same = &cy->ls[k];
+				if (same != NULL) {
+					same->ents = xrealloc(same->ents, (same->nents + 1) * sizeof(*same->ents));
+					same->ents[same->nents].lc = lc;
+					same->ents[same->nents].srv = &cf->servers[s];
+					same->ents[same->nents].server = s;
+					same->nents++;
+					continue;
+				}
 				int fd = take_old(old, sa, lc->reuseport, worker);
 
 				if (fd < 0)
@@ -222,6 +237,10 @@ listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 				l->nents++;
 			}
 		}
+	/* The arrays are final now: entries may point at their socket. */
+	for (size_t k = 0; k < cy->nls; k++)
+		for (size_t i = 0; i < cy->ls[k].nents; i++)
+			cy->ls[k].ents[i].l = &cy->ls[k];
 	return 0;
 fail:
 	/* Give back what was taken; close only what this call opened. */

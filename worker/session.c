@@ -62,6 +62,13 @@ session_shutdown(void)
 	tls_shutdown();
 }
 
+static size_t
+client_buffer(const struct srv_conf *c)
+{
+	return c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
+	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer : c->smtp_client_buffer;
+}
+
 static const char *const state_names[] = {
 	"new", "proxy_header", "handshake", "resolve", "greet_delay", "preauth", "auth", "auth_wait", "connect", "login", "relay", "closing", "closed",
 };
@@ -134,6 +141,21 @@ preauth_free(struct session *s)
 	buf_release(&pa->bout);
 	free(pa);
 	s->pa = NULL;
+}
+
+void
+session_switch_server(struct session *s, const struct listen_entry *le)
+{
+	struct proto_ctx *ctx = &s->pa->ctx;
+
+	s->le = le;
+	s->conf = le->srv;
+	s->log = &s->cy->srv_log[le->server];
+	ctx->conf = s->conf;
+	ctx->rt = &rts[le->server];
+	ctx->bufsize = client_buffer(s->conf);
+	if (log_enabled(s->log, LL_DEBUG))
+		session_log(s, LL_DEBUG, 0, "SNI selected server %zu", le->server);
 }
 
 void
@@ -568,8 +590,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	ctx->bout = &pa->bout;
 	ctx->client_addr = &s->client.sa;
 	ctx->local_addr = &pa->local.sa;
-	ctx->bufsize = s->conf->protocol == MP_PROTO_IMAP ? s->conf->imap_client_buffer :
-	    s->conf->protocol == MP_PROTO_POP3 ? s->conf->pop3_client_buffer : s->conf->smtp_client_buffer;
+	ctx->bufsize = client_buffer(s->conf);
 
 	if (conn_register(&s->c) < 0) {
 		session_close(s, LL_ALERT, "epoll_ctl() failed");

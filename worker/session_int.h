@@ -96,6 +96,8 @@ int session_flush_client(struct session *s);
 void session_internal_error(struct session *s, const char *why, int err);
 void session_run(struct session *s);
 void session_greet(struct session *s);
+/* SNI chose another server of the same socket: its settings from now on. */
+void session_switch_server(struct session *s, const struct listen_entry *le);
 /* Frees what only the dialogue before login needed. */
 void session_preauth_done(struct session *s);
 

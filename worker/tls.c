@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -48,11 +49,75 @@ tls_start(struct session *s, int greet)
 		return;
 	}
 	SSL_set_fd(s->c.ssl, s->c.io.fd);
+	SSL_set_app_data(s->c.ssl, s);
 	SSL_set_accept_state(s->c.ssl);
 	s->greet_after_tls = (uint8_t)greet;
 	session_set_state(s, SS_HANDSHAKE);
 	session_arm_timeout(s, s->conf->timeout);
 	tls_handshake_run(s);
+}
+
+/*
+ * How well name matches a server_name pattern: exact beats the longest
+ * "*.domain" / ".domain" suffix; 0 = no match. "_" matches nothing.
+ */
+static size_t
+name_score(const char *pattern, const char *name)
+{
+	size_t pl = strlen(pattern), nl = strlen(name);
+
+	if (strcasecmp(pattern, name) == 0)
+		return 100000;
+	if (pattern[0] == '*' && pattern[1] == '.' && nl > pl - 1 &&
+	    strcasecmp(name + nl - (pl - 1), pattern + 1) == 0)
+		return pl;
+	if (pattern[0] == '.') {
+		if (strcasecmp(name, pattern + 1) == 0)
+			return pl + 1;
+		if (nl > pl && strcasecmp(name + nl - pl, pattern) == 0)
+			return pl;
+	}
+	return 0;
+}
+
+int
+tls_servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct session *s = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct listen_entry *best = NULL;
+	size_t best_score = 0;
+
+	(void)alert;
+	(void)arg;
+	if (s == NULL || name == NULL || s->le->l == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	const struct listener *l = s->le->l;
+	for (size_t i = 0; i < l->nents; i++) {
+		const struct listen_entry *e = &l->ents[i];
+		if (!net_addr_equal((const struct sockaddr *)&e->lc->addr,
+		    (const struct sockaddr *)&s->le->lc->addr))
+			continue;
+		for (size_t k = 0; k < e->srv->server_name.n; k++) {
+			size_t sc = name_score(e->srv->server_name.v[k], name);
+			if (sc > best_score) {
+				best_score = sc;
+				best = e;
+			}
+		}
+	}
+	if (best == NULL || best == s->le)
+		return SSL_TLSEXT_ERR_OK;
+	SSL_CTX *ctx = s->cy->tls[best->server];
+	if (ctx == NULL || SSL_set_SSL_CTX(ssl, ctx) == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	/* What SSL_new() copied from the first context must follow the switch. */
+	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+	SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
+	SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+	session_switch_server(s, best);
+	return SSL_TLSEXT_ERR_OK;
 }
 
 /* nginx's list of errors optional_no_ca lets through. */

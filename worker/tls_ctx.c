@@ -468,6 +468,7 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 	if (setup_verify(ctx, cf, srv, err, errlen) < 0)
 		goto fail;
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
 	if (srv->ssl_conf_command.n > 0) {
 		SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
 		SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER |

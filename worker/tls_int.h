@@ -18,6 +18,9 @@ struct tls_srv {
 /* OpenSSL's last error as text (and clears the queue). */
 char *tls_error_string(char *buf, size_t len);
 
+/* The SNI callback (tls.c): picks the server whose server_name matches. */
+int tls_servername_cb(SSL *ssl, int *alert, void *arg);
+
 /* ex_data index of struct tls_srv on each SSL_CTX. */
 extern int tls_srv_index;
 

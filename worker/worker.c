@@ -85,7 +85,10 @@ pick_entry(struct listener *l, int fd)
 	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);
 
-	if (l->nents == 1 || getsockname(fd, (struct sockaddr *)&local, &len) < 0)
+	/* Only a wildcard socket serves other addresses; on any socket the
+	 * first entry of an address is its default server (SNI may switch). */
+	if (l->nents == 1 || !net_is_wildcard((struct sockaddr *)&l->addr) ||
+	    getsockname(fd, (struct sockaddr *)&local, &len) < 0)
 		return &l->ents[0];
 	for (size_t i = 1; i < l->nents; i++)
 		if (net_addr_equal((struct sockaddr *)&l->ents[i].lc->addr, (struct sockaddr *)&local))
