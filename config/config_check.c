@@ -238,16 +238,22 @@ names_overlap(const struct srv_conf *a, const struct srv_conf *b, const char **n
  * Servers may share one address:port (nginx's mail module refuses it) when
  * the client's TLS SNI can tell them apart: same protocol and listen flags,
  * TLS on every one of them, and no server name claimed twice. Returns NULL
- * when the group [s, e) is fine, else why not.
+ * when the group [s, e) is fine, else why not, with *at the listen to blame
+ * and *with the earlier one it clashes with.
  */
 static const char *
 sni_group_problem(const struct config *cf, const struct lref *v, size_t s, size_t e,
-    const char **name)
+    const char **name, size_t *at, size_t *with)
 {
 	const struct srv_conf *first = &cf->servers[v[s].srv];
 
+	/* A problem with the first listen itself is reported at the second. */
+	*at = s + 1;
+	*with = s;
 	for (size_t i = s; i < e; i++) {
 		const struct srv_conf *srv = &cf->servers[v[i].srv];
+		if (i > s)
+			*at = i;
 		if (srv->protocol != first->protocol)
 			return "servers sharing an address must speak the same protocol";
 		if (!server_uses_tls(srv, v[i].l))
@@ -255,8 +261,10 @@ sni_group_problem(const struct config *cf, const struct lref *v, size_t s, size_
 		if (v[i].l->ssl != v[s].l->ssl || v[i].l->proxy_protocol != v[s].l->proxy_protocol)
 			return "servers sharing an address need the same ssl and proxy_protocol parameters";
 		for (size_t j = s; j < i; j++)
-			if (names_overlap(&cf->servers[v[j].srv], srv, name))
+			if (names_overlap(&cf->servers[v[j].srv], srv, name)) {
+				*with = j;
 				return "a server name is claimed twice";
+			}
 	}
 	return NULL;
 }
@@ -284,14 +292,15 @@ check_listen_pairs(struct loader *ld)
 	/* Within a server duplicates were refused already, so v[s + 1] is in a later server. */
 	for (size_t s = 0, e; s < n; s = e) {
 		const char *w, *nm = NULL;
+		size_t at, with;
 		for (e = s + 1; e < n && net_addr_equal((const struct sockaddr *)&v[s].l->addr,
 		    (const struct sockaddr *)&v[e].l->addr); e++)
 			;
-		if (e == s + 1 || (w = sni_group_problem(cf, v, s, e, &nm)) == NULL)
+		if (e == s + 1 || (w = sni_group_problem(cf, v, s, e, &nm, &at, &with)) == NULL)
 			continue;
-		if (dup == NULL || lref_before(&v[s + 1], dup)) {
-			dup = &v[s + 1];
-			first = &v[s];
+		if (dup == NULL || lref_before(&v[at], dup)) {
+			dup = &v[at];
+			first = &v[with];
 			why = w;
 			name = nm;
 		}
