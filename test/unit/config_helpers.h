@@ -56,6 +56,9 @@ const char *th_err(void);
 	cr_assert_not_null((cf), "unexpected error: %s", th_err());	\
 } while (0)
 
+/* Why two plain-text servers may not share an address:port (only SNI can tell TLS ones apart). */
+#define NOT_SNI "servers may share an address only with TLS, told apart by SNI"
+
 /* The smallest valid mail block: an auth service and one IMAP server. */
 #define MAIL_HEAD "mail:\n  auth_http: 127.0.0.1:9000/auth\n"
 #define MINIMAL MAIL_HEAD "  servers:\n    - listen: \"143\"\n"

@@ -235,10 +235,12 @@ Test(config_errors, duplicates)
 Test(config_errors, duplicate_listen)
 {
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: \"143\"\n    - listen: \"0.0.0.0:143\"\n",
-	    "t.yaml:5:15: \"listen\": duplicate address and port pair \"0.0.0.0:143\" (first at line 4)");
+	    "t.yaml:5:15: \"listen\": duplicate address and port pair \"0.0.0.0:143\" "
+	    "(first at line 4; " NOT_SNI ")");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: \"[::1]:110\"\n"
 	    "    - listen: [\"127.0.0.1:110\", \"[0:0::1]:110\"]\n",
-	    "t.yaml:5:33: \"listen\": duplicate address and port pair \"[::1]:110\" (first at line 4)");
+	    "t.yaml:5:33: \"listen\": duplicate address and port pair \"[::1]:110\" "
+	    "(first at line 4; " NOT_SNI ")");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: [\"143\", \"*:143\"]\n",
 	    "t.yaml:4:23: \"listen\": duplicate listen \"*:143\" in the same server");
 	/* With several pairs, the earliest repeating server is named, with its first. */
@@ -248,7 +250,55 @@ Test(config_errors, duplicate_listen)
 	    "    - listen: [\"995\", \"110\"]\n"
 	    "    - listen: \"143\"\n"
 	    "    - listen: \"110\"\n",
-	    "t.yaml:6:23: \"listen\": duplicate address and port pair \"0.0.0.0:110\" (first at line 5)");
+	    "t.yaml:6:23: \"listen\": duplicate address and port pair \"0.0.0.0:110\" "
+	    "(first at line 5; " NOT_SNI ")");
+}
+
+/* Servers may share an address:port only when TLS SNI can tell them apart. */
+Test(config_errors, shared_address_without_sni)
+{
+	th_certs();
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n",
+	    "t.yaml:7:16: \"listen\": server name \"a.example\" is used by two servers on "
+	    "\"0.0.0.0:993\" (first at line 6)");
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: b.example, protocol: pop3}\n",
+	    "t.yaml:7:16: \"listen\": duplicate address and port pair \"0.0.0.0:993\" "
+	    "(first at line 6; servers sharing an address must speak the same protocol)");
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"143\", server_name: a.example, starttls: on}\n"
+	    "    - {listen: \"143\", server_name: b.example}\n",
+	    "t.yaml:7:16: \"listen\": duplicate address and port pair \"0.0.0.0:143\" "
+	    "(first at line 6; " NOT_SNI ")");
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"1993 ssl\", server_name: a.example, protocol: imap, starttls: on}\n"
+	    "    - {listen: \"1993\", server_name: b.example, protocol: imap, starttls: on}\n",
+	    "t.yaml:7:16: \"listen\": duplicate address and port pair \"0.0.0.0:1993\" "
+	    "(first at line 6; servers sharing an address need the same ssl and proxy_protocol "
+	    "parameters)");
+	/* Without server_name, every server is the host name: claimed twice. */
+	EXPECT_ERR(MAIL_HEAD TLS "  server_name: mx.example\n  servers:\n"
+	    "    - {listen: \"993 ssl\"}\n"
+	    "    - {listen: \"993 ssl\"}\n",
+	    "t.yaml:8:16: \"listen\": server name \"mx.example\" is used by two servers on "
+	    "\"0.0.0.0:993\" (first at line 7)");
+	/* The third server speaks another protocol: the error is about the third. */
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: b.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: c.example, protocol: pop3}\n",
+	    "t.yaml:8:16: \"listen\": duplicate address and port pair \"0.0.0.0:993\" "
+	    "(first at line 6; servers sharing an address must speak the same protocol)");
+	/* The third server repeats the first one's name: the error is about the third. */
+	EXPECT_ERR(MAIL_HEAD TLS "  servers:\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: b.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: [c.example, a.example]}\n",
+	    "t.yaml:8:16: \"listen\": server name \"a.example\" is used by two servers on "
+	    "\"0.0.0.0:993\" (first at line 6)");
 }
 
 Test(config_errors, tls_without_certificate)

@@ -190,3 +190,19 @@ Test(config_tls, ssl_protocols_any_case)
 	cr_assert_eq(cf->servers[0].ssl_protocols, SSLP_TLSv1_2 | SSLP_TLSv1_3);
 	config_free(cf);
 }
+
+/* mailproxy beyond nginx: TLS servers told apart by SNI may share an address:port. */
+Test(config_tls, servers_share_an_address_by_sni)
+{
+	struct config *cf;
+
+	th_certs();
+	LOAD_OK(cf, MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  servers:\n"
+	    "    - {listen: \"993 ssl\", server_name: a.example}\n"
+	    "    - {listen: \"993 ssl\", server_name: [b.example, \"*.b.example\"]}\n"
+	    "    - {listen: \"143\", server_name: a.example, starttls: only}\n"
+	    "    - {listen: \"143\", server_name: b.example, starttls: on}\n");
+	cr_assert_eq(cf->nservers, 4);
+	config_free(cf);
+}
