@@ -392,3 +392,15 @@ sslcache_ticket_keys(void *mem, uint64_t now, uint64_t lifetime, struct ticket_k
 	shm_mutex_unlock(&h->lock);
 	return n;
 }
+
+int
+sslcache_peek_stats(const void *mem, size_t size, struct sslcache_stats *st)
+{
+	const struct cache_hdr *h = mem;
+
+	if (size < sizeof(*h) || __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != CACHE_MAGIC)
+		return -1;
+	*st = h->st;
+	st->free_blocks = h->nfree;
+	return 0;
+}

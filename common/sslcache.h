@@ -42,6 +42,8 @@ long sslcache_fetch(void *mem, const uint8_t *id, size_t idlen, uint8_t *out, si
     uint64_t now);
 void sslcache_remove(void *mem, const uint8_t *id, size_t idlen);
 void sslcache_get_stats(void *mem, struct sslcache_stats *st);
+/* The same without the lock, from a read-only mapping (-s status); figures may be a moment apart. */
+int sslcache_peek_stats(const void *mem, size_t size, struct sslcache_stats *st);
 /*
  * The shared ticket keys: the current one (encrypts, lives one lifetime) and
  * the previous one (decrypts for one more lifetime, so a ticket is good as

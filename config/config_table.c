@@ -124,12 +124,16 @@ const struct directive directives[] = {
 	  .syntax = "extension ...", .doc = "CAPABILITY list before login" },
 	{ "imap_auth", MS, DT_MASK, SF(imap_auth), .dflt = "plain", .names = imap_auth_names,
 	  .syntax = "plain | login | cram-md5 | external ...", .doc = "IMAP SASL mechanisms advertised" },
+	{ "imap_id_forward", MS, DT_FLAG, SF(imap_id_forward), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "send the client's ID fields and x-originating-ip/port, x-connected-ip/port to the backend before LOGIN (Dovecot trusted proxies)" },
 
 	/* pop3 */
 	{ "pop3_capabilities", MS, DT_STRLIST, SF(pop3_capabilities), .dflt = "TOP USER UIDL",
 	  .syntax = "extension ...", .doc = "CAPA list" },
 	{ "pop3_auth", MS, DT_MASK, SF(pop3_auth), .dflt = "plain", .names = pop3_auth_names,
 	  .syntax = "plain | apop | cram-md5 | external ...", .doc = "POP3 login methods allowed" },
+	{ "pop3_client_buffer", MS, DT_SIZE, SF(pop3_client_buffer), .dflt = "page", .flags = DF_MAILPROXY,
+	  .syntax = "size", .doc = "longest POP3 command before login (nginx: fixed 128 bytes)" },
 	{ "auth", MS, DT_RENAMED, .dflt = NULL, .syntax = "-", .flags = DF_SEED | DF_NOPRINT,
 	  .doc = "renamed to pop3_auth (nginx 0.5.15); refused" },
 
@@ -190,6 +194,32 @@ const struct directive directives[] = {
 	  .syntax = "file", .doc = "revocation lists for client certificates" },
 	{ "ssl_conf_command", MS, DT_KVLIST, SF(ssl_conf_command),
 	  .syntax = "{name: value} or [\"name value\", ...]", .doc = "raw OpenSSL SSL_CONF commands" },
+
+	/* TLS towards backends (mailproxy only; names of nginx's stream proxy_ssl_*) */
+	{ "proxy_ssl", MS, DT_FLAG, SF(proxy_ssl), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "implicit TLS to the backend" },
+	{ "proxy_starttls", MS, DT_FLAG, SF(proxy_starttls), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "STARTTLS/STLS with the backend before logging in" },
+	{ "proxy_ssl_verify", MS, DT_FLAG, SF(proxy_ssl_verify), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "verify the backend's certificate and name" },
+	{ "proxy_ssl_verify_depth", MS, DT_NUM, SF(proxy_ssl_verify_depth), .dflt = "1", .min = 0, .max = 100,
+	  .flags = DF_MAILPROXY, .syntax = "number", .doc = "backend certificate chain depth" },
+	{ "proxy_ssl_trusted_certificate", MS, DT_PATH, SF(proxy_ssl_trusted_certificate), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "CAs the backend certificate must chain to" },
+	{ "proxy_ssl_name", MS, DT_STR, SF(proxy_ssl_name), .flags = DF_MAILPROXY,
+	  .syntax = "name", .doc = "name to verify (and send as SNI); default: the backend address" },
+	{ "proxy_ssl_server_name", MS, DT_FLAG, SF(proxy_ssl_server_name), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "send proxy_ssl_name as SNI" },
+	{ "proxy_ssl_session_reuse", MS, DT_FLAG, SF(proxy_ssl_session_reuse), .dflt = "on", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "resume TLS sessions with each backend" },
+	{ "proxy_ssl_protocols", MS, CUSTOM(ssl_protocols), SF(proxy_ssl_protocols), .dflt = "TLSv1.2 TLSv1.3",
+	  .flags = DF_MAILPROXY, .syntax = "TLSv1 | TLSv1.1 | TLSv1.2 | TLSv1.3 ...", .doc = "protocols towards backends" },
+	{ "proxy_ssl_ciphers", MS, DT_STR, SF(proxy_ssl_ciphers), .dflt = "DEFAULT", .flags = DF_MAILPROXY,
+	  .syntax = "ciphers", .doc = "OpenSSL cipher list towards backends" },
+	{ "proxy_ssl_certificate", MS, DT_PATH, SF(proxy_ssl_certificate), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "client certificate presented to backends" },
+	{ "proxy_ssl_certificate_key", MS, DT_PATH, SF(proxy_ssl_certificate_key), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "key of proxy_ssl_certificate" },
 };
 
 const size_t ndirectives = sizeof(directives) / sizeof(directives[0]);

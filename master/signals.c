@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/shm.h"
+#include "common/sslcache.h"
 #include "common/stats.h"
 #include "config/config.h"
 #include "master/signals.h"
@@ -73,8 +74,9 @@ is_mailproxy(pid_t pid, const char *path)
 	return 1;
 }
 
+/* Opens the memfd "mailproxy:<zone>" the master holds, read-only; -1 if absent. */
 static int
-find_status_fd(pid_t pid)
+find_zone_fd(pid_t pid, const char *zone)
 {
 	char dir[64], link[PATH_MAX], target[PATH_MAX];
 	DIR *d;
@@ -93,8 +95,9 @@ find_status_fd(pid_t pid)
 		if (n <= 0)
 			continue;
 		target[n] = '\0';
-		if (strncmp(target, "/memfd:mailproxy:" STATS_ZONE " ", 18 + sizeof(STATS_ZONE) - 1) == 0 ||
-		    strcmp(target, "/memfd:mailproxy:" STATS_ZONE) == 0) {
+		char want[128];
+		size_t wl = (size_t)snprintf(want, sizeof(want), "/memfd:mailproxy:%s", zone);
+		if (strncmp(target, want, wl) == 0 && (target[wl] == '\0' || target[wl] == ' ')) {
 			fd = open(link, O_RDONLY | O_CLOEXEC);
 			break;
 		}
@@ -120,10 +123,40 @@ slot_json(const struct stats_slot *s)
 	    "tls_resumed", (json_int_t)s->tls_resumed);
 }
 
-static int
-print_status(pid_t pid)
+static json_t *
+cache_json(pid_t pid, const struct ssl_cache_conf *c)
 {
-	int fd = find_status_fd(pid);
+	int fd = find_zone_fd(pid, c->shared_name);
+	size_t size;
+	struct sslcache_stats st;
+	json_t *o = NULL;
+
+	if (fd < 0)
+		return NULL;
+	const char *h = shm_map_readonly(fd, &size);
+	close(fd);
+	if (h == NULL)
+		return NULL;
+	if (sslcache_peek_stats(h + 128, size - 128, &st) == 0)
+		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		    "size", (json_int_t)c->shared_size,
+		    "entries", (json_int_t)st.entries,
+		    "blocks", (json_int_t)st.blocks,
+		    "free_blocks", (json_int_t)st.free_blocks,
+		    "stores", (json_int_t)st.stores,
+		    "hits", (json_int_t)st.hits,
+		    "misses", (json_int_t)st.misses,
+		    "evictions", (json_int_t)st.evictions,
+		    "expired", (json_int_t)st.expired,
+		    "removes", (json_int_t)st.removes);
+	munmap((void *)h, size);
+	return o;
+}
+
+static int
+print_status(pid_t pid, const struct config *cf)
+{
+	int fd = find_zone_fd(pid, STATS_ZONE);
 	size_t size;
 	const struct shm_header *h;
 	const struct stats_zone *sz;
@@ -171,6 +204,16 @@ print_status(pid_t pid)
 	json_object_set_new(root, "reloads", json_integer((json_int_t)sz->reloads));
 	json_object_set_new(root, "totals", slot_json(&total));
 	json_object_set_new(root, "workers", workers);
+	json_t *caches = json_object();
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct ssl_cache_conf *c = &cf->servers[i].ssl_session_cache;
+		if (!(c->mode & SSL_CACHE_SHARED) || json_object_get(caches, c->shared_name))
+			continue;
+		json_t *o = cache_json(pid, c);
+		if (o != NULL)
+			json_object_set_new(caches, c->shared_name, o);
+	}
+	json_object_set_new(root, "ssl_session_caches", caches);
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("%s\n", out);
 	free(out);
@@ -207,12 +250,17 @@ signal_master(const char *conf, const char *prefix, const char *globals, const c
 		return 1;
 	}
 	config_path(cf, cf->main.pid, path, sizeof(path));
-	config_free(cf);
 	pid_t pid = read_pid(path);
-	if (pid < 0 || !is_mailproxy(pid, path))
+	if (pid < 0 || !is_mailproxy(pid, path)) {
+		config_free(cf);
 		return 1;
-	if (sig == 0)
-		return print_status(pid);
+	}
+	if (sig == 0) {
+		int rc = print_status(pid, cf);
+		config_free(cf);
+		return rc;
+	}
+	config_free(cf);
 	if (kill(pid, sig) < 0) {
 		fprintf(stderr, "mailproxy: [alert] kill(%d, %d) failed (%d: %s)\n", (int)pid, sig,
 		    errno, strerror(errno));

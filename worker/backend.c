@@ -14,6 +14,7 @@
 #include "worker/proxyproto.h"
 #include "worker/session.h"
 #include "worker/session_int.h"
+#include "worker/tls.h"
 
 #define BACKEND_LINE_MAX 8192
 
@@ -28,7 +29,7 @@ backend_cb(struct ev_io *io, uint32_t events)
 	session_run(s);
 }
 
-static void
+void
 backend_failed(struct session *s, const char *what, int err)
 {
 	STAT_ADD(backend_error, 1);
@@ -109,9 +110,43 @@ lines(struct session *s)
 			relay_start(s);
 			return 1;
 		}
+		if (a == BA_STARTTLS) {
+			buf_consume(&pa->bin, skip);
+			if (buf_len(&pa->bin) > 0) {
+				/* Bytes after the go-ahead were not protected: refuse them. */
+				backend_failed(s, "upstream sent data after agreeing to STARTTLS", 0);
+				return 1;
+			}
+			pa->be_starttls = 1;
+			tls_backend_start(s);
+			return 1;
+		}
 		login_failed(s, a, line, len);
 		return 1;
 	}
+}
+
+void
+backend_tls_done(struct session *s)
+{
+	struct preauth *pa = s->pa;
+
+	session_set_state(s, SS_LOGIN);
+	session_arm_timeout(s, s->conf->timeout);
+	/* After STARTTLS the machine resumes where it asked for TLS. */
+	if (pa->be_starttls) {
+		pa->be_starttls = 0;
+		enum backend_action a = s->proto->backend_line(&pa->ctx, NULL, 0);
+		if (a == BA_DONE) {
+			relay_start(s);
+			return;
+		}
+		if (a != BA_CONTINUE) {
+			backend_failed(s, "upstream login failed after STARTTLS", 0);
+			return;
+		}
+	}
+	backend_run(s);
 }
 
 void
@@ -128,6 +163,19 @@ backend_run(struct session *s)
 			err = errno;
 		if (err) {
 			backend_failed(s, "connect() to upstream failed", err);
+			return;
+		}
+		if (s->conf->proxy_ssl) {
+			/* A PROXY protocol header goes before the handshake, in the clear. */
+			while (buf_len(&pa->bout) > 0) {
+				ssize_t n = conn_send(&s->b, buf_rptr(&pa->bout), buf_len(&pa->bout));
+				if (n <= 0) {
+					backend_failed(s, "send() of the PROXY header failed", s->b.last_errno);
+					return;
+				}
+				buf_consume(&pa->bout, (size_t)n);
+			}
+			tls_backend_start(s);
 			return;
 		}
 		session_set_state(s, SS_LOGIN);

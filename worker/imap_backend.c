@@ -11,9 +11,10 @@
 
 #include "worker/proto_util.h"
 
-enum { BE_GREETING, BE_ID, BE_USER, BE_PASS, BE_RESULT };
+enum { BE_GREETING, BE_ID, BE_USER, BE_PASS, BE_RESULT, BE_STARTTLS };
 
 #define ID_TAG "mpid "
+#define STARTTLS_TAG "mpst "
 
 static const char *
 client_tag(const struct proto_ctx *ctx)
@@ -58,27 +59,50 @@ has_literal_plus(const char *line, size_t len)
 	return 0;
 }
 
+/* After the greeting (and STARTTLS, if any): ID, then LOGIN. */
+static enum backend_action
+after_greeting(struct proto_ctx *ctx)
+{
+	if (ctx->conf->imap_id_forward) {
+		send_id(ctx);
+		if (ctx->u.imap.literal_plus)
+			send_login(ctx, 1);
+		ctx->be_state = BE_ID;
+		return BA_CONTINUE;
+	}
+	send_login(ctx, ctx->u.imap.literal_plus);
+	return BA_CONTINUE;
+}
+
 enum backend_action
 imap_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 {
 	const char *tag = client_tag(ctx);
 	size_t tl = strlen(tag);
 
+	if (line == NULL)	/* TLS with the backend is up */
+		return ctx->be_state == BE_STARTTLS ? after_greeting(ctx) : BA_INVALID;
 	switch (ctx->be_state) {
 	case BE_GREETING:
 		if (len < 4 || memcmp(line, "* OK", 4) != 0)
 			return BA_INVALID;
 		/* LITERAL+ lets the login go without waiting for "+" twice. */
 		ctx->u.imap.literal_plus = (uint8_t)has_literal_plus(line, len);
-		if (ctx->conf->imap_id_forward) {
-			send_id(ctx);
-			if (ctx->u.imap.literal_plus)
-				send_login(ctx, 1);
-			ctx->be_state = BE_ID;
+		if (ctx->conf->proxy_starttls && !ctx->be_tls) {
+			buf_puts(ctx->bout, STARTTLS_TAG "STARTTLS\r\n");
+			ctx->be_state = BE_STARTTLS;
 			return BA_CONTINUE;
 		}
-		send_login(ctx, ctx->u.imap.literal_plus);
-		return BA_CONTINUE;
+		return after_greeting(ctx);
+	case BE_STARTTLS:
+		if (len >= 2 && line[0] == '*' && line[1] == ' ')
+			return BA_CONTINUE;
+		if (len < sizeof(STARTTLS_TAG) - 1 ||
+		    memcmp(line, STARTTLS_TAG, sizeof(STARTTLS_TAG) - 1) != 0)
+			return BA_INVALID;
+		if (len >= sizeof(STARTTLS_TAG) + 1 && memcmp(line + sizeof(STARTTLS_TAG) - 1, "OK", 2) == 0)
+			return BA_STARTTLS;
+		return BA_REFUSED;
 	case BE_ID:
 		if (len >= 2 && line[0] == '*' && line[1] == ' ')
 			return BA_CONTINUE;	/* "* ID (...)" */

@@ -30,6 +30,7 @@ enum backend_action {
 	BA_DONE,	/* logged in: send out to the client, then relay */
 	BA_REFUSED,	/* the backend refused the login */
 	BA_INVALID,	/* unexpected reply */
+	BA_STARTTLS,	/* proxy_starttls: the backend agreed; handshake, then call again with NULL */
 };
 
 /* The credentials a client presented, owned by the context. */
@@ -91,13 +92,12 @@ struct imap_ctx {
 };
 
 struct pop3_ctx {
-	uint8_t dummy;
+	char *salt;		/* the greeting's APOP timestamp; cr.salt is cleared after a failed login */
 };
 
 struct smtp_ctx {
-	uint8_t ehlo;		/* client used EHLO (not HELO) */
-	uint8_t greeted;
-	char *last_reply;	/* backend login: last line kept for error messages */
+	uint8_t ehlo;		/* the client's last greeting was EHLO (not HELO) */
+	char *helo;		/* its argument, kept across a failed login (cr.helo is cleared) */
 };
 
 struct proto_ctx {
@@ -108,6 +108,7 @@ struct proto_ctx {
 	size_t bufsize;		/* the client buffer: longest command */
 	const char *reason;	/* why the last action closes or errs, for the log */
 	uint8_t tls;		/* the client connection is TLS now */
+	uint8_t be_tls;		/* the backend connection is TLS now */
 	uint8_t state;		/* machine state before login (per protocol) */
 	uint8_t be_state;	/* backend login state (per protocol) */
 	unsigned errors;

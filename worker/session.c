@@ -70,7 +70,8 @@ client_buffer(const struct srv_conf *c)
 }
 
 static const char *const state_names[] = {
-	"new", "proxy_header", "handshake", "resolve", "greet_delay", "preauth", "auth", "auth_wait", "connect", "login", "relay", "closing", "closed",
+	"new", "proxy_header", "handshake", "resolve", "greet_delay", "preauth", "auth", "auth_wait",
+	"connect", "backend_tls", "login", "relay", "closing", "closed",
 };
 
 void
@@ -230,6 +231,7 @@ on_timeout(struct timer *t)
 		return;
 	}
 	session_close(s, LL_INFO, s->state == SS_CONNECT ? "upstream timed out while connecting" :
+	    s->state == SS_BACKEND_TLS ? "upstream timed out in the TLS handshake" :
 	    s->state == SS_LOGIN ? "upstream timed out while logging in" : "client timed out");
 }
 
@@ -522,6 +524,9 @@ session_run(struct session *s)
 	case SS_LOGIN:
 		backend_run(s);
 		return;
+	case SS_BACKEND_TLS:
+		tls_backend_handshake_run(s);
+		return;
 	case SS_RELAY:
 		relay_run(s);
 		return;
@@ -540,7 +545,8 @@ client_cb(struct ev_io *io, uint32_t events)
 	conn_event(&s->c, events);
 	/* A client that is gone while it waits for us: stop working for it. */
 	if ((events & (EPOLLHUP | EPOLLERR)) && (s->state == SS_AUTH ||
-	    s->state == SS_AUTH_WAIT || s->state == SS_CONNECT || s->state == SS_LOGIN)) {
+	    s->state == SS_AUTH_WAIT || s->state == SS_CONNECT || s->state == SS_BACKEND_TLS ||
+	    s->state == SS_LOGIN)) {
 		session_close(s, LL_INFO, "client closed connection");
 		return;
 	}

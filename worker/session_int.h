@@ -26,6 +26,7 @@ enum sess_state {
 	SS_AUTH,	/* waiting for the auth service */
 	SS_AUTH_WAIT,	/* Auth-Wait pause */
 	SS_CONNECT,	/* connecting to the backend */
+	SS_BACKEND_TLS,	/* TLS handshake with the backend (proxy_ssl, proxy_starttls) */
 	SS_LOGIN,	/* logging in to the backend */
 	SS_RELAY,	/* moving bytes */
 	SS_CLOSING,	/* flushing the last reply */
@@ -48,6 +49,7 @@ struct preauth {
 	union sockaddr_any local;
 	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
 	uint8_t greet_prepared;	/* SMTP host lookup and greeting delay are done */
+	uint8_t be_starttls;	/* the backend handshake follows a STARTTLS */
 	char *client_host;		/* SMTP: resolved name or [UNAVAILABLE]/[TEMPUNAVAIL] */
 	struct resolve_req *resolve;
 	/* From a PROXY protocol header, for the Proxy-Protocol-* auth headers. */
@@ -112,6 +114,9 @@ void session_greet_delay_run(struct session *s);
 /* backend.c */
 void backend_connect(struct session *s);
 void backend_run(struct session *s);
+/* The backend handshake finished: go on with the login. */
+void backend_tls_done(struct session *s);
+void backend_failed(struct session *s, const char *what, int err);
 
 /* relay.c */
 void relay_start(struct session *s);

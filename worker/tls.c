@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "common/net.h"
 #include "common/stats.h"
 #include "worker/auth_http.h"
 #include "worker/session.h"
@@ -32,11 +33,14 @@ tls_init(struct cycle *cy)
 
 static char *v_cert;
 
+void tls_backend_forget(void);
+
 void
 tls_shutdown(void)
 {
 	free(v_cert);
 	v_cert = NULL;
+	tls_backend_forget();
 }
 
 void
@@ -286,4 +290,140 @@ tls_auth_params(struct session *s, struct auth_params *p)
 		BIO_free(b);
 	}
 	X509_free(cert);
+}
+
+/* ---- TLS towards the backend ---- */
+
+/* The last session per backend address, for proxy_ssl_session_reuse. */
+#define REUSE_SLOTS 64
+
+struct reuse_slot {
+	union sockaddr_any addr;
+	const SSL_CTX *ctx;
+	SSL_SESSION *sess;
+};
+
+static struct reuse_slot reuse[REUSE_SLOTS];
+
+static struct reuse_slot *
+reuse_find(const struct session *s, const SSL_CTX *ctx, int create)
+{
+	struct reuse_slot *free_slot = NULL;
+
+	for (size_t i = 0; i < REUSE_SLOTS; i++) {
+		if (reuse[i].sess == NULL) {
+			if (free_slot == NULL)
+				free_slot = &reuse[i];
+			continue;
+		}
+		if (reuse[i].ctx == ctx && net_addr_equal(&reuse[i].addr.sa, &s->backend.sa))
+			return &reuse[i];
+	}
+	if (!create)
+		return NULL;
+	if (free_slot == NULL) {
+		/* Full: the slot of this address' hash goes. */
+		free_slot = &reuse[(size_t)net_port(&s->backend.sa) % REUSE_SLOTS];
+		SSL_SESSION_free(free_slot->sess);
+		free_slot->sess = NULL;
+	}
+	memcpy(&free_slot->addr, &s->backend, sizeof(free_slot->addr));
+	free_slot->ctx = ctx;
+	return free_slot;
+}
+
+void
+tls_backend_start(struct session *s)
+{
+	struct tls_srv *ts = s->cy->tls_srv ? &s->cy->tls_srv[s->le->server] : NULL;
+	const struct srv_conf *c = s->conf;
+	char ip[NET_ADDRSTRLEN];
+	const char *name;
+	SSL *ssl;
+
+	if (ts == NULL || ts->client == NULL || (ssl = SSL_new(ts->client)) == NULL) {
+		backend_failed(s, "cannot create a TLS connection to the upstream", 0);
+		return;
+	}
+	s->b.ssl = ssl;
+	SSL_set_fd(ssl, s->b.io.fd);
+	SSL_set_connect_state(ssl);
+	net_ntop(&s->backend.sa, ip, sizeof(ip));
+	name = c->proxy_ssl_name ? c->proxy_ssl_name : ip;
+	if (c->proxy_ssl_server_name && strchr(name, ':') == NULL &&
+	    strspn(name, "0123456789.") != strlen(name))
+		SSL_set_tlsext_host_name(ssl, name);
+	if (c->proxy_ssl_verify) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+		struct sockaddr_storage tmp;
+		socklen_t tl;
+		if (net_parse_ip(name, &tmp, &tl) == 0)
+			X509_VERIFY_PARAM_set1_ip_asc(vp, name);
+		else
+			X509_VERIFY_PARAM_set1_host(vp, name, 0);
+	}
+	if (c->proxy_ssl_session_reuse) {
+		struct reuse_slot *r = reuse_find(s, ts->client, 0);
+		if (r != NULL)
+			SSL_set_session(ssl, r->sess);
+	}
+	session_set_state(s, SS_BACKEND_TLS);
+	session_arm_timeout(s, c->timeout);
+	tls_backend_handshake_run(s);
+}
+
+void
+tls_backend_handshake_run(struct session *s)
+{
+	char e[256];
+	int rc, code;
+
+	if (s->b.hs_wait != CONN_WAIT_NONE)
+		return;
+	ERR_clear_error();
+	rc = SSL_do_handshake(s->b.ssl);
+	if (rc == 1) {
+		if (s->conf->proxy_ssl_session_reuse) {
+			struct tls_srv *ts = &s->cy->tls_srv[s->le->server];
+			struct reuse_slot *r = reuse_find(s, ts->client, 1);
+			SSL_SESSION *sess = SSL_get1_session(s->b.ssl);
+			if (r != NULL && sess != NULL) {
+				SSL_SESSION_free(r->sess);
+				r->sess = sess;
+			} else {
+				SSL_SESSION_free(sess);
+			}
+		}
+		s->pa->ctx.be_tls = 1;
+		if (log_enabled(s->log, LL_DEBUG))
+			session_log(s, LL_DEBUG, 0, "upstream TLS: %s %s%s", SSL_get_version(s->b.ssl),
+			    SSL_get_cipher_name(s->b.ssl), SSL_session_reused(s->b.ssl) ? " (reused)" : "");
+		backend_tls_done(s);
+		return;
+	}
+	code = SSL_get_error(s->b.ssl, rc);
+	if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+		s->b.hs_wait = code == SSL_ERROR_WANT_READ ? CONN_WAIT_READ : CONN_WAIT_WRITE;
+		return;
+	}
+	long vr = SSL_get_verify_result(s->b.ssl);
+	if (vr != X509_V_OK) {
+		session_log(s, LL_ERR, 0, "upstream SSL certificate verify error: (%ld:%s)", vr,
+		    X509_verify_cert_error_string(vr));
+		ERR_clear_error();
+		backend_failed(s, NULL, 0);
+		return;
+	}
+	session_log(s, LL_ERR, code == SSL_ERROR_SYSCALL ? errno : 0,
+	    "TLS handshake with upstream failed: %s", tls_error_string(e, sizeof(e)));
+	backend_failed(s, NULL, 0);
+}
+
+void
+tls_backend_forget(void)
+{
+	for (size_t i = 0; i < REUSE_SLOTS; i++) {
+		SSL_SESSION_free(reuse[i].sess);
+		reuse[i].sess = NULL;
+	}
 }

@@ -26,5 +26,9 @@ void tls_shutdown(void);
 void tls_start(struct session *s, int greet);
 void tls_handshake_run(struct session *s);
 void tls_auth_params(struct session *s, struct auth_params *p);
+/* TLS towards the backend (proxy_ssl, proxy_starttls). */
+void tls_backend_start(struct session *s);
+void tls_backend_handshake_run(struct session *s);
+void tls_backend_forget(void);
 
 #endif

@@ -494,12 +494,75 @@ fail:
 	return NULL;
 }
 
+/* The context for TLS towards the backends of a server. */
+static SSL_CTX *
+build_client_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char path[4096], e[256];
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new() failed: %s", tls_error_string(e, sizeof(e)));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 1));
+	SSL_CTX_set_max_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 0));
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Sessions are kept by tls.c per backend address (proxy_ssl_session_reuse). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	if (srv->proxy_ssl_ciphers && SSL_CTX_set_cipher_list(ctx, srv->proxy_ssl_ciphers) != 1) {
+		snprintf(err, errlen, "proxy_ssl_ciphers \"%s\": %s", srv->proxy_ssl_ciphers,
+		    tls_error_string(e, sizeof(e)));
+		goto fail;
+	}
+	if (srv->proxy_ssl_verify) {
+		if (srv->proxy_ssl_trusted_certificate == NULL) {
+			snprintf(err, errlen, "proxy_ssl_verify needs proxy_ssl_trusted_certificate");
+			goto fail;
+		}
+		config_path(cf, srv->proxy_ssl_trusted_certificate, path, sizeof(path));
+		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_trusted_certificate \"%.512s\": %s",
+			    path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify_depth(ctx, (int)srv->proxy_ssl_verify_depth);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	if (srv->proxy_ssl_certificate != NULL) {
+		config_path(cf, srv->proxy_ssl_certificate, path, sizeof(path));
+		if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_certificate \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		config_path(cf, srv->proxy_ssl_certificate_key ? srv->proxy_ssl_certificate_key :
+		    srv->proxy_ssl_certificate, path, sizeof(path));
+		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_certificate_key \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 static void
 free_srvs(struct tls_srv *ts, size_t n)
 {
 	if (ts == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
+		SSL_CTX_free(ts[i].client);
 		if (ts[i].file_keys != NULL)
 			memset(ts[i].file_keys, 0, ts[i].nfile_keys * sizeof(*ts[i].file_keys));
 		free(ts[i].file_keys);
@@ -527,9 +590,17 @@ build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
 		const struct srv_conf *srv = &cf->servers[i];
 		char e[1024];
 
+		ts[i].conf = srv;
+		if (srv->proxy_ssl || srv->proxy_starttls) {
+			ts[i].client = build_client_ctx(cf, srv, e, sizeof(e));
+			if (ts[i].client == NULL) {
+				snprintf(err, errlen, "%s:%d:%d: server: %s", cf->file, srv->line, srv->col, e);
+				tls_cycle_free(cy);
+				return -1;
+			}
+		}
 		if (!uses_tls(srv))
 			continue;
-		ts[i].conf = srv;
 		ts[i].alpn = config_proto_name(srv->protocol);
 		e[0] = '\0';
 		if (with_zones && (srv->ssl_session_cache.mode & SSL_CACHE_SHARED)) {

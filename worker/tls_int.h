@@ -13,6 +13,7 @@ struct tls_srv {
 	struct ticket_key *file_keys;	/* ssl_session_ticket_key files, first encrypts */
 	size_t nfile_keys;
 	const char *alpn;		/* "imap", "pop3" or "smtp" */
+	SSL_CTX *client;		/* TLS to the backend (proxy_ssl, proxy_starttls) */
 };
 
 /* OpenSSL's last error as text (and clears the queue). */

@@ -89,6 +89,20 @@ static const struct sample {
 	{ "ssl_trusted_certificate", "ca.pem", CTXMS },
 	{ "ssl_crl", "crl.pem", CTXMS },
 	{ "ssl_conf_command", "[\"Options SessionTicket\", \"Options -ServerPreference\"]", CTXMS },
+	{ "imap_id_forward", "on", CTXMS },
+	{ "pop3_client_buffer", "8k", CTXMS },
+	{ "proxy_ssl", "on", CTXMS },
+	{ "proxy_starttls", "on", CTXMS },
+	{ "proxy_ssl_verify", "on", CTXMS },
+	{ "proxy_ssl_verify_depth", "3", CTXMS },
+	{ "proxy_ssl_trusted_certificate", "ca.pem", CTXMS },
+	{ "proxy_ssl_name", "mail.example.com", CTXMS },
+	{ "proxy_ssl_server_name", "on", CTXMS },
+	{ "proxy_ssl_session_reuse", "off", CTXMS },
+	{ "proxy_ssl_protocols", "TLSv1.3", CTXMS },
+	{ "proxy_ssl_ciphers", "HIGH", CTXMS },
+	{ "proxy_ssl_certificate", "client.pem", CTXMS },
+	{ "proxy_ssl_certificate_key", "client.key", CTXMS },
 };
 
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
