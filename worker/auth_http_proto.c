@@ -89,6 +89,12 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 	bad |= header(out, "Client-IP", p->client_ip);
 	if (p->client_host)
 		bad |= header(out, "Client-Host", p->client_host);
+	if (p->pp_addr) {
+		bad |= header(out, "Proxy-Protocol-Addr", p->pp_addr);
+		bad |= header(out, "Proxy-Protocol-Port", p->pp_port);
+		bad |= header(out, "Proxy-Protocol-Server-Addr", p->pp_server_addr);
+		bad |= header(out, "Proxy-Protocol-Server-Port", p->pp_server_port);
+	}
 	if (p->method == AUTHM_NONE) {
 		bad |= header(out, "Auth-SMTP-Helo", p->smtp_helo ? p->smtp_helo : "");
 		bad |= header(out, "Auth-SMTP-From", p->smtp_from ? p->smtp_from : "");
@@ -116,12 +122,6 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 				buf_puts(out, "\r\n");
 			}
 		}
-	}
-	if (p->pp_addr) {
-		bad |= header(out, "Proxy-Protocol-Addr", p->pp_addr);
-		bad |= header(out, "Proxy-Protocol-Port", p->pp_port);
-		bad |= header(out, "Proxy-Protocol-Server-Addr", p->pp_server_addr);
-		bad |= header(out, "Proxy-Protocol-Server-Port", p->pp_server_port);
 	}
 	for (size_t i = 0; i < conf->auth_http_header.n; i++)
 		bad |= header(out, conf->auth_http_header.v[i].name, conf->auth_http_header.v[i].value);
@@ -251,6 +251,9 @@ auth_http_parse(const char *data, size_t len, int eof, struct auth_result *res)
 		i += (size_t)(lf - line) + 1;
 		if (ll == 0)
 			break;	/* end of headers */
+		/* As nginx: a name starts with a letter or digit, and a CR only ends a line. */
+		if (!isalnum((unsigned char)line[0]) || memchr(line, '\r', ll) != NULL)
+			return parse_error(res, "auth http server sent invalid header in response");
 		for (nl = 0; nl < ll && line[nl] != ':'; nl++)
 			if (!isalnum((unsigned char)line[nl]) && line[nl] != '-')
 				return parse_error(res, "auth http server sent invalid header in response");
