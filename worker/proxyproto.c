@@ -83,7 +83,7 @@ proxyproto_write(struct buf *out, int version, const struct sockaddr *src_in,
 static int
 parse_v1(const unsigned char *data, size_t len, size_t *used, struct proxyproto_result *r)
 {
-	char line[PROXYPROTO_V1_MAX + 1], *f[6], *save = NULL;
+	char line[PROXYPROTO_V1_MAX + 1], *f[7], *save = NULL;
 	const unsigned char *lf;
 	size_t n;
 	int nf = 0;
@@ -98,7 +98,9 @@ parse_v1(const unsigned char *data, size_t len, size_t *used, struct proxyproto_
 	line[n - 1] = '\0';
 	if (memchr(line, '\0', n - 1) != NULL)
 		return PROXYPROTO_INVALID;
-	for (char *t = strtok_r(line, " ", &save); t && nf < 6; t = strtok_r(NULL, " ", &save))
+	/* Fields are separated by exactly one space (but UNKNOWN may carry anything). */
+	int spaces_ok = strstr(line, "  ") == NULL && (n < 2 || line[n - 2] != ' ');
+	for (char *t = strtok_r(line, " ", &save); t && nf < 7; t = strtok_r(NULL, " ", &save))
 		f[nf++] = t;
 	if (nf < 2 || strcmp(f[0], "PROXY") != 0)
 		return PROXYPROTO_INVALID;
@@ -108,7 +110,7 @@ parse_v1(const unsigned char *data, size_t len, size_t *used, struct proxyproto_
 		r->local = 1;
 		return PROXYPROTO_DONE;
 	}
-	if (nf != 6 || (strcmp(f[1], "TCP4") != 0 && strcmp(f[1], "TCP6") != 0))
+	if (nf != 6 || !spaces_ok || (strcmp(f[1], "TCP4") != 0 && strcmp(f[1], "TCP6") != 0))
 		return PROXYPROTO_INVALID;
 	socklen_t l;
 	struct sockaddr_storage *sa[2] = { &r->src, &r->dst };
