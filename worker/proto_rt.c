@@ -54,8 +54,8 @@ proto_for(enum mail_proto p)
 {
 	switch (p) {
 	case MP_PROTO_IMAP: return &imap_proto;
-	case MP_PROTO_POP3: return NULL;
-	case MP_PROTO_SMTP: return NULL;
+	case MP_PROTO_POP3: return &pop3_proto;
+	case MP_PROTO_SMTP: return &smtp_proto;
 	default: return NULL;
 	}
 }

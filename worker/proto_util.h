@@ -18,4 +18,9 @@ enum backend_action imap_backend_line(struct proto_ctx *ctx, const char *line, s
 enum backend_action pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
 enum backend_action smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
 
+/* Client bytes before the SMTP greeting: queues nginx's 503 refusal; returns PA_CLOSE. */
+enum proto_action smtp_early_input(struct proto_ctx *ctx);
+/* Appends s as RFC 1891 xtext ("+XX" for bytes < 33, > 126, '+' and '='). */
+int smtp_xtext(struct buf *b, const char *s);
+
 #endif

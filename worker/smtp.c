@@ -1,0 +1,500 @@
+/*
+ * SMTP before login: a pure state machine (one line in, replies and an
+ * action out) with nginx's dialogue and replies: HELO/EHLO, AUTH
+ * PLAIN/LOGIN/CRAM-MD5/EXTERNAL, STARTTLS, and with "smtp_auth none" the
+ * MAIL and first RCPT that stand in for a login. Lines are parsed as
+ * nginx's ngx_mail_smtp_parse_command() parses them. What the client said
+ * (HELO name, MAIL and RCPT lines) is kept in ctx->cr for the auth service
+ * and smtp_backend.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "worker/proto.h"
+#include "worker/proto_util.h"
+#include "worker/sasl.h"
+
+enum smtp_state {
+	SMTP_ST_START,
+	SMTP_ST_AUTH_PLAIN,
+	SMTP_ST_AUTH_LOGIN_USER,
+	SMTP_ST_AUTH_LOGIN_PASS,
+	SMTP_ST_AUTH_CRAM_MD5,
+	SMTP_ST_AUTH_EXTERNAL,
+};
+
+#define SMTP_ARGS_MAX 11	/* nginx refuses a twelfth argument */
+
+struct smtp_args {
+	int n;
+	const char *v[SMTP_ARGS_MAX];
+	size_t l[SMTP_ARGS_MAX];
+};
+
+#define R_OK		"250 2.0.0 OK\r\n"
+#define R_INVALID	"500 5.5.1 Invalid command\r\n"
+#define R_BAD_ARG	"501 5.5.4 Invalid argument\r\n"
+#define R_BAD_SEQ	"503 5.5.1 Bad sequence of commands\r\n"
+#define R_AUTH_REQ	"530 5.7.1 Authentication required\r\n"
+
+static void
+smtp_set_state(struct proto_ctx *ctx, enum smtp_state st)
+{
+	ctx->state = (uint8_t)st;
+}
+
+static enum proto_action
+invalid(struct proto_ctx *ctx, const char *reason)
+{
+	smtp_set_state(ctx, SMTP_ST_START);
+	ctx->errors++;
+	ctx->reason = reason;
+	buf_puts(ctx->out, R_INVALID);
+	if (ctx->errors >= ctx->conf->max_errors) {
+		ctx->reason = "client sent too many invalid commands";
+		return PA_CLOSE;
+	}
+	return PA_OK;
+}
+
+/* nginx answers "501" without counting an error or leaving the state. */
+static enum proto_action
+bad_argument(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, R_BAD_ARG);
+	return PA_OK;
+}
+
+static enum proto_action
+internal_error(struct proto_ctx *ctx)
+{
+	ctx->reason = "out of memory";
+	buf_puts(ctx->out, smtp_proto.internal_error);
+	return PA_CLOSE;
+}
+
+static void
+drop(char **p)
+{
+	if (*p != NULL) {
+		memset(*p, 0, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
+/* Stale credentials must not ride along with a later attempt (nginx CVE-2025-53859). */
+static void
+forget_login(struct proto_ctx *ctx)
+{
+	drop(&ctx->cr.login);
+	drop(&ctx->cr.passwd);
+	ctx->cr.method = 0;
+}
+
+static enum proto_action
+sasl_result(struct proto_ctx *ctx, int rc)
+{
+	if (rc == SASL_NOMEM)
+		return internal_error(ctx);
+	if (rc == SASL_HOSTILE)
+		return invalid(ctx, "client sent credentials with CR, LF or NUL");
+	return invalid(ctx, "client sent invalid SASL data");
+}
+
+static enum proto_action
+cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
+{
+	const struct proto_rt *rt = ctx->rt;
+	char *copy = NULL;
+	int rc;
+
+	if (a->n != 1)
+		return bad_argument(ctx);
+	/* The name goes into Auth-SMTP-Helo unescaped: no NUL. */
+	rc = creds_set(&ctx->cr.helo, a->v[0], a->l[0]);
+	if (rc == -1)
+		return bad_argument(ctx);
+	if (rc == -2 || creds_set(&copy, a->v[0], a->l[0]) < 0)
+		return internal_error(ctx);
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = copy;
+	ctx->u.smtp.ehlo = (uint8_t)ehlo;
+	drop(&ctx->cr.from);
+	drop(&ctx->cr.to);
+	if (!ehlo)
+		buf_puts(ctx->out, rt->auth_list);
+	else if (ctx->tls)
+		buf_puts(ctx->out, rt->caps_tls);
+	else if (ctx->conf->starttls == STARTTLS_ON)
+		buf_puts(ctx->out, rt->caps_starttls);
+	else if (ctx->conf->starttls == STARTTLS_ONLY)
+		buf_puts(ctx->out, rt->caps_starttls_only);
+	else
+		buf_puts(ctx->out, rt->caps_plain);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_helo_only(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	return cmd_helo(ctx, a, 0);
+}
+
+static enum proto_action
+cmd_ehlo(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	return cmd_helo(ctx, a, 1);
+}
+
+static int
+mech_is(const struct smtp_args *a, const char *name)
+{
+	return a->l[0] == strlen(name) && strncasecmp(a->v[0], name, a->l[0]) == 0;
+}
+
+static enum proto_action
+cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	int rc;
+
+	/* nginx: AUTH before STARTTLS under "starttls only" is an invalid command. */
+	if (ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls)
+		return invalid(ctx, NULL);
+	if (a->n == 0)
+		return bad_argument(ctx);
+	forget_login(ctx);
+	/* PLAIN and LOGIN work whatever smtp_auth says; it only hides them (nginx). */
+	if (mech_is(a, "PLAIN")) {
+		if (a->n == 1) {
+			buf_puts(ctx->out, "334 \r\n");
+			smtp_set_state(ctx, SMTP_ST_AUTH_PLAIN);
+			return PA_OK;
+		}
+		if (a->n != 2)
+			return invalid(ctx, NULL);
+		if ((rc = sasl_plain(a->v[1], a->l[1], &ctx->cr)) != SASL_OK)
+			return sasl_result(ctx, rc);
+		ctx->cr.method = AUTHM_PLAIN;
+		return PA_AUTH;
+	}
+	if (mech_is(a, "LOGIN")) {
+		if (a->n == 1) {
+			buf_puts(ctx->out, "334 VXNlcm5hbWU6\r\n");
+			smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_USER);
+			return PA_OK;
+		}
+		if (a->n != 2)
+			return invalid(ctx, NULL);
+		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 0)) != SASL_OK)
+			return sasl_result(ctx, rc);
+		buf_puts(ctx->out, "334 UGFzc3dvcmQ6\r\n");
+		smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_PASS);
+		return PA_OK;
+	}
+	if (mech_is(a, "CRAM-MD5")) {
+		if (a->n != 1 || !(ctx->conf->smtp_auth & AUTHM_CRAM_MD5))
+			return invalid(ctx, NULL);
+		if (proto_cram_challenge(ctx, "334 ") < 0)
+			return internal_error(ctx);
+		smtp_set_state(ctx, SMTP_ST_AUTH_CRAM_MD5);
+		return PA_OK;
+	}
+	if (mech_is(a, "EXTERNAL")) {
+		/* nginx skips this check for an initial response; mailproxy does not. */
+		if (a->n > 2 || !(ctx->conf->smtp_auth & AUTHM_EXTERNAL))
+			return invalid(ctx, NULL);
+		if (a->n == 1) {
+			buf_puts(ctx->out, "334 VXNlcm5hbWU6\r\n");
+			smtp_set_state(ctx, SMTP_ST_AUTH_EXTERNAL);
+			return PA_OK;
+		}
+		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 1)) != SASL_OK)
+			return sasl_result(ctx, rc);
+		ctx->cr.method = AUTHM_EXTERNAL;
+		return PA_AUTH;
+	}
+	return invalid(ctx, NULL);
+}
+
+/* The command line from its start to the end of its last argument, as nginx keeps it. */
+static int
+keep_line(char **dst, const char *line, const struct smtp_args *a)
+{
+	size_t n = (size_t)(a->v[a->n - 1] + a->l[a->n - 1] - line);
+
+	return creds_set(dst, line, n);
+}
+
+static enum proto_action
+cmd_mail(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+{
+	int rc;
+
+	if (!(ctx->conf->smtp_auth & AUTHM_NONE)) {
+		ctx->reason = "client was rejected: MAIL without authentication";
+		buf_puts(ctx->out, R_AUTH_REQ);
+		return PA_OK;
+	}
+	if (ctx->cr.from != NULL) {
+		buf_puts(ctx->out, R_BAD_SEQ);
+		return PA_OK;
+	}
+	if (a->n == 0)
+		return bad_argument(ctx);
+	/* It goes to the auth service unescaped and to the backend verbatim: no NUL. */
+	if ((rc = keep_line(&ctx->cr.from, line, a)) == -1)
+		return bad_argument(ctx);
+	if (rc == -2)
+		return internal_error(ctx);
+	forget_login(ctx);
+	buf_puts(ctx->out, R_OK);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+{
+	int rc;
+
+	if (ctx->cr.from == NULL) {
+		buf_puts(ctx->out, R_BAD_SEQ);
+		return PA_OK;
+	}
+	if (a->n == 0)
+		return bad_argument(ctx);
+	if ((rc = keep_line(&ctx->cr.to, line, a)) == -1)
+		return bad_argument(ctx);
+	if (rc == -2)
+		return internal_error(ctx);
+	forget_login(ctx);
+	ctx->cr.method = AUTHM_NONE;
+	return PA_AUTH;
+}
+
+static enum proto_action
+cmd_rset(struct proto_ctx *ctx)
+{
+	drop(&ctx->cr.from);
+	drop(&ctx->cr.to);
+	buf_puts(ctx->out, R_OK);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_starttls(struct proto_ctx *ctx)
+{
+	if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
+		return invalid(ctx, NULL);
+	/* RFC 3207: forget what the client said before TLS (nginx CVE-2014-3556). */
+	drop(&ctx->cr.helo);
+	drop(&ctx->cr.from);
+	drop(&ctx->cr.to);
+	forget_login(ctx);
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = NULL;
+	ctx->u.smtp.ehlo = 0;
+	buf_puts(ctx->out, "220 2.0.0 Start TLS\r\n");
+	return PA_STARTTLS;
+}
+
+/*
+ * Splits the arguments after the command name as nginx does: runs of
+ * spaces separate them. Returns -1 when there are too many.
+ */
+static int
+split_args(const char *s, size_t n, struct smtp_args *a)
+{
+	size_t i = 0;
+
+	a->n = 0;
+	for (;;) {
+		while (i < n && s[i] == ' ')
+			i++;
+		if (i == n)
+			return 0;
+		if (a->n == SMTP_ARGS_MAX)
+			return -1;
+		size_t start = i;
+		while (i < n && s[i] != ' ')
+			i++;
+		a->v[a->n] = s + start;
+		a->l[a->n] = i - start;
+		a->n++;
+	}
+}
+
+static int
+is_alpha(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* The commands nginx's parser knows; the others are invalid before any argument is looked at. */
+enum smtp_cmd {
+	SMTP_HELO, SMTP_EHLO, SMTP_AUTH, SMTP_QUIT, SMTP_NOOP, SMTP_MAIL, SMTP_RSET,
+	SMTP_RCPT, SMTP_VRFY, SMTP_EXPN, SMTP_HELP, SMTP_DATA, SMTP_STARTTLS,
+};
+
+static const char *const smtp_cmd_names[] = {
+	"HELO", "EHLO", "AUTH", "QUIT", "NOOP", "MAIL", "RSET",
+	"RCPT", "VRFY", "EXPN", "HELP", "DATA", "STARTTLS",
+};
+
+static enum proto_action
+command(struct proto_ctx *ctx, const char *line, size_t n)
+{
+	struct smtp_args a;
+	size_t k = 0;
+	int cmd = -1;
+
+	while (k < n && is_alpha(line[k]))
+		k++;
+	if (k < n && line[k] != ' ')
+		return invalid(ctx, NULL);
+	for (size_t i = 0; i < sizeof(smtp_cmd_names) / sizeof(smtp_cmd_names[0]); i++)
+		if (k == strlen(smtp_cmd_names[i]) && strncasecmp(line, smtp_cmd_names[i], k) == 0)
+			cmd = (int)i;
+	if (cmd < 0 || split_args(line + k, n - k, &a) < 0)
+		return invalid(ctx, NULL);
+
+	switch ((enum smtp_cmd)cmd) {
+	case SMTP_HELO:
+		return cmd_helo_only(ctx, &a);
+	case SMTP_EHLO:
+		return cmd_ehlo(ctx, &a);
+	case SMTP_AUTH:
+		return cmd_auth(ctx, &a);
+	case SMTP_QUIT:
+		buf_puts(ctx->out, "221 2.0.0 Bye\r\n");
+		return PA_CLOSE;
+	case SMTP_NOOP:
+		buf_puts(ctx->out, R_OK);
+		return PA_OK;
+	case SMTP_MAIL:
+		return cmd_mail(ctx, line, &a);
+	case SMTP_RSET:
+		return cmd_rset(ctx);
+	case SMTP_RCPT:
+		return cmd_rcpt(ctx, line, &a);
+	case SMTP_STARTTLS:
+		return cmd_starttls(ctx);
+	case SMTP_VRFY:
+	case SMTP_EXPN:
+	case SMTP_HELP:
+	case SMTP_DATA:
+		break;
+	}
+	return invalid(ctx, NULL);
+}
+
+/* The client's answer to a "334 ..." challenge. */
+static enum proto_action
+sasl_line(struct proto_ctx *ctx, const char *line, size_t n)
+{
+	unsigned method = AUTHM_PLAIN;
+	int rc = SASL_INVALID;
+
+	switch (ctx->state) {
+	case SMTP_ST_AUTH_PLAIN:
+		rc = sasl_plain(line, n, &ctx->cr);
+		break;
+	case SMTP_ST_AUTH_LOGIN_USER:
+		if ((rc = sasl_field(line, n, &ctx->cr.login, 0)) != SASL_OK)
+			return sasl_result(ctx, rc);
+		buf_puts(ctx->out, "334 UGFzc3dvcmQ6\r\n");
+		smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_PASS);
+		return PA_OK;
+	case SMTP_ST_AUTH_LOGIN_PASS:
+		rc = sasl_field(line, n, &ctx->cr.passwd, 1);
+		break;
+	case SMTP_ST_AUTH_CRAM_MD5:
+		rc = sasl_cram_md5(line, n, &ctx->cr);
+		method = AUTHM_CRAM_MD5;
+		break;
+	case SMTP_ST_AUTH_EXTERNAL:
+		rc = sasl_field(line, n, &ctx->cr.login, 1);
+		method = AUTHM_EXTERNAL;
+		break;
+	}
+	if (rc != SASL_OK)
+		return sasl_result(ctx, rc);
+	ctx->cr.method = method;
+	smtp_set_state(ctx, SMTP_ST_START);
+	return PA_AUTH;
+}
+
+static enum proto_action
+smtp_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
+{
+	const char *lf = memchr(data, '\n', len);
+	size_t n;
+
+	*used = 0;
+	if (lf == NULL) {
+		if (!full)
+			return PA_AGAIN;
+		/* nginx: the invalid-command reply, then close. */
+		*used = len;
+		invalid(ctx, NULL);
+		ctx->reason = "client sent too long command";
+		return PA_CLOSE;
+	}
+	n = (size_t)(lf - data);
+	*used = n + 1;
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	/* A CR not followed by LF ends nginx's parse with an error. */
+	if (memchr(data, '\r', n) != NULL)
+		return invalid(ctx, NULL);
+	if (ctx->state == SMTP_ST_START)
+		return command(ctx, data, n);
+	return sasl_line(ctx, data, n);
+}
+
+enum proto_action
+smtp_early_input(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, "503 5.5.0 Improper use of SMTP command pipelining\r\n");
+	ctx->reason = "client was rejected before greeting";
+	return PA_CLOSE;
+}
+
+static int
+smtp_greeting(struct proto_ctx *ctx)
+{
+	smtp_set_state(ctx, SMTP_ST_START);
+	return buf_puts(ctx->out, ctx->rt->greeting);
+}
+
+static enum proto_action
+smtp_auth_failed(struct proto_ctx *ctx, const char *text, const char *code, int retry)
+{
+	buf_printf(ctx->out, "%s %s\r\n", code != NULL && code[0] ? code : "535 5.7.0", text);
+	smtp_set_state(ctx, SMTP_ST_START);
+	/* The session clears cr after a failed login; the HELO name still holds. */
+	if (retry && ctx->cr.helo == NULL && ctx->u.smtp.helo != NULL &&
+	    creds_set(&ctx->cr.helo, ctx->u.smtp.helo, strlen(ctx->u.smtp.helo)) < 0)
+		return internal_error(ctx);
+	return retry ? PA_OK : PA_CLOSE;
+}
+
+static void
+smtp_free(struct proto_ctx *ctx)
+{
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = NULL;
+}
+
+const struct proto smtp_proto = {
+	.name = "smtp",
+	.greeting = smtp_greeting,
+	.input = smtp_input,
+	.auth_failed = smtp_auth_failed,
+	.backend_line = smtp_backend_line,
+	.free = smtp_free,
+	.internal_error = "451 4.3.2 Internal server error\r\n",
+	.cert_error = "421 4.7.1 SSL certificate error\r\n",
+	.no_cert = "421 4.7.1 No required SSL certificate\r\n",
+};
