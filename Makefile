@@ -64,7 +64,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL) $(CRIT_LIBS)
 
-$(BUILD)/bench/%: test/bench/%.c
+$(BUILD)/bench/%: test/bench/%.c test/bench/bench_common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O2 -g $(CPPFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
