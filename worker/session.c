@@ -59,6 +59,7 @@ session_shutdown(void)
 	proto_rt_free(rts, nrts);
 	rts = NULL;
 	resolver_shutdown();
+	relay_shutdown();
 	tls_shutdown();
 }
 
@@ -186,8 +187,7 @@ session_close(struct session *s, int level, const char *why)
 		session_fd_released();
 	}
 	preauth_free(s);
-	buf_release(&s->up.pend);
-	buf_release(&s->down.pend);
+	relay_release(s);
 	s->state = SS_CLOSED;
 	if (s->prev != NULL)
 		s->prev->next = s->next;

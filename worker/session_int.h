@@ -58,8 +58,12 @@ struct preauth {
 };
 
 /* One relay direction: bytes read but not yet written (only under backpressure). */
+struct relay_pipe;
+
 struct relay_dir {
-	struct buf pend;
+	struct buf pend;	/* read/write path: bytes the other side could not take */
+	struct relay_pipe *pipe;	/* splice path: borrowed while bytes are in flight */
+	uint32_t in_pipe;	/* bytes in that pipe */
 	uint8_t fin_sent;	/* EOF forwarded to the other side */
 };
 
@@ -121,6 +125,8 @@ void backend_failed(struct session *s, const char *what, int err);
 /* relay.c */
 void relay_start(struct session *s);
 void relay_run(struct session *s);
-size_t relay_scratch_size(void);
+/* Gives back what a closing session still holds of the relay. */
+void relay_release(struct session *s);
+void relay_shutdown(void);
 
 #endif

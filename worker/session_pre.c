@@ -179,8 +179,9 @@ session_greet_delay_run(struct session *s)
 	if (conn_can_read(&s->c)) {
 		int r = peek_one(s);
 		if (r == 1) {
-			buf_puts(&s->pa->out, "503 5.5.0 Improper use of SMTP command pipelining\r\n");
-			session_log(s, LL_INFO, 0, "client was rejected before greeting");
+			smtp_early_input(&s->pa->ctx);
+			session_log(s, LL_INFO, 0, "%s", s->pa->ctx.reason);
+			s->pa->ctx.reason = NULL;
 			session_set_state(s, SS_CLOSING);
 			session_run(s);
 			return;
