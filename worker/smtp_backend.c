@@ -5,7 +5,9 @@
  * and RCPT (smtp_auth none), or nothing. Multi-line replies count once, at
  * their last line. After an AUTH the proxy itself tells the client
  * "235 2.0.0 OK", as nginx does; with smtp_auth none the backend's answer
- * to RCPT goes to the client instead, whatever it says.
+ * to RCPT goes to the client instead, whatever it says. With proxy_starttls
+ * the first EHLO is followed by STARTTLS, and once TLS is up (line == NULL)
+ * by a second EHLO, as RFC 3207 requires.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ enum smtp_be_state {
 	SMTP_BE_AUTH,		/* sent AUTH PLAIN, waiting for 235 */
 	SMTP_BE_MAIL,		/* sent MAIL, waiting for 250 */
 	SMTP_BE_RCPT,		/* sent RCPT, relaying the reply */
+	SMTP_BE_STARTTLS,	/* proxy_starttls: sent STARTTLS, waiting for 220 */
 };
 
 /* A multi-line RCPT reply relayed to the client stops growing here. */
@@ -189,8 +192,13 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	const char *helo;
 	int more = 0, code;
 
-	if (line == NULL)
-		return BA_CONTINUE;	/* connected: the backend speaks first */
+	if (line == NULL) {
+		if (ctx->be_state != SMTP_BE_STARTTLS)
+			return BA_CONTINUE;	/* connected: the backend speaks first */
+		buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
+		be_set_state(ctx, SMTP_BE_EHLO);
+		return BA_CONTINUE;
+	}
 	code = reply_code(line, len, &more);
 	if (code == 0)
 		return BA_INVALID;
@@ -211,14 +219,21 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 		if (code != 220)
 			return BA_INVALID;
 		/* nginx says HELO only when the client did and there is no XCLIENT. */
-		buf_printf(ctx->bout, "%s %s\r\n",
-		    ctx->conf->xclient ? "EHLO" : client_verb(ctx), server_name(ctx));
+		buf_printf(ctx->bout, "%s %s\r\n", ctx->conf->xclient || ctx->conf->proxy_starttls ?
+		    "EHLO" : client_verb(ctx), server_name(ctx));
 		be_set_state(ctx, SMTP_BE_EHLO);
 		return BA_CONTINUE;
 	case SMTP_BE_EHLO:
 		if (code != 250)
 			return BA_INVALID;
+		if (ctx->conf->proxy_starttls && !ctx->be_tls) {
+			buf_puts(ctx->bout, "STARTTLS\r\n");
+			be_set_state(ctx, SMTP_BE_STARTTLS);
+			return BA_CONTINUE;
+		}
 		return after_ehlo(ctx);
+	case SMTP_BE_STARTTLS:
+		return code == 220 ? BA_STARTTLS : BA_INVALID;
 	case SMTP_BE_XCLIENT:
 		if (code != 220 && code != 250)
 			return BA_INVALID;
