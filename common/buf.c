@@ -1,4 +1,5 @@
 /* Byte buffer; see buf.h. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,11 @@ buf_reserve(struct buf *b, size_t n, size_t max)
 	if (max && want > max)
 		return -1;
 	size_t cap = b->cap ? b->cap : 256;
-	while (cap < want)
+	while (cap < want) {
+		if (cap > SIZE_MAX / 2)
+			return -1;	/* doubling would wrap to 0 and spin */
 		cap *= 2;
+	}
 	if (max && cap > max)
 		cap = max;
 	char *p;
