@@ -147,3 +147,19 @@ ih_unread(const struct ih *h)
 {
 	return buf_len(&h->in) + buf_len(&h->pend);
 }
+
+void
+ih_expect_n(struct ih *h, const char *in, size_t n, enum proto_action want, const char *out)
+{
+	enum proto_action a = ih_send(h, in, n);
+	const char *got = ih_out(h);
+
+	cr_assert_str_eq(got, out, "after \"%s\"", in);
+	cr_assert_eq(a, want, "after \"%s\": action %d, want %d", in, a, want);
+}
+
+void
+ih_expect(struct ih *h, const char *in, enum proto_action want, const char *out)
+{
+	ih_expect_n(h, in, strlen(in), want, out);
+}

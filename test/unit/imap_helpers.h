@@ -46,4 +46,10 @@ const char *ih_bout(struct ih *h);
 /* Bytes the machine has not consumed yet (buffered + not read). */
 size_t ih_unread(const struct ih *h);
 
+/* Sends in (n bytes); the action must be want and the client must get exactly out. */
+void ih_expect_n(struct ih *h, const char *in, size_t n, enum proto_action want, const char *out);
+void ih_expect(struct ih *h, const char *in, enum proto_action want, const char *out);
+/* The same for string literals with NUL bytes in them. */
+#define IH_EXPECT_BIN(h, lit, want, out) ih_expect_n((h), (lit), sizeof(lit) - 1, (want), (out))
+
 #endif
