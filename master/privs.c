@@ -22,6 +22,7 @@
 extern char **environ;
 
 static char *title_start, *title_end;
+static char **arg_copies;	/* keeps the moved arguments reachable for the process' life */
 
 int
 privs_lookup(const struct main_conf *mc, uid_t *uid, gid_t *gid, char *err, size_t errlen)
@@ -107,8 +108,9 @@ proctitle_init(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		newenv[i] = xstrdup(environ[i]);
 	environ = newenv;
+	arg_copies = xcalloc((size_t)argc + 1, sizeof(*arg_copies));
 	for (int i = 0; i < argc; i++)
-		argv[i] = xstrdup(argv[i]);
+		argv[i] = arg_copies[i] = xstrdup(argv[i]);
 	title_start = start;
 	title_end = end;
 }

@@ -115,7 +115,9 @@ run(struct auth_req *r)
 	if (buf_len(&r->out) > 0)
 		return;
 	while (conn_can_read(&r->c)) {
-		if (buf_reserve(&r->in, 2048, AUTH_HTTP_MAX_RESPONSE + 1) < 0) {
+		size_t room = AUTH_HTTP_MAX_RESPONSE + 1 - buf_len(&r->in);
+		if (room == 0 || buf_reserve(&r->in, room < 2048 ? room : 2048,
+		    AUTH_HTTP_MAX_RESPONSE + 1) < 0) {
 			fail(r, "auth http server sent a too large response");
 			return;
 		}

@@ -141,7 +141,10 @@ struct proto {
 	/* The auth service said no: queue the answer; return PA_OK to let the client retry, PA_CLOSE otherwise. */
 	enum proto_action (*auth_failed)(struct proto_ctx *ctx, const char *text, const char *code,
 	    int retry);
-	/* Backend login: first call with line == NULL after the connect. */
+	/*
+	 * Backend login: one call per backend line (CRLF stripped); after a
+	 * BA_STARTTLS, one call with line == NULL once TLS is up.
+	 */
 	enum backend_action (*backend_line)(struct proto_ctx *ctx, const char *line, size_t len);
 	void (*free)(struct proto_ctx *ctx);
 	const char *internal_error;	/* canned line, then close */

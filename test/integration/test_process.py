@@ -287,7 +287,10 @@ def test_reload_50_times_leaks_no_fd_or_memory(ctx):
     assert fd_count(mp.pid) == fds, (fds, fd_count(mp.pid), os.listdir("/proc/%d/fd" % mp.pid))
     grown = rss_kb(mp.pid) - rss
     print("master RSS grew %d kB over 50 reloads" % grown)
-    assert grown < 512, "master memory grows with reloads: %d kB" % grown
+    # Under ASan freed memory sits in a quarantine, so RSS says nothing there;
+    # LeakSanitizer checks the master at exit instead (the runner reads its report).
+    if not ctx.sanitizer:
+        assert grown < 512, "master memory grows with reloads: %d kB" % grown
     st = status(ctx, mp)
     assert st["reloads"] >= 53
 
