@@ -707,6 +707,9 @@ main(int argc, char **argv)
 		    "limit allows (%lld)\n", npool, limit);
 		return 2;
 	}
+	if (npool / (opt.nbinds ? opt.nbinds : 1) / opt.ntargets > 12000)
+		fprintf(stderr, "loadgen: hint: connect() slows down past ~14,000 "
+		    "connections per source and target; add --bind 127.0.0.2 ...\n");
 	build_script();
 	if (opt.tls && !(ctx = bc_tls_client_ctx(opt.tlsver, opt.notickets))) {
 		fprintf(stderr, "loadgen: SSL_CTX_new: %s\n", bc_tls_err());
