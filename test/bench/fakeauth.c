@@ -289,7 +289,7 @@ on_readable(int fd)
 		c->req[c->len] = '\0';
 		if ((end = strstr(c->req, "\r\n\r\n")) != NULL ||
 		    (end = strstr(c->req, "\n\n")) != NULL) {
-			end[1] = '\0';
+			end[*end == '\r' ? 2 : 1] = '\0';	/* keep the last header's LF */
 			handle_request(fd, c->req);
 			return;
 		}

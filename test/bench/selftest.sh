@@ -91,9 +91,10 @@ import socket, sys
 host, port = sys.argv[1].split(":")
 proto, user, method = sys.argv[2:5]
 s = socket.create_connection((host, int(port)), timeout=5)
+# Auth-Protocol comes last: the last header must be seen too
 s.sendall(("GET /auth HTTP/1.0\r\nHost: localhost\r\nAuth-Method: %s\r\n"
-           "Auth-User: %s\r\nAuth-Pass: se%%20cret\r\nAuth-Protocol: %s\r\n"
-           "Auth-Login-Attempt: 1\r\nClient-IP: 127.0.0.1\r\n\r\n"
+           "Auth-User: %s\r\nAuth-Pass: se%%20cret\r\nAuth-Login-Attempt: 1\r\n"
+           "Client-IP: 127.0.0.1\r\nAuth-Protocol: %s\r\n\r\n"
            % (method, user, proto)).encode())
 data = b""
 for _ in range(100):
