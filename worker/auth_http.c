@@ -94,10 +94,12 @@ run(struct auth_req *r)
 	if (!r->connected) {
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (!conn_can_write(&r->c))
+		if (!conn_can_write(&r->c) && !r->c.ev_err)
 			return;
-		if (getsockopt(r->c.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-			r->c.last_errno = err ? err : errno;
+		if (r->c.ev_err) {
+			if (getsockopt(r->c.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+				err = errno;
+			r->c.last_errno = err ? err : ECONNREFUSED;
 			fail(r, "connect() to auth http server failed");
 			return;
 		}

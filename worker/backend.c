@@ -61,9 +61,11 @@ backend_connect(struct session *s)
 		backend_failed(s, "epoll_ctl() failed", errno);
 		return;
 	}
+	if (s->conf->imap_id_forward)
+		session_local_addr(s);
 	if (s->conf->proxy_protocol != PP_OFF &&
 	    proxyproto_write(&s->pa->bout, s->conf->proxy_protocol, &s->client.sa,
-	    &s->pa->local.sa) < 0) {
+	    session_local_addr(s)) < 0) {
 		backend_failed(s, "cannot build the PROXY protocol header", 0);
 		return;
 	}
@@ -157,12 +159,13 @@ backend_run(struct session *s)
 	if (s->state == SS_CONNECT) {
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (!conn_can_write(&s->b) && !s->b.err)
+		if (!conn_can_write(&s->b) && !s->b.ev_err)
 			return;
-		if (getsockopt(s->b.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		/* Only a reported error costs a getsockopt(): writable means connected. */
+		if (s->b.ev_err && getsockopt(s->b.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		if (err) {
-			backend_failed(s, "connect() to upstream failed", err);
+		if (s->b.ev_err) {
+			backend_failed(s, "connect() to upstream failed", err ? err : ECONNREFUSED);
 			return;
 		}
 		if (s->conf->proxy_ssl) {

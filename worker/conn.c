@@ -31,6 +31,10 @@ conn_register(struct conn *c)
 void
 conn_event(struct conn *c, uint32_t events)
 {
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		c->rdhup = 1;
+	if (events & EPOLLERR)
+		c->ev_err = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		if (c->rd_wait == CONN_WAIT_READ)
 			c->rd_wait = CONN_WAIT_NONE;
@@ -96,8 +100,14 @@ conn_recv(struct conn *c, void *buf, size_t len)
 	}
 	for (;;) {
 		n = recv(c->io.fd, buf, len, 0);
-		if (n > 0)
+		if (n > 0) {
+			/* A short read drained the socket: the next bytes bring a new
+			 * edge, so no recv() just to hear EAGAIN (unless a FIN is
+			 * pending, which brings no further edge). */
+			if ((size_t)n < len && !c->rdhup)
+				c->rd_wait = CONN_WAIT_READ;
 			return n;
+		}
 		if (n == 0) {
 			c->eof = 1;
 			return 0;
@@ -163,8 +173,9 @@ conn_close(struct conn *c)
 {
 	if (c->io.fd < 0)
 		return;
+	/* close() takes the descriptor out of epoll: no epoll_ctl() needed. */
 	if (c->registered)
-		ev_del(&c->io);
+		ev_unpost(&c->io);
 	if (c->ssl != NULL) {
 		/* Quiet shutdown: the peer gets a FIN, nobody waits for close_notify. */
 		SSL_set_quiet_shutdown(c->ssl, 1);

@@ -32,6 +32,8 @@ struct conn {
 	uint8_t err:1;		/* fatal error seen */
 	uint8_t shut_wr:1;	/* we sent FIN / close_notify */
 	uint8_t registered:1;
+	uint8_t rdhup:1;	/* epoll saw the peer's FIN: reads go on until 0 */
+	uint8_t ev_err:1;	/* epoll reported EPOLLERR (a failed connect, say) */
 	int last_errno;
 };
 

@@ -261,18 +261,19 @@ command(struct proto_ctx *ctx, const char *cmd)
 	size_t n = p->tok[0].len;
 
 #define IS(s) (n == sizeof(s) - 1 && strncasecmp(name, s, n) == 0)
-	if (IS("CAPABILITY") && p->ntok == 1)
+	/* As in nginx, arguments of these commands are not counted. */
+	if (IS("CAPABILITY"))
 		return cmd_capability(ctx);
-	if (IS("NOOP") && p->ntok == 1) {
+	if (IS("NOOP")) {
 		tagged(ctx, "OK completed");
 		return PA_OK;
 	}
-	if (IS("LOGOUT") && p->ntok == 1) {
+	if (IS("LOGOUT")) {
 		buf_puts(ctx->out, "* BYE\r\n");
 		tagged(ctx, "OK completed");
 		return PA_CLOSE;
 	}
-	if (IS("STARTTLS") && p->ntok == 1) {
+	if (IS("STARTTLS")) {
 		if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
 			return invalid(ctx, NULL);
 		tagged(ctx, "OK completed");
@@ -363,9 +364,9 @@ imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 		}
 		if (!full)
 			return PA_AGAIN;
-		ctx->reason = "client sent too long command";
 		proto_imap_set_tag(ctx, data);
 		invalid(ctx, NULL);
+		ctx->reason = "client sent too long command";
 		return PA_CLOSE;
 	case IMAP_PARSE_INVALID:
 		*used = p->pos;

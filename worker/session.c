@@ -160,6 +160,17 @@ session_switch_server(struct session *s, const struct listen_entry *le)
 		session_log(s, LL_DEBUG, 0, "SNI selected server %zu", le->server);
 }
 
+const struct sockaddr *
+session_local_addr(struct session *s)
+{
+	struct preauth *pa = s->pa;
+	socklen_t ll = sizeof(pa->local);
+
+	if (!pa->local_known && getsockname(s->c.io.fd, &pa->local.sa, &ll) == 0)
+		pa->local_known = 1;
+	return &pa->local.sa;
+}
+
 void
 session_preauth_done(struct session *s)
 {
@@ -228,6 +239,14 @@ on_timeout(struct timer *t)
 	}
 	if (s->state == SS_GREET_DELAY) {
 		session_greet_delay_run(s);
+		return;
+	}
+	if (s->state == SS_CONNECT || s->state == SS_BACKEND_TLS || s->state == SS_LOGIN) {
+		/* nginx answers a backend that times out with the internal error. */
+		STAT_ADD(backend_error, 1);
+		session_internal_error(s, s->state == SS_CONNECT ? "upstream timed out while connecting" :
+		    s->state == SS_BACKEND_TLS ? "upstream timed out in the TLS handshake" :
+		    "upstream timed out while logging in", ETIMEDOUT);
 		return;
 	}
 	session_close(s, LL_INFO, s->state == SS_CONNECT ? "upstream timed out while connecting" :
@@ -559,7 +578,6 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 {
 	struct session *s = calloc(1, sizeof(*s));
 	struct preauth *pa = s ? calloc(1, sizeof(*pa)) : NULL;
-	socklen_t ll = sizeof(pa->local);
 
 	if (s == NULL || pa == NULL || proto_for(le->srv->protocol) == NULL) {
 		log_msg(LL_ALERT, "out of memory accepting a connection");
@@ -578,8 +596,11 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	s->pa = pa;
 	if (peerlen <= sizeof(s->client))
 		memcpy(&s->client, peer, peerlen);
-	if (getsockname(fd, &pa->local.sa, &ll) < 0)
-		memcpy(&pa->local, &le->lc->addr, net_socklen((const struct sockaddr *)&le->lc->addr));
+	/* The local address is the listen address, unless that is a wildcard:
+	 * then getsockname() later, and only if ID forwarding or a PROXY
+	 * header needs it (see session_local_addr). */
+	memcpy(&pa->local, &le->lc->addr, net_socklen((const struct sockaddr *)&le->lc->addr));
+	pa->local_known = !net_is_wildcard((const struct sockaddr *)&le->lc->addr);
 	struct stats_zone *sz = cy->stats_zone ? cy->stats_zone->data : NULL;
 	s->id = sz ? __atomic_add_fetch(&sz->next_conn_id, 1, __ATOMIC_RELAXED) : ++local_ids;
 	s->next = all;

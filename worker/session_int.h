@@ -46,7 +46,8 @@ struct preauth {
 	struct buf bin;		/* backend lines during the backend login */
 	struct buf bout;	/* commands to the backend */
 	struct auth_result ar;
-	union sockaddr_any local;
+	union sockaddr_any local;	/* see session_local_addr() */
+	uint8_t local_known;
 	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
 	uint8_t greet_prepared;	/* SMTP host lookup and greeting delay are done */
 	uint8_t be_starttls;	/* the backend handshake follows a STARTTLS */
@@ -104,6 +105,8 @@ void session_run(struct session *s);
 void session_greet(struct session *s);
 /* SNI chose another server of the same socket: its settings from now on. */
 void session_switch_server(struct session *s, const struct listen_entry *le);
+/* The address the client connected to (getsockname() on a wildcard listener, once). */
+const struct sockaddr *session_local_addr(struct session *s);
 /* Frees what only the dialogue before login needed. */
 void session_preauth_done(struct session *s);
 

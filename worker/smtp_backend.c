@@ -1,7 +1,8 @@
 /*
- * SMTP backend login, pure: wait for the 220 greeting, EHLO with our name,
- * then XCLIENT with the client's details (xclient on) or the client's own
- * HELO/EHLO, then either AUTH PLAIN (proxy_smtp_auth), or the client's MAIL
+ * SMTP backend login, pure: wait for the 220 greeting, EHLO (with our name
+ * before XCLIENT, else with the client's), then XCLIENT with the client's
+ * details and its HELO/EHLO again (xclient on), then either AUTH PLAIN
+ * (proxy_smtp_auth), or the client's MAIL
  * and RCPT (smtp_auth none), or nothing. Multi-line replies count once, at
  * their last line. After an AUTH the proxy itself tells the client
  * "235 2.0.0 OK", as nginx does; with smtp_auth none the backend's answer
@@ -168,22 +169,34 @@ after_helo(struct proto_ctx *ctx)
 	return logged_in(ctx);
 }
 
-/* Reply to our EHLO: XCLIENT, or the client's own greeting, or go on. */
+/* Reply to our EHLO: XCLIENT, or go on. */
 static enum backend_action
 after_ehlo(struct proto_ctx *ctx)
 {
-	const char *helo = client_helo(ctx);
-
 	if (ctx->conf->xclient) {
 		send_xclient(ctx);
 		return BA_CONTINUE;
 	}
-	if (helo != NULL) {
-		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), helo);
-		be_set_state(ctx, SMTP_BE_HELO);
-		return BA_CONTINUE;
-	}
 	return after_helo(ctx);
+}
+
+/*
+ * The first greeting to the backend. With XCLIENT it is ours (the backend
+ * greets the client's name after XCLIENT); without, it carries the client's
+ * own HELO/EHLO name when there is one, so the backend records it at no
+ * extra round trip (nginx sends its server_name; its users ask for this).
+ */
+static void
+send_first_ehlo(struct proto_ctx *ctx)
+{
+	const char *helo = client_helo(ctx);
+
+	if (ctx->conf->xclient || ctx->conf->proxy_starttls || helo == NULL)
+		buf_printf(ctx->bout, "%s %s\r\n", ctx->conf->xclient || ctx->conf->proxy_starttls ?
+		    "EHLO" : client_verb(ctx), server_name(ctx));
+	else
+		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), helo);
+	be_set_state(ctx, SMTP_BE_EHLO);
 }
 
 enum backend_action
@@ -195,7 +208,10 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	if (line == NULL) {
 		if (ctx->be_state != SMTP_BE_STARTTLS)
 			return BA_CONTINUE;	/* connected: the backend speaks first */
-		buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
+		if (!ctx->conf->xclient && client_helo(ctx) != NULL)
+			buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), client_helo(ctx));
+		else
+			buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
 		be_set_state(ctx, SMTP_BE_EHLO);
 		return BA_CONTINUE;
 	}
@@ -218,10 +234,7 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	case SMTP_BE_GREETING:
 		if (code != 220)
 			return BA_INVALID;
-		/* nginx says HELO only when the client did and there is no XCLIENT. */
-		buf_printf(ctx->bout, "%s %s\r\n", ctx->conf->xclient || ctx->conf->proxy_starttls ?
-		    "EHLO" : client_verb(ctx), server_name(ctx));
-		be_set_state(ctx, SMTP_BE_EHLO);
+		send_first_ehlo(ctx);
 		return BA_CONTINUE;
 	case SMTP_BE_EHLO:
 		if (code != 250)

@@ -37,7 +37,8 @@ Test(imap, capability_plain)
 	ih_expect(h, "a1 CAPABILITY\r\n", PA_OK, CAPS " AUTH=PLAIN\r\na1 OK completed\r\n");
 	ih_expect(h, "a2 capability\r\n", PA_OK, CAPS " AUTH=PLAIN\r\na2 OK completed\r\n");
 	ih_expect(h, "a3 CaPaBiLiTy\n", PA_OK, CAPS " AUTH=PLAIN\r\na3 OK completed\r\n");
-	ih_expect(h, "a4 CAPABILITY x\r\n", PA_OK, BAD("a4"));
+	/* nginx does not count the arguments of CAPABILITY, NOOP or LOGOUT. */
+	ih_expect(h, "a4 CAPABILITY x\r\n", PA_OK, CAPS " AUTH=PLAIN\r\na4 OK completed\r\n");
 	ih_close(h);
 }
 
@@ -88,8 +89,8 @@ Test(imap, noop)
 
 	ih_expect(h, "a NOOP\r\n", PA_OK, "a OK completed\r\n");
 	ih_expect(h, "b noop\r\n", PA_OK, "b OK completed\r\n");
-	ih_expect(h, "c NOOP x\r\n", PA_OK, BAD("c"));
-	cr_assert_eq(h->ctx.errors, 1);
+	ih_expect(h, "c NOOP x\r\n", PA_OK, "c OK completed\r\n");
+	cr_assert_eq(h->ctx.errors, 0);
 	ih_close(h);
 }
 
@@ -101,11 +102,11 @@ Test(imap, logout)
 	ih_close(h);
 }
 
-Test(imap, logout_with_argument_is_invalid)
+Test(imap, logout_with_argument_logs_out)
 {
 	struct ih *h = open_h(NULL);
 
-	ih_expect(h, "a LOGOUT now\r\n", PA_OK, BAD("a"));
+	ih_expect(h, "a LOGOUT now\r\n", PA_CLOSE, "* BYE\r\na OK completed\r\n");
 	ih_close(h);
 }
 
@@ -392,8 +393,8 @@ Test(imap, nul_bearing_and_non_ascii_lines)
 	cr_assert_eq(ih_send(h, "b LOGIN bob \"p\0w\"\r\n", 19), PA_OK);
 	cr_assert_str_eq(ih_out(h), BAD("b"));
 	ih_expect(h, "c N\xc3\x96OP\r\n", PA_OK, BAD("c"));
-	ih_expect(h, "d NOOP \xff\xfe\r\n", PA_OK, BAD("d"));
-	cr_assert_eq(h->ctx.errors, 5);
+	ih_expect(h, "d NOOP \xff\xfe\r\n", PA_OK, "d OK completed\r\n");
+	cr_assert_eq(h->ctx.errors, 4);
 	cr_assert_null(h->ctx.cr.login);
 	ih_close(h);
 }

@@ -192,8 +192,6 @@ Test(smtp_backend, backend_proxy_smtp_auth_refused)
 	struct mh h;
 
 	be_open(&h, "      proxy_smtp_auth: on\n      xclient: off\n", "bob", "bad");
-	cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\n");
-	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
 	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
 	cr_assert_eq(strncmp(mh_bout(&h), "AUTH PLAIN ", 11), 0);
@@ -202,17 +200,15 @@ Test(smtp_backend, backend_proxy_smtp_auth_refused)
 	mh_close(&h);
 }
 
-/* xclient off: the proxy's EHLO, then the client's own greeting, then done. */
+/* xclient off: one greeting, with the client's own name, then done. */
 Test(smtp_backend, backend_no_xclient)
 {
 	struct mh h;
 
 	be_open(&h, "      xclient: off\n", "bob", "pw");
-	cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\n");
-	BE_EHLO_REPLY(&h);
-	cr_assert_eq(mh_be(&h, "250 SIZE"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
-	cr_assert_eq(mh_be(&h, "250 ok"), BA_DONE);
+	BE_EHLO_REPLY(&h);
+	cr_assert_eq(mh_be(&h, "250 SIZE"), BA_DONE);
 	cr_assert_str_eq(mh_out(&h), "235 2.0.0 OK\r\n");
 	cr_assert_str_eq(mh_bout(&h), "");
 	mh_close(&h);
@@ -228,8 +224,6 @@ Test(smtp_backend, backend_no_xclient_helo_client)
 	h.ctx.be_login = "bob";
 	h.ctx.be_passwd = "pw";
 	cr_assert_eq(mh_be(&h, "220 ok"), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "HELO mx.example.com\r\n");
-	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "HELO old.example\r\n");
 	cr_assert_eq(mh_be(&h, "250 ok"), BA_DONE);
 	mh_close(&h);
@@ -280,8 +274,6 @@ Test(smtp_backend, backend_auth_none_ignores_proxy_smtp_auth)
 	struct mh h;
 
 	be_open(&h, NONE_YAML "      proxy_smtp_auth: on\n      xclient: off\n", "", "");
-	cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\n");
-	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
 	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "MAIL FROM:<a@example.org>\r\n");
@@ -295,9 +287,8 @@ Test(smtp_backend, backend_auth_none_rcpt_refused_is_relayed)
 
 	be_open(&h, NONE_YAML "      xclient: off\n", "", "");
 	mh_be(&h, "250 ok");
-	mh_be(&h, "250 ok");
 	cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\nEHLO client.example\r\n"
+	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n"
 	    "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n");
 	cr_assert_eq(mh_be(&h, "550-5.1.1 <b@example.org>: Recipient address rejected:"), BA_CONTINUE);
 	cr_assert_eq(mh_be(&h, "550 5.1.1 User unknown in virtual mailbox table"), BA_DONE);
@@ -311,7 +302,6 @@ Test(smtp_backend, backend_auth_none_mail_refused)
 	struct mh h;
 
 	be_open(&h, NONE_YAML "      xclient: off\n", "", "");
-	mh_be(&h, "250 ok");
 	mh_be(&h, "250 ok");
 	mh_bout(&h);
 	cr_assert_eq(mh_be(&h, "553 5.7.1 Sender address rejected"), BA_REFUSED);
@@ -327,7 +317,6 @@ Test(smtp_backend, backend_endless_rcpt_reply)
 	int i;
 
 	be_open(&h, NONE_YAML "      xclient: off\n", "", "");
-	mh_be(&h, "250 ok");
 	mh_be(&h, "250 ok");
 	mh_be(&h, "250 ok");
 	for (i = 0; i < 10000 && a == BA_CONTINUE; i++)
@@ -413,7 +402,6 @@ Test(smtp_backend, backend_unexpected_success_codes)
 
 	be_open(&h, "      proxy_smtp_auth: on\n      xclient: off\n", "bob", "pw");
 	mh_be(&h, "250 ok");
-	mh_be(&h, "250 ok");
 	cr_assert_eq(mh_be(&h, "250 ok"), BA_INVALID);	/* AUTH wants 235 */
 	mh_close(&h);
 }
@@ -424,8 +412,6 @@ Test(smtp_backend, backend_bare_codes)
 	struct mh h;
 
 	be_open(&h, "      xclient: off\n", "bob", "pw");
-	mh_bout(&h);
-	cr_assert_eq(mh_be(&h, "250"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
 	cr_assert_eq(mh_be(&h, "250"), BA_DONE);
 	mh_close(&h);
