@@ -139,6 +139,7 @@ struct srv_conf {
 	struct kvlist auth_http_header;
 	uint64_t auth_http_timeout;
 	int auth_http_pass_client_cert;
+	unsigned auth_http_keepalive;
 
 	/* proxy */
 	int proxy;

@@ -98,6 +98,9 @@ const struct directive directives[] = {
 	  .syntax = "time", .doc = "auth service timeout" },
 	{ "auth_http_pass_client_cert", MS, DT_FLAG, SF(auth_http_pass_client_cert), .dflt = "off",
 	  .syntax = "on | off", .doc = "send the client certificate in Auth-SSL-Cert" },
+	{ "auth_http_keepalive", MS, DT_NUM, SF(auth_http_keepalive), .dflt = "0", .min = 0, .max = 10000,
+	  .flags = DF_MAILPROXY, .syntax = "number",
+	  .doc = "idle HTTP/1.1 connections to the auth service kept per worker; 0 = nginx's HTTP/1.0, one request per connection" },
 
 	/* proxy */
 	{ "proxy", MS, DT_FLAG, SF(proxy), .dflt = "off",

@@ -52,14 +52,23 @@ struct auth_result {
 	char *pass;			/* Auth-Pass (heap) */
 	const char *reason;		/* for the log when AUTH_ERROR */
 	int err;			/* errno behind reason, 0 if none */
+	/* Framing, for auth_http_keepalive: may the connection serve again? */
+	size_t header_len;		/* bytes up to and including the blank line */
+	long content_length;		/* -1 when absent */
+	int reusable;			/* HTTP/1.1 without "close", or 1.0 with keep-alive */
 };
 
 void auth_result_clear(struct auth_result *r);
 
 /* %XX-escapes bytes below 0x20, space and '%' (nginx's NGX_ESCAPE_MAIL_AUTH). */
 void auth_http_escape(struct buf *b, const char *s);
-/* The whole request. Returns 0, or -1 when a value would break the header block. */
-int auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_params *p);
+/*
+ * The whole request. Returns 0, or -1 when a value would break the header
+ * block. keepalive: HTTP/1.1 on a connection kept for more requests
+ * (auth_http_keepalive); otherwise nginx's HTTP/1.0, one request per connection.
+ */
+int auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_params *p,
+    int keepalive);
 
 enum { AUTH_PARSE_AGAIN = 1, AUTH_PARSE_DONE = 0, AUTH_PARSE_ERROR = -1 };
 /*
@@ -80,5 +89,7 @@ struct auth_req *auth_http_start(const struct srv_conf *conf, const struct auth_
 void auth_http_cancel(struct auth_req *r);
 /* Descriptors held by auth requests (they count against worker_connections). */
 size_t auth_http_active(void);
+/* Closes the kept-alive connections (worker exit). */
+void auth_http_shutdown(void);
 
 #endif

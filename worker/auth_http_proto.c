@@ -68,12 +68,13 @@ method_name(unsigned m)
 }
 
 int
-auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_params *p)
+auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_params *p,
+    int keepalive)
 {
 	const struct auth_http_url *u = &conf->auth_http;
 	int bad = 0;
 
-	buf_printf(out, "GET %s HTTP/1.0\r\n", u->uri);
+	buf_printf(out, "GET %s HTTP/1.%d\r\n", u->uri, keepalive ? 1 : 0);
 	bad |= header(out, "Host", u->host);
 	bad |= header(out, "Auth-Method", method_name(p->method));
 	buf_puts(out, "Auth-User: ");
@@ -125,6 +126,8 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 	}
 	for (size_t i = 0; i < conf->auth_http_header.n; i++)
 		bad |= header(out, conf->auth_http_header.v[i].name, conf->auth_http_header.v[i].value);
+	if (keepalive)
+		buf_puts(out, "Connection: keep-alive\r\n");
 	buf_puts(out, "\r\n");
 	return bad ? -1 : 0;
 }
@@ -157,6 +160,26 @@ apply_header(struct auth_result *res, const char *name, size_t nl, const char *v
 #define NAME(s) (nl == sizeof(s) - 1 && strncasecmp(name, s, nl) == 0)
 	if (memchr(v, '\0', vl))
 		return parse_error(res, "auth http server sent a NUL byte");
+	/* Framing headers only matter for a kept-alive connection. */
+	if (NAME("Content-Length")) {
+		long n = 0;
+		size_t i;
+		for (i = 0; i < vl && isdigit((unsigned char)v[i]) && n < 100000000; i++)
+			n = n * 10 + (v[i] - '0');
+		res->content_length = i == vl && vl > 0 ? n : -2;	/* -2: unusable */
+		return AUTH_PARSE_DONE;
+	}
+	if (NAME("Connection")) {
+		if (vl == 5 && strncasecmp(v, "close", 5) == 0)
+			res->reusable = 0;
+		else if (vl == 10 && strncasecmp(v, "keep-alive", 10) == 0)
+			res->reusable = 1;
+		return AUTH_PARSE_DONE;
+	}
+	if (NAME("Transfer-Encoding")) {
+		res->content_length = -2;	/* chunked bodies are not read: close after */
+		return AUTH_PARSE_DONE;
+	}
 	if (NAME("Auth-Status")) {
 		*have_status = 1;
 		if (vl == 2 && memcmp(v, "OK", 2) == 0) {
@@ -230,12 +253,16 @@ auth_http_parse(const char *data, size_t len, int eof, struct auth_result *res)
 
 	if (len > AUTH_HTTP_MAX_RESPONSE)
 		len = AUTH_HTTP_MAX_RESPONSE;
+	res->content_length = -1;
+	res->reusable = 0;
 	/* An optional status line; its code is ignored, as nginx ignores it. */
 	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
 		const char *lf = memchr(data, '\n', len);
 		if (lf == NULL)
 			goto again;
 		i = (size_t)(lf - data) + 1;
+		/* HTTP/1.1 keeps the connection unless told otherwise. */
+		res->reusable = len >= 8 && memcmp(data, "HTTP/1.1", 8) == 0;
 	} else if (len < 5 && memcmp(data, "HTTP/", len) == 0 && !eof) {
 		return AUTH_PARSE_AGAIN;
 	}
@@ -268,6 +295,9 @@ auth_http_parse(const char *data, size_t len, int eof, struct auth_result *res)
 	}
 	if (!have_status)
 		return parse_error(res, "auth http server sent no Auth-Status header");
+	res->header_len = i;
+	if (res->content_length < -1)
+		res->reusable = 0;
 	return AUTH_PARSE_DONE;
 again:
 	if (eof)

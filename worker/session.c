@@ -60,6 +60,7 @@ session_shutdown(void)
 	rts = NULL;
 	resolver_shutdown();
 	relay_shutdown();
+	auth_http_shutdown();
 	tls_shutdown();
 }
 

@@ -3,7 +3,9 @@
  * One process, one epoll loop, level-triggered, non-blocking. Each connection
  * carries one HTTP/1.0 request ("GET /uri HTTP/1.0" + Auth-* headers); the
  * answer routes the login to a backend chosen round-robin per Auth-Protocol,
- * then the connection is closed. Connection state lives in a table indexed by
+ * then the connection is closed. An HTTP/1.1 request (mailproxy's
+ * auth_http_keepalive) gets "Content-Length: 0" and the connection stays open
+ * for the next request. Connection state lives in a table indexed by
  * fd and allocated once at start: nothing is allocated per request.
  */
 #include "bench_common.h"
@@ -21,12 +23,16 @@ enum { P_IMAP, P_POP3, P_SMTP, P_N };
 static const char *const proto_name[P_N] = { "imap", "pop3", "smtp" };
 
 struct backend {
-	char resp[160];		/* "HTTP/1.0 200 OK ... Auth-Port: n\r\n" */
+	char resp[160];		/* "Auth-Status: OK ... Auth-Port: n\r\n" (no status line) */
 	size_t len;
 };
 
+static char status_10[] = "HTTP/1.0 200 OK\r\n";
+static char status_11[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n";
+
 struct aconn {
 	int used;
+	int keep;		/* HTTP/1.1: the connection serves the next request too */
 	uint32_t len;		/* bytes in req */
 	uint32_t outlen, outoff; /* pending response tail after a short write */
 	uint64_t since;		/* accept time, for the idle timeout */
@@ -81,7 +87,7 @@ add_backend(int p, const char *arg)
 	b = &backends[p][nbackends[p]++];
 	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
 	b->len = (size_t)snprintf(b->resp, sizeof b->resp,
-	    "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: %s\r\n"
+	    "Auth-Status: OK\r\nAuth-Server: %s\r\n"
 	    "Auth-Port: %u\r\n", ip, ntohs(sa.sin_port));
 }
 
@@ -176,7 +182,10 @@ respond(int fd, struct iovec *iov, int n)
 		return;
 	}
 	if (done == total) {
-		conn_close(fd);
+		if (c->keep)
+			c->len = 0;	/* ready for the next request */
+		else
+			conn_close(fd);
 		return;
 	}
 	c->outlen = 0;
@@ -202,8 +211,8 @@ respond_status(int fd, const char *status)
 	struct iovec iov;
 
 	iov.iov_base = buf;
-	iov.iov_len = (size_t)snprintf(buf, sizeof buf,
-	    "HTTP/1.0 200 OK\r\nAuth-Status: %s\r\n\r\n", status);
+	iov.iov_len = (size_t)snprintf(buf, sizeof buf, "%sAuth-Status: %s\r\n\r\n",
+	    conns[fd].keep ? status_11 : status_10, status);
 	respond(fd, &iov, 1);
 }
 
@@ -214,11 +223,14 @@ handle_request(int fd, char *head)
 	const char *proto, *user, *pass, *method;
 	size_t plen, ulen, pwlen, mlen;
 	char pline[PASS_MAX + 16];
-	struct iovec iov[3];
-	int p, n = 1;
+	struct iovec iov[4];
+	int p, n = 2;
 	struct backend *b;
+	const char *eol = strchr(head, '\n');
 
 	n_req++;
+	conns[fd].keep = eol != NULL && eol - head >= 9 &&
+	    strncmp(eol - (eol[-1] == '\r' ? 9 : 8), "HTTP/1.1", 8) == 0;
 	if (strncmp(head, "GET ", 4) != 0) {
 		static char bad[] = "HTTP/1.0 400 Bad Request\r\n\r\n";
 
@@ -253,8 +265,10 @@ handle_request(int fd, char *head)
 		return;
 	}
 	b = &backends[p][next_backend[p]++ % nbackends[p]];
-	iov[0].iov_base = b->resp;
-	iov[0].iov_len = b->len;
+	iov[0].iov_base = conns[fd].keep ? status_11 : status_10;
+	iov[0].iov_len = conns[fd].keep ? sizeof status_11 - 1 : sizeof status_10 - 1;
+	iov[1].iov_base = b->resp;
+	iov[1].iov_len = b->len;
 	if (mlen >= 4 && strncasecmp(method, "plain", mlen) != 0 &&
 	    strncasecmp(method, "none", mlen) != 0) {
 		iov[n].iov_base = pline;	/* apop, cram-md5, external */
@@ -314,8 +328,14 @@ on_writable(int fd)
 		return;
 	if (w > 0)
 		c->outoff += (uint32_t)w;
-	if (w <= 0 || c->outoff == c->outlen)
+	if (w <= 0 || (c->outoff == c->outlen && !c->keep)) {
 		conn_close(fd);
+	} else if (c->outoff == c->outlen) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+		c->len = 0;
+		epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+	}
 }
 
 static void

@@ -37,7 +37,7 @@ build_is(const struct config *cf, const struct auth_params *p, int rc, const cha
 {
 	struct buf b = { 0 };
 
-	cr_assert_eq(auth_http_build(&b, &cf->servers[0], p), rc);
+	cr_assert_eq(auth_http_build(&b, &cf->servers[0], p, 0), rc);
 	cr_assert_not_null(b.data);
 	cr_assert_eq(buf_append(&b, "", 1), 0);
 	cr_assert_str_eq(b.data, want);
@@ -289,19 +289,19 @@ Test(auth_http, build_refuses_values_that_break_the_header_block)
 	};
 	struct buf b = { 0 };
 
-	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p), -1);
+	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p, 0), -1);
 	buf_release(&b);
 	p.smtp_helo = "h";
 	p.client_host = "x\ny";
-	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p), -1);
+	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p, 0), -1);
 	buf_release(&b);
 	p.client_host = NULL;
 	p.method = AUTHM_CRAM_MD5;
 	p.salt = "<1.2@h>\r\n";
-	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p), -1);
+	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p, 0), -1);
 	buf_release(&b);
 	p.salt = "<1.2@h>";
-	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p), 0);
+	cr_assert_eq(auth_http_build(&b, &cf->servers[0], &p, 0), 0);
 	buf_release(&b);
 	config_free(cf);
 }

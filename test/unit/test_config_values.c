@@ -90,6 +90,7 @@ static const struct sample {
 	{ "ssl_crl", "crl.pem", CTXMS },
 	{ "ssl_conf_command", "[\"Options SessionTicket\", \"Options -ServerPreference\"]", CTXMS },
 	{ "imap_id_forward", "on", CTXMS },
+	{ "auth_http_keepalive", "32", CTXMS },
 	{ "pop3_client_buffer", "8k", CTXMS },
 	{ "proxy_ssl", "on", CTXMS },
 	{ "proxy_starttls", "on", CTXMS },
