@@ -33,6 +33,8 @@ void
 backend_failed(struct session *s, const char *what, int err)
 {
 	STAT_ADD(backend_error, 1);
+	if (s->pa != NULL && buf_len(&s->pa->out) > s->pa->out_mark)
+		s->pa->out.w = s->pa->out.r + s->pa->out_mark;
 	session_internal_error(s, what, err);
 }
 
@@ -49,6 +51,9 @@ backend_connect(struct session *s)
 	}
 	session_fd_acquired();
 	conn_init(&s->b, fd, backend_cb);
+	/* What the backend machine queues for the client (untagged lines before
+	 * the result) goes out only if the login succeeds. */
+	s->pa->out_mark = buf_len(&s->pa->out);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->conf->so_keepalive)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -79,6 +84,8 @@ login_failed(struct session *s, enum backend_action a, const char *line, size_t 
 	session_log(s, LL_ERR, 0, "upstream %s: \"%.*s\"",
 	    a == BA_REFUSED ? "refused the login" : "sent invalid response",
 	    (int)(len > 200 ? 200 : len), line);
+	if (buf_len(&s->pa->out) > s->pa->out_mark)
+		s->pa->out.w = s->pa->out.r + s->pa->out_mark;
 	if (s->conf->proxy_pass_error_message) {
 		buf_printf(&s->pa->out, "%.*s\r\n", (int)len, line);
 		session_set_state(s, SS_CLOSING);

@@ -177,11 +177,15 @@ conn_close(struct conn *c)
 	if (c->registered)
 		ev_unpost(&c->io);
 	if (c->ssl != NULL) {
-		/* Quiet shutdown: the peer gets a FIN, nobody waits for close_notify. */
-		SSL_set_quiet_shutdown(c->ssl, 1);
+		/* A normal end says close_notify (RFC 8446 6.1; nginx does); after an
+		 * error nothing more is written. Nobody waits for the peer's. */
+		if (c->err || c->shut_wr)
+			SSL_set_quiet_shutdown(c->ssl, 1);
+		ERR_clear_error();
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
+		ERR_clear_error();
 	}
 	close(c->io.fd);
 	c->io.fd = -1;

@@ -224,6 +224,21 @@ release(struct resolve_req *r)
 		free(r);
 }
 
+/* What a DNS failure means for the client's name, as nginx tells them apart. */
+static const char *
+failure(int status)
+{
+	switch (status) {
+	case ARES_ENOTFOUND:	/* NXDOMAIN */
+	case ARES_ENODATA:	/* no PTR record */
+	case ARES_EBADRESP:	/* a name c-ares will not decode: not a host name */
+	case ARES_EBADNAME:
+		return HOST_UNAVAILABLE;
+	default:		/* SERVFAIL, REFUSED, timeouts, unreachable servers */
+		return HOST_TEMPUNAVAIL;
+	}
+}
+
 static void
 forward_cb(void *arg, int status, int timeouts, struct hostent *h)
 {
@@ -241,8 +256,7 @@ forward_cb(void *arg, int status, int timeouts, struct hostent *h)
 		wlen = 16;
 	}
 	if (status != ARES_SUCCESS) {
-		answer(r, status == ARES_ENOTFOUND || status == ARES_ENODATA ? HOST_UNAVAILABLE :
-		    HOST_TEMPUNAVAIL);
+		answer(r, failure(status));
 	} else {
 		int match = 0;
 		for (char **a = h->h_addr_list; a && *a; a++)
@@ -253,26 +267,62 @@ forward_cb(void *arg, int status, int timeouts, struct hostent *h)
 	release(r);
 }
 
+/*
+ * The PTR answer, from a raw query so that the DNS error code is visible
+ * (ares_gethostbyaddr reports SERVFAIL as "not found").
+ */
 static void
-reverse_cb(void *arg, int status, int timeouts, struct hostent *h)
+reverse_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct resolve_req *r = arg;
+	struct hostent *h = NULL;
+	const struct sockaddr *sa = (const struct sockaddr *)&r->addr;
 
 	(void)timeouts;
 	if (r->done) {
 		release(r);
 		return;
 	}
+	if (status == ARES_SUCCESS) {
+		if (sa->sa_family == AF_INET)
+			status = ares_parse_ptr_reply(abuf, alen,
+			    &((const struct sockaddr_in *)sa)->sin_addr, 4, AF_INET, &h);
+		else
+			status = ares_parse_ptr_reply(abuf, alen,
+			    &((const struct sockaddr_in6 *)sa)->sin6_addr, 16, AF_INET6, &h);
+	}
 	if (status != ARES_SUCCESS) {
-		answer(r, status == ARES_ENOTFOUND || status == ARES_ENODATA ? HOST_UNAVAILABLE :
-		    HOST_TEMPUNAVAIL);
+		answer(r, failure(status));
 	} else if (h->h_name == NULL || !resolver_valid_name(h->h_name)) {
 		answer(r, HOST_UNAVAILABLE);
 	} else {
 		r->pending++;
 		ares_gethostbyname(r->ch->ares, h->h_name, r->addr.ss_family, forward_cb, r);
 	}
+	if (h != NULL)
+		ares_free_hostent(h);
 	release(r);
+}
+
+/* "4.3.2.1.in-addr.arpa" or the IPv6 nibble form under ip6.arpa. */
+static void
+ptr_name(const struct sockaddr *sa, char *out, size_t len)
+{
+	if (sa->sa_family == AF_INET) {
+		const unsigned char *a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+		snprintf(out, len, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+		return;
+	}
+	const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (int i = 15; i >= 0 && o + 4 < len; i--) {
+		out[o++] = hex[a[i] & 15];
+		out[o++] = '.';
+		out[o++] = hex[a[i] >> 4];
+		out[o++] = '.';
+	}
+	snprintf(out + o, len - o, "ip6.arpa");
 }
 
 static void
@@ -315,11 +365,9 @@ resolver_lookup(const struct srv_conf *conf, const struct sockaddr *addr, resolv
 	r->pending = 1;
 	r->starting = 1;
 	timer_set(&r->timer, conf->resolver_timeout, req_timeout);
-	if (a.ss_family == AF_INET)
-		ares_gethostbyaddr(ch->ares, &((struct sockaddr_in *)&a)->sin_addr, 4, AF_INET, reverse_cb, r);
-	else
-		ares_gethostbyaddr(ch->ares, &((struct sockaddr_in6 *)&a)->sin6_addr, 16, AF_INET6,
-		    reverse_cb, r);
+	char qname[80];
+	ptr_name((const struct sockaddr *)&a, qname, sizeof(qname));
+	ares_query(ch->ares, qname, 1 /* C_IN */, 12 /* T_PTR */, reverse_cb, r);
 	r->starting = 0;
 	channel_rearm(ch);
 	return r;

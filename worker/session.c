@@ -244,8 +244,7 @@ on_timeout(struct timer *t)
 	}
 	if (s->state == SS_CONNECT || s->state == SS_BACKEND_TLS || s->state == SS_LOGIN) {
 		/* nginx answers a backend that times out with the internal error. */
-		STAT_ADD(backend_error, 1);
-		session_internal_error(s, s->state == SS_CONNECT ? "upstream timed out while connecting" :
+		backend_failed(s, s->state == SS_CONNECT ? "upstream timed out while connecting" :
 		    s->state == SS_BACKEND_TLS ? "upstream timed out in the TLS handshake" :
 		    "upstream timed out while logging in", ETIMEDOUT);
 		return;

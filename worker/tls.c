@@ -347,6 +347,7 @@ tls_backend_start(struct session *s)
 	}
 	s->b.ssl = ssl;
 	SSL_set_fd(ssl, s->b.io.fd);
+	SSL_set_app_data(ssl, s);
 	SSL_set_connect_state(ssl);
 	net_ntop(&s->backend.sa, ip, sizeof(ip));
 	name = c->proxy_ssl_name ? c->proxy_ssl_name : ip;
@@ -383,17 +384,6 @@ tls_backend_handshake_run(struct session *s)
 	ERR_clear_error();
 	rc = SSL_do_handshake(s->b.ssl);
 	if (rc == 1) {
-		if (s->conf->proxy_ssl_session_reuse) {
-			struct tls_srv *ts = &s->cy->tls_srv[s->le->server];
-			struct reuse_slot *r = reuse_find(s, ts->client, 1);
-			SSL_SESSION *sess = SSL_get1_session(s->b.ssl);
-			if (r != NULL && sess != NULL) {
-				SSL_SESSION_free(r->sess);
-				r->sess = sess;
-			} else {
-				SSL_SESSION_free(sess);
-			}
-		}
 		s->pa->ctx.be_tls = 1;
 		if (log_enabled(s->log, LL_DEBUG))
 			session_log(s, LL_DEBUG, 0, "upstream TLS: %s %s%s", SSL_get_version(s->b.ssl),
@@ -417,6 +407,27 @@ tls_backend_handshake_run(struct session *s)
 	session_log(s, LL_ERR, code == SSL_ERROR_SYSCALL ? errno : 0,
 	    "TLS handshake with upstream failed: %s", tls_error_string(e, sizeof(e)));
 	backend_failed(s, NULL, 0);
+}
+
+/*
+ * A session from a backend, kept for the next connection to the same
+ * address. TLS 1.3 tickets come after the handshake, so this runs from the
+ * context's new-session callback rather than when the handshake ends.
+ */
+int
+tls_client_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct session *s = SSL_get_app_data(ssl);
+	struct reuse_slot *r;
+
+	if (s == NULL || !s->conf->proxy_ssl_session_reuse || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	r = reuse_find(s, SSL_get_SSL_CTX(ssl), 1);
+	if (r == NULL)
+		return 0;
+	SSL_SESSION_free(r->sess);
+	r->sess = sess;
+	return 1;	/* the reference is ours now */
 }
 
 void

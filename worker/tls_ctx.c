@@ -513,6 +513,7 @@ build_client_ctx(const struct config *cf, const struct srv_conf *srv, char *err,
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Sessions are kept by tls.c per backend address (proxy_ssl_session_reuse). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_client_new_session);
 	if (srv->proxy_ssl_ciphers && SSL_CTX_set_cipher_list(ctx, srv->proxy_ssl_ciphers) != 1) {
 		snprintf(err, errlen, "proxy_ssl_ciphers \"%s\": %s", srv->proxy_ssl_ciphers,
 		    tls_error_string(e, sizeof(e)));

@@ -22,6 +22,9 @@ char *tls_error_string(char *buf, size_t len);
 /* The SNI callback (tls.c): picks the server whose server_name matches. */
 int tls_servername_cb(SSL *ssl, int *alert, void *arg);
 
+/* The backend contexts' new-session callback (tls.c): proxy_ssl_session_reuse. */
+int tls_client_new_session(SSL *ssl, SSL_SESSION *sess);
+
 /* ex_data index of struct tls_srv on each SSL_CTX. */
 extern int tls_srv_index;
 
