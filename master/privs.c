@@ -22,7 +22,10 @@
 extern char **environ;
 
 static char *title_start, *title_end;
-static char **arg_copies;	/* keeps the moved arguments reachable for the process' life */
+/* Keeps the moved arguments reachable for the process' life (external, so the
+ * compiler cannot drop the only store and leave LeakSanitizer a "leak"). */
+char **proctitle_args;
+char **proctitle_env;	/* the same for the environment (unsetenv() forgets entries) */
 
 int
 privs_lookup(const struct main_conf *mc, uid_t *uid, gid_t *gid, char *err, size_t errlen)
@@ -105,12 +108,13 @@ proctitle_init(int argc, char **argv)
 	/* Move the environment and the arguments out of the way before the
 	 * title is written over them; argv stays valid for a binary upgrade. */
 	char **newenv = xcalloc(n + 1, sizeof(*newenv));
+	proctitle_env = xcalloc(n + 1, sizeof(*proctitle_env));
 	for (size_t i = 0; i < n; i++)
-		newenv[i] = xstrdup(environ[i]);
+		newenv[i] = proctitle_env[i] = xstrdup(environ[i]);
 	environ = newenv;
-	arg_copies = xcalloc((size_t)argc + 1, sizeof(*arg_copies));
+	proctitle_args = xcalloc((size_t)argc + 1, sizeof(*proctitle_args));
 	for (int i = 0; i < argc; i++)
-		argv[i] = arg_copies[i] = xstrdup(argv[i]);
+		argv[i] = proctitle_args[i] = xstrdup(argv[i]);
 	title_start = start;
 	title_end = end;
 }

@@ -14,6 +14,7 @@ void privs_set_nofile(long n);
 
 /* Process titles as ps(1) shows them; call proctitle_init() first thing in main. */
 void proctitle_init(int argc, char **argv);
+extern char **proctitle_args, **proctitle_env;
 void proctitle_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

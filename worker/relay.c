@@ -131,8 +131,21 @@ pipe_flush(struct conn *dst, struct relay_dir *d, int *progress)
 	return 0;
 }
 
+/*
+ * Forwards src's EOF to dst. When the other direction is over already the
+ * session closes right after, and close() sends the FIN: no shutdown().
+ */
+static void
+forward_fin(struct conn *dst, struct relay_dir *d, const struct relay_dir *other)
+{
+	if (!other->fin_sent)
+		conn_shutdown_write(dst);
+	d->fin_sent = 1;
+}
+
 static int
-pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *moved)
+pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, const struct relay_dir *other,
+    size_t *moved)
 {
 	int progress = 0;
 
@@ -172,6 +185,9 @@ pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *mov
 		d->in_pipe = (uint32_t)n;
 		*moved += (size_t)n;
 		progress = 1;
+		/* As with recv(): a short splice drained the socket. */
+		if ((size_t)n < SPLICE_CHUNK && !src->rdhup)
+			src->rd_wait = CONN_WAIT_READ;
 		if (pipe_flush(dst, d, &progress) < 0)
 			return PUMP_ERROR;
 		if (d->in_pipe > 0)
@@ -182,8 +198,7 @@ pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *mov
 		d->pipe = NULL;
 	}
 	if (src->eof && !d->fin_sent && d->in_pipe == 0) {
-		conn_shutdown_write(dst);
-		d->fin_sent = 1;
+		forward_fin(dst, d, other);
 		progress = 1;
 	}
 	return progress ? PUMP_PROGRESS : PUMP_IDLE;
@@ -191,13 +206,14 @@ pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *mov
 
 /* Moves bytes from src to dst through d; *moved counts bytes read from src. */
 static int
-pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d, size_t *moved)
+pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
+    const struct relay_dir *other, size_t *moved)
 {
 	size_t chunk = chunk_size(s);
 	int progress = 0;
 
 	if (use_splice(s))
-		return pump_splice(src, dst, d, moved);
+		return pump_splice(src, dst, d, other, moved);
 	while (buf_len(&d->pend) > 0) {
 		if (!conn_can_write(dst))
 			return PUMP_IDLE;
@@ -241,8 +257,7 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 		}
 	}
 	if (src->eof && !d->fin_sent && buf_len(&d->pend) == 0) {
-		conn_shutdown_write(dst);
-		d->fin_sent = 1;
+		forward_fin(dst, d, other);
 		progress = 1;
 	}
 	return progress ? PUMP_PROGRESS : PUMP_IDLE;
@@ -280,8 +295,8 @@ relay_run(struct session *s)
 		buf_release(&s->down.pend);
 	}
 	for (;;) {
-		int a = pump(s, &s->c, &s->b, &s->up, &up);
-		int b = pump(s, &s->b, &s->c, &s->down, &down);
+		int a = pump(s, &s->c, &s->b, &s->up, &s->down, &up);
+		int b = pump(s, &s->b, &s->c, &s->down, &s->up, &down);
 
 		if (a == PUMP_ERROR || b == PUMP_ERROR) {
 			int err = s->c.err ? s->c.last_errno : s->b.last_errno;
