@@ -233,8 +233,12 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *e
 	}
 	if (EVP_DecryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
 		return -1;
-	/* A ticket under an older key is good, and is renewed under the current one. */
-	return k == 0 ? 1 : 2;
+	/*
+	 * 2 renews the ticket. TLS 1.3 sends a new ticket on a resumed
+	 * connection only when asked to (as nginx does), and a ticket under an
+	 * older key is renewed under the current one.
+	 */
+	return k == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 }
 
 /* nginx's layout: 48 bytes = name, AES-128 key, HMAC key; 80 = name, HMAC key, AES-256 key. */
