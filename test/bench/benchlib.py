@@ -1,0 +1,227 @@
+"""Pieces of the side-by-side benchmark (run.py): starting and stopping the
+processes, the two proxies' configurations, reading CPU time and memory from
+/proc. Standard library only. Every wait is bounded; only what was started
+here is stopped, by PID."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+LOOP = "127.0.0.1"
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((LOOP, 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_port(port, host=LOOP, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on %s:%d after %.0fs" % (host, port, timeout))
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the given processes (ticks of 10 ms)."""
+    tot = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            tot += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return tot / float(os.sysconf("SC_CLK_TCK"))
+
+
+def pss_kb(pids):
+    """Sum of the proportional set size of the processes, from smaps_rollup."""
+    tot = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        tot += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return tot
+
+
+class Proc:
+    """A started process, stopped by PID."""
+
+    def __init__(self, argv, log, env=None, ready=None, timeout=10.0):
+        self.argv = argv
+        self.log = log
+        self.out = open(log, "wb")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=e)
+        if ready is not None:
+            deadline = time.monotonic() + timeout
+            while ready not in self.text():
+                if self.p.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("%s did not start:\n%s" % (argv[0], self.text()[-2000:]))
+                time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.p.poll() is None:
+            try:
+                self.p.send_signal(sig)
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        self.out.close()
+
+
+def loadgen(tools, args, timeout):
+    """Runs loadgen to the end; its JSON result (the last stdout line)."""
+    r = subprocess.run([os.path.join(tools, "loadgen")] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout)
+    for line in reversed(r.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("loadgen gave no result: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
+
+
+class Proxy:
+    """One proxy under test (nginx or mailproxy) with its listeners."""
+
+    def __init__(self, name, kind, workdir):
+        self.name, self.kind, self.dir = name, kind, workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.proc = None
+        self.ports = {}
+
+    def pids(self):
+        if self.proc is None:
+            return []
+        return [self.proc.pid] + children(self.proc.pid)
+
+    def workers(self):
+        return children(self.proc.pid) if self.proc else []
+
+    def stop(self):
+        if self.proc is not None:
+            # Fast stop: TERM for both (nginx and mailproxy alike).
+            self.proc.stop(signal.SIGTERM, timeout=15)
+            self.proc = None
+
+
+def nginx_conf(d, ports, auth_url, cert, key, workers, conns):
+    return """load_module /usr/lib/nginx/modules/ngx_mail_module.so;
+worker_processes %(workers)d;
+worker_rlimit_nofile 20000;
+error_log %(d)s/error.log crit;
+pid %(d)s/nginx.pid;
+daemon off;
+events { worker_connections %(conns)d; }
+mail {
+    auth_http %(auth)s;
+    ssl_certificate %(cert)s;
+    ssl_certificate_key %(key)s;
+    ssl_session_cache shared:SSL:10m;
+    server { listen 127.0.0.1:%(imap)d; protocol imap; }
+    server { listen 127.0.0.1:%(pop3)d; protocol pop3; }
+    server { listen 127.0.0.1:%(smtp)d; protocol smtp; }
+    server { listen 127.0.0.1:%(imaps)d ssl; protocol imap; }
+    server { listen 127.0.0.1:%(imapsnt)d ssl; protocol imap; ssl_session_tickets off; }
+}
+""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, **ports)
+
+
+def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive):
+    ka = "  auth_http_keepalive: %d\n" % keepalive if keepalive else ""
+    return """daemon: off
+worker_processes: %(workers)d
+worker_rlimit_nofile: 20000
+error_log: %(d)s/error.log crit
+pid: %(d)s/mailproxy.pid
+events: {worker_connections: %(conns)d}
+mail:
+  auth_http: %(auth)s
+%(ka)s  ssl_certificate: %(cert)s
+  ssl_certificate_key: %(key)s
+  ssl_session_cache: "shared:SSL:10m"
+  servers:
+    - {listen: "127.0.0.1:%(imap)d", protocol: imap}
+    - {listen: "127.0.0.1:%(pop3)d", protocol: pop3}
+    - {listen: "127.0.0.1:%(smtp)d", protocol: smtp}
+    - {listen: "127.0.0.1:%(imaps)d ssl", protocol: imap}
+    - {listen: "127.0.0.1:%(imapsnt)d ssl", protocol: imap, ssl_session_tickets: off}
+""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, ka=ka, **ports)
+
+
+def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0):
+    names = ("imap", "pop3", "smtp", "imaps", "imapsnt")
+    px.ports = dict(zip(names, free_ports(len(names))))
+    if px.kind == "nginx":
+        conf = os.path.join(px.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(nginx_conf(px.dir, px.ports, auth_url, cert, key, workers, conns))
+        argv = ["nginx", "-p", px.dir, "-c", conf]
+    else:
+        conf = os.path.join(px.dir, "mailproxy.yaml")
+        with open(conf, "w") as f:
+            f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns, keepalive))
+        argv = [binary, "-c", conf]
+    px.proc = Proc(argv, os.path.join(px.dir, "stdout.log"))
+    for p in px.ports.values():
+        wait_port(p)
+    deadline = time.monotonic() + 10
+    while len(px.workers()) < workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return px

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""`make bench`: nginx's mail proxy and mailproxy side by side, same machine,
+same run, alternating, with the same workers, auth service (build/bench/fakeauth)
+and backend (build/bench/fakebackend). Prints one table of mailproxy/nginx
+ratios with the absolute figures behind them, and writes it as Markdown and a
+PNG chart (gnuplot) under test/bench/results/.
+
+    python3 test/bench/run.py --bin ./mailproxy --tools build/bench [--rounds 3] [--quick]
+
+Every figure is the median of --rounds rounds; the proxies alternate within a
+round. Load loops are bounded in count and seconds; only loopback is used.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+import benchmem  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.tools = os.path.abspath(args.tools)
+        self.bin = os.path.abspath(args.bin)
+        self.tmp = tempfile.mkdtemp(prefix="mailproxy-bench-")
+        self.rows = []          # (section, metric, unit, nginx, mailproxy, mailproxy_ka, better)
+        self.notes = []
+        self.started = []
+        subprocess.run([os.path.join(REPO, "scripts", "gen-cert.sh"), self.tmp, "cert"], check=True)
+        self.cert = os.path.join(self.tmp, "cert.pem")
+        self.key = os.path.join(self.tmp, "cert.key")
+
+    # -- peers
+    def start_peers(self):
+        bi, bp, bs, ba = bl.free_ports(4)
+        self.backend = bl.Proc([os.path.join(self.tools, "fakebackend"), "--literal-plus",
+                                "--imap", "127.0.0.1:%d" % bi, "--pop3", "127.0.0.1:%d" % bp,
+                                "--smtp", "127.0.0.1:%d" % bs],
+                               os.path.join(self.tmp, "fakebackend.log"), ready="ready")
+        self.started.append(self.backend)
+        self.auth = bl.Proc([os.path.join(self.tools, "fakeauth"), "--listen", "127.0.0.1:%d" % ba,
+                             "--imap", "127.0.0.1:%d" % bi, "--pop3", "127.0.0.1:%d" % bp,
+                             "--smtp", "127.0.0.1:%d" % bs],
+                            os.path.join(self.tmp, "fakeauth.log"), ready="listening")
+        self.started.append(self.auth)
+        self.auth_url = "127.0.0.1:%d/auth" % ba
+        self.backend_ports = {"imap": bi, "pop3": bp, "smtp": bs}
+
+    def proxies(self):
+        """The systems compared: nginx, mailproxy as nginx is configured, and
+        mailproxy with its auth_http_keepalive."""
+        out = []
+        for name, kind, ka in (("nginx", "nginx", 0), ("mailproxy", "mailproxy", 0),
+                               ("mailproxy+ka", "mailproxy", 32)):
+            px = bl.Proxy(name, kind, os.path.join(self.tmp, name))
+            px.keepalive = ka
+            out.append(px)
+        return out
+
+    def with_proxy(self, px, fn, **kw):
+        bl.start_proxy(px, self.bin, self.auth_url, self.cert, self.key,
+                       keepalive=px.keepalive, **kw)
+        try:
+            return fn(px)
+        finally:
+            px.stop()
+
+    def add(self, section, metric, unit, vals, better="higher"):
+        self.rows.append((section, metric, unit, vals.get("nginx"), vals.get("mailproxy"),
+                          vals.get("mailproxy+ka"), better))
+
+    # -- login handoffs
+    def bench_logins(self):
+        n = 8000 if self.a.quick else 20000
+        for proto in ("imap", "pop3", "smtp"):
+            res = {px.name: [] for px in self.proxies()}
+            auth_share = []
+            for _ in range(self.a.rounds):
+                for px in self.proxies():
+                    def run(px):
+                        procs = px.pids()
+                        c0 = bl.cpu_seconds(procs)
+                        a0 = bl.cpu_seconds([self.auth.pid])
+                        b0 = bl.cpu_seconds([self.backend.pid])
+                        r = bl.loadgen(self.tools, ["--mode", "login", "--proto", proto,
+                                                    "--target", "127.0.0.1:%d" % px.ports[proto],
+                                                    "--count", n, "--concurrency", 50,
+                                                    "--seconds", 60], timeout=90)
+                        cpu = bl.cpu_seconds(procs) - c0
+                        acpu = bl.cpu_seconds([self.auth.pid]) - a0
+                        bcpu = bl.cpu_seconds([self.backend.pid]) - b0
+                        r["proxy_cpu_us"] = cpu / max(r["ok"], 1) * 1e6
+                        r["auth_share"] = acpu / max(cpu + acpu + bcpu, 1e-9)
+                        return r
+                    r = self.with_proxy(px, run)
+                    if r["errors"]:
+                        self.notes.append("%s %s logins: %d errors (%s)" % (
+                            px.name, proto, r["errors"], r["first_error"]))
+                    res[px.name].append(r)
+                    auth_share.append(r["auth_share"])
+            med = {k: {f: bl.median([x[f] for x in v]) for f in
+                       ("rate", "p50_ms", "p99_ms", "proxy_cpu_us")} for k, v in res.items()}
+            self.add("logins", "%s logins/s" % proto.upper(), "/s",
+                     {k: v["rate"] for k, v in med.items()})
+            self.add("logins", "%s login p50" % proto.upper(), "ms",
+                     {k: v["p50_ms"] for k, v in med.items()}, better="lower")
+            self.add("logins", "%s login p99" % proto.upper(), "ms",
+                     {k: v["p99_ms"] for k, v in med.items()}, better="lower")
+            self.add("logins", "%s proxy CPU per login" % proto.upper(), "us",
+                     {k: v["proxy_cpu_us"] for k, v in med.items()}, better="lower")
+            self.notes.append("auth service CPU share during %s logins: median %.0f%% of the "
+                              "proxy+auth+backend CPU" % (proto.upper(), 100 * bl.median(auth_share)))
+
+    # -- TLS handshakes
+    def bench_tls(self):
+        n = 2000 if self.a.quick else 5000
+        for label, port_key in (("tickets on", "imaps"), ("tickets off", "imapsnt")):
+            for resume in (False, True):
+                res = {px.name: [] for px in self.proxies() if px.name != "mailproxy+ka"}
+                for _ in range(self.a.rounds):
+                    for px in self.proxies():
+                        if px.name == "mailproxy+ka":
+                            continue
+                        def run(px, resume=resume):
+                            a = ["--mode", "tls", "--tls", "--target",
+                                 "127.0.0.1:%d" % px.ports[port_key], "--count", n,
+                                 "--concurrency", 20, "--seconds", 60]
+                            if resume:
+                                a += ["--resume", "--tickets", "on" if port_key == "imaps" else "off"]
+                            return bl.loadgen(self.tools, a, timeout=90)
+                        res[px.name].append(self.with_proxy(px, run))
+                kind = "resumed" if resume else "full"
+                self.add("tls", "handshakes/s, %s (%s)" % (kind, label), "/s",
+                         {k: bl.median([x["rate"] for x in v]) for k, v in res.items()})
+                self.add("tls", "handshake p50, %s (%s)" % (kind, label), "ms",
+                         {k: bl.median([x["p50_ms"] for x in v]) for k, v in res.items()},
+                         better="lower")
+                if resume:
+                    self.add("tls", "resumption hit rate (%s, 2 workers)" % label, "%",
+                             {k: 100 * bl.median([x["resume_rate"] for x in v])
+                              for k, v in res.items()})
+
+    # -- relay throughput
+    def bench_stream(self):
+        streams, size = 4, "64m"
+        res = {"direct": [], "nginx": [], "mailproxy": []}
+        cpu = {"nginx": [], "mailproxy": []}
+        for _ in range(self.a.rounds):
+            r = bl.loadgen(self.tools, ["--mode", "stream", "--target",
+                                        "127.0.0.1:%d" % self.backend_ports["imap"],
+                                        "--streams", streams, "--bytes", size, "--seconds", 60],
+                           timeout=90)
+            res["direct"].append(r["mbps"])
+            for px in self.proxies():
+                if px.name == "mailproxy+ka":
+                    continue
+
+                def run(px):
+                    procs = px.pids()
+                    c0 = bl.cpu_seconds(procs)
+                    r = bl.loadgen(self.tools, ["--mode", "stream", "--target",
+                                                "127.0.0.1:%d" % px.ports["imap"], "--streams",
+                                                streams, "--bytes", size, "--seconds", 60],
+                                   timeout=90)
+                    r["cpu_per_gb"] = (bl.cpu_seconds(procs) - c0) / (r["bytes"] / 1e9)
+                    return r
+                r = self.with_proxy(px, run)
+                res[px.name].append(r["mbps"])
+                cpu[px.name].append(r["cpu_per_gb"])
+        direct = bl.median(res["direct"])
+        self.add("relay", "throughput, %d x %s streams" % (streams, size), "MB/s",
+                 {"nginx": bl.median(res["nginx"]), "mailproxy": bl.median(res["mailproxy"])})
+        self.add("relay", "proxy CPU per GB", "s",
+                 {k: bl.median(v) for k, v in cpu.items()}, better="lower")
+        self.notes.append("direct (load generator straight to the backend): %.0f MB/s; "
+                          "mailproxy reaches %.2f of it" % (
+                              direct, bl.median(res["mailproxy"]) / direct))
+        self.direct_mbps = direct
+
+    def run(self):
+        t0 = time.monotonic()
+        self.start_peers()
+        try:
+            steps = [("logins", self.bench_logins), ("tls", self.bench_tls),
+                     ("relay", self.bench_stream), ("memory", lambda: benchmem.bench_memory(self)),
+                     ("max sessions", lambda: benchmem.bench_max(self))]
+            for name, fn in steps:
+                if self.a.only and name not in self.a.only:
+                    continue
+                s = time.monotonic()
+                print("bench: %s ..." % name, flush=True)
+                fn()
+                print("bench: %s done in %.0f s" % (name, time.monotonic() - s), flush=True)
+        finally:
+            for p in reversed(self.started):
+                p.stop()
+        self.seconds = time.monotonic() - t0
+        self.report()
+
+    # -- output
+    def report(self):
+        lines = []
+        cpu = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        lines.append("Benchmark of %s, %d rounds each (median), %s, %d CPUs, %s; %s; "
+                     "total %.0f s." % (time.strftime("%Y-%m-%d"), self.a.rounds, cpu,
+                                        os.cpu_count(), platform.release(), nginx_v, self.seconds))
+        lines.append("")
+        lines.append("| metric | nginx | mailproxy | ratio | mailproxy + auth_http_keepalive | ratio |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for sec, metric, unit, ng, mp, mpk, better in self.rows:
+            def fmt(v):
+                if v is None:
+                    return "—"
+                return ("%.0f" % v if abs(v) >= 100 else "%.2f" % v) + " " + unit
+
+            def ratio(v):
+                if v is None or not ng:
+                    return "—"
+                return "%.2f" % (v / ng)
+            lines.append("| %s (%s is better) | %s | %s | %s | %s | %s |" % (
+                metric, better, fmt(ng), fmt(mp), ratio(mp), fmt(mpk), ratio(mpk)))
+        lines.append("")
+        for n in self.notes:
+            lines.append("- " + n)
+        text = "\n".join(lines) + "\n"
+        print()
+        print(text)
+        out = os.path.abspath(self.a.out)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results.md"), "w") as f:
+            f.write(text)
+        self.chart(out)
+
+    def chart(self, out):
+        gp = shutil.which("gnuplot")
+        data = os.path.join(out, "ratios.dat")
+        with open(data, "w") as f:
+            for sec, metric, unit, ng, mp, mpk, better in self.rows:
+                if ng and mp and unit in ("/s", "MB/s", "us", "s", "B"):
+                    r = mp / ng if better == "higher" else ng / mp
+                    f.write('"%s" %.3f\n' % (metric.replace('"', "'"), r))
+        if gp is None:
+            self.notes.append("gnuplot not found: no chart")
+            return
+        png = os.path.join(out, "ratios.png")
+        script = """set terminal png size 1200,700
+set output '%s'
+set title 'mailproxy vs nginx (above 1 = mailproxy better)'
+set style data histograms
+set style fill solid 0.6
+set boxwidth 0.8
+set yrange [0:*]
+set xtics rotate by -35 left font ',8'
+set grid ytics
+plot '%s' using 2:xtic(1) title 'ratio', 1 with lines lc rgb 'red' title 'nginx = 1'
+""" % (png, data)
+        subprocess.run([gp], input=script, text=True, capture_output=True, timeout=30)
+        print("bench: wrote %s and %s" % (os.path.join(out, "results.md"), png))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(REPO, "mailproxy"))
+    ap.add_argument("--tools", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
+    ap.add_argument("--only", action="append", help="logins, tls, relay, memory, max sessions")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+    b = Bench(args)
+    try:
+        b.run()
+    finally:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
