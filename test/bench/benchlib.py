@@ -174,6 +174,7 @@ mail {
     ssl_certificate %(cert)s;
     ssl_certificate_key %(key)s;
     ssl_session_cache shared:SSL:10m;
+    ssl_protocols TLSv1.2 TLSv1.3;
     server { listen 127.0.0.1:%(imap)d; protocol imap; }
     server { listen 127.0.0.1:%(pop3)d; protocol pop3; }
     server { listen 127.0.0.1:%(smtp)d; protocol smtp; }
@@ -196,6 +197,7 @@ mail:
 %(ka)s  ssl_certificate: %(cert)s
   ssl_certificate_key: %(key)s
   ssl_session_cache: "shared:SSL:10m"
+  ssl_protocols: TLSv1.2 TLSv1.3
   servers:
     - {listen: "127.0.0.1:%(imap)d", protocol: imap}
     - {listen: "127.0.0.1:%(pop3)d", protocol: pop3}

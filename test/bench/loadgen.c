@@ -319,8 +319,6 @@ sess_handshake(struct sess *s)
 	}
 	handshakes++;
 	resumed += SSL_session_reused(s->ssl) ? 1 : 0;
-	if (opt.mode == M_TLS)
-		record_latency(s);
 	s->phase = PH_RUN;
 	step_begin(s);
 	return 1;
@@ -492,8 +490,8 @@ build_script(void)
 	unsigned char plain[520], b64[720];
 	size_t ul = strlen(opt.user), pl = strlen(opt.pass);
 
-	if (opt.mode == M_TLS) {	/* handshake, then any greeting line */
-		add_step(NULL, X_ANY, 0, 0, 0);
+	if (opt.mode == M_TLS) {	/* handshake, then any greeting line: timed to the greeting */
+		add_step(NULL, X_ANY, F_LOGIN, 0, 0);
 		return;
 	}
 	if (opt.mode == M_AUTH) {	/* one auth_http request, as nginx sends it */

@@ -124,32 +124,37 @@ class Bench:
 
     # -- TLS handshakes
     def bench_tls(self):
-        n = 2000 if self.a.quick else 5000
-        for label, port_key in (("tickets on", "imaps"), ("tickets off", "imapsnt")):
-            for resume in (False, True):
-                res = {px.name: [] for px in self.proxies() if px.name != "mailproxy+ka"}
-                for _ in range(self.a.rounds):
-                    for px in self.proxies():
-                        if px.name == "mailproxy+ka":
-                            continue
-                        def run(px, resume=resume):
-                            a = ["--mode", "tls", "--tls", "--target",
-                                 "127.0.0.1:%d" % px.ports[port_key], "--count", n,
-                                 "--concurrency", 20, "--seconds", 60]
-                            if resume:
-                                a += ["--resume", "--tickets", "on" if port_key == "imaps" else "off"]
-                            return bl.loadgen(self.tools, a, timeout=90)
-                        res[px.name].append(self.with_proxy(px, run))
-                kind = "resumed" if resume else "full"
-                self.add("tls", "handshakes/s, %s (%s)" % (kind, label), "/s",
-                         {k: bl.median([x["rate"] for x in v]) for k, v in res.items()})
-                self.add("tls", "handshake p50, %s (%s)" % (kind, label), "ms",
-                         {k: bl.median([x["p50_ms"] for x in v]) for k, v in res.items()},
-                         better="lower")
-                if resume:
-                    self.add("tls", "resumption hit rate (%s, 2 workers)" % label, "%",
-                             {k: 100 * bl.median([x["resume_rate"] for x in v])
-                              for k, v in res.items()})
+        n_full = 1000 if self.a.quick else 2000
+        n_res = 2000 if self.a.quick else 5000
+        for ver in ("1.3", "1.2"):
+            for label, port_key in (("tickets on", "imaps"), ("tickets off", "imapsnt")):
+                for resume in (False, True):
+                    self.tls_case(ver, label, port_key, resume, n_res if resume else n_full)
+
+    def tls_case(self, ver, label, port_key, resume, n):
+        res = {px.name: [] for px in self.proxies() if px.name != "mailproxy+ka"}
+        for _ in range(self.a.rounds):
+            for px in self.proxies():
+                if px.name == "mailproxy+ka":
+                    continue
+                def run(px):
+                    a = ["--mode", "tls", "--tls", "--tls-version", ver, "--target",
+                         "127.0.0.1:%d" % px.ports[port_key], "--count", n,
+                         "--concurrency", 20, "--seconds", 60]
+                    if resume:
+                        a += ["--resume", "--tickets", "on" if port_key == "imaps" else "off"]
+                    return bl.loadgen(self.tools, a, timeout=90)
+                res[px.name].append(self.with_proxy(px, run))
+        what = "TLS %s %s (%s)" % (ver, "resumed" if resume else "full", label)
+        self.add("tls", "handshakes/s, " + what, "/s",
+                 {k: bl.median([x["rate"] for x in v]) for k, v in res.items()})
+        self.add("tls", "connect to greeting p50, " + what, "ms",
+                 {k: bl.median([x["p50_ms"] for x in v]) for k, v in res.items()},
+                 better="lower")
+        if resume:
+            self.add("tls", "resumption hit rate, TLS %s (%s, 2 workers)" % (ver, label), "%",
+                     {k: 100 * bl.median([x["resume_rate"] for x in v])
+                      for k, v in res.items()})
 
     # -- relay throughput
     def bench_stream(self):
