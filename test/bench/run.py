@@ -256,25 +256,40 @@ class Bench:
     def chart(self, out):
         gp = shutil.which("gnuplot")
         data = os.path.join(out, "ratios.dat")
+
+        def ratio(v, ng, better):
+            if not v or not ng:
+                return "?"
+            return "%.3f" % (v / ng if better == "higher" else ng / v)
         with open(data, "w") as f:
             for sec, metric, unit, ng, mp, mpk, better in self.rows:
                 if ng and mp and unit in ("/s", "MB/s", "us", "s", "B"):
-                    r = mp / ng if better == "higher" else ng / mp
-                    f.write('"%s" %.3f\n' % (metric.replace('"', "'"), r))
+                    label = metric.replace('"', "'").replace(" (tickets ", " (t. ")
+                    label = label.replace("PSS per idle session", "idle PSS")
+                    if " workers)" in label:
+                        label = label[:label.rindex(" (")]
+                    f.write('"%s" %s %s\n' % (label, ratio(mp, ng, better),
+                                              ratio(mpk, ng, better)))
         if gp is None:
             self.notes.append("gnuplot not found: no chart")
             return
         png = os.path.join(out, "ratios.png")
-        script = """set terminal png size 1200,700
+        script = """set terminal png size 1200,760 noenhanced
+set rmargin 10
 set output '%s'
-set title 'mailproxy vs nginx (above 1 = mailproxy better)'
+set title 'mailproxy vs nginx, same machine, same run (above 1 = mailproxy better; log scale)'
+set datafile missing '?'
 set style data histograms
-set style fill solid 0.6
-set boxwidth 0.8
-set yrange [0:*]
-set xtics rotate by -35 left font ',8'
+set style histogram clustered gap 1
+set style fill solid 0.7
+set logscale y 2
+set yrange [0.25:32]
+set bmargin 16
+set key top left
+set xtics rotate by -40 left font ',8'
 set grid ytics
-plot '%s' using 2:xtic(1) title 'ratio', 1 with lines lc rgb 'red' title 'nginx = 1'
+plot '%s' using 2:xtic(1) title 'mailproxy', '' using 3 title 'mailproxy + auth_http_keepalive', \\
+     1 with lines lc rgb 'red' title 'nginx = 1'
 """ % (png, data)
         subprocess.run([gp], input=script, text=True, capture_output=True, timeout=30)
         print("bench: wrote %s and %s" % (os.path.join(out, "results.md"), png))
