@@ -12,15 +12,11 @@
 #include "worker/imap_parse.h"
 #include "worker/proto.h"
 #include "worker/proto_util.h"
-#include "worker/sasl.h"
+#include "worker/sasl_exchange.h"
 
 enum {
 	IMAP_ST_START,
-	IMAP_ST_AUTH_PLAIN,
-	IMAP_ST_AUTH_LOGIN_USER,
-	IMAP_ST_AUTH_LOGIN_PASS,
-	IMAP_ST_AUTH_CRAM_MD5,
-	IMAP_ST_AUTH_EXTERNAL,
+	IMAP_ST_SASL,		/* in an AUTHENTICATE exchange (ctx->sasl) */
 };
 
 static void
@@ -69,18 +65,26 @@ cmd_capability(struct proto_ctx *ctx)
 }
 
 static enum proto_action
-sasl_result(struct proto_ctx *ctx, int rc)
+sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	if (rc == SASL_NOMEM) {
+	switch (rc) {
+	case SASL_DONE:
+		ctx->state = IMAP_ST_START;
+		return PA_AUTH;
+	case SASL_CHALLENGE:
+		ctx->state = IMAP_ST_SASL;
+		return PA_OK;
+	case SASL_NOMEM:
 		ctx->reason = "out of memory";
 		buf_puts(ctx->out, imap_proto.internal_error);
 		return PA_CLOSE;
-	}
-	if (rc == SASL_HOSTILE)
+	case SASL_HOSTILE:
 		return invalid(ctx, "client sent credentials with CR, LF or NUL");
-	if (rc != SASL_OK)
+	case SASL_REFUSED:
+		return invalid(ctx, NULL);
+	default:
 		return invalid(ctx, "client sent invalid SASL data");
-	return PA_OK;
+	}
 }
 
 /* Token t as a login or password: CR, LF and NUL are refused. */
@@ -116,7 +120,7 @@ cmd_login(struct proto_ctx *ctx, const char *cmd)
 	if (rc == SASL_OK)
 		rc = take_string(ctx, cmd, 2, &ctx->cr.passwd);
 	if (rc != SASL_OK)
-		return sasl_result(ctx, rc);
+		return sasl_outcome(ctx, rc);
 	ctx->cr.method = AUTHM_PLAIN;
 	return PA_AUTH;
 }
@@ -126,7 +130,6 @@ cmd_authenticate(struct proto_ctx *ctx, const char *cmd)
 {
 	const struct imap_parser *p = &ctx->u.imap.p;
 	const struct imap_token *mech, *ir;
-	int rc;
 
 	if (p->ntok < 2 || p->ntok > 3 || starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
@@ -135,56 +138,8 @@ cmd_authenticate(struct proto_ctx *ctx, const char *cmd)
 	if (mech->kind != IMAP_TOK_ATOM || (ir && ir->kind != IMAP_TOK_ATOM))
 		return invalid(ctx, NULL);
 
-	if (mech->len == 5 && strncasecmp(cmd + mech->off, "PLAIN", 5) == 0) {
-		if (ir == NULL) {
-			buf_puts(ctx->out, "+ \r\n");
-			ctx->state = IMAP_ST_AUTH_PLAIN;
-			return PA_OK;
-		}
-		rc = sasl_plain(cmd + ir->off, ir->len, &ctx->cr);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_PLAIN;
-		return PA_AUTH;
-	}
-	if (mech->len == 5 && strncasecmp(cmd + mech->off, "LOGIN", 5) == 0) {
-		if (ir == NULL) {
-			buf_puts(ctx->out, "+ VXNlcm5hbWU6\r\n");
-			ctx->state = IMAP_ST_AUTH_LOGIN_USER;
-			return PA_OK;
-		}
-		rc = sasl_field(cmd + ir->off, ir->len, &ctx->cr.login, 0);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "+ UGFzc3dvcmQ6\r\n");
-		ctx->state = IMAP_ST_AUTH_LOGIN_PASS;
-		return PA_OK;
-	}
-	if (mech->len == 8 && strncasecmp(cmd + mech->off, "CRAM-MD5", 8) == 0) {
-		if (!(ctx->conf->imap_auth & AUTHM_CRAM_MD5) || ir != NULL)
-			return invalid(ctx, NULL);
-		if (proto_cram_challenge(ctx, "+ ") < 0) {
-			buf_puts(ctx->out, imap_proto.internal_error);
-			return PA_CLOSE;
-		}
-		ctx->state = IMAP_ST_AUTH_CRAM_MD5;
-		return PA_OK;
-	}
-	if (mech->len == 8 && strncasecmp(cmd + mech->off, "EXTERNAL", 8) == 0) {
-		if (!(ctx->conf->imap_auth & AUTHM_EXTERNAL))
-			return invalid(ctx, NULL);
-		if (ir == NULL) {
-			buf_puts(ctx->out, "+ VXNlcm5hbWU6\r\n");
-			ctx->state = IMAP_ST_AUTH_EXTERNAL;
-			return PA_OK;
-		}
-		rc = sasl_field(cmd + ir->off, ir->len, &ctx->cr.login, 1);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_EXTERNAL;
-		return PA_AUTH;
-	}
-	return invalid(ctx, NULL);
+	return sasl_outcome(ctx, sasl_exchange_begin(ctx, "+ ", ctx->conf->imap_auth,
+	    cmd + mech->off, mech->len, ir ? cmd + ir->off : NULL, ir ? ir->len : 0));
 }
 
 /*
@@ -289,49 +244,6 @@ command(struct proto_ctx *ctx, const char *cmd)
 	return invalid(ctx, NULL);
 }
 
-/* A SASL continuation line (the client's answer to "+ ..."). */
-static enum proto_action
-sasl_line(struct proto_ctx *ctx, const char *line, size_t n)
-{
-	int rc;
-
-	switch (ctx->state) {
-	case IMAP_ST_AUTH_PLAIN:
-		rc = sasl_plain(line, n, &ctx->cr);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_PLAIN;
-		break;
-	case IMAP_ST_AUTH_LOGIN_USER:
-		rc = sasl_field(line, n, &ctx->cr.login, 0);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "+ UGFzc3dvcmQ6\r\n");
-		ctx->state = IMAP_ST_AUTH_LOGIN_PASS;
-		return PA_OK;
-	case IMAP_ST_AUTH_LOGIN_PASS:
-		rc = sasl_field(line, n, &ctx->cr.passwd, 1);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_PLAIN;
-		break;
-	case IMAP_ST_AUTH_CRAM_MD5:
-		rc = sasl_cram_md5(line, n, &ctx->cr);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_CRAM_MD5;
-		break;
-	case IMAP_ST_AUTH_EXTERNAL:
-		rc = sasl_field(line, n, &ctx->cr.login, 1);
-		if (rc != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_EXTERNAL;
-		break;
-	}
-	ctx->state = IMAP_ST_START;
-	return PA_AUTH;
-}
-
 static enum proto_action
 imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
 {
@@ -353,7 +265,7 @@ imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 		*used = n + 1;
 		if (n > 0 && data[n - 1] == '\r')
 			n--;
-		return sasl_line(ctx, data, n);
+		return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, n));
 	}
 
 	switch (imap_parse(p, data, len, max)) {

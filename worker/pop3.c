@@ -13,16 +13,12 @@
 
 #include "worker/proto.h"
 #include "worker/proto_util.h"
-#include "worker/sasl.h"
+#include "worker/sasl_exchange.h"
 
 enum pop3_state {
 	POP3_ST_START,
 	POP3_ST_USER,		/* USER seen, PASS expected */
-	POP3_ST_AUTH_PLAIN,
-	POP3_ST_AUTH_LOGIN_USER,
-	POP3_ST_AUTH_LOGIN_PASS,
-	POP3_ST_AUTH_CRAM_MD5,
-	POP3_ST_AUTH_EXTERNAL,
+	POP3_ST_SASL,		/* in an AUTH exchange (ctx->sasl) */
 };
 
 #define POP3_ARGS_MAX 3		/* nginx stops at three arguments */
@@ -44,48 +40,19 @@ pop3_set_state(struct proto_ctx *ctx, enum pop3_state st)
 static enum proto_action
 invalid(struct proto_ctx *ctx, const char *reason)
 {
-	pop3_set_state(ctx, POP3_ST_START);
-	ctx->errors++;
-	ctx->reason = reason;
-	buf_puts(ctx->out, INVALID);
-	if (ctx->errors >= ctx->conf->max_errors) {
-		ctx->reason = "client sent too many invalid commands";
-		return PA_CLOSE;
-	}
-	return PA_OK;
+	return proto_invalid(ctx, INVALID, reason);
 }
 
 static enum proto_action
 internal_error(struct proto_ctx *ctx)
 {
-	ctx->reason = "out of memory";
-	buf_puts(ctx->out, pop3_proto.internal_error);
-	return PA_CLOSE;
+	return proto_internal_error(ctx, pop3_proto.internal_error);
 }
 
 static int
 starttls_only_blocks(const struct proto_ctx *ctx)
 {
 	return ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls;
-}
-
-static void
-drop(char **p)
-{
-	if (*p != NULL) {
-		memset(*p, 0, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
-
-/* A new login attempt starts without what an earlier one left behind. */
-static void
-forget(struct proto_ctx *ctx)
-{
-	drop(&ctx->cr.login);
-	drop(&ctx->cr.passwd);
-	ctx->cr.method = 0;
 }
 
 /*
@@ -102,13 +69,9 @@ restore_salt(struct proto_ctx *ctx)
 }
 
 static enum proto_action
-sasl_result(struct proto_ctx *ctx, int rc)
+sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	if (rc == SASL_NOMEM)
-		return internal_error(ctx);
-	if (rc == SASL_HOSTILE)
-		return invalid(ctx, "client sent credentials with CR, LF or NUL");
-	return invalid(ctx, "client sent invalid SASL data");
+	return proto_sasl_outcome(ctx, rc, POP3_ST_SASL, INVALID, pop3_proto.internal_error);
 }
 
 /* 0, or -1 with *a set to what the refusal asks of the session. */
@@ -149,7 +112,7 @@ cmd_user(struct proto_ctx *ctx, const struct pop3_args *a)
 
 	if (starttls_only_blocks(ctx) || a->n != 1)
 		return invalid(ctx, NULL);
-	forget(ctx);
+	creds_forget_login(&ctx->cr);
 	if (set_cred(ctx, &ctx->cr.login, a->v[0], a->l[0], &r) < 0)
 		return r;
 	pop3_set_state(ctx, POP3_ST_USER);
@@ -193,7 +156,7 @@ cmd_apop(struct proto_ctx *ctx, const struct pop3_args *a)
 	/* An MD5 digest; nginx passes anything on to the auth service. */
 	if (!is_hex32(a->v[1], a->l[1]))
 		return invalid(ctx, "client sent an invalid APOP digest");
-	forget(ctx);
+	creds_forget_login(&ctx->cr);
 	if (set_cred(ctx, &ctx->cr.login, a->v[0], a->l[0], &r) < 0 ||
 	    set_cred(ctx, &ctx->cr.passwd, a->v[1], a->l[1], &r) < 0)
 		return r;
@@ -212,66 +175,20 @@ mech_is(const struct pop3_args *a, const char *name)
 static enum proto_action
 cmd_auth(struct proto_ctx *ctx, const struct pop3_args *a)
 {
-	int rc;
-
 	if (starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
 	if (a->n == 0) {
 		buf_puts(ctx->out, ctx->rt->auth_list);
 		return PA_OK;
 	}
-	forget(ctx);
-	/* PLAIN and LOGIN work whatever pop3_auth says; it only hides them (nginx). */
-	if (mech_is(a, "PLAIN")) {
-		if (a->n == 1) {
-			buf_puts(ctx->out, "+ \r\n");
-			pop3_set_state(ctx, POP3_ST_AUTH_PLAIN);
-			return PA_OK;
-		}
-		if (a->n != 2)
-			return invalid(ctx, NULL);
-		if ((rc = sasl_plain(a->v[1], a->l[1], &ctx->cr)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_PLAIN;
-		return PA_AUTH;
-	}
-	if (mech_is(a, "LOGIN")) {
-		if (a->n == 1) {
-			buf_puts(ctx->out, "+ VXNlcm5hbWU6\r\n");
-			pop3_set_state(ctx, POP3_ST_AUTH_LOGIN_USER);
-			return PA_OK;
-		}
-		if (a->n != 2)
-			return invalid(ctx, NULL);
-		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 0)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "+ UGFzc3dvcmQ6\r\n");
-		pop3_set_state(ctx, POP3_ST_AUTH_LOGIN_PASS);
-		return PA_OK;
-	}
-	if (mech_is(a, "CRAM-MD5")) {
-		if (a->n != 1 || !(ctx->conf->pop3_auth & AUTHM_CRAM_MD5))
-			return invalid(ctx, NULL);
-		if (restore_salt(ctx) < 0 || proto_cram_challenge(ctx, "+ ") < 0)
-			return internal_error(ctx);
-		pop3_set_state(ctx, POP3_ST_AUTH_CRAM_MD5);
-		return PA_OK;
-	}
-	if (mech_is(a, "EXTERNAL")) {
-		/* nginx skips this check for an initial response; mailproxy does not. */
-		if (a->n > 2 || !(ctx->conf->pop3_auth & AUTHM_EXTERNAL))
-			return invalid(ctx, NULL);
-		if (a->n == 1) {
-			buf_puts(ctx->out, "+ VXNlcm5hbWU6\r\n");
-			pop3_set_state(ctx, POP3_ST_AUTH_EXTERNAL);
-			return PA_OK;
-		}
-		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 1)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_EXTERNAL;
-		return PA_AUTH;
-	}
-	return invalid(ctx, NULL);
+	creds_forget_login(&ctx->cr);
+	if (a->n > 2)
+		return invalid(ctx, NULL);
+	/* CRAM-MD5 challenges with the greeting's APOP timestamp. */
+	if (mech_is(a, "CRAM-MD5") && restore_salt(ctx) < 0)
+		return internal_error(ctx);
+	return sasl_outcome(ctx, sasl_exchange_begin(ctx, "+ ", ctx->conf->pop3_auth,
+	    a->v[0], a->l[0], a->n == 2 ? a->v[1] : NULL, a->n == 2 ? a->l[1] : 0));
 }
 
 static enum proto_action
@@ -375,68 +292,25 @@ command(struct proto_ctx *ctx, const char *line, size_t n)
 	return cmd->fn(ctx, &a);
 }
 
-/* The client's answer to a "+ ..." challenge. */
-static enum proto_action
-sasl_line(struct proto_ctx *ctx, const char *line, size_t n)
-{
-	unsigned method = AUTHM_PLAIN;
-	int rc = SASL_INVALID;
-
-	switch (ctx->state) {
-	case POP3_ST_AUTH_PLAIN:
-		rc = sasl_plain(line, n, &ctx->cr);
-		break;
-	case POP3_ST_AUTH_LOGIN_USER:
-		if ((rc = sasl_field(line, n, &ctx->cr.login, 0)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "+ UGFzc3dvcmQ6\r\n");
-		pop3_set_state(ctx, POP3_ST_AUTH_LOGIN_PASS);
-		return PA_OK;
-	case POP3_ST_AUTH_LOGIN_PASS:
-		rc = sasl_field(line, n, &ctx->cr.passwd, 1);
-		break;
-	case POP3_ST_AUTH_CRAM_MD5:
-		rc = sasl_cram_md5(line, n, &ctx->cr);
-		method = AUTHM_CRAM_MD5;
-		break;
-	case POP3_ST_AUTH_EXTERNAL:
-		rc = sasl_field(line, n, &ctx->cr.login, 1);
-		method = AUTHM_EXTERNAL;
-		break;
-	}
-	if (rc != SASL_OK)
-		return sasl_result(ctx, rc);
-	ctx->cr.method = method;
-	pop3_set_state(ctx, POP3_ST_START);
-	return PA_AUTH;
-}
-
 static enum proto_action
 pop3_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
 {
-	const char *lf = memchr(data, '\n', len);
-	size_t n;
+	long n = proto_take_line(data, len, full, used);
 
-	*used = 0;
-	if (lf == NULL) {
-		if (!full)
-			return PA_AGAIN;
+	switch (n) {
+	case PROTO_LINE_AGAIN:
+		return PA_AGAIN;
+	case PROTO_LINE_LONG:
 		/* nginx: the invalid-command reply, then close. */
-		*used = len;
 		invalid(ctx, NULL);
 		ctx->reason = "client sent too long command";
 		return PA_CLOSE;
-	}
-	n = (size_t)(lf - data);
-	*used = n + 1;
-	if (n > 0 && data[n - 1] == '\r')
-		n--;
-	/* A CR not followed by LF ends nginx's parse with an error. */
-	if (memchr(data, '\r', n) != NULL)
+	case PROTO_LINE_BARE_CR:
 		return invalid(ctx, NULL);
+	}
 	if (ctx->state == POP3_ST_START || ctx->state == POP3_ST_USER)
-		return command(ctx, data, n);
-	return sasl_line(ctx, data, n);
+		return command(ctx, data, (size_t)n);
+	return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, (size_t)n));
 }
 
 static int

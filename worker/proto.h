@@ -45,6 +45,10 @@ struct creds {
 };
 
 void creds_clear(struct creds *cr);
+/* Frees one field, zeroed first (passwords do not linger in freed memory). */
+void creds_drop(char **field);
+/* Login, password and method go before a new attempt (nginx CVE-2025-53859). */
+void creds_forget_login(struct creds *cr);
 /* Replaces *dst with a copy of (s, n); refuses CR, LF and NUL. 0, -1 (bad), -2 (OOM). */
 int creds_set(char **dst, const char *s, size_t n);
 
@@ -111,6 +115,7 @@ struct proto_ctx {
 	uint8_t be_tls;		/* the backend connection is TLS now */
 	uint8_t state;		/* machine state before login (per protocol) */
 	uint8_t be_state;	/* backend login state (per protocol) */
+	uint8_t sasl;		/* enum sasl_wait: what the next line answers */
 	unsigned errors;
 	unsigned login_attempt;
 	struct creds cr;

@@ -13,18 +13,30 @@
 #include "worker/proto.h"
 
 void
+creds_drop(char **field)
+{
+	if (*field != NULL) {
+		memset(*field, 0, strlen(*field));
+		free(*field);
+		*field = NULL;
+	}
+}
+
+void
 creds_clear(struct creds *cr)
 {
 	char **fields[] = { &cr->login, &cr->passwd, &cr->salt, &cr->helo, &cr->from, &cr->to };
 
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (*fields[i] != NULL) {
-			/* Passwords do not linger in freed memory. */
-			memset(*fields[i], 0, strlen(*fields[i]));
-			free(*fields[i]);
-			*fields[i] = NULL;
-		}
-	}
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		creds_drop(fields[i]);
+	cr->method = 0;
+}
+
+void
+creds_forget_login(struct creds *cr)
+{
+	creds_drop(&cr->login);
+	creds_drop(&cr->passwd);
 	cr->method = 0;
 }
 

@@ -4,7 +4,72 @@
 
 #include "common/net.h"
 #include "worker/proto_util.h"
-#include "worker/sasl.h"
+#include "worker/sasl_exchange.h"
+
+enum proto_action
+proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason)
+{
+	ctx->state = 0;
+	ctx->errors++;
+	ctx->reason = reason;
+	buf_puts(ctx->out, reply);
+	if (ctx->errors >= ctx->conf->max_errors) {
+		ctx->reason = "client sent too many invalid commands";
+		return PA_CLOSE;
+	}
+	return PA_OK;
+}
+
+enum proto_action
+proto_internal_error(struct proto_ctx *ctx, const char *reply)
+{
+	ctx->reason = "out of memory";
+	buf_puts(ctx->out, reply);
+	return PA_CLOSE;
+}
+
+enum proto_action
+proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
+    const char *invalid_reply, const char *internal_reply)
+{
+	switch (rc) {
+	case SASL_DONE:
+		ctx->state = 0;
+		return PA_AUTH;
+	case SASL_CHALLENGE:
+		ctx->state = sasl_state;
+		return PA_OK;
+	case SASL_NOMEM:
+		return proto_internal_error(ctx, internal_reply);
+	case SASL_HOSTILE:
+		return proto_invalid(ctx, invalid_reply, "client sent credentials with CR, LF or NUL");
+	case SASL_REFUSED:
+		return proto_invalid(ctx, invalid_reply, NULL);
+	default:
+		return proto_invalid(ctx, invalid_reply, "client sent invalid SASL data");
+	}
+}
+
+long
+proto_take_line(const char *data, size_t len, int full, size_t *used)
+{
+	const char *lf = memchr(data, '\n', len);
+	size_t n;
+
+	*used = 0;
+	if (lf == NULL) {
+		if (!full)
+			return PROTO_LINE_AGAIN;
+		*used = len;
+		return PROTO_LINE_LONG;
+	}
+	n = (size_t)(lf - data);
+	*used = n + 1;
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	/* A CR not followed by LF ends nginx's parse with an error. */
+	return memchr(data, '\r', n) != NULL ? PROTO_LINE_BARE_CR : (long)n;
+}
 
 int
 proto_cram_challenge(struct proto_ctx *ctx, const char *prefix)

@@ -4,6 +4,30 @@
 
 #include "worker/proto.h"
 
+/*
+ * The POP3/SMTP invalid-command reply: counts an error and goes back to the
+ * start state (0 in every machine); PA_CLOSE once max_errors is reached.
+ */
+enum proto_action proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason);
+/* The internal-error reply, then close. */
+enum proto_action proto_internal_error(struct proto_ctx *ctx, const char *reply);
+/*
+ * A sasl_exchange_*() result as POP3 and SMTP answer it: PA_AUTH, PA_OK in
+ * sasl_state (waiting for the next answer), or one of the two replies.
+ */
+enum proto_action proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
+    const char *invalid_reply, const char *internal_reply);
+
+/* What proto_take_line() finds besides a line. */
+#define PROTO_LINE_AGAIN	(-1)	/* no LF yet, and room for more */
+#define PROTO_LINE_LONG		(-2)	/* the buffer is full and holds no LF: all of it is used */
+#define PROTO_LINE_BARE_CR	(-3)	/* a CR inside the line: the line is used */
+/*
+ * One POP3 or SMTP command line off data, by nginx's rules: its length
+ * without the CR LF, with *used set to what it took; or a PROTO_LINE_* code.
+ */
+long proto_take_line(const char *data, size_t len, int full, size_t *used);
+
 /* Queues prefix + base64(salt) + CRLF, making the salt first if needed. */
 int proto_cram_challenge(struct proto_ctx *ctx, const char *prefix);
 /* Appends s as an IMAP quoted string. -1 if s cannot be quoted (CR, LF, NUL). */

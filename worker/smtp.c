@@ -13,15 +13,11 @@
 
 #include "worker/proto.h"
 #include "worker/proto_util.h"
-#include "worker/sasl.h"
+#include "worker/sasl_exchange.h"
 
 enum smtp_state {
 	SMTP_ST_START,
-	SMTP_ST_AUTH_PLAIN,
-	SMTP_ST_AUTH_LOGIN_USER,
-	SMTP_ST_AUTH_LOGIN_PASS,
-	SMTP_ST_AUTH_CRAM_MD5,
-	SMTP_ST_AUTH_EXTERNAL,
+	SMTP_ST_SASL,		/* in an AUTH exchange (ctx->sasl) */
 };
 
 #define SMTP_ARGS_MAX 11	/* nginx refuses a twelfth argument */
@@ -47,15 +43,7 @@ smtp_set_state(struct proto_ctx *ctx, enum smtp_state st)
 static enum proto_action
 invalid(struct proto_ctx *ctx, const char *reason)
 {
-	smtp_set_state(ctx, SMTP_ST_START);
-	ctx->errors++;
-	ctx->reason = reason;
-	buf_puts(ctx->out, R_INVALID);
-	if (ctx->errors >= ctx->conf->max_errors) {
-		ctx->reason = "client sent too many invalid commands";
-		return PA_CLOSE;
-	}
-	return PA_OK;
+	return proto_invalid(ctx, R_INVALID, reason);
 }
 
 /* nginx answers "501" without counting an error or leaving the state. */
@@ -69,38 +57,13 @@ bad_argument(struct proto_ctx *ctx)
 static enum proto_action
 internal_error(struct proto_ctx *ctx)
 {
-	ctx->reason = "out of memory";
-	buf_puts(ctx->out, smtp_proto.internal_error);
-	return PA_CLOSE;
-}
-
-static void
-drop(char **p)
-{
-	if (*p != NULL) {
-		memset(*p, 0, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
-
-/* Stale credentials must not ride along with a later attempt (nginx CVE-2025-53859). */
-static void
-forget_login(struct proto_ctx *ctx)
-{
-	drop(&ctx->cr.login);
-	drop(&ctx->cr.passwd);
-	ctx->cr.method = 0;
+	return proto_internal_error(ctx, smtp_proto.internal_error);
 }
 
 static enum proto_action
-sasl_result(struct proto_ctx *ctx, int rc)
+sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	if (rc == SASL_NOMEM)
-		return internal_error(ctx);
-	if (rc == SASL_HOSTILE)
-		return invalid(ctx, "client sent credentials with CR, LF or NUL");
-	return invalid(ctx, "client sent invalid SASL data");
+	return proto_sasl_outcome(ctx, rc, SMTP_ST_SASL, R_INVALID, smtp_proto.internal_error);
 }
 
 static enum proto_action
@@ -121,8 +84,8 @@ cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
 	free(ctx->u.smtp.helo);
 	ctx->u.smtp.helo = copy;
 	ctx->u.smtp.ehlo = (uint8_t)ehlo;
-	drop(&ctx->cr.from);
-	drop(&ctx->cr.to);
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
 	if (!ehlo)
 		buf_puts(ctx->out, rt->auth_list);
 	else if (ctx->tls)
@@ -148,74 +111,19 @@ cmd_ehlo(struct proto_ctx *ctx, const struct smtp_args *a)
 	return cmd_helo(ctx, a, 1);
 }
 
-static int
-mech_is(const struct smtp_args *a, const char *name)
-{
-	return a->l[0] == strlen(name) && strncasecmp(a->v[0], name, a->l[0]) == 0;
-}
-
 static enum proto_action
 cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
 {
-	int rc;
-
 	/* nginx: AUTH before STARTTLS under "starttls only" is an invalid command. */
 	if (ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls)
 		return invalid(ctx, NULL);
 	if (a->n == 0)
 		return bad_argument(ctx);
-	forget_login(ctx);
-	/* PLAIN and LOGIN work whatever smtp_auth says; it only hides them (nginx). */
-	if (mech_is(a, "PLAIN")) {
-		if (a->n == 1) {
-			buf_puts(ctx->out, "334 \r\n");
-			smtp_set_state(ctx, SMTP_ST_AUTH_PLAIN);
-			return PA_OK;
-		}
-		if (a->n != 2)
-			return invalid(ctx, NULL);
-		if ((rc = sasl_plain(a->v[1], a->l[1], &ctx->cr)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_PLAIN;
-		return PA_AUTH;
-	}
-	if (mech_is(a, "LOGIN")) {
-		if (a->n == 1) {
-			buf_puts(ctx->out, "334 VXNlcm5hbWU6\r\n");
-			smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_USER);
-			return PA_OK;
-		}
-		if (a->n != 2)
-			return invalid(ctx, NULL);
-		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 0)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "334 UGFzc3dvcmQ6\r\n");
-		smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_PASS);
-		return PA_OK;
-	}
-	if (mech_is(a, "CRAM-MD5")) {
-		if (a->n != 1 || !(ctx->conf->smtp_auth & AUTHM_CRAM_MD5))
-			return invalid(ctx, NULL);
-		if (proto_cram_challenge(ctx, "334 ") < 0)
-			return internal_error(ctx);
-		smtp_set_state(ctx, SMTP_ST_AUTH_CRAM_MD5);
-		return PA_OK;
-	}
-	if (mech_is(a, "EXTERNAL")) {
-		/* nginx skips this check for an initial response; mailproxy does not. */
-		if (a->n > 2 || !(ctx->conf->smtp_auth & AUTHM_EXTERNAL))
-			return invalid(ctx, NULL);
-		if (a->n == 1) {
-			buf_puts(ctx->out, "334 VXNlcm5hbWU6\r\n");
-			smtp_set_state(ctx, SMTP_ST_AUTH_EXTERNAL);
-			return PA_OK;
-		}
-		if ((rc = sasl_field(a->v[1], a->l[1], &ctx->cr.login, 1)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		ctx->cr.method = AUTHM_EXTERNAL;
-		return PA_AUTH;
-	}
-	return invalid(ctx, NULL);
+	creds_forget_login(&ctx->cr);
+	if (a->n > 2)
+		return invalid(ctx, NULL);
+	return sasl_outcome(ctx, sasl_exchange_begin(ctx, "334 ", ctx->conf->smtp_auth,
+	    a->v[0], a->l[0], a->n == 2 ? a->v[1] : NULL, a->n == 2 ? a->l[1] : 0));
 }
 
 /* The command line from its start to the end of its last argument, as nginx keeps it. */
@@ -248,7 +156,7 @@ cmd_mail(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
 		return bad_argument(ctx);
 	if (rc == -2)
 		return internal_error(ctx);
-	forget_login(ctx);
+	creds_forget_login(&ctx->cr);
 	buf_puts(ctx->out, R_OK);
 	return PA_OK;
 }
@@ -268,7 +176,7 @@ cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
 		return bad_argument(ctx);
 	if (rc == -2)
 		return internal_error(ctx);
-	forget_login(ctx);
+	creds_forget_login(&ctx->cr);
 	ctx->cr.method = AUTHM_NONE;
 	return PA_AUTH;
 }
@@ -276,8 +184,8 @@ cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
 static enum proto_action
 cmd_rset(struct proto_ctx *ctx)
 {
-	drop(&ctx->cr.from);
-	drop(&ctx->cr.to);
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
 	buf_puts(ctx->out, R_OK);
 	return PA_OK;
 }
@@ -288,10 +196,10 @@ cmd_starttls(struct proto_ctx *ctx)
 	if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
 		return invalid(ctx, NULL);
 	/* RFC 3207: forget what the client said before TLS (nginx CVE-2014-3556). */
-	drop(&ctx->cr.helo);
-	drop(&ctx->cr.from);
-	drop(&ctx->cr.to);
-	forget_login(ctx);
+	creds_drop(&ctx->cr.helo);
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
+	creds_forget_login(&ctx->cr);
 	free(ctx->u.smtp.helo);
 	ctx->u.smtp.helo = NULL;
 	ctx->u.smtp.ehlo = 0;
@@ -389,68 +297,25 @@ command(struct proto_ctx *ctx, const char *line, size_t n)
 	return invalid(ctx, NULL);
 }
 
-/* The client's answer to a "334 ..." challenge. */
-static enum proto_action
-sasl_line(struct proto_ctx *ctx, const char *line, size_t n)
-{
-	unsigned method = AUTHM_PLAIN;
-	int rc = SASL_INVALID;
-
-	switch (ctx->state) {
-	case SMTP_ST_AUTH_PLAIN:
-		rc = sasl_plain(line, n, &ctx->cr);
-		break;
-	case SMTP_ST_AUTH_LOGIN_USER:
-		if ((rc = sasl_field(line, n, &ctx->cr.login, 0)) != SASL_OK)
-			return sasl_result(ctx, rc);
-		buf_puts(ctx->out, "334 UGFzc3dvcmQ6\r\n");
-		smtp_set_state(ctx, SMTP_ST_AUTH_LOGIN_PASS);
-		return PA_OK;
-	case SMTP_ST_AUTH_LOGIN_PASS:
-		rc = sasl_field(line, n, &ctx->cr.passwd, 1);
-		break;
-	case SMTP_ST_AUTH_CRAM_MD5:
-		rc = sasl_cram_md5(line, n, &ctx->cr);
-		method = AUTHM_CRAM_MD5;
-		break;
-	case SMTP_ST_AUTH_EXTERNAL:
-		rc = sasl_field(line, n, &ctx->cr.login, 1);
-		method = AUTHM_EXTERNAL;
-		break;
-	}
-	if (rc != SASL_OK)
-		return sasl_result(ctx, rc);
-	ctx->cr.method = method;
-	smtp_set_state(ctx, SMTP_ST_START);
-	return PA_AUTH;
-}
-
 static enum proto_action
 smtp_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
 {
-	const char *lf = memchr(data, '\n', len);
-	size_t n;
+	long n = proto_take_line(data, len, full, used);
 
-	*used = 0;
-	if (lf == NULL) {
-		if (!full)
-			return PA_AGAIN;
+	switch (n) {
+	case PROTO_LINE_AGAIN:
+		return PA_AGAIN;
+	case PROTO_LINE_LONG:
 		/* nginx: the invalid-command reply, then close. */
-		*used = len;
 		invalid(ctx, NULL);
 		ctx->reason = "client sent too long command";
 		return PA_CLOSE;
-	}
-	n = (size_t)(lf - data);
-	*used = n + 1;
-	if (n > 0 && data[n - 1] == '\r')
-		n--;
-	/* A CR not followed by LF ends nginx's parse with an error. */
-	if (memchr(data, '\r', n) != NULL)
+	case PROTO_LINE_BARE_CR:
 		return invalid(ctx, NULL);
+	}
 	if (ctx->state == SMTP_ST_START)
-		return command(ctx, data, n);
-	return sasl_line(ctx, data, n);
+		return command(ctx, data, (size_t)n);
+	return sasl_outcome(ctx, sasl_exchange_step(ctx, "334 ", data, (size_t)n));
 }
 
 enum proto_action
