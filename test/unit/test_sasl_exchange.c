@@ -40,7 +40,8 @@ queued(void)
 	static char s[512];
 	size_t n = buf_len(&out) < sizeof(s) - 1 ? buf_len(&out) : sizeof(s) - 1;
 
-	memcpy(s, buf_rptr(&out), n);
+	if (n > 0)	/* an empty buf may have no storage at all */
+		memcpy(s, buf_rptr(&out), n);
 	s[n] = '\0';
 	buf_reset(&out);
 	return s;
