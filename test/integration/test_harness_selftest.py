@@ -448,7 +448,7 @@ def test_mailproxy_config_generation(ctx):
 
 
 def test_mailproxy_lifecycle(ctx):
-    """Start, reload and stop a real master; SKIP while the binary is the TEMP stub."""
+    """Start, reload and stop a real master."""
     auth = ctx.fake_auth()
     mp = ctx.mailproxy(auth=auth, servers=[{"protocol": "imap"}, {"protocol": "pop3"},
                                            {"protocol": "smtp"}])
@@ -471,7 +471,7 @@ def test_mailproxy_lifecycle(ctx):
 
 def test_end_to_end_imap_login_through_proxy(ctx):
     """The whole chain the harness exists for: imaplib -> mailproxy -> auth_service ->
-    Dovecot. SKIP while the binary is the TEMP stub."""
+    Dovecot."""
     dv = ctx.dovecot()
     subject = "e2e-%s" % uniq()
     dv.append("alice", "Subject: %s\r\n\r\nthrough the proxy\r\n" % subject)

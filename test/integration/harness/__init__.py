@@ -7,7 +7,7 @@ from .context import Context, Session, SANITIZER_PATTERNS
 from .dovecot import Dovecot, client_tls_context, make_cert
 from .fakes import AuthRequest, FakeAuth, FakeServer
 from .postfix import Postfix
-from .proxy import TEMP_REASON, CliResult, MailProxy, parse_listen, run_cli
+from .proxy import CliResult, MailProxy, parse_listen, run_cli
 from .util import (LOOPBACK, Skip, TestTimeout, can_connect, children_of, free_port, timeout,
                    free_ports, is_listening, pid_alive, read_text, stop_pid, wait_pid_gone,
                    wait_until)
