@@ -41,25 +41,10 @@ invalid(struct proto_ctx *ctx, const char *reason)
 	return PA_OK;
 }
 
-static int
-starttls_only_blocks(const struct proto_ctx *ctx)
-{
-	return ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls;
-}
-
 static enum proto_action
 cmd_capability(struct proto_ctx *ctx)
 {
-	const struct proto_rt *rt = ctx->rt;
-
-	if (ctx->tls)
-		buf_puts(ctx->out, rt->caps_tls);
-	else if (ctx->conf->starttls == STARTTLS_ON)
-		buf_puts(ctx->out, rt->caps_starttls);
-	else if (ctx->conf->starttls == STARTTLS_ONLY)
-		buf_puts(ctx->out, rt->caps_starttls_only);
-	else
-		buf_puts(ctx->out, rt->caps_plain);
+	buf_puts(ctx->out, proto_caps(ctx));
 	tagged(ctx, "OK completed");
 	return PA_OK;
 }
@@ -67,24 +52,7 @@ cmd_capability(struct proto_ctx *ctx)
 static enum proto_action
 sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	switch (rc) {
-	case SASL_DONE:
-		ctx->state = IMAP_ST_START;
-		return PA_AUTH;
-	case SASL_CHALLENGE:
-		ctx->state = IMAP_ST_SASL;
-		return PA_OK;
-	case SASL_NOMEM:
-		ctx->reason = "out of memory";
-		buf_puts(ctx->out, imap_proto.internal_error);
-		return PA_CLOSE;
-	case SASL_HOSTILE:
-		return invalid(ctx, "client sent credentials with CR, LF or NUL");
-	case SASL_REFUSED:
-		return invalid(ctx, NULL);
-	default:
-		return invalid(ctx, "client sent invalid SASL data");
-	}
+	return proto_sasl_outcome(ctx, rc, IMAP_ST_SASL, invalid, imap_proto.internal_error);
 }
 
 /* Token t as a login or password: CR, LF and NUL are refused. */
@@ -114,7 +82,7 @@ cmd_login(struct proto_ctx *ctx, const char *cmd)
 	const struct imap_parser *p = &ctx->u.imap.p;
 	int rc;
 
-	if (p->ntok != 3 || starttls_only_blocks(ctx))
+	if (p->ntok != 3 || proto_starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
 	rc = take_string(ctx, cmd, 1, &ctx->cr.login);
 	if (rc == SASL_OK)
@@ -131,7 +99,7 @@ cmd_authenticate(struct proto_ctx *ctx, const char *cmd)
 	const struct imap_parser *p = &ctx->u.imap.p;
 	const struct imap_token *mech, *ir;
 
-	if (p->ntok < 2 || p->ntok > 3 || starttls_only_blocks(ctx))
+	if (p->ntok < 2 || p->ntok > 3 || proto_starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
 	mech = &p->tok[1];
 	ir = p->ntok == 3 ? &p->tok[2] : NULL;
@@ -171,6 +139,8 @@ cmd_id(struct proto_ctx *ctx, const char *cmd)
 				buf_release(&list);
 				return invalid(ctx, "client sent an invalid ID list");
 			}
+			if (!ctx->conf->imap_id_forward)
+				continue;	/* checked, nothing to keep */
 			size_t kl, vl = 0;
 			char *ks = imap_token_dup(p, cmd, t, &kl);
 			char *vs = vnil ? NULL : imap_token_dup(p, cmd, t + 1, &vl);
@@ -196,8 +166,7 @@ cmd_id(struct proto_ctx *ctx, const char *cmd)
 	if (ctx->conf->imap_id_forward) {
 		free(ctx->u.imap.id);
 		ctx->u.imap.id = NULL;
-		if (pairs > 0) {
-			buf_append(&list, "", 1);
+		if (pairs > 0 && buf_append(&list, "", 1) == 0) {
 			ctx->u.imap.id = list.data;
 			list.data = NULL;
 		}
@@ -248,27 +217,17 @@ static enum proto_action
 imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
 {
 	struct imap_parser *p = &ctx->u.imap.p;
-	size_t max = imap_max(ctx);
 	enum proto_action a;
 
 	*used = 0;
 	if (ctx->state != IMAP_ST_START) {
-		const char *lf = memchr(data, '\n', len);
-		if (lf == NULL) {
-			if (!full)
-				return PA_AGAIN;
-			ctx->reason = "client sent too long command";
-			invalid(ctx, NULL);
-			return PA_CLOSE;
-		}
-		size_t n = (size_t)(lf - data);
-		*used = n + 1;
-		if (n > 0 && data[n - 1] == '\r')
-			n--;
-		return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, n));
+		long n = proto_take_line(data, len, full, used);
+		if (n < 0)
+			return proto_line_refused(ctx, n, invalid);
+		return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, (size_t)n));
 	}
 
-	switch (imap_parse(p, data, len, max)) {
+	switch (imap_parse(p, data, len, ctx->bufsize)) {
 	case IMAP_PARSE_AGAIN:
 		if (imap_parse_need_continuation(p)) {
 			buf_puts(ctx->out, "+ OK\r\n");

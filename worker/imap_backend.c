@@ -50,12 +50,25 @@ send_login(struct proto_ctx *ctx, int literal_plus)
 	}
 }
 
+/* LITERAL+ as a word of the greeting's [CAPABILITY ...], not anywhere in its text. */
 static int
 has_literal_plus(const char *line, size_t len)
 {
-	for (size_t i = 0; i + 8 <= len; i++)
-		if (strncasecmp(line + i, "LITERAL+", 8) == 0)
+	static const char code[] = "[CAPABILITY ";
+	const size_t cl = sizeof(code) - 1;
+	const char *end = line + len, *p = line, *close;
+
+	while (p + cl <= end && strncasecmp(p, code, cl) != 0)
+		p++;
+	if (p + cl > end || (close = memchr(p, ']', (size_t)(end - p))) == NULL)
+		return 0;
+	for (p += cl; p < close; p++) {
+		const char *w = p;
+		while (p < close && *p != ' ')
+			p++;
+		if (p - w == 8 && strncasecmp(w, "LITERAL+", 8) == 0)
 			return 1;
+	}
 	return 0;
 }
 
@@ -80,8 +93,13 @@ imap_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	const char *tag = client_tag(ctx);
 	size_t tl = strlen(tag);
 
-	if (line == NULL)	/* TLS with the backend is up */
-		return ctx->be_state == BE_STARTTLS ? after_greeting(ctx) : BA_INVALID;
+	if (line == NULL) {	/* TLS with the backend is up */
+		if (ctx->be_state != BE_STARTTLS)
+			return BA_INVALID;
+		/* What was announced before TLS no longer holds (RFC 3501 6.2.1). */
+		ctx->u.imap.literal_plus = 0;
+		return after_greeting(ctx);
+	}
 	switch (ctx->be_state) {
 	case BE_GREETING:
 		if (len < 4 || memcmp(line, "* OK", 4) != 0)

@@ -9,8 +9,6 @@ enum {
 	S_LIT_LEN, S_LIT_PLUS, S_LIT_CR, S_LIT_LF, S_LIT_DATA, S_CR, S_INVALID,
 };
 
-#define LITERAL_NEED_CONT 0x80
-
 void
 imap_parse_reset(struct imap_parser *p)
 {

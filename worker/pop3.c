@@ -49,12 +49,6 @@ internal_error(struct proto_ctx *ctx)
 	return proto_internal_error(ctx, pop3_proto.internal_error);
 }
 
-static int
-starttls_only_blocks(const struct proto_ctx *ctx)
-{
-	return ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls;
-}
-
 /*
  * The session clears cr (salt included) after a failed login; APOP and
  * CRAM-MD5 must answer the greeting's timestamp all the same.
@@ -71,7 +65,7 @@ restore_salt(struct proto_ctx *ctx)
 static enum proto_action
 sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	return proto_sasl_outcome(ctx, rc, POP3_ST_SASL, INVALID, pop3_proto.internal_error);
+	return proto_sasl_outcome(ctx, rc, POP3_ST_SASL, invalid, pop3_proto.internal_error);
 }
 
 /* 0, or -1 with *a set to what the refusal asks of the session. */
@@ -90,18 +84,9 @@ set_cred(struct proto_ctx *ctx, char **dst, const char *s, size_t n, enum proto_
 static enum proto_action
 cmd_capa(struct proto_ctx *ctx, const struct pop3_args *a)
 {
-	const struct proto_rt *rt = ctx->rt;
-
 	(void)a;
 	/* nginx offers STLS only before USER. */
-	if (ctx->tls || ctx->state == POP3_ST_USER)
-		buf_puts(ctx->out, rt->caps_tls);
-	else if (ctx->conf->starttls == STARTTLS_ON)
-		buf_puts(ctx->out, rt->caps_starttls);
-	else if (ctx->conf->starttls == STARTTLS_ONLY)
-		buf_puts(ctx->out, rt->caps_starttls_only);
-	else
-		buf_puts(ctx->out, rt->caps_plain);
+	buf_puts(ctx->out, ctx->state == POP3_ST_USER ? ctx->rt->caps_plain : proto_caps(ctx));
 	return PA_OK;
 }
 
@@ -110,7 +95,7 @@ cmd_user(struct proto_ctx *ctx, const struct pop3_args *a)
 {
 	enum proto_action r;
 
-	if (starttls_only_blocks(ctx) || a->n != 1)
+	if (proto_starttls_only_blocks(ctx) || a->n != 1)
 		return invalid(ctx, NULL);
 	creds_forget_login(&ctx->cr);
 	if (set_cred(ctx, &ctx->cr.login, a->v[0], a->l[0], &r) < 0)
@@ -151,7 +136,7 @@ cmd_apop(struct proto_ctx *ctx, const struct pop3_args *a)
 {
 	enum proto_action r;
 
-	if (starttls_only_blocks(ctx) || a->n != 2 || !(ctx->conf->pop3_auth & AUTHM_APOP))
+	if (proto_starttls_only_blocks(ctx) || a->n != 2 || !(ctx->conf->pop3_auth & AUTHM_APOP))
 		return invalid(ctx, NULL);
 	/* An MD5 digest; nginx passes anything on to the auth service. */
 	if (!is_hex32(a->v[1], a->l[1]))
@@ -175,7 +160,7 @@ mech_is(const struct pop3_args *a, const char *name)
 static enum proto_action
 cmd_auth(struct proto_ctx *ctx, const struct pop3_args *a)
 {
-	if (starttls_only_blocks(ctx))
+	if (proto_starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
 	if (a->n == 0) {
 		buf_puts(ctx->out, ctx->rt->auth_list);
@@ -297,17 +282,8 @@ pop3_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 {
 	long n = proto_take_line(data, len, full, used);
 
-	switch (n) {
-	case PROTO_LINE_AGAIN:
-		return PA_AGAIN;
-	case PROTO_LINE_LONG:
-		/* nginx: the invalid-command reply, then close. */
-		invalid(ctx, NULL);
-		ctx->reason = "client sent too long command";
-		return PA_CLOSE;
-	case PROTO_LINE_BARE_CR:
-		return invalid(ctx, NULL);
-	}
+	if (n < 0)
+		return proto_line_refused(ctx, n, invalid);
 	if (ctx->state == POP3_ST_START || ctx->state == POP3_ST_USER)
 		return command(ctx, data, (size_t)n);
 	return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, (size_t)n));

@@ -55,10 +55,9 @@ int creds_set(char **dst, const char *s, size_t n);
 /* Canned replies of one server, built once per worker (see proto_rt.c). */
 struct proto_rt {
 	char *greeting;			/* without salt */
-	char *caps_plain;		/* CAPABILITY/CAPA/EHLO body, no TLS, starttls off */
+	char *caps_plain;		/* CAPABILITY/CAPA/EHLO body, on TLS or with starttls off */
 	char *caps_starttls;		/* no TLS yet, starttls on */
 	char *caps_starttls_only;	/* no TLS yet, starttls only */
-	char *caps_tls;			/* on a TLS connection */
 	char *auth_list;		/* POP3 "AUTH" list / SMTP helper */
 };
 

@@ -128,9 +128,12 @@ build_imap(const struct srv_conf *c, struct proto_rt *rt)
 			buf_printf(&b, " %s", mechs[i].imap);
 	char *with_auth = finish(&b);
 
+	if (with_auth == NULL) {
+		buf_release(&base);
+		return;		/* proto_rt_build() sees the missing replies */
+	}
 	buf_printf(&b, "%s\r\n", with_auth);
 	rt->caps_plain = finish(&b);
-	rt->caps_tls = strdup(rt->caps_plain);
 	buf_printf(&b, "%s STARTTLS\r\n", with_auth);
 	rt->caps_starttls = finish(&b);
 	buf_append(&b, base.data, buf_len(&base));
@@ -183,7 +186,6 @@ build_pop3(const struct srv_conf *c, struct proto_rt *rt)
 		else
 			rt->caps_starttls_only = finish(&b);
 	}
-	rt->caps_tls = strdup(rt->caps_plain);
 
 	buf_puts(&b, "+OK methods supported:\r\n");
 	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
@@ -234,7 +236,6 @@ build_smtp(const struct srv_conf *c, struct proto_rt *rt)
 	buf_printf(&b, "220 %s ESMTP ready\r\n", c->server_name.v[0]);
 	rt->greeting = finish(&b);
 	rt->caps_plain = ehlo_reply(c, 1, 0);
-	rt->caps_tls = ehlo_reply(c, 1, 0);
 	rt->caps_starttls = ehlo_reply(c, 1, 1);
 	rt->caps_starttls_only = ehlo_reply(c, 0, 1);
 	buf_printf(&b, "250 %s\r\n", c->server_name.v[0]);
@@ -256,8 +257,9 @@ proto_rt_build(const struct config *cf)
 			build_pop3(c, &rt[i]);
 		else
 			build_smtp(c, &rt[i]);
-		if (rt[i].greeting == NULL || rt[i].caps_plain == NULL || rt[i].caps_tls == NULL ||
-		    rt[i].caps_starttls == NULL || rt[i].caps_starttls_only == NULL) {
+		if (rt[i].greeting == NULL || rt[i].caps_plain == NULL ||
+		    rt[i].caps_starttls == NULL || rt[i].caps_starttls_only == NULL ||
+		    (c->protocol != MP_PROTO_IMAP && rt[i].auth_list == NULL)) {
 			proto_rt_free(rt, i + 1);
 			return NULL;
 		}
@@ -275,7 +277,6 @@ proto_rt_free(struct proto_rt *rt, size_t n)
 		free(rt[i].caps_plain);
 		free(rt[i].caps_starttls);
 		free(rt[i].caps_starttls_only);
-		free(rt[i].caps_tls);
 		free(rt[i].auth_list);
 	}
 	free(rt);

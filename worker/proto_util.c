@@ -30,7 +30,7 @@ proto_internal_error(struct proto_ctx *ctx, const char *reply)
 
 enum proto_action
 proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
-    const char *invalid_reply, const char *internal_reply)
+    proto_invalid_fn invalid, const char *internal_reply)
 {
 	switch (rc) {
 	case SASL_DONE:
@@ -42,11 +42,11 @@ proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
 	case SASL_NOMEM:
 		return proto_internal_error(ctx, internal_reply);
 	case SASL_HOSTILE:
-		return proto_invalid(ctx, invalid_reply, "client sent credentials with CR, LF or NUL");
+		return invalid(ctx, "client sent credentials with CR, LF or NUL");
 	case SASL_REFUSED:
-		return proto_invalid(ctx, invalid_reply, NULL);
+		return invalid(ctx, NULL);
 	default:
-		return proto_invalid(ctx, invalid_reply, "client sent invalid SASL data");
+		return invalid(ctx, "client sent invalid SASL data");
 	}
 }
 
@@ -69,6 +69,33 @@ proto_take_line(const char *data, size_t len, int full, size_t *used)
 		n--;
 	/* A CR not followed by LF ends nginx's parse with an error. */
 	return memchr(data, '\r', n) != NULL ? PROTO_LINE_BARE_CR : (long)n;
+}
+
+enum proto_action
+proto_line_refused(struct proto_ctx *ctx, long code, proto_invalid_fn invalid)
+{
+	if (code == PROTO_LINE_AGAIN)
+		return PA_AGAIN;
+	if (code == PROTO_LINE_LONG) {
+		invalid(ctx, NULL);
+		ctx->reason = "client sent too long command";
+		return PA_CLOSE;
+	}
+	return invalid(ctx, NULL);
+}
+
+const char *
+proto_caps(const struct proto_ctx *ctx)
+{
+	if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
+		return ctx->rt->caps_plain;
+	return ctx->conf->starttls == STARTTLS_ON ? ctx->rt->caps_starttls : ctx->rt->caps_starttls_only;
+}
+
+int
+proto_starttls_only_blocks(const struct proto_ctx *ctx)
+{
+	return ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls;
 }
 
 int

@@ -11,12 +11,18 @@
 enum proto_action proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason);
 /* The internal-error reply, then close. */
 enum proto_action proto_internal_error(struct proto_ctx *ctx, const char *reply);
+/* A machine's invalid-command answer (IMAP's is tagged). */
+typedef enum proto_action (*proto_invalid_fn)(struct proto_ctx *ctx, const char *reason);
 /*
- * A sasl_exchange_*() result as POP3 and SMTP answer it: PA_AUTH, PA_OK in
- * sasl_state (waiting for the next answer), or one of the two replies.
+ * A sasl_exchange_*() result as the machines answer it: PA_AUTH, PA_OK in
+ * sasl_state (waiting for the next answer), invalid(), or the internal error.
  */
 enum proto_action proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
-    const char *invalid_reply, const char *internal_reply);
+    proto_invalid_fn invalid, const char *internal_reply);
+/* CAPABILITY / CAPA / EHLO as the connection stands (TLS, starttls on|only|off). */
+const char *proto_caps(const struct proto_ctx *ctx);
+/* "starttls only" and no TLS yet: logins are refused. */
+int proto_starttls_only_blocks(const struct proto_ctx *ctx);
 
 /* What proto_take_line() finds besides a line. */
 #define PROTO_LINE_AGAIN	(-1)	/* no LF yet, and room for more */
@@ -27,6 +33,8 @@ enum proto_action proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl
  * without the CR LF, with *used set to what it took; or a PROTO_LINE_* code.
  */
 long proto_take_line(const char *data, size_t len, int full, size_t *used);
+/* A PROTO_LINE_* code as the machines answer it (nginx: too long closes). */
+enum proto_action proto_line_refused(struct proto_ctx *ctx, long code, proto_invalid_fn invalid);
 
 /* Queues prefix + base64(salt) + CRLF, making the salt first if needed. */
 int proto_cram_challenge(struct proto_ctx *ctx, const char *prefix);
@@ -34,7 +42,6 @@ int proto_cram_challenge(struct proto_ctx *ctx, const char *prefix);
 int proto_imap_quote(struct buf *b, const char *s);
 /* Takes the tag of the command at data (or clears it when none was parsed). */
 void proto_imap_set_tag(struct proto_ctx *ctx, const char *data);
-static inline size_t imap_max(const struct proto_ctx *ctx) { return ctx->bufsize; }
 /* "1.2.3.4" and the port of a socket address, for ID and XCLIENT. */
 void proto_addr(const struct sockaddr *sa, char *ip, size_t iplen, int *port);
 

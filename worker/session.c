@@ -48,8 +48,6 @@ session_init(struct cycle *cy)
 		log_msg(LL_EMERG, "cannot build protocol replies (out of memory)");
 		return -1;
 	}
-	if (tls_init(cy) < 0)
-		return -1;
 	return 0;
 }
 

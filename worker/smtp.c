@@ -63,7 +63,7 @@ internal_error(struct proto_ctx *ctx)
 static enum proto_action
 sasl_outcome(struct proto_ctx *ctx, int rc)
 {
-	return proto_sasl_outcome(ctx, rc, SMTP_ST_SASL, R_INVALID, smtp_proto.internal_error);
+	return proto_sasl_outcome(ctx, rc, SMTP_ST_SASL, invalid, smtp_proto.internal_error);
 }
 
 static enum proto_action
@@ -86,16 +86,7 @@ cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
 	ctx->u.smtp.ehlo = (uint8_t)ehlo;
 	creds_drop(&ctx->cr.from);
 	creds_drop(&ctx->cr.to);
-	if (!ehlo)
-		buf_puts(ctx->out, rt->auth_list);
-	else if (ctx->tls)
-		buf_puts(ctx->out, rt->caps_tls);
-	else if (ctx->conf->starttls == STARTTLS_ON)
-		buf_puts(ctx->out, rt->caps_starttls);
-	else if (ctx->conf->starttls == STARTTLS_ONLY)
-		buf_puts(ctx->out, rt->caps_starttls_only);
-	else
-		buf_puts(ctx->out, rt->caps_plain);
+	buf_puts(ctx->out, ehlo ? proto_caps(ctx) : rt->auth_list);
 	return PA_OK;
 }
 
@@ -115,7 +106,7 @@ static enum proto_action
 cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
 {
 	/* nginx: AUTH before STARTTLS under "starttls only" is an invalid command. */
-	if (ctx->conf->starttls == STARTTLS_ONLY && !ctx->tls)
+	if (proto_starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
 	if (a->n == 0)
 		return bad_argument(ctx);
@@ -302,17 +293,8 @@ smtp_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 {
 	long n = proto_take_line(data, len, full, used);
 
-	switch (n) {
-	case PROTO_LINE_AGAIN:
-		return PA_AGAIN;
-	case PROTO_LINE_LONG:
-		/* nginx: the invalid-command reply, then close. */
-		invalid(ctx, NULL);
-		ctx->reason = "client sent too long command";
-		return PA_CLOSE;
-	case PROTO_LINE_BARE_CR:
-		return invalid(ctx, NULL);
-	}
+	if (n < 0)
+		return proto_line_refused(ctx, n, invalid);
 	if (ctx->state == SMTP_ST_START)
 		return command(ctx, data, (size_t)n);
 	return sasl_outcome(ctx, sasl_exchange_step(ctx, "334 ", data, (size_t)n));

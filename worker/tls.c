@@ -24,16 +24,7 @@
 #include "worker/tls.h"
 #include "worker/tls_int.h"
 
-int
-tls_init(struct cycle *cy)
-{
-	(void)cy;
-	return 0;
-}
-
 static char *v_cert;
-
-void tls_backend_forget(void);
 
 void
 tls_shutdown(void)
@@ -351,17 +342,20 @@ tls_backend_start(struct session *s)
 	SSL_set_connect_state(ssl);
 	net_ntop(&s->backend.sa, ip, sizeof(ip));
 	name = c->proxy_ssl_name ? c->proxy_ssl_name : ip;
-	if (c->proxy_ssl_server_name && strchr(name, ':') == NULL &&
-	    strspn(name, "0123456789.") != strlen(name))
-		SSL_set_tlsext_host_name(ssl, name);
-	if (c->proxy_ssl_verify) {
+	struct sockaddr_storage tmp;
+	socklen_t tl;
+	int is_ip = net_parse_ip(name, &tmp, &tl) == 0;
+	/* SNI carries host names only (RFC 6066). */
+	int ok = !c->proxy_ssl_server_name || is_ip || SSL_set_tlsext_host_name(ssl, name) == 1;
+	if (ok && c->proxy_ssl_verify) {
+		/* Without the name to check, any valid chain would pass: fail closed. */
 		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-		struct sockaddr_storage tmp;
-		socklen_t tl;
-		if (net_parse_ip(name, &tmp, &tl) == 0)
-			X509_VERIFY_PARAM_set1_ip_asc(vp, name);
-		else
-			X509_VERIFY_PARAM_set1_host(vp, name, 0);
+		ok = (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name) :
+		    X509_VERIFY_PARAM_set1_host(vp, name, 0)) == 1;
+	}
+	if (!ok) {
+		backend_failed(s, "cannot set the upstream name on the TLS connection", 0);
+		return;
 	}
 	if (c->proxy_ssl_session_reuse) {
 		struct reuse_slot *r = reuse_find(s, ts->client, 0);

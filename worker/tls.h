@@ -20,7 +20,6 @@ void tls_cycle_free(struct cycle *cy);
 /* -t: builds and frees the contexts, to report bad keys and certificates. */
 int tls_validate(const struct config *cf, char *err, size_t errlen);
 
-int tls_init(struct cycle *cy);		/* worker */
 void tls_shutdown(void);
 /* Starts the server-side handshake; greet: send the greeting once done. */
 void tls_start(struct session *s, int greet);
