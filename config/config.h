@@ -75,7 +75,6 @@ struct listen_conf {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char *text;		/* as written, for messages */
-	const char *file;
 	int line, col;
 	unsigned ssl:1, proxy_protocol:1, bind:1, reuseport:1, multipath:1;
 	int backlog;		/* default 511 */

@@ -379,6 +379,12 @@ config_check(struct loader *ld)
 		struct ynode tmp = { .line = p->line, .col = p->col };
 		return lerr(ld, &tmp, "worker_connections", "must be at least 2 (a session uses two)");
 	}
+	/* Servers inherit "ssl" without it in their own set: warn for the mail level here. */
+	if (cf->has_mail && conf_isset(cf->mail.set, directive_index(directive_find("ssl")))) {
+		struct ynode tmp;
+		lwarn(ld, at_pos(&tmp, &cf->mail, "ssl"), "ssl",
+		    "the \"ssl\" directive is deprecated, use \"listen ... ssl\" instead");
+	}
 	for (size_t i = 0; i < cf->nservers; i++)
 		if (check_server(ld, &cf->servers[i]) < 0)
 			return -1;

@@ -62,8 +62,6 @@ struct loader {
 	char *err;
 	size_t errlen;
 	size_t visits;
-	const char *ctxname;
-	unsigned ctx;
 };
 
 /* Formats "file:line:col: "key": message" into ld->err; returns -1. */
@@ -81,6 +79,8 @@ struct args {
 int get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
     struct args *a);
 /* The single scalar of a one-argument directive. */
+/* A plain empty, "~" or "null" scalar: YAML's null, "nothing" for a directive. */
+int config_is_null(const struct ynode *n);
 int get_scalar(struct loader *ld, const struct directive *d, const struct ynode *val,
     const char **s);
 

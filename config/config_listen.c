@@ -139,7 +139,6 @@ parse_listen_item(struct loader *ld, const struct directive *d, const struct yno
 	proto.ipv6only = 1;
 	proto.so_keepalive = -1;
 	proto.text = arena_strdup(&ld->cf->arena, it->str);
-	proto.file = ld->file;
 	proto.line = it->line;
 	proto.col = it->col;
 	if (listen_addrs(ld, d, it, a.v[0], addrs, lens, 16, &naddr) < 0)

@@ -169,13 +169,6 @@ apply_key(struct loader *ld, unsigned ctx, void *conf, uint8_t *set, struct conf
 	return 0;
 }
 
-/* A plain empty, "~" or "null" scalar: what "events:" with nothing under it is. */
-static int
-is_null(const struct ynode *n)
-{
-	return n->type == YN_SCALAR && n->plain &&
-	    (n->len == 0 || strcmp(n->str, "~") == 0 || strcasecmp(n->str, "null") == 0);
-}
 
 /*
  * A block must be a mapping; an empty one ("events:" followed by nothing but
@@ -185,7 +178,7 @@ is_null(const struct ynode *n)
 static int
 expect_map(struct loader *ld, const struct ynode *n, const char *what)
 {
-	if (n->type != YN_MAP && !(what != NULL && is_null(n)))
+	if (n->type != YN_MAP && !(what != NULL && config_is_null(n)))
 		return lerr(ld, n, what, "expected a mapping, got a %s",
 		    n->type == YN_SEQ ? "sequence" : "scalar");
 	return 0;
@@ -248,7 +241,7 @@ load_mail(struct loader *ld, const struct ynode *map)
 	}
 	if (servers == NULL)
 		return 0;
-	if (is_null(servers))
+	if (config_is_null(servers))
 		return 0;
 	if (servers->type != YN_SEQ)
 		return lerr(ld, servers, "servers", "expected a sequence of server mappings");
@@ -288,8 +281,7 @@ load_main(struct loader *ld, const struct ynode *root, const char *globals)
 	struct main_conf *mc = &ld->cf->main;
 
 	/* "---" or "~" alone parse as a null scalar: that is an empty file too. */
-	if (root == NULL || (root->type == YN_SCALAR && root->plain &&
-	    (root->len == 0 || strcmp(root->str, "~") == 0)))
+	if (root == NULL || config_is_null(root))
 		return lerr(ld, NULL, NULL, "the configuration is empty (expected a mapping)");
 	if (expect_map(ld, root, NULL) < 0)
 		return -1;
@@ -435,7 +427,15 @@ read_file(const char *path, char **data, size_t *len, char *err, size_t errlen)
 		ssize_t n = read(fd, *data + got, (size_t)st.st_size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			/* Half a file could still parse, as a different configuration. */
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			free(*data);
+			*data = NULL;
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
 			break;
 		got += (size_t)n;
 	}

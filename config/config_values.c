@@ -207,13 +207,19 @@ type_name(enum ynode_type t)
 }
 
 int
+config_is_null(const struct ynode *n)
+{
+	return n->type == YN_SCALAR && n->plain &&
+	    (n->len == 0 || strcmp(n->str, "~") == 0 || strcasecmp(n->str, "null") == 0);
+}
+
+int
 get_scalar(struct loader *ld, const struct directive *d, const struct ynode *val,
     const char **s)
 {
 	if (val->type != YN_SCALAR)
 		return lerr(ld, val, d->name, "expected a single value, got %s", type_name(val->type));
-	if (val->plain && (val->len == 0 || strcmp(val->str, "~") == 0 ||
-	    strcasecmp(val->str, "null") == 0))
+	if (config_is_null(val))
 		return lerr(ld, val, d->name, "expected a value, got nothing");
 	*s = val->str;
 	return 0;
@@ -269,6 +275,8 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 	 * and it must not end up inside a capability or a mechanism name.
 	 */
 	size_t cnt = 0;
+	if (config_is_null(val))
+		return lerr(ld, val, d->name, "expected a value, got nothing");
 	for (const char *p = val->str; *p;) {
 		while (is_blank(*p))
 			p++;

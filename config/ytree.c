@@ -19,8 +19,6 @@ struct anchor {
 struct builder {
 	struct ytree *t;
 	const char *name;
-	const char *data;
-	size_t len;
 	char *err;
 	size_t errlen;
 	struct ynode *stack[YTREE_MAX_DEPTH + 1];
@@ -331,8 +329,6 @@ ytree_parse(struct ytree *t, const char *name, const char *data, size_t len,
 	t->root = NULL;
 	b.t = t;
 	b.name = name;
-	b.data = data;
-	b.len = len;
 	b.err = err;
 	b.errlen = errlen;
 

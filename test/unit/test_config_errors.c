@@ -68,6 +68,10 @@ Test(config_errors, wrong_type)
 	EXPECT_ERR(SRV("      timeout: [1s, 2s]\n"),
 	    "t.yaml:5:16: \"timeout\": expected a single value, got a sequence");
 	EXPECT_ERR("daemon: ~\n", "t.yaml:1:9: \"daemon\": expected a value, got nothing");
+	/* Lists too: "~" and "null" are YAML's null, never a capability or a user. */
+	EXPECT_ERR("user: ~\n", "t.yaml:1:7: \"user\": expected a value, got nothing");
+	EXPECT_ERR(SRV("      imap_capabilities: null\n"),
+	    "t.yaml:5:26: \"imap_capabilities\": expected a value, got nothing");
 	EXPECT_ERR("pid: \"\"\n", "t.yaml:1:6: \"pid\": expected a value, got an empty string");
 	EXPECT_ERR(SRV("      imap_capabilities: {a: b}\n"),
 	    "t.yaml:5:26: \"imap_capabilities\": expected a value or a sequence of values, got a mapping");

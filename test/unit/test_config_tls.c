@@ -182,6 +182,27 @@ Test(config_tls, seed_ssl_and_so_keepalive)
 	config_free(cf);
 }
 
+/* "ssl: on" at the mail level is inherited by every server and warned about once. */
+Test(config_tls, seed_ssl_at_the_mail_level_is_warned_about_too)
+{
+	struct config *cf;
+
+	th_certs();
+	LOAD_OK(cf, MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  ssl: on\n"
+	    "  servers:\n"
+	    "    - listen: \"993\"\n"
+	    "      protocol: imap\n"
+	    "    - listen: \"995\"\n"
+	    "      protocol: pop3\n");
+	cr_assert_eq(cf->servers[0].listen[0].ssl, 1);
+	cr_assert_eq(cf->servers[1].listen[0].ssl, 1);
+	cr_assert_eq(cf->warnings.n, 1);
+	cr_assert_str_eq(cf->warnings.v[0], "t.yaml:5:3: \"ssl\": the \"ssl\" directive is deprecated, "
+	    "use \"listen ... ssl\" instead");
+	config_free(cf);
+}
+
 Test(config_tls, ssl_protocols_any_case)
 {
 	struct config *cf;
