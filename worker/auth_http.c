@@ -155,7 +155,7 @@ ac_open(const struct auth_http_url *u, struct auth_result *res)
 	ac->addrlen = u->addrlen;
 	active++;
 	session_fd_acquired();
-	if (connect(fd, (const struct sockaddr *)&u->addr, u->addrlen) < 0 && errno != EINPROGRESS) {
+	if (conn_connect(&ac->c, (const struct sockaddr *)&u->addr, u->addrlen) < 0) {
 		res->err = errno;
 		res->reason = "connect() to auth http server failed";
 		ac_close(ac);
@@ -368,9 +368,11 @@ auth_http_start(const struct srv_conf *conf, const struct auth_params *p,
 	r->res = res;
 	r->conf = conf;
 	timer_set(&r->timer, conf->auth_http_timeout, on_timeout);
-	/* A reused connection is writable at once: no event will say so. */
+	/* A reused connection is writable at once and no event will say so: it
+	 * runs from the loop, once the caller holds the handle (a failure calls
+	 * back, and the callback must not come before this returns). */
 	if (r->ac->connected)
-		run(r);
+		ev_post(&r->ac->c.io);
 	return r;
 }
 

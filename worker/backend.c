@@ -58,7 +58,7 @@ backend_connect(struct session *s)
 	if (s->conf->so_keepalive)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	session_set_state(s, SS_CONNECT);
-	if (connect(fd, sa, net_socklen(sa)) < 0 && errno != EINPROGRESS) {
+	if (conn_connect(&s->b, sa, net_socklen(sa)) < 0) {
 		backend_failed(s, "connect() to upstream failed", errno);
 		return;
 	}

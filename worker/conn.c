@@ -28,6 +28,17 @@ conn_register(struct conn *c)
 	return 0;
 }
 
+int
+conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	if (connect(c->io.fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	c->wr_wait = CONN_WAIT_WRITE;
+	return 0;
+}
+
 void
 conn_event(struct conn *c, uint32_t events)
 {

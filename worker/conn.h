@@ -39,6 +39,12 @@ struct conn {
 
 void conn_init(struct conn *c, int fd, ev_cb cb);
 int conn_register(struct conn *c);	/* EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET */
+/*
+ * Non-blocking connect(); 0 once started (or done), -1 with errno. Until the
+ * connection is up, conn_can_write() is false: EPOLLOUT (or an error) says
+ * when it is.
+ */
+int conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 /* Updates the wait flags from epoll event bits; call first in the callback. */
 void conn_event(struct conn *c, uint32_t events);
 static inline int conn_can_read(const struct conn *c) { return c->rd_wait == CONN_WAIT_NONE; }

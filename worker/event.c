@@ -11,6 +11,7 @@
 
 static int epfd = -1;
 static struct ev_io *posted_head, **posted_tail = &posted_head;
+static struct ev_io *running;	/* this turn's posted ios not run yet */
 
 struct deferred {
 	void (*fn)(void *);
@@ -114,8 +115,15 @@ ev_unpost(struct ev_io *io)
 			*pp = io->posted_next;
 			if (posted_tail == &io->posted_next)
 				posted_tail = pp;
+			goto out;
+		}
+	/* Not yet run in this turn: unlinked so that the rest still runs. */
+	for (pp = &running; *pp; pp = &(*pp)->posted_next)
+		if (*pp == io) {
+			*pp = io->posted_next;
 			break;
 		}
+out:
 	io->posted = 0;
 	io->posted_next = NULL;
 }
@@ -124,13 +132,12 @@ static void
 run_posted(void)
 {
 	/* Only what was posted before this turn runs now; re-posts wait. */
-	struct ev_io *list = posted_head;
-
+	running = posted_head;
 	posted_head = NULL;
 	posted_tail = &posted_head;
-	while (list) {
-		struct ev_io *io = list;
-		list = io->posted_next;
+	while (running) {
+		struct ev_io *io = running;
+		running = io->posted_next;
 		io->posted = 0;
 		io->posted_next = NULL;
 		io->cb(io, 0);

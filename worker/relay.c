@@ -283,6 +283,7 @@ void
 relay_run(struct session *s)
 {
 	size_t up = 0, down = 0;
+	int half = s->up.fin_sent || s->down.fin_sent;
 
 	if (use_splice(s) && (buf_len(&s->up.pend) > 0 || buf_len(&s->down.pend) > 0)) {
 		if (flush_pending(&s->b, &s->up) < 0 || flush_pending(&s->c, &s->down) < 0) {
@@ -317,14 +318,23 @@ relay_run(struct session *s)
 		session_close(s, LL_INFO, "proxied session done");
 		goto out;
 	}
-	if (up || down) {
+	if (up || down)
 		s->last_active = timer_now();
-		if ((s->up.fin_sent || s->down.fin_sent) && s->conf->timeout < s->conf->proxy_timeout)
-			session_arm_timeout(s, s->conf->timeout);	/* half-closed: do not linger */
-	}
+	if (!half && (s->up.fin_sent || s->down.fin_sent))
+		session_arm_timeout(s, relay_idle_limit(s));	/* half-closed: do not linger */
 out:
 	STAT_ADD(bytes_in, up);
 	STAT_ADD(bytes_out, down);
+}
+
+uint64_t
+relay_idle_limit(const struct session *s)
+{
+	const struct srv_conf *c = s->conf;
+
+	if ((s->up.fin_sent || s->down.fin_sent) && c->timeout < c->proxy_timeout)
+		return c->timeout;
+	return c->proxy_timeout;
 }
 
 void
@@ -342,15 +352,24 @@ relay_release(struct session *s)
 	}
 }
 
-void
-relay_shutdown(void)
+unsigned
+session_release_idle_fds(void)
 {
+	unsigned n = pipe_pool_len;
+
 	while (pipe_pool != NULL) {
 		struct relay_pipe *p = pipe_pool;
 		pipe_pool = p->next;
 		pipe_close(p);
 	}
 	pipe_pool_len = 0;
+	return n;
+}
+
+void
+relay_shutdown(void)
+{
+	session_release_idle_fds();
 }
 
 void

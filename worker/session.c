@@ -224,12 +224,13 @@ on_timeout(struct timer *t)
 	struct session *s = (struct session *)((char *)t - offsetof(struct session, timer));
 
 	if (s->state == SS_RELAY) {
-		uint64_t idle = timer_now() - s->last_active;
-		if (idle < s->conf->proxy_timeout) {
-			timer_set(&s->timer, s->conf->proxy_timeout - idle, on_timeout);
+		uint64_t idle = timer_now() - s->last_active, limit = relay_idle_limit(s);
+		if (idle < limit) {
+			timer_set(&s->timer, limit - idle, on_timeout);
 			return;
 		}
-		session_close(s, LL_INFO, "upstream timed out (proxy_timeout)");
+		session_close(s, LL_INFO, limit == s->conf->proxy_timeout ?
+		    "upstream timed out (proxy_timeout)" : "half-closed session timed out");
 		return;
 	}
 	if (s->state == SS_AUTH_WAIT) {
@@ -247,9 +248,7 @@ on_timeout(struct timer *t)
 		    "upstream timed out while logging in", ETIMEDOUT);
 		return;
 	}
-	session_close(s, LL_INFO, s->state == SS_CONNECT ? "upstream timed out while connecting" :
-	    s->state == SS_BACKEND_TLS ? "upstream timed out in the TLS handshake" :
-	    s->state == SS_LOGIN ? "upstream timed out while logging in" : "client timed out");
+	session_close(s, LL_INFO, "client timed out");
 }
 
 void
@@ -463,6 +462,9 @@ preauth_run(struct session *s)
 		if (s->state == SS_CLOSING) {
 			if (buf_len(&pa->out) == 0)
 				session_close(s, LL_INFO, NULL);
+			else if (!timer_armed(&s->timer))
+				/* The last reply to a client that does not read is not waited for forever. */
+				session_arm_timeout(s, s->conf->timeout);
 			return;
 		}
 		if (pa->starttls_pending) {
@@ -577,8 +579,9 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	struct session *s = calloc(1, sizeof(*s));
 	struct preauth *pa = s ? calloc(1, sizeof(*pa)) : NULL;
 
-	if (s == NULL || pa == NULL || proto_for(le->srv->protocol) == NULL) {
+	if (s == NULL || pa == NULL) {
 		log_msg(LL_ALERT, "out of memory accepting a connection");
+		free(pa);
 		free(s);
 		close(fd);
 		return;

@@ -129,6 +129,8 @@ void backend_failed(struct session *s, const char *what, int err);
 /* relay.c */
 void relay_start(struct session *s);
 void relay_run(struct session *s);
+/* How long a relayed session may sit idle: proxy_timeout, or timeout once one side has closed. */
+uint64_t relay_idle_limit(const struct session *s);
 /* Gives back what a closing session still holds of the relay. */
 void relay_release(struct session *s);
 void relay_shutdown(void);

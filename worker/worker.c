@@ -110,6 +110,9 @@ accept_cb(struct ev_io *io, uint32_t events)
 
 		/* A session can need two descriptors; keep room for its backend. */
 		if (session_conns() + 2 > limit) {
+			/* Pooled pipes are only a cache: sessions come first. */
+			if (session_release_idle_fds() > 0)
+				continue;
 			log_msg(LL_WARN, "%u worker_connections are not enough", limit);
 			accept_paused = 1;
 			listeners_enable(0);

@@ -138,7 +138,9 @@ def test_quit_is_graceful_and_reopen_rotates(ctx):
     assert ctx.cli("-c", mp.config_path, "-s", "reopen").rc == 0
     assert wait_until(lambda: os.path.exists(log), 5, what="reopened log file")
     if os.geteuid() == 0:
-        assert os.stat(log).st_uid == 65534, "the new log belongs to the worker user"
+        # The master creates the file, then hands it over (open, then fchown).
+        assert wait_until(lambda: os.stat(log).st_uid == 65534, 5,
+                          what="the new log to belong to the worker user")
     # QUIT: no new connections, the open session goes on to its end.
     assert ctx.cli("-c", mp.config_path, "-s", "quit").rc == 0
     assert wait_until(lambda: not is_accepting(mp.ports["imap"]), 5, what="listener closed")
