@@ -227,12 +227,6 @@ log_set_global(const struct log_set *ls)
 	global_set = ls ? ls : &stderr_set;
 }
 
-const struct log_set *
-log_global(void)
-{
-	return global_set;
-}
-
 void
 log_reopen(void)
 {
@@ -244,7 +238,8 @@ log_reopen(void)
 			log_errno(LL_ALERT, errno, "reopen() \"%s\" failed", f->path);
 			continue;
 		}
-		if (dup2(fd, f->fd) < 0)
+		/* dup3: dup2 would drop close-on-exec, and an upgraded binary inherit the log. */
+		if (dup3(fd, f->fd, O_CLOEXEC) < 0)
 			log_errno(LL_ALERT, errno, "dup2() for \"%s\" failed", f->path);
 		close(fd);
 	}

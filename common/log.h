@@ -38,7 +38,6 @@ int log_level_parse(const char *s);	/* -1 if unknown */
 int log_set_open(struct log_set *ls, const struct errlog_conf *conf,
     const char *prefix, char *err, size_t errlen);
 void log_set_global(const struct log_set *ls);
-const struct log_set *log_global(void);
 /* Reopens every file target in place (dup2 onto the same fd). */
 void log_reopen(void);
 /* Files opened by log_set_open are chowned to uid/gid (master, before fork). */

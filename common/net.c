@@ -254,13 +254,3 @@ net_cidr_format(const struct cidr *c, char *buf, size_t len)
 	inet_ntop(c->family, c->addr, ip, sizeof(ip));
 	snprintf(buf, len, "%s/%d", ip, c->bits);
 }
-
-int
-net_set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}

@@ -38,6 +38,5 @@ int net_parse_cidr(const char *s, struct cidr *c);
 int net_cidr_match(const struct cidr *c, const struct sockaddr *sa);
 void net_cidr_format(const struct cidr *c, char *buf, size_t len);
 
-int net_set_nonblock(int fd);
 
 #endif

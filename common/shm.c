@@ -46,15 +46,6 @@ zone_map(const char *name, size_t size, int fd, char *err, size_t errlen)
 }
 
 struct shm_zone *
-shm_zone_find(const char *name)
-{
-	for (struct shm_zone *z = zones; z; z = z->next)
-		if (strcmp(z->name, name) == 0)
-			return z;
-	return NULL;
-}
-
-struct shm_zone *
 shm_zone_get(const char *name, size_t size, char *err, size_t errlen)
 {
 	struct shm_zone *z;

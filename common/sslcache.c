@@ -341,25 +341,21 @@ sslcache_remove(void *mem, const uint8_t *id, size_t idlen)
 	shm_mutex_unlock(&h->lock);
 }
 
-void
-sslcache_get_stats(void *mem, struct sslcache_stats *st)
-{
-	struct cache_hdr *h = hdr(mem);
-
-	lock(h);
-	*st = h->st;
-	st->free_blocks = h->nfree;
-	shm_mutex_unlock(&h->lock);
-}
-
-static void
+/* A key that could not be made at random is no key at all: never a guessable one. */
+static int
 new_key(struct ticket_key *k, uint64_t expires)
 {
-	RAND_bytes(k->name, sizeof(k->name));
-	RAND_bytes(k->aes, sizeof(k->aes));
-	RAND_bytes(k->hmac, sizeof(k->hmac));
-	k->size = 80;
-	k->expires = expires;
+	struct ticket_key t;
+	int ok = RAND_bytes(t.name, sizeof(t.name)) == 1 && RAND_bytes(t.aes, sizeof(t.aes)) == 1 &&
+	    RAND_bytes(t.hmac, sizeof(t.hmac)) == 1;
+
+	if (ok) {
+		t.size = 80;
+		t.expires = expires;
+		*k = t;
+	}
+	OPENSSL_cleanse(&t, sizeof(t));
+	return ok ? 0 : -1;
 }
 
 int
@@ -375,20 +371,28 @@ sslcache_ticket_keys(void *mem, uint64_t now, uint64_t lifetime, struct ticket_k
 	 * (decrypt only) for one more, so a ticket stays valid as long as the
 	 * session it carries.
 	 */
+	int n = 0;
 	if (h->nkeys == 0) {
-		new_key(&h->keys[0], now + lifetime);
+		if (new_key(&h->keys[0], now + lifetime) < 0)
+			goto out;	/* no tickets: sessions resume from the cache */
 		h->nkeys = 1;
 	}
 	while (h->keys[0].expires <= now) {
+		struct ticket_key next;
+		uint64_t exp = h->keys[0].expires + lifetime > now ? h->keys[0].expires + lifetime :
+		    now + lifetime;
+		if (new_key(&next, exp) < 0)
+			goto out;	/* an expired key must not go on encrypting */
 		h->keys[1] = h->keys[0];
-		new_key(&h->keys[0], (h->keys[1].expires + lifetime > now) ?
-		    h->keys[1].expires + lifetime : now + lifetime);
+		h->keys[0] = next;
+		OPENSSL_cleanse(&next, sizeof(next));
 		h->nkeys = 2;
 	}
 	if (h->nkeys == 2 && h->keys[1].expires + lifetime <= now)
 		h->nkeys = 1;
-	int n = (int)h->nkeys;
+	n = (int)h->nkeys;
 	memcpy(keys, h->keys, (size_t)n * sizeof(*keys));
+out:
 	shm_mutex_unlock(&h->lock);
 	return n;
 }

@@ -41,7 +41,6 @@ int sslcache_store(void *mem, const uint8_t *id, size_t idlen, const uint8_t *da
 long sslcache_fetch(void *mem, const uint8_t *id, size_t idlen, uint8_t *out, size_t outcap,
     uint64_t now);
 void sslcache_remove(void *mem, const uint8_t *id, size_t idlen);
-void sslcache_get_stats(void *mem, struct sslcache_stats *st);
 /* The same without the lock, from a read-only mapping (-s status); figures may be a moment apart. */
 int sslcache_peek_stats(const void *mem, size_t size, struct sslcache_stats *st);
 /*

@@ -19,6 +19,7 @@
 
 #include "common/shm.h"
 #include "common/stats.h"
+#include "common/version.h"
 #include "common/xalloc.h"
 #include "master/cycle.h"
 #include "master/listen.h"
@@ -351,6 +352,8 @@ respawn_due(void)
 	}
 }
 
+static void redirect_stderr(const struct cycle *cy);
+
 static void
 reload(void)
 {
@@ -384,6 +387,8 @@ reload(void)
 	generation++;
 	current = cy;
 	log_set_global(&cy->log);
+	if (cy->cf->main.daemon)
+		redirect_stderr(cy);
 	shm_sweep_unused();
 	struct stats_zone *sz = stats();
 	if (sz != NULL)
@@ -404,6 +409,9 @@ reopen_logs(void)
 {
 	log_msg(LL_NOTICE, "reopening logs");
 	log_reopen();
+	/* What OpenSSL or the C library print follows the rotated log too. */
+	if (current->cf->main.daemon)
+		redirect_stderr(current);
 	if (geteuid() == 0)
 		log_chown_files((int)current->uid, (int)current->gid);
 	for (int i = 0; i < MAX_WORKERS; i++)
@@ -578,15 +586,13 @@ redirect_stderr(const struct cycle *cy)
 }
 
 static void
-master_loop(void)
+master_loop(const sigset_t *set)
 {
-	sigset_t set;
 	siginfo_t info;
 
-	block_signals(&set);
 	for (;;) {
 		struct timespec ts = { 0, 200 * 1000000L };
-		int sig = sigtimedwait(&set, &info, &ts);
+		int sig = sigtimedwait(set, &info, &ts);
 
 		timer_update_time();
 		if (sig > 0)
@@ -615,6 +621,10 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 
 	(void)argc;
 	saved_argv = argv;
+	/* From the start: a reload sent as soon as the pid file exists must not
+	 * kill the master, and the first workers inherit the mask too. */
+	sigset_t set;
+	block_signals(&set);
 	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	if (n > 0)
 		exe_path[n] = '\0';
@@ -654,7 +664,7 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 
 	if (!mc->master_process) {
 		proctitle_set("mailproxy: single process -c %s", cf->file);
-		log_msg(LL_NOTICE, "mailproxy/%s started in single-process mode", "0.1.0");
+		log_msg(LL_NOTICE, "mailproxy/%s started in single-process mode", MAILPROXY_VERSION);
 		int rc = worker_main(current, 0, stats_slot_alloc((pid_t)getpid(), 0), 1);
 		remove_pid_file();
 		return rc;
@@ -664,7 +674,7 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 	    inherited ? " (binary upgrade)" : "");
 	timer_update_time();
 	spawn_workers(current);
-	master_loop();
+	master_loop(&set);
 	remove_pid_file();
 	shm_close_all();
 	cycle_free(current);

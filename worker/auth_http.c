@@ -50,15 +50,8 @@ struct auth_req {
 	uint8_t retried;
 };
 
-static size_t active;
 static struct auth_conn *idle_head;
 static size_t nidle;
-
-size_t
-auth_http_active(void)
-{
-	return active;
-}
 
 static void io_cb(struct ev_io *io, uint32_t events);
 
@@ -74,7 +67,6 @@ ac_close(struct auth_conn *ac)
 	timer_cancel(&ac->idle);
 	if (ac->c.io.fd >= 0) {
 		conn_close(&ac->c);
-		active--;
 		session_fd_released();
 	}
 	ev_defer(conn_free, ac);
@@ -153,7 +145,6 @@ ac_open(const struct auth_http_url *u, struct auth_result *res)
 	conn_init(&ac->c, fd, io_cb);
 	memcpy(&ac->addr, &u->addr, u->addrlen);
 	ac->addrlen = u->addrlen;
-	active++;
 	session_fd_acquired();
 	if (conn_connect(&ac->c, (const struct sockaddr *)&u->addr, u->addrlen) < 0) {
 		res->err = errno;

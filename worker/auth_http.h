@@ -87,8 +87,6 @@ typedef void (*auth_done_cb)(void *arg, struct auth_result *res);
 struct auth_req *auth_http_start(const struct srv_conf *conf, const struct auth_params *p,
     auth_done_cb cb, void *arg, struct auth_result *res);
 void auth_http_cancel(struct auth_req *r);
-/* Descriptors held by auth requests (they count against worker_connections). */
-size_t auth_http_active(void);
 /* Closes the kept-alive connections (worker exit). */
 void auth_http_shutdown(void);
 

@@ -214,6 +214,8 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *e
 		if (k == n)
 			return 0;	/* unknown key: full handshake */
 	} else {
+		if (n == 0)
+			return 0;	/* no key to issue a ticket with */
 		memcpy(name, keys[0].name, 16);
 		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
 			return -1;
