@@ -190,7 +190,7 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *e
     EVP_MAC_CTX *hctx, int enc)
 {
 	struct tls_srv *ts = tls_srv_of(ssl);
-	struct ticket_key zkeys[3], *keys;
+	struct ticket_key *keys;
 	size_t n;
 	OSSL_PARAM params[3];
 
@@ -200,9 +200,15 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *e
 		keys = ts->file_keys;
 		n = ts->nfile_keys;
 	} else if (ts->cache != NULL) {
-		n = (size_t)sslcache_ticket_keys(ts->cache, (uint64_t)time(NULL),
-		    ts->conf->ssl_session_timeout / 1000, zkeys);
-		keys = zkeys;
+		uint64_t now = (uint64_t)time(NULL);
+		if (now >= ts->zone_keys_until) {
+			ts->nzone_keys = (size_t)sslcache_ticket_keys(ts->cache, now,
+			    ts->conf->ssl_session_timeout / 1000, ts->zone_keys);
+			/* Without a key (no randomness), ask again in a second. */
+			ts->zone_keys_until = ts->nzone_keys > 0 ? ts->zone_keys[0].expires : now + 1;
+		}
+		keys = ts->zone_keys;
+		n = ts->nzone_keys;
 	} else {
 		return -1;
 	}
@@ -573,6 +579,7 @@ free_srvs(struct tls_srv *ts, size_t n)
 		if (ts[i].file_keys != NULL)
 			memset(ts[i].file_keys, 0, ts[i].nfile_keys * sizeof(*ts[i].file_keys));
 		free(ts[i].file_keys);
+		OPENSSL_cleanse(ts[i].zone_keys, sizeof(ts[i].zone_keys));
 	}
 	free(ts);
 }

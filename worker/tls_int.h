@@ -12,6 +12,11 @@ struct tls_srv {
 	void *cache;			/* the shared zone's sslcache, or NULL */
 	struct ticket_key *file_keys;	/* ssl_session_ticket_key files, first encrypts */
 	size_t nfile_keys;
+	/* This worker's copy of the zone's ticket keys: they only change when
+	 * keys[0] expires, so the shared lock is taken once per rotation. */
+	struct ticket_key zone_keys[3];
+	size_t nzone_keys;
+	uint64_t zone_keys_until;
 	const char *alpn;		/* "imap", "pop3" or "smtp" */
 	SSL_CTX *client;		/* TLS to the backend (proxy_ssl, proxy_starttls) */
 };
