@@ -1,5 +1,5 @@
 /*
- * A harness for the POP3 and SMTP machines (worker/pop3*.c, worker/smtp*.c):
+ * A harness for the IMAP, POP3 and SMTP machines (worker/imap*.c, pop3*.c, smtp*.c):
  * one server from a real configuration, its canned replies, and a fake
  * client connection that feeds the machine as session.c does - a buffer of
  * ctx.bufsize bytes refilled from what the "client" sent, optionally a few
@@ -38,6 +38,8 @@ struct mh {
  */
 void mh_load(struct mh *h, const char *port, const char *mail_yaml, const char *server_yaml);
 void mh_open(struct mh *h, const char *port, const char *mail_yaml, const char *server_yaml);
+/* IMAP: mh_open() on port 143 with server_yaml, the greeting read and checked. */
+void mh_open_imap(struct mh *h, const char *server_yaml);
 void mh_close(struct mh *h);
 
 /* The client sends n bytes; runs the machine until it needs more or stops. */
@@ -58,6 +60,11 @@ enum backend_action mh_be(struct mh *h, const char *line);
 
 /* The client sends cmd; the machine must answer exactly reply and return PA_OK. */
 void mh_say(struct mh *h, const char *cmd, const char *reply);
+/* Sends in (n bytes); the action must be want and the client must get exactly out. */
+void mh_expect_n(struct mh *h, const char *in, size_t n, enum proto_action want, const char *out);
+void mh_expect(struct mh *h, const char *in, enum proto_action want, const char *out);
+/* The same for string literals with NUL bytes in them. */
+#define MH_EXPECT_BIN(h, lit, want, out) mh_expect_n((h), (lit), sizeof(lit) - 1, (want), (out))
 
 /* base64 of n bytes of s (of the string s), in a rotating static buffer. */
 const char *mh_b64n(const char *s, size_t n);

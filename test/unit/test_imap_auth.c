@@ -10,19 +10,19 @@
 #include <string.h>
 
 #include "test/unit/config_helpers.h"
-#include "test/unit/imap_helpers.h"
+#include "test/unit/mail_helpers.h"
 #include "worker/sasl.h"
 
 #define BAD(tag) tag " BAD invalid command\r\n"
 
 TestSuite(imap_auth, .init = th_setup, .fini = th_teardown);
 
-static struct ih H;
+static struct mh H;
 
-static struct ih *
+static struct mh *
 open_h(const char *yaml)
 {
-	ih_open(&H, yaml);
+	mh_open_imap(&H, yaml);
 	return &H;
 }
 
@@ -30,112 +30,112 @@ open_h(const char *yaml)
 
 Test(imap_auth, authenticate_plain_with_continuation)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	cr_assert_eq(ih_sends(h, "AHVzZXIAcGFzcw==\r\n"), PA_AUTH);
-	cr_assert_str_eq(ih_out(h), "");
+	mh_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	cr_assert_eq(mh_sends(h, "AHVzZXIAcGFzcw==\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(h), "");
 	cr_assert_str_eq(h->ctx.cr.login, "user");
 	cr_assert_str_eq(h->ctx.cr.passwd, "pass");
 	cr_assert_eq(h->ctx.cr.method, AUTHM_PLAIN);
 	cr_assert_str_eq(h->ctx.u.imap.tag, "a ");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_plain_initial_response_ignores_authzid)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	cr_assert_eq(ih_sends(h, "a authenticate plain YXV0aHoAYm9iAHMzY3JldCBw\r\n"), PA_AUTH);
-	cr_assert_str_eq(ih_out(h), "");
+	cr_assert_eq(mh_sends(h, "a authenticate plain YXV0aHoAYm9iAHMzY3JldCBw\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(h), "");
 	cr_assert_str_eq(h->ctx.cr.login, "bob");
 	cr_assert_str_eq(h->ctx.cr.passwd, "s3cret p");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_plain_bad_data)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 
 	/* No "*" cancel: anything that is not base64 of "a\0b\0c" is BAD. */
-	ih_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	ih_expect(h, "*\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	ih_expect(h, "\r\n", PA_OK, BAD("b"));
-	ih_expect(h, "c AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	ih_expect(h, "dXNlcg==\r\n", PA_OK, BAD("c"));
-	ih_expect(h, "d AUTHENTICATE PLAIN AHVzZXIAcGFzcw=\r\n", PA_OK, BAD("d"));
-	ih_expect(h, "e AUTHENTICATE PLAIN AHVzZXIAcGF!cw==\r\n", PA_OK, BAD("e"));
-	ih_expect(h, "f AUTHENTICATE PLAIN \"AHVzZXIAcGFzcw==\"\r\n", PA_OK, BAD("f"));
-	ih_expect(h, "g AUTHENTICATE PLAIN AHVz ZXIA\r\n", PA_OK, BAD("g"));
+	mh_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_expect(h, "*\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_expect(h, "\r\n", PA_OK, BAD("b"));
+	mh_expect(h, "c AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_expect(h, "dXNlcg==\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "d AUTHENTICATE PLAIN AHVzZXIAcGFzcw=\r\n", PA_OK, BAD("d"));
+	mh_expect(h, "e AUTHENTICATE PLAIN AHVzZXIAcGF!cw==\r\n", PA_OK, BAD("e"));
+	mh_expect(h, "f AUTHENTICATE PLAIN \"AHVzZXIAcGFzcw==\"\r\n", PA_OK, BAD("f"));
+	mh_expect(h, "g AUTHENTICATE PLAIN AHVz ZXIA\r\n", PA_OK, BAD("g"));
 	cr_assert_eq(h->ctx.errors, 7);
 	/* Back at the start: commands work again. */
-	ih_expect(h, "h NOOP\r\n", PA_OK, "h OK completed\r\n");
-	ih_close(h);
+	mh_expect(h, "h NOOP\r\n", PA_OK, "h OK completed\r\n");
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_plain_refuses_cr_lf_nul)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 
-	ih_expect(h, "a AUTHENTICATE PLAIN AHVzDWVyAHBhc3M=\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	ih_expect(h, "AHVzZXIAcGEKc3M=\r\n", PA_OK, BAD("b"));
-	ih_expect(h, "c AUTHENTICATE PLAIN AHVzZXIAcGEAc3M=\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "a AUTHENTICATE PLAIN AHVzDWVyAHBhc3M=\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_expect(h, "AHVzZXIAcGEKc3M=\r\n", PA_OK, BAD("b"));
+	mh_expect(h, "c AUTHENTICATE PLAIN AHVzZXIAcGEAc3M=\r\n", PA_OK, BAD("c"));
 	cr_assert_eq(h->ctx.errors, 3);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_login_with_continuations)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
-	cr_assert_eq(ih_sends(h, "cGFzcw==\r\n"), PA_AUTH);
-	cr_assert_str_eq(ih_out(h), "");
+	mh_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
+	cr_assert_eq(mh_sends(h, "cGFzcw==\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(h), "");
 	cr_assert_str_eq(h->ctx.cr.login, "user");
 	cr_assert_str_eq(h->ctx.cr.passwd, "pass");
 	cr_assert_eq(h->ctx.cr.method, AUTHM_PLAIN, "LOGIN is sent to the auth service as plain");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_login_with_initial_response)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a AUTHENTICATE LOGIN dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
-	cr_assert_eq(ih_sends(h, "cGFzcw==\n"), PA_AUTH);
+	mh_expect(h, "a AUTHENTICATE LOGIN dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
+	cr_assert_eq(mh_sends(h, "cGFzcw==\n"), PA_AUTH);
 	cr_assert_str_eq(h->ctx.cr.login, "user");
 	cr_assert_str_eq(h->ctx.cr.passwd, "pass");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_login_bad_data)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 
-	ih_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "dXMNZXI=\r\n", PA_OK, BAD("a"));	/* "us\rer" */
-	ih_expect(h, "b AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "=\r\n", PA_OK, BAD("b"));	/* an empty user name */
-	ih_expect(h, "c AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
-	ih_expect(h, "not base64\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "dXMNZXI=\r\n", PA_OK, BAD("a"));	/* "us\rer" */
+	mh_expect(h, "b AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "=\r\n", PA_OK, BAD("b"));	/* an empty user name */
+	mh_expect(h, "c AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
+	mh_expect(h, "not base64\r\n", PA_OK, BAD("c"));
 	cr_assert_eq(h->ctx.errors, 3);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_plain_and_login_work_when_not_advertised)
 {
-	struct ih *h = open_h("      imap_auth: cram-md5\n");
+	struct mh *h = open_h("      imap_auth: cram-md5\n");
 
-	ih_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
-	cr_assert_eq(ih_sends(h, "cGFzcw==\r\n"), PA_AUTH);
+	mh_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
+	cr_assert_eq(mh_sends(h, "cGFzcw==\r\n"), PA_AUTH);
 	creds_clear(&h->ctx.cr);
-	cr_assert_eq(ih_sends(h, "b AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n"), PA_AUTH);
-	ih_close(h);
+	cr_assert_eq(mh_sends(h, "b AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n"), PA_AUTH);
+	mh_close(h);
 }
 
 /* The salt in "+ <base64>" must be nginx's "<random.time@server_name>". */
@@ -161,230 +161,230 @@ check_salt_line(const char *line, const char *salt)
 
 Test(imap_auth, authenticate_cram_md5)
 {
-	struct ih *h = open_h("      imap_auth: [plain, cram-md5]\n      server_name: mail.example.com\n");
+	struct mh *h = open_h("      imap_auth: [plain, cram-md5]\n      server_name: mail.example.com\n");
 
-	cr_assert_eq(ih_sends(h, "a AUTHENTICATE CRAM-MD5\r\n"), PA_OK);
+	cr_assert_eq(mh_sends(h, "a AUTHENTICATE CRAM-MD5\r\n"), PA_OK);
 	cr_assert_not_null(h->ctx.cr.salt);
-	check_salt_line(ih_out(h), h->ctx.cr.salt);
-	cr_assert_eq(ih_sends(h, "Ym9iIDAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm\r\n"), PA_AUTH);
+	check_salt_line(mh_out(h), h->ctx.cr.salt);
+	cr_assert_eq(mh_sends(h, "Ym9iIDAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm\r\n"), PA_AUTH);
 	cr_assert_str_eq(h->ctx.cr.login, "bob");
 	cr_assert_str_eq(h->ctx.cr.passwd, "0123456789abcdef0123456789abcdef");
 	cr_assert_eq(h->ctx.cr.method, AUTHM_CRAM_MD5);
 	cr_assert_not_null(h->ctx.cr.salt, "the salt goes to the auth service");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_cram_md5_needs_enabling_and_no_initial_response)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a AUTHENTICATE CRAM-MD5\r\n", PA_OK, BAD("a"));
-	ih_close(h);
+	mh_expect(h, "a AUTHENTICATE CRAM-MD5\r\n", PA_OK, BAD("a"));
+	mh_close(h);
 	h = open_h("      imap_auth: [plain, cram-md5]\n");
-	ih_expect(h, "b AUTHENTICATE CRAM-MD5 Ym9i\r\n", PA_OK, BAD("b"));
-	cr_assert_eq(ih_sends(h, "c AUTHENTICATE cram-md5\r\n"), PA_OK);
-	cr_assert_eq(strncmp(ih_out(h), "+ ", 2), 0);
+	mh_expect(h, "b AUTHENTICATE CRAM-MD5 Ym9i\r\n", PA_OK, BAD("b"));
+	cr_assert_eq(mh_sends(h, "c AUTHENTICATE cram-md5\r\n"), PA_OK);
+	cr_assert_eq(strncmp(mh_out(h), "+ ", 2), 0);
 	/* Not "user <32 hex digits>". */
-	ih_expect(h, "Ym9iIDAxMjM=\r\n", PA_OK, BAD("c"));
-	ih_close(h);
+	mh_expect(h, "Ym9iIDAxMjM=\r\n", PA_OK, BAD("c"));
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_external)
 {
-	struct ih *h = open_h("      imap_auth: [plain, external]\n");
+	struct mh *h = open_h("      imap_auth: [plain, external]\n");
 
-	ih_expect(h, "a AUTHENTICATE EXTERNAL\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	cr_assert_eq(ih_sends(h, "dXNlcg==\r\n"), PA_AUTH);
+	mh_expect(h, "a AUTHENTICATE EXTERNAL\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	cr_assert_eq(mh_sends(h, "dXNlcg==\r\n"), PA_AUTH);
 	cr_assert_str_eq(h->ctx.cr.login, "user");
 	cr_assert_null(h->ctx.cr.passwd);
 	cr_assert_eq(h->ctx.cr.method, AUTHM_EXTERNAL);
 	creds_clear(&h->ctx.cr);
-	cr_assert_eq(ih_sends(h, "b AUTHENTICATE EXTERNAL dXNlcg==\r\n"), PA_AUTH);
-	cr_assert_str_eq(ih_out(h), "");
+	cr_assert_eq(mh_sends(h, "b AUTHENTICATE EXTERNAL dXNlcg==\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(h), "");
 	cr_assert_str_eq(h->ctx.cr.login, "user");
 	cr_assert_eq(h->ctx.cr.method, AUTHM_EXTERNAL);
 	creds_clear(&h->ctx.cr);
 	/* "=": an empty identity (the certificate decides). */
-	cr_assert_eq(ih_sends(h, "c AUTHENTICATE EXTERNAL =\r\n"), PA_AUTH);
+	cr_assert_eq(mh_sends(h, "c AUTHENTICATE EXTERNAL =\r\n"), PA_AUTH);
 	cr_assert_str_eq(h->ctx.cr.login, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_external_needs_enabling)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a AUTHENTICATE EXTERNAL\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b AUTHENTICATE EXTERNAL dXNlcg==\r\n", PA_OK, BAD("b"));
-	ih_close(h);
+	mh_expect(h, "a AUTHENTICATE EXTERNAL\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b AUTHENTICATE EXTERNAL dXNlcg==\r\n", PA_OK, BAD("b"));
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_unknown_or_malformed)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 
-	ih_expect(h, "a AUTHENTICATE\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b AUTHENTICATE GSSAPI\r\n", PA_OK, BAD("b"));
-	ih_expect(h, "c AUTHENTICATE PLAINX\r\n", PA_OK, BAD("c"));
-	ih_expect(h, "d AUTHENTICATE PLAIN a b\r\n", PA_OK, BAD("d"));
-	ih_expect(h, "e AUTHENTICATE \"PLAIN\"\r\n", PA_OK, BAD("e"));
-	ih_expect(h, "f AUTHENTICATE (PLAIN)\r\n", PA_OK, BAD("f"));
+	mh_expect(h, "a AUTHENTICATE\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b AUTHENTICATE GSSAPI\r\n", PA_OK, BAD("b"));
+	mh_expect(h, "c AUTHENTICATE PLAINX\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "d AUTHENTICATE PLAIN a b\r\n", PA_OK, BAD("d"));
+	mh_expect(h, "e AUTHENTICATE \"PLAIN\"\r\n", PA_OK, BAD("e"));
+	mh_expect(h, "f AUTHENTICATE (PLAIN)\r\n", PA_OK, BAD("f"));
 	cr_assert_eq(h->ctx.errors, 6);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, authenticate_refused_under_starttls_only)
 {
-	struct ih *h = open_h("      imap_auth: [plain, login, cram-md5, external]\n");
+	struct mh *h = open_h("      imap_auth: [plain, login, cram-md5, external]\n");
 
 	h->conf->starttls = STARTTLS_ONLY;
-	ih_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n", PA_OK, BAD("b"));
-	ih_expect(h, "c AUTHENTICATE LOGIN\r\n", PA_OK, BAD("c"));
-	ih_expect(h, "d AUTHENTICATE CRAM-MD5\r\n", PA_OK, BAD("d"));
+	mh_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n", PA_OK, BAD("b"));
+	mh_expect(h, "c AUTHENTICATE LOGIN\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "d AUTHENTICATE CRAM-MD5\r\n", PA_OK, BAD("d"));
 	h->ctx.tls = 1;
-	ih_expect(h, "e AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
-	ih_close(h);
+	mh_expect(h, "e AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_close(h);
 }
 
 Test(imap_auth, sasl_line_too_long_closes)
 {
-	struct ih *h = open_h("      imap_client_buffer: 64\n");
+	struct mh *h = open_h("      imap_client_buffer: 64\n");
 	char line[200];
 
-	ih_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
+	mh_expect(h, "a AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");
 	memset(line, 'A', sizeof(line));
-	cr_assert_eq(ih_send(h, line, sizeof(line)), PA_CLOSE);
-	cr_assert_str_eq(ih_out(h), BAD("a"));
-	ih_close(h);
+	cr_assert_eq(mh_send(h, line, sizeof(line)), PA_CLOSE);
+	cr_assert_str_eq(mh_out(h), BAD("a"));
+	mh_close(h);
 }
 
 Test(imap_auth, sasl_continuation_split_anywhere)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
 	h->chunk = 1;
-	ih_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
-	ih_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
-	cr_assert_eq(ih_sends(h, "cGFzcw==\r\n"), PA_AUTH);
+	mh_expect(h, "a AUTHENTICATE LOGIN\r\n", PA_OK, "+ VXNlcm5hbWU6\r\n");
+	mh_expect(h, "dXNlcg==\r\n", PA_OK, "+ UGFzc3dvcmQ6\r\n");
+	cr_assert_eq(mh_sends(h, "cGFzcw==\r\n"), PA_AUTH);
 	cr_assert_str_eq(h->ctx.cr.passwd, "pass");
-	ih_close(h);
+	mh_close(h);
 }
 
 /* ---- ID ---- */
 
 Test(imap_auth, id_nil)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a ID NIL\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
-	ih_expect(h, "b id nil\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
+	mh_expect(h, "a ID NIL\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
+	mh_expect(h, "b id nil\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
 	cr_assert_null(h->ctx.u.imap.id);
 	cr_assert_eq(h->ctx.errors, 0);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, id_list_answered_and_not_kept_without_forwarding)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
-	ih_expect(h, "a ID (\"name\" \"Thunderbird\" \"version\" \"115.0\")\r\n", PA_OK,
+	mh_expect(h, "a ID (\"name\" \"Thunderbird\" \"version\" \"115.0\")\r\n", PA_OK,
 	    "* ID NIL\r\na OK completed\r\n");
 	cr_assert_null(h->ctx.u.imap.id);
-	ih_expect(h, "b ID ()\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
-	ih_close(h);
+	mh_expect(h, "b ID ()\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
+	mh_close(h);
 }
 
 Test(imap_auth, id_list_kept_for_forwarding)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
 	h->conf->imap_id_forward = 1;
-	ih_expect(h, "a ID (\"name\" \"Thunder \\\"bird\\\"\" \"os\" NIL {7}\r\n", PA_AGAIN, "+ OK\r\n");
-	ih_expect(h, "version \"1\\\\2\")\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
+	mh_expect(h, "a ID (\"name\" \"Thunder \\\"bird\\\"\" \"os\" NIL {7}\r\n", PA_AGAIN, "+ OK\r\n");
+	mh_expect(h, "version \"1\\\\2\")\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id,
 	    "\"name\" \"Thunder \\\"bird\\\"\" \"os\" NIL \"version\" \"1\\\\2\" ");
 	/* A second ID replaces the first; ID NIL forgets it. */
-	ih_expect(h, "b ID (\"name\" \"x\")\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
+	mh_expect(h, "b ID (\"name\" \"x\")\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id, "\"name\" \"x\" ");
-	ih_expect(h, "c ID NIL\r\n", PA_OK, "* ID NIL\r\nc OK completed\r\n");
+	mh_expect(h, "c ID NIL\r\n", PA_OK, "* ID NIL\r\nc OK completed\r\n");
 	cr_assert_null(h->ctx.u.imap.id);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, id_cannot_spoof_the_proxy_fields)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
 	h->conf->imap_id_forward = 1;
-	ih_expect(h, "a ID (\"X-Originating-IP\" \"10.0.0.1\" \"name\" \"m\" \"x-connected-port\" \"1\" "
+	mh_expect(h, "a ID (\"X-Originating-IP\" \"10.0.0.1\" \"name\" \"m\" \"x-connected-port\" \"1\" "
 	    "\"x-originating-port\" \"2\")\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id, "\"name\" \"m\" ");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, id_values_that_cannot_be_quoted_are_not_forwarded)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 
 	h->conf->imap_id_forward = 1;
 	/* A literal may carry CR, LF or NUL; a quoted string cannot. */
-	ih_expect(h, "a ID (\"name\" {4+}\r\na\r\nb \"os\" \"x\")\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
+	mh_expect(h, "a ID (\"name\" {4+}\r\na\r\nb \"os\" \"x\")\r\n", PA_OK, "* ID NIL\r\na OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id, "\"os\" \"x\" ");
-	ih_expect(h, "b ID ({3+}\r\na\nb \"v\" \"os\" \"y\")\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
+	mh_expect(h, "b ID ({3+}\r\na\nb \"v\" \"os\" \"y\")\r\n", PA_OK, "* ID NIL\r\nb OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id, "\"os\" \"y\" ");
-	IH_EXPECT_BIN(h, "c ID (\"name\" {3+}\r\na\0b \"os\" \"z\")\r\n", PA_OK, "* ID NIL\r\nc OK completed\r\n");
+	MH_EXPECT_BIN(h, "c ID (\"name\" {3+}\r\na\0b \"os\" \"z\")\r\n", PA_OK, "* ID NIL\r\nc OK completed\r\n");
 	cr_assert_str_eq(h->ctx.u.imap.id, "\"os\" \"z\" ");
-	ih_expect(h, "d ID (\"name\" {3+}\r\na\rb)\r\n", PA_OK, "* ID NIL\r\nd OK completed\r\n");
+	mh_expect(h, "d ID (\"name\" {3+}\r\na\rb)\r\n", PA_OK, "* ID NIL\r\nd OK completed\r\n");
 	cr_assert_null(h->ctx.u.imap.id);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, id_malformed)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 	char longkey[64], cmd[2048];
 
 	h->conf->imap_id_forward = 1;
-	ih_expect(h, "a ID\r\n", PA_OK, BAD("a"));
-	ih_expect(h, "b ID foo\r\n", PA_OK, BAD("b"));
-	ih_expect(h, "c ID (\"name\")\r\n", PA_OK, BAD("c"));
-	ih_expect(h, "d ID (name value)\r\n", PA_OK, BAD("d"));
-	ih_expect(h, "e ID (NIL \"v\")\r\n", PA_OK, BAD("e"));
-	ih_expect(h, "f ID NIL NIL\r\n", PA_OK, BAD("f"));
-	ih_expect(h, "g ID (\"a\" \"b\") NIL\r\n", PA_OK, BAD("g"));
+	mh_expect(h, "a ID\r\n", PA_OK, BAD("a"));
+	mh_expect(h, "b ID foo\r\n", PA_OK, BAD("b"));
+	mh_expect(h, "c ID (\"name\")\r\n", PA_OK, BAD("c"));
+	mh_expect(h, "d ID (name value)\r\n", PA_OK, BAD("d"));
+	mh_expect(h, "e ID (NIL \"v\")\r\n", PA_OK, BAD("e"));
+	mh_expect(h, "f ID NIL NIL\r\n", PA_OK, BAD("f"));
+	mh_expect(h, "g ID (\"a\" \"b\") NIL\r\n", PA_OK, BAD("g"));
 	/* RFC 2971: field names up to 30 bytes, values up to 1024. */
 	memset(longkey, 'k', 31);
 	longkey[31] = '\0';
 	snprintf(cmd, sizeof(cmd), "h ID (\"%s\" \"v\")\r\n", longkey);
-	ih_expect(h, cmd, PA_OK, BAD("h"));
+	mh_expect(h, cmd, PA_OK, BAD("h"));
 	longkey[30] = '\0';
 	snprintf(cmd, sizeof(cmd), "i ID (\"%s\" \"v\")\r\n", longkey);
-	ih_expect(h, cmd, PA_OK, "* ID NIL\r\ni OK completed\r\n");
+	mh_expect(h, cmd, PA_OK, "* ID NIL\r\ni OK completed\r\n");
 	cr_assert_eq(h->ctx.errors, 8);
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_auth, id_value_length_limit)
 {
-	struct ih *h = open_h("      max_errors: 20\n");
+	struct mh *h = open_h("      max_errors: 20\n");
 	char cmd[4096];
 	int n;
 
 	n = snprintf(cmd, sizeof(cmd), "a ID (\"k\" \"");
 	memset(cmd + n, 'v', 1024);
 	strcpy(cmd + n + 1024, "\")\r\n");
-	ih_expect(h, cmd, PA_OK, "* ID NIL\r\na OK completed\r\n");
+	mh_expect(h, cmd, PA_OK, "* ID NIL\r\na OK completed\r\n");
 	cmd[0] = 'b';
 	memset(cmd + n, 'v', 1025);
 	strcpy(cmd + n + 1025, "\")\r\n");
-	ih_expect(h, cmd, PA_OK, BAD("b"));
-	ih_close(h);
+	mh_expect(h, cmd, PA_OK, BAD("b"));
+	mh_close(h);
 }
 
 Test(imap_auth, id_too_many_fields)
 {
-	struct ih *h = open_h(NULL);
+	struct mh *h = open_h(NULL);
 	char cmd[2048];
 	size_t o = 0;
 
@@ -392,6 +392,6 @@ Test(imap_auth, id_too_many_fields)
 	for (int i = 0; i < ID_FIELDS_MAX + 1; i++)
 		o += (size_t)sprintf(cmd + o, "\"k%d\" \"v\" ", i);
 	strcpy(cmd + o - 1, ")\r\n");
-	ih_expect(h, cmd, PA_OK, BAD("a"));
-	ih_close(h);
+	mh_expect(h, cmd, PA_OK, BAD("a"));
+	mh_close(h);
 }

@@ -10,91 +10,85 @@
 #include <string.h>
 
 #include "test/unit/config_helpers.h"
-#include "test/unit/imap_helpers.h"
+#include "test/unit/mail_helpers.h"
 #include "worker/proto_util.h"
 
 TestSuite(imap_backend, .init = th_setup, .fini = th_teardown);
 
-static struct ih H;
+static struct mh H;
 
 /* A client that logged in with tag "a" as bob/pass; the auth service said OK. */
-static struct ih *
+static struct mh *
 logged_in(const char *yaml, const char *cmd)
 {
-	ih_open(&H, yaml);
-	cr_assert_eq(ih_sends(&H, cmd ? cmd : "a LOGIN bob pass\r\n"), PA_AUTH);
-	cr_assert_str_eq(ih_out(&H), "");
+	mh_open_imap(&H, yaml);
+	cr_assert_eq(mh_sends(&H, cmd ? cmd : "a LOGIN bob pass\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(&H), "");
 	H.ctx.be_login = H.ctx.cr.login;
 	H.ctx.be_passwd = H.ctx.cr.passwd;
 	return &H;
 }
 
-static enum backend_action
-be(struct ih *h, const char *line)
-{
-	return imap_proto.backend_line(&h->ctx, line, strlen(line));
-}
-
 #define BE(h, line, want, bout) do {						\
-	enum backend_action a_ = be((h), (line));				\
+	enum backend_action a_ = mh_be((h), (line));				\
 	cr_assert_eq(a_, (want), "after \"%s\": action %d, want %d", (line), a_, (want)); \
-	cr_assert_str_eq(ih_bout(h), (bout), "sent to the backend after \"%s\"", (line)); \
+	cr_assert_str_eq(mh_bout(h), (bout), "sent to the backend after \"%s\"", (line)); \
 } while (0)
 
 Test(imap_backend, login_with_synchronizing_literals)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK [CAPABILITY IMAP4rev1 SASL-IR] Dovecot ready.", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "+ OK", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
-	cr_assert_str_eq(ih_out(h), "", "nothing reaches the client before the result");
+	cr_assert_str_eq(mh_out(h), "", "nothing reaches the client before the result");
 	BE(h, "a OK [CAPABILITY IMAP4rev1 IDLE] Logged in", BA_DONE, "");
-	cr_assert_str_eq(ih_out(h), "a OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "a OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+	mh_close(h);
 }
 
 Test(imap_backend, login_pipelined_with_literal_plus)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR] ready", BA_CONTINUE,
 	    "a LOGIN {3+}\r\nbob {4+}\r\npass\r\n");
 	BE(h, "a OK Logged in", BA_DONE, "");
-	cr_assert_str_eq(ih_out(h), "a OK Logged in\r\n");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "a OK Logged in\r\n");
+	mh_close(h);
 }
 
 Test(imap_backend, literal_plus_is_found_in_any_case)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK [capability imap4rev1 literal+] hi", BA_CONTINUE, "a LOGIN {3+}\r\nbob {4+}\r\npass\r\n");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, literal_minus_is_not_literal_plus)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK [CAPABILITY IMAP4rev1 LITERAL-] hi", BA_CONTINUE, "a LOGIN {3}\r\n");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, literal_lengths_are_bytes)
 {
-	struct ih *h = logged_in(NULL, "t7 LOGIN \"j\xc3\xb6rg x\" \"p\\\"w\"\r\n");
+	struct mh *h = logged_in(NULL, "t7 LOGIN \"j\xc3\xb6rg x\" \"p\\\"w\"\r\n");
 
 	BE(h, "* OK ready", BA_CONTINUE, "t7 LOGIN {7}\r\n");
 	BE(h, "+ ", BA_CONTINUE, "j\xc3\xb6rg x {3}\r\n");
 	BE(h, "+ ", BA_CONTINUE, "p\"w\r\n");
 	BE(h, "t7 OK done", BA_DONE, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, auth_service_login_and_password_override)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	h->ctx.be_login = "bob@example.com";
 	h->ctx.be_passwd = "master*secret";
@@ -102,68 +96,68 @@ Test(imap_backend, auth_service_login_and_password_override)
 	BE(h, "+ go", BA_CONTINUE, "bob@example.com {13}\r\n");
 	BE(h, "+ go", BA_CONTINUE, "master*secret\r\n");
 	BE(h, "a OK", BA_DONE, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, authenticate_tag_is_reused)
 {
-	struct ih *h = logged_in(NULL, "Z.9 AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n");
+	struct mh *h = logged_in(NULL, "Z.9 AUTHENTICATE PLAIN AHVzZXIAcGFzcw==\r\n");
 
 	BE(h, "* OK ready", BA_CONTINUE, "Z.9 LOGIN {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "user {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
 	BE(h, "Z.9 OK Logged in", BA_DONE, "");
-	cr_assert_str_eq(ih_out(h), "Z.9 OK Logged in\r\n");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "Z.9 OK Logged in\r\n");
+	mh_close(h);
 }
 
 Test(imap_backend, untagged_capability_before_the_result_is_forwarded)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK ready", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "+", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
 	BE(h, "* CAPABILITY IMAP4rev1 IDLE NAMESPACE", BA_CONTINUE, "");
-	cr_assert_str_eq(ih_out(h), "* CAPABILITY IMAP4rev1 IDLE NAMESPACE\r\n");
+	cr_assert_str_eq(mh_out(h), "* CAPABILITY IMAP4rev1 IDLE NAMESPACE\r\n");
 	BE(h, "a OK Logged in", BA_DONE, "");
-	cr_assert_str_eq(ih_out(h), "a OK Logged in\r\n");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "a OK Logged in\r\n");
+	mh_close(h);
 }
 
 Test(imap_backend, tagged_no_is_a_refusal)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK ready", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "+", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
 	BE(h, "a NO [AUTHENTICATIONFAILED] Authentication failed.", BA_REFUSED, "");
-	cr_assert_str_eq(ih_out(h), "");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "");
+	mh_close(h);
 }
 
 Test(imap_backend, tagged_bad_is_a_refusal)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK [CAPABILITY LITERAL+] ready", BA_CONTINUE, "a LOGIN {3+}\r\nbob {4+}\r\npass\r\n");
 	BE(h, "a BAD syntax", BA_REFUSED, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, refusal_instead_of_a_continuation)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	BE(h, "* OK ready", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "a NO [LIMIT] too many connections", BA_REFUSED, "");
-	ih_close(h);
+	mh_close(h);
 	h = logged_in(NULL, NULL);
 	BE(h, "* OK ready", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "+", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "a BAD literal too long", BA_REFUSED, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, garbage_greetings)
@@ -174,9 +168,9 @@ Test(imap_backend, garbage_greetings)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct ih *h = logged_in(NULL, NULL);
+		struct mh *h = logged_in(NULL, NULL);
 		BE(h, bad[i], BA_INVALID, "");
-		ih_close(h);
+		mh_close(h);
 	}
 }
 
@@ -185,10 +179,10 @@ Test(imap_backend, garbage_instead_of_a_continuation)
 	static const char *const bad[] = { "", "* OK still here", "* CAPABILITY IMAP4rev1", "b OK", "OK", "x" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct ih *h = logged_in(NULL, NULL);
+		struct mh *h = logged_in(NULL, NULL);
 		BE(h, "* OK ready", BA_CONTINUE, "a LOGIN {3}\r\n");
 		BE(h, bad[i], BA_INVALID, "");
-		ih_close(h);
+		mh_close(h);
 	}
 }
 
@@ -197,11 +191,11 @@ Test(imap_backend, garbage_instead_of_the_result)
 	static const char *const bad[] = { "", "+ more", "b OK wrong tag", "aOK", "a", "A OK case matters" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct ih *h = logged_in(NULL, NULL);
+		struct mh *h = logged_in(NULL, NULL);
 		BE(h, "* OK [CAPABILITY LITERAL+] ready", BA_CONTINUE, "a LOGIN {3+}\r\nbob {4+}\r\npass\r\n");
 		BE(h, bad[i], BA_INVALID, "");
-		cr_assert_str_eq(ih_out(h), "");
-		ih_close(h);
+		cr_assert_str_eq(mh_out(h), "");
+		mh_close(h);
 	}
 }
 
@@ -212,30 +206,30 @@ Test(imap_backend, garbage_instead_of_the_result)
 
 Test(imap_backend, id_forward_without_a_client_id)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	h->conf->imap_id_forward = 1;
 	BE(h, "* OK ready", BA_CONTINUE, "mpid ID (" XFIELDS ")\r\n");
 	BE(h, "* ID (\"name\" \"Dovecot\")", BA_CONTINUE, "");
-	cr_assert_str_eq(ih_out(h), "", "the backend's ID answer is not the client's business");
+	cr_assert_str_eq(mh_out(h), "", "the backend's ID answer is not the client's business");
 	BE(h, "mpid OK ID completed.", BA_CONTINUE, "a LOGIN {3}\r\n");
 	BE(h, "+", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
 	BE(h, "a OK Logged in", BA_DONE, "");
-	cr_assert_str_eq(ih_out(h), "a OK Logged in\r\n");
-	ih_close(h);
+	cr_assert_str_eq(mh_out(h), "a OK Logged in\r\n");
+	mh_close(h);
 }
 
 Test(imap_backend, id_forward_with_the_client_list)
 {
-	ih_open(&H, NULL);
-	struct ih *h = &H;
+	mh_open_imap(&H, NULL);
+	struct mh *h = &H;
 
 	h->conf->imap_id_forward = 1;
-	cr_assert_eq(ih_sends(h, "i1 ID (\"name\" \"Thunderbird\" \"x-originating-ip\" \"6.6.6.6\" "
+	cr_assert_eq(mh_sends(h, "i1 ID (\"name\" \"Thunderbird\" \"x-originating-ip\" \"6.6.6.6\" "
 	    "\"version\" NIL)\r\n"), PA_OK);
-	cr_assert_str_eq(ih_out(h), "* ID NIL\r\ni1 OK completed\r\n");
-	cr_assert_eq(ih_sends(h, "a LOGIN bob pass\r\n"), PA_AUTH);
+	cr_assert_str_eq(mh_out(h), "* ID NIL\r\ni1 OK completed\r\n");
+	cr_assert_eq(mh_sends(h, "a LOGIN bob pass\r\n"), PA_AUTH);
 	h->ctx.be_login = h->ctx.cr.login;
 	h->ctx.be_passwd = h->ctx.cr.passwd;
 	BE(h, "* OK ready", BA_CONTINUE,
@@ -244,12 +238,12 @@ Test(imap_backend, id_forward_with_the_client_list)
 	BE(h, "+", BA_CONTINUE, "bob {4}\r\n");
 	BE(h, "+", BA_CONTINUE, "pass\r\n");
 	BE(h, "a OK", BA_DONE, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, id_forward_with_literal_plus_goes_in_one_write)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	h->conf->imap_id_forward = 1;
 	BE(h, "* OK [CAPABILITY IMAP4rev1 LITERAL+ ID] ready", BA_CONTINUE,
@@ -257,39 +251,39 @@ Test(imap_backend, id_forward_with_literal_plus_goes_in_one_write)
 	BE(h, "* ID NIL", BA_CONTINUE, "");
 	BE(h, "mpid OK", BA_CONTINUE, "");
 	BE(h, "* CAPABILITY IMAP4rev1", BA_CONTINUE, "");
-	cr_assert_str_eq(ih_out(h), "* CAPABILITY IMAP4rev1\r\n");
+	cr_assert_str_eq(mh_out(h), "* CAPABILITY IMAP4rev1\r\n");
 	BE(h, "a OK Logged in", BA_DONE, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, id_refused_by_the_backend_does_not_stop_the_login)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	h->conf->imap_id_forward = 1;
 	BE(h, "* OK ready", BA_CONTINUE, "mpid ID (" XFIELDS ")\r\n");
 	BE(h, "mpid BAD Unknown command", BA_CONTINUE, "a LOGIN {3}\r\n");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, id_answer_garbage_is_invalid)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 
 	h->conf->imap_id_forward = 1;
 	BE(h, "* OK ready", BA_CONTINUE, "mpid ID (" XFIELDS ")\r\n");
 	BE(h, "+ what", BA_INVALID, "");
-	ih_close(h);
+	mh_close(h);
 	h = logged_in(NULL, NULL);
 	h->conf->imap_id_forward = 1;
 	BE(h, "* OK ready", BA_CONTINUE, "mpid ID (" XFIELDS ")\r\n");
 	BE(h, "a OK", BA_INVALID, "");
-	ih_close(h);
+	mh_close(h);
 }
 
 Test(imap_backend, id_forward_ipv6_and_mapped_addresses)
 {
-	struct ih *h = logged_in(NULL, NULL);
+	struct mh *h = logged_in(NULL, NULL);
 	struct sockaddr_in6 *c = (struct sockaddr_in6 *)&h->caddr, *l = (struct sockaddr_in6 *)&h->laddr;
 
 	h->conf->imap_id_forward = 1;
@@ -304,5 +298,5 @@ Test(imap_backend, id_forward_ipv6_and_mapped_addresses)
 	BE(h, "* OK ready", BA_CONTINUE,
 	    "mpid ID (\"x-originating-ip\" \"2001:db8::5\" \"x-originating-port\" \"1234\" "
 	    "\"x-connected-ip\" \"203.0.113.9\" \"x-connected-port\" \"993\")\r\n");
-	ih_close(h);
+	mh_close(h);
 }
