@@ -20,8 +20,12 @@ struct chan_fd {
 	struct chan_fd *next;
 };
 
+/* Servers with the same resolver settings share a channel; a channel outlives
+ * the configuration it came from (reloads), so it keeps its own copy. */
 struct channel {
-	const struct resolver_conf *conf;
+	struct sockaddr_storage *addrs;
+	size_t naddrs;
+	uint64_t timeout;
 	ares_channel ares;
 	struct timer timer;
 	struct chan_fd *fds;
@@ -135,11 +139,19 @@ channel_get(const struct srv_conf *conf)
 	struct ares_options o;
 	struct ares_addr_port_node *nodes;
 
+	if (rc->n == 0)
+		return NULL;
 	for (size_t i = 0; i < nchannels; i++)
-		if (channels[i].conf == rc)
+		if (channels[i].naddrs == rc->n && channels[i].timeout == conf->resolver_timeout &&
+		    memcmp(channels[i].addrs, rc->addrs, rc->n * sizeof(*rc->addrs)) == 0)
 			return &channels[i];
-	if (nchannels == MAX_CHANNELS)
-		return &channels[0];
+	if (nchannels == MAX_CHANNELS) {
+		/* Never another server's DNS: the lookup answers [TEMPUNAVAIL]. */
+		static int warned;
+		if (!warned++)
+			log_msg(LL_ALERT, "more than %d different resolvers in one worker", MAX_CHANNELS);
+		return NULL;
+	}
 	if (!lib_ready) {
 		if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
 			return NULL;
@@ -179,7 +191,14 @@ channel_get(const struct srv_conf *conf)
 		ares_destroy(ch->ares);
 		return NULL;
 	}
-	ch->conf = rc;
+	ch->addrs = malloc(rc->n * sizeof(*rc->addrs));
+	if (ch->addrs == NULL) {
+		ares_destroy(ch->ares);
+		return NULL;
+	}
+	memcpy(ch->addrs, rc->addrs, rc->n * sizeof(*rc->addrs));
+	ch->naddrs = rc->n;
+	ch->timeout = conf->resolver_timeout;
 	nchannels++;
 	return ch;
 }
@@ -392,6 +411,8 @@ resolver_shutdown(void)
 		timer_cancel(&channels[i].timer);
 		/* Pending callbacks run now with ARES_EDESTRUCTION and free their requests. */
 		ares_destroy(channels[i].ares);
+		free(channels[i].addrs);
+		channels[i].addrs = NULL;
 		while (channels[i].fds) {
 			struct chan_fd *f = channels[i].fds;
 			channels[i].fds = f->next;
