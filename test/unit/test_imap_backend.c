@@ -137,6 +137,41 @@ Test(imap_backend, tagged_no_is_a_refusal)
 	mh_close(h);
 }
 
+/* LITERAL+ counts only as a word of the greeting's [CAPABILITY ...]. */
+Test(imap_backend, literal_plus_only_from_the_capability_code)
+{
+	const char *greetings[] = {
+		"* OK LITERAL+ is not a capability here",
+		"* OK [CAPABILITY IMAP4rev1 LITERAL+X] ready",
+		"* OK [ALERT] LITERAL+ [CAPABILITY IMAP4rev1] ready",
+		"* OK [CAPABILITY IMAP4rev1 LITERAL+",	/* no closing bracket */
+	};
+
+	for (size_t i = 0; i < sizeof(greetings) / sizeof(greetings[0]); i++) {
+		struct mh *h = logged_in(NULL, NULL);
+		BE(h, greetings[i], BA_CONTINUE, "a LOGIN {3}\r\n");
+		mh_close(h);
+	}
+	struct mh *h = logged_in(NULL, NULL);
+	BE(h, "* OK [capability literal+ IDLE] ready", BA_CONTINUE,
+	    "a LOGIN {3+}\r\nbob {4+}\r\npass\r\n");
+	mh_close(h);
+}
+
+/* After STARTTLS with the backend, what it announced before TLS no longer holds. */
+Test(imap_backend, literal_plus_forgotten_after_backend_starttls)
+{
+	struct mh *h = logged_in("      proxy_starttls: on\n", NULL);
+
+	BE(h, "* OK [CAPABILITY IMAP4rev1 LITERAL+ STARTTLS] ready", BA_CONTINUE,
+	    "mpst STARTTLS\r\n");
+	BE(h, "mpst OK Begin TLS negotiation now", BA_STARTTLS, "");
+	h->ctx.be_tls = 1;
+	cr_assert_eq(imap_proto.backend_line(&h->ctx, NULL, 0), BA_CONTINUE);	/* TLS is up */
+	cr_assert_str_eq(mh_bout(h), "a LOGIN {3}\r\n");
+	mh_close(h);
+}
+
 Test(imap_backend, tagged_bad_is_a_refusal)
 {
 	struct mh *h = logged_in(NULL, NULL);
