@@ -1,12 +1,13 @@
 /*
- * The relay: bytes both ways without looking at them. Plaintext on both sides
- * goes through splice(2) and a pipe borrowed from a per-worker pool only while
- * bytes are in flight; with TLS on a side, reads go into one per-worker
- * scratch buffer and straight out, and only bytes the other side cannot take
- * yet are copied into a per-direction buffer. Either way an idle relayed
- * session holds no buffer at all, and a direction with proxy_buffer bytes in
- * flight stops reading (flow control). EOF is forwarded as a half-close; the
- * session ends when both directions are done.
+ * The relay: bytes both ways without looking at them. Each turn reads first
+ * into one per-worker scratch buffer and sends straight on; plaintext that
+ * fills that first read is bulk, and the rest goes through splice(2) and a
+ * pipe borrowed from a per-worker pool only while bytes are in flight. With
+ * TLS on a side it is reads and writes throughout. Only bytes the other side
+ * cannot take yet are kept (a per-direction buffer, or the pipe), so an idle
+ * relayed session holds no buffer at all, and a direction with bytes in
+ * flight stops reading (flow control). The client's EOF is forwarded as a
+ * half-close; the backend's ends the session (see forward_fin).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #define RELAY_BUDGET (1024 * 1024)	/* bytes per direction before yielding */
 #define SCRATCH_SIZE (64 * 1024)
 #define PIPE_POOL_MAX 64		/* idle pipes kept for reuse */
+#define FIRST_READ 4096		/* plaintext: past this, splice */
 #ifndef SPLICE_CHUNK
 #define SPLICE_CHUNK (64 * 1024)	/* a pipe's default capacity */
 #endif
@@ -134,29 +136,37 @@ pipe_flush(struct conn *dst, struct relay_dir *d, int *progress)
 /*
  * Forwards src's EOF to dst. When the other direction is over already the
  * session closes right after, and close() sends the FIN: no shutdown().
+ * When the backend is the one that ended (LOGOUT, QUIT) and the client has
+ * nothing unread, the session closes at once, as nginx's does: waiting for
+ * the client's own FIN costs a wakeup per session and serves no one, since
+ * nothing the client sends from here on has a reader. With input unread,
+ * close() would answer with a RST and could discard the reply still queued
+ * for the client, so that case half-closes and waits as before.
  */
 static void
-forward_fin(struct conn *dst, struct relay_dir *d, const struct relay_dir *other)
+forward_fin(struct session *s, struct conn *dst, struct relay_dir *d, struct relay_dir *other)
 {
-	if (!other->fin_sent)
-		conn_shutdown_write(dst);
 	d->fin_sent = 1;
+	if (other->fin_sent)
+		return;
+	if (dst == &s->c && !conn_can_read(&s->c) && other->in_pipe == 0 &&
+	    buf_len(&other->pend) == 0) {
+		other->fin_sent = 1;
+		return;
+	}
+	conn_shutdown_write(dst);
 }
 
+/*
+ * Splices what is left in src after a full first read, until EAGAIN. A
+ * short splice does not mean the socket is drained: the pipe also fills up
+ * by slots, one per received segment, so many small segments stop it early
+ * and the rest would wait for an edge that never comes.
+ */
 static int
-pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, const struct relay_dir *other,
-    size_t *moved)
+splice_rest(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *moved,
+    int *progress)
 {
-	int progress = 0;
-
-	if (d->pipe != NULL) {
-		if (pipe_flush(dst, d, &progress) < 0)
-			return PUMP_ERROR;
-		if (d->in_pipe > 0)
-			return progress ? PUMP_PROGRESS : PUMP_IDLE;
-		pipe_put(d->pipe, 1);
-		d->pipe = NULL;
-	}
 	while (!src->eof && conn_can_read(src)) {
 		if (*moved >= RELAY_BUDGET)
 			return PUMP_BUDGET;
@@ -184,11 +194,8 @@ pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, const struc
 		}
 		d->in_pipe = (uint32_t)n;
 		*moved += (size_t)n;
-		progress = 1;
-		/* As with recv(): a short splice drained the socket. */
-		if ((size_t)n < SPLICE_CHUNK && !src->rdhup)
-			src->rd_wait = CONN_WAIT_READ;
-		if (pipe_flush(dst, d, &progress) < 0)
+		*progress = 1;
+		if (pipe_flush(dst, d, progress) < 0)
 			return PUMP_ERROR;
 		if (d->in_pipe > 0)
 			break;	/* the other side is full: stop reading */
@@ -197,23 +204,43 @@ pump_splice(struct conn *src, struct conn *dst, struct relay_dir *d, const struc
 		pipe_put(d->pipe, 1);
 		d->pipe = NULL;
 	}
-	if (src->eof && !d->fin_sent && d->in_pipe == 0) {
-		forward_fin(dst, d, other);
-		progress = 1;
-	}
-	return progress ? PUMP_PROGRESS : PUMP_IDLE;
+	return PUMP_IDLE;
 }
 
-/* Moves bytes from src to dst through d; *moved counts bytes read from src. */
+/* Sends data to dst; what dst cannot take now waits in d->pend. */
+static int
+send_or_keep(struct conn *dst, struct relay_dir *d, const char *data, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len && conn_can_write(dst)) {
+		ssize_t w = conn_send(dst, data + off, len - off);
+		if (w == CONN_AGAIN)
+			break;
+		if (w < 0)
+			return -1;
+		off += (size_t)w;
+	}
+	if (off < len && buf_append(&d->pend, data + off, len - off) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Moves bytes from src to dst through d; *moved counts bytes read from src.
+ * Leftovers go first, in order: bytes dst could not take, then a pipe's.
+ * Each turn starts with a recv() into the scratch buffer: commands and
+ * replies are small, and a short recv() proves the socket drained, so they
+ * cost one recv() and one send(). Plaintext that fills the first read is
+ * bulk, and the rest of it is spliced, never copied through user space.
+ */
 static int
 pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
-    const struct relay_dir *other, size_t *moved)
+    struct relay_dir *other, size_t *moved)
 {
-	size_t chunk = chunk_size(s);
-	int progress = 0;
+	int splicing = use_splice(s), progress = 0;
+	size_t chunk = splicing ? FIRST_READ : chunk_size(s);
 
-	if (use_splice(s))
-		return pump_splice(src, dst, d, other, moved);
 	while (buf_len(&d->pend) > 0) {
 		if (!conn_can_write(dst))
 			return PUMP_IDLE;
@@ -227,56 +254,49 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 	}
 	if (d->pend.data != NULL)
 		buf_release(&d->pend);	/* drained: an idle direction holds nothing */
+	if (d->pipe != NULL) {
+		if (pipe_flush(dst, d, &progress) < 0)
+			return PUMP_ERROR;
+		if (d->in_pipe > 0)
+			return progress ? PUMP_PROGRESS : PUMP_IDLE;
+		pipe_put(d->pipe, 1);
+		d->pipe = NULL;
+	}
 
 	while (!src->eof && conn_can_read(src)) {
 		if (*moved >= RELAY_BUDGET)
 			return PUMP_BUDGET;
 		ssize_t n = conn_recv(src, scratch, chunk);
-		if (n == CONN_AGAIN)
+		if (n == CONN_AGAIN || n == 0)
 			break;
 		if (n == CONN_ERROR)
 			return PUMP_ERROR;
-		if (n == 0)
-			break;
 		*moved += (size_t)n;
 		progress = 1;
-		size_t off = 0;
-		while (off < (size_t)n && conn_can_write(dst)) {
-			ssize_t w = conn_send(dst, scratch + off, (size_t)n - off);
-			if (w == CONN_AGAIN)
-				break;
-			if (w < 0)
-				return PUMP_ERROR;
-			off += (size_t)w;
+		if (send_or_keep(dst, d, scratch, (size_t)n) < 0)
+			return PUMP_ERROR;
+		if (buf_len(&d->pend) > 0)
+			break;	/* the other side is full: stop reading */
+		if (src->ssl != NULL)
+			continue;	/* SSL_read() returns a record at a time */
+		if ((size_t)n < chunk) {
+			/* Drained; with the FIN in already, nothing else can come. */
+			if (src->rdhup)
+				src->eof = 1;
+			break;
 		}
-		if (off < (size_t)n) {
-			/* The other side is full: keep the rest and stop reading. */
-			if (buf_append(&d->pend, scratch + off, (size_t)n - off) < 0)
-				return PUMP_ERROR;
+		if (splicing) {
+			int r = splice_rest(src, dst, d, moved, &progress);
+			if (r != PUMP_IDLE)
+				return r;
 			break;
 		}
 	}
-	if (src->eof && !d->fin_sent && buf_len(&d->pend) == 0) {
-		forward_fin(dst, d, other);
+	if (src->eof && !d->fin_sent && buf_len(&d->pend) == 0 && d->in_pipe == 0) {
+		forward_fin(s, dst, d, other);
 		progress = 1;
 	}
 	return progress ? PUMP_PROGRESS : PUMP_IDLE;
-}
-
-/* Bytes that came before the relay (login replies, pipelined commands) go
- * through the buffers first, whichever path follows. */
-static int
-flush_pending(struct conn *dst, struct relay_dir *d)
-{
-	while (buf_len(&d->pend) > 0 && conn_can_write(dst)) {
-		ssize_t n = conn_send(dst, buf_rptr(&d->pend), buf_len(&d->pend));
-		if (n == CONN_AGAIN)
-			break;
-		if (n < 0)
-			return -1;
-		buf_consume(&d->pend, (size_t)n);
-	}
-	return 0;
 }
 
 void
@@ -285,16 +305,6 @@ relay_run(struct session *s)
 	size_t up = 0, down = 0;
 	int half = s->up.fin_sent || s->down.fin_sent;
 
-	if (use_splice(s) && (buf_len(&s->up.pend) > 0 || buf_len(&s->down.pend) > 0)) {
-		if (flush_pending(&s->b, &s->up) < 0 || flush_pending(&s->c, &s->down) < 0) {
-			session_close(s, LL_INFO, "proxied session done");
-			return;
-		}
-		if (buf_len(&s->up.pend) > 0 || buf_len(&s->down.pend) > 0)
-			return;	/* wait for the other side to take them */
-		buf_release(&s->up.pend);
-		buf_release(&s->down.pend);
-	}
 	for (;;) {
 		int a = pump(s, &s->c, &s->b, &s->up, &s->down, &up);
 		int b = pump(s, &s->b, &s->c, &s->down, &s->up, &down);
@@ -311,7 +321,7 @@ relay_run(struct session *s)
 			ev_post(&s->c.io);
 			break;
 		}
-		if (a == PUMP_IDLE && b == PUMP_IDLE)
+		if ((a == PUMP_IDLE && b == PUMP_IDLE) || (s->up.fin_sent && s->down.fin_sent))
 			break;
 	}
 	if (s->up.fin_sent && s->down.fin_sent) {

@@ -3,7 +3,10 @@ imaplib and raw dialogues, a 20 MB message byte-identical both ways (and the sta
 counters growing with it), and curl as users run it. Real Dovecot on loopback."""
 
 import hashlib
+import os
 import re
+import signal
+import socket
 import subprocess
 import time
 
@@ -201,3 +204,33 @@ def test_imap_curl_list_and_fetch_by_uid(ctx):
     rc, out, err = _curl("imap://127.0.0.1:%d/INBOX" % port, "-u", "alice:wrong")
     assert rc != 0 and out == b"", (rc, out)
     assert mp.log().count("client logged in") == 2
+
+
+@timeout(60)
+def test_imap_many_small_segments_while_worker_busy_all_relayed(ctx):
+    """Commands that pile up in many small TCP segments while the worker is busy
+    (stopped here) are all relayed once it runs: a read that stops short because
+    the kernel's pipe ran out of slots must not be taken for a drained socket,
+    which would leave the rest waiting for data that never comes. 60 segments stay
+    under the first plain read; 900 overflow it into the spliced path."""
+    _, _, mp = _setup(ctx)
+    with connect(mp.ports["imap"]) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.cmd("a LOGIN alice alicepw")
+        assert tagged(c, "a")[1].startswith(b"a OK")
+        for count in (60, 900):
+            workers = mp.workers()
+            for w in workers:
+                os.kill(w, signal.SIGSTOP)
+            try:
+                for i in range(count):
+                    c.send(b"n%d NOOP\r\n" % i)      # one segment each (TCP_NODELAY)
+                    time.sleep(0.0005)
+            finally:
+                for w in workers:
+                    os.kill(w, signal.SIGCONT)
+            for i in range(count):
+                _, ok = tagged(c, "n%d" % i, timeout=10)
+                assert ok.startswith(b"n%d OK" % i), ok
+        c.cmd("z LOGOUT")
+        assert tagged(c, "z")[1].startswith(b"z OK")
