@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/stats.h"
+#include "worker/backend_facts.h"
 #include "worker/proxyproto.h"
 #include "worker/session.h"
 #include "worker/session_int.h"
@@ -54,6 +55,7 @@ backend_connect(struct session *s)
 	/* What the backend machine queues for the client (untagged lines before
 	 * the result) goes out only if the login succeeds. */
 	s->pa->out_mark = buf_len(&s->pa->out);
+	s->pa->ctx.be_facts = (uint8_t)backend_facts_get(sa, timer_now());
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->conf->so_keepalive)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -95,6 +97,20 @@ login_failed(struct session *s, enum backend_action a, const char *line, size_t 
 	session_internal_error(s, NULL, 0);
 }
 
+/* One backend line (NULL: TLS is up) to the machine; what it learned is kept. */
+static enum backend_action
+feed(struct session *s, const char *line, size_t len)
+{
+	struct proto_ctx *ctx = &s->pa->ctx;
+	enum backend_action a = s->proto->backend_line(ctx, line, len);
+
+	if (ctx->be_learned) {
+		backend_facts_put(&s->backend.sa, ctx->be_facts, timer_now());
+		ctx->be_learned = 0;
+	}
+	return a;
+}
+
 /* Feeds complete lines to the machine; returns 1 when the session moved on. */
 static int
 lines(struct session *s)
@@ -109,7 +125,7 @@ lines(struct session *s)
 		size_t len = (size_t)lf, skip = (size_t)lf + 1;
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		enum backend_action a = s->proto->backend_line(&pa->ctx, line, len);
+		enum backend_action a = feed(s, line, len);
 		if (a == BA_CONTINUE) {
 			buf_consume(&pa->bin, skip);
 			continue;
@@ -145,7 +161,7 @@ backend_tls_done(struct session *s)
 	/* After STARTTLS the machine resumes where it asked for TLS. */
 	if (pa->be_starttls) {
 		pa->be_starttls = 0;
-		enum backend_action a = s->proto->backend_line(&pa->ctx, NULL, 0);
+		enum backend_action a = feed(s, NULL, 0);
 		if (a == BA_DONE) {
 			relay_start(s);
 			return;

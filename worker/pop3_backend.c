@@ -1,30 +1,111 @@
 /*
- * POP3 backend login, pure, as nginx's proxy module does it: wait for the
- * "+OK" greeting, send USER, then PASS, each answered by "+OK". The last
- * "+OK" goes to the client, and the relay starts. "-ERR" anywhere is a
+ * POP3 backend login, pure: wait for the "+OK" greeting, send USER, then
+ * PASS, each answered by "+OK", as nginx's proxy module does. The last "+OK"
+ * goes to the client, and the relay starts. "-ERR" to USER or PASS is a
  * refusal; anything else is an invalid response. With proxy_starttls, STLS
  * comes first and the login goes on once TLS is up (line == NULL).
+ *
+ * Beyond nginx: a backend that lists PIPELINING in its CAPA (RFC 2449) gets
+ * USER and PASS in one write, one round trip instead of two. What CAPA said
+ * is remembered per backend (backend_facts.h), so CAPA itself is asked only
+ * at the first login to a backend and when that knowledge expires; a server
+ * without CAPA answers "-ERR" and is logged in to one command at a time.
  */
+#include <strings.h>
 #include <string.h>
 
+#include "worker/backend_facts.h"
 #include "worker/proto_util.h"
 
-enum pop3_be_state { POP3_BE_GREETING, POP3_BE_USER, POP3_BE_PASS, POP3_BE_STLS };
+enum pop3_be_state {
+	POP3_BE_GREETING,
+	POP3_BE_USER,		/* sent USER (and PASS, when pipelined) */
+	POP3_BE_PASS,
+	POP3_BE_STLS,
+	POP3_BE_CAPA,		/* sent CAPA, waiting for +OK or -ERR */
+	POP3_BE_CAPA_LIST,	/* reading the capability lines up to "." */
+};
+
+/* A CAPA list longer than this is not a capability list. */
+#define CAPA_LINES_MAX 100
+
+static int
+pipelined(const struct proto_ctx *ctx)
+{
+	return (ctx->be_facts & (BF_POP3_CAPA | BF_POP3_PIPELINING)) ==
+	    (BF_POP3_CAPA | BF_POP3_PIPELINING);
+}
+
+static enum backend_action
+send_login(struct proto_ctx *ctx)
+{
+	if (!(ctx->be_facts & BF_POP3_CAPA)) {
+		buf_puts(ctx->bout, "CAPA\r\n");
+		ctx->be_state = POP3_BE_CAPA;
+		ctx->be_lines = 0;
+		return BA_CONTINUE;
+	}
+	if (pipelined(ctx))
+		buf_printf(ctx->bout, "USER %s\r\nPASS %s\r\n", ctx->be_login, ctx->be_passwd);
+	else
+		buf_printf(ctx->bout, "USER %s\r\n", ctx->be_login);
+	ctx->be_state = POP3_BE_USER;
+	return BA_CONTINUE;
+}
+
+static void
+learned(struct proto_ctx *ctx, unsigned facts)
+{
+	ctx->be_facts = (uint8_t)((ctx->be_facts & ~(BF_POP3_CAPA | BF_POP3_PIPELINING)) | facts);
+	ctx->be_learned = 1;
+}
+
+/* One line of the CAPA list: "PIPELINING" is a tag, maybe with arguments. */
+static enum backend_action
+capa_line(struct proto_ctx *ctx, const char *line, size_t len)
+{
+	if (len == 1 && line[0] == '.') {
+		learned(ctx, BF_POP3_CAPA | (ctx->be_facts & BF_POP3_PIPELINING));
+		return send_login(ctx);
+	}
+	if (++ctx->be_lines > CAPA_LINES_MAX)
+		return BA_INVALID;
+	if (len >= 10 && strncasecmp(line, "PIPELINING", 10) == 0 && (len == 10 || line[10] == ' '))
+		ctx->be_facts |= BF_POP3_PIPELINING;
+	return BA_CONTINUE;
+}
 
 enum backend_action
 pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 {
+	int ok, err;
+
 	if (line == NULL) {
 		if (ctx->be_state != POP3_BE_STLS)
 			return BA_CONTINUE;	/* connected: the backend speaks first */
-		buf_printf(ctx->bout, "USER %s\r\n", ctx->be_login);
-		ctx->be_state = POP3_BE_USER;
-		return BA_CONTINUE;
+		return send_login(ctx);
 	}
-	if (len >= 4 && memcmp(line, "-ERR", 4) == 0)
-		return BA_REFUSED;
+	if (ctx->be_state == POP3_BE_CAPA_LIST)
+		return capa_line(ctx, line, len);
+
 	/* nginx checks the first three bytes only. */
-	if (len < 3 || memcmp(line, "+OK", 3) != 0)
+	ok = len >= 3 && memcmp(line, "+OK", 3) == 0;
+	err = len >= 4 && memcmp(line, "-ERR", 4) == 0;
+	if (ctx->be_state == POP3_BE_CAPA) {
+		if (ok) {
+			/* The list decides; whatever was known before does not. */
+			ctx->be_facts &= (uint8_t)~BF_POP3_PIPELINING;
+			ctx->be_state = POP3_BE_CAPA_LIST;
+			return BA_CONTINUE;
+		}
+		if (!err)
+			return BA_INVALID;
+		learned(ctx, BF_POP3_CAPA);	/* no CAPA: an RFC 1939 server */
+		return send_login(ctx);
+	}
+	if (err)
+		return BA_REFUSED;
+	if (!ok)
 		return BA_INVALID;
 
 	switch (ctx->be_state) {
@@ -34,11 +115,10 @@ pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 			ctx->be_state = POP3_BE_STLS;
 			return BA_CONTINUE;
 		}
-		buf_printf(ctx->bout, "USER %s\r\n", ctx->be_login);
-		ctx->be_state = POP3_BE_USER;
-		return BA_CONTINUE;
+		return send_login(ctx);
 	case POP3_BE_USER:
-		buf_printf(ctx->bout, "PASS %s\r\n", ctx->be_passwd);
+		if (!pipelined(ctx))
+			buf_printf(ctx->bout, "PASS %s\r\n", ctx->be_passwd);
 		ctx->be_state = POP3_BE_PASS;
 		return BA_CONTINUE;
 	case POP3_BE_PASS:

@@ -114,6 +114,9 @@ struct proto_ctx {
 	uint8_t be_tls;		/* the backend connection is TLS now */
 	uint8_t state;		/* machine state before login (per protocol) */
 	uint8_t be_state;	/* backend login state (per protocol) */
+	uint8_t be_facts;	/* BF_* known of this backend (backend_facts.h); the machine adds to it */
+	uint8_t be_learned;	/* ... and sets this when it did, to be remembered */
+	uint8_t be_lines;	/* lines of a multi-line backend reply so far */
 	uint8_t sasl;		/* enum sasl_wait: what the next line answers */
 	unsigned errors;
 	unsigned login_attempt;

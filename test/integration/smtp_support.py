@@ -21,11 +21,14 @@ class FakeSMTP:
     with 220 (Postfix restarts the session), AUTH with 235, MAIL/RCPT with 250, DATA
     with 354 and the dot with 250, QUIT with 221; `replies` overrides the reply to a
     verb (e.g. {"XCLIENT": "550 5.7.0 insufficient authorization"}), `greeting`
-    the banner. .sessions is a list (one per connection) of the lines received
+    the banner; `xclient_after_ehlo` refuses XCLIENT before EHLO with 503, as some
+    servers might. .sessions is a list (one per connection) of the lines received
     (bytes, with their CRLF)."""
 
-    def __init__(self, replies=None, greeting=b"220 fake.backend ESMTP\r\n", drip=False):
+    def __init__(self, replies=None, greeting=b"220 fake.backend ESMTP\r\n", drip=False,
+                 xclient_after_ehlo=False):
         self.replies = dict(replies or {})
+        self.xclient_after_ehlo = xclient_after_ehlo
         self.drip = drip
         self.greeting = greeting
         self.sessions = []
@@ -48,6 +51,7 @@ class FakeSMTP:
         try:
             send(self.greeting)
             in_data = False
+            ehlo_seen = False
             while True:
                 line = f.readline(65536)
                 if not line:
@@ -66,7 +70,11 @@ class FakeSMTP:
                         return
                     send(r.encode() + b"\r\n")
                     continue
+                if verb == "XCLIENT" and self.xclient_after_ehlo and not ehlo_seen:
+                    send(b"503 5.5.1 Error: send HELO/EHLO first\r\n")
+                    continue
                 if verb == "EHLO":
+                    ehlo_seen = True
                     send(b"250-fake.backend\r\n250-PIPELINING\r\n"
                          b"250-XCLIENT NAME ADDR PROTO HELO LOGIN\r\n250 8BITMIME\r\n")
                 elif verb == "HELO":

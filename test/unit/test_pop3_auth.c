@@ -1,8 +1,7 @@
 /*
  * POP3 logins: AUTH PLAIN/LOGIN/CRAM-MD5/EXTERNAL through worker/pop3.c,
- * with and without an initial response, malformed and hostile SASL data;
- * then the backend login of worker/pop3_backend.c against scripted,
- * refusing and hostile backends. Exact bytes throughout.
+ * with and without an initial response, malformed and hostile SASL data.
+ * Exact bytes throughout. The backend login: test_pop3_backend.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,6 @@
 #include "worker/sasl.h"
 
 TestSuite(pop3_auth, .init = th_setup, .fini = th_teardown);
-TestSuite(pop3_backend, .init = th_setup, .fini = th_teardown);
 
 #define INV "-ERR invalid command\r\n"
 #define DIGEST "0123456789abcdefABCDEF0123456789"
@@ -291,92 +289,5 @@ Test(pop3_auth, sasl_hostile_credentials)
 	snprintf(line, sizeof(line), "%s\r\n", mh_b64n("pw\0", 3));
 	mh_say(&h, line, INV);
 	cr_assert_null(h.ctx.cr.passwd);
-	mh_close(&h);
-}
-
-static void
-backend_ready(struct mh *h, const char *login, const char *passwd)
-{
-	open_default(h);
-	h->ctx.be_login = login;
-	h->ctx.be_passwd = passwd;
-}
-
-Test(pop3_backend, backend_login)
-{
-	struct mh h;
-
-	backend_ready(&h, "bob", "secret");
-	cr_assert_eq(pop3_backend_line(&h.ctx, NULL, 0), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "");
-	cr_assert_eq(mh_be(&h, "+OK Dovecot ready."), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "USER bob\r\n");
-	cr_assert_eq(mh_be(&h, "+OK"), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "PASS secret\r\n");
-	cr_assert_str_eq(mh_out(&h), "");
-	cr_assert_eq(mh_be(&h, "+OK Logged in."), BA_DONE);
-	cr_assert_str_eq(mh_out(&h), "+OK Logged in.\r\n");
-	cr_assert_str_eq(mh_bout(&h), "");
-	mh_close(&h);
-}
-
-Test(pop3_backend, backend_login_with_spaces)
-{
-	struct mh h;
-
-	backend_ready(&h, "John Doe", "pass word ");
-	mh_be(&h, "+OK");
-	cr_assert_str_eq(mh_bout(&h), "USER John Doe\r\n");
-	mh_be(&h, "+OK");
-	cr_assert_str_eq(mh_bout(&h), "PASS pass word \r\n");
-	cr_assert_eq(mh_be(&h, "+OK"), BA_DONE);
-	cr_assert_str_eq(mh_out(&h), "+OK\r\n");
-	mh_close(&h);
-}
-
-Test(pop3_backend, backend_refusals)
-{
-	for (int step = 0; step < 3; step++) {
-		struct mh h;
-
-		backend_ready(&h, "bob", "secret");
-		for (int i = 0; i < step; i++)
-			cr_assert_eq(mh_be(&h, "+OK"), BA_CONTINUE);
-		cr_assert_eq(mh_be(&h, "-ERR [AUTH] Authentication failed."), BA_REFUSED, "step %d", step);
-		cr_assert_str_eq(mh_out(&h), "");
-		mh_close(&h);
-	}
-}
-
-Test(pop3_backend, backend_hostile_replies)
-{
-	static const char *const bad[] = {
-		"", "+", "+O", "+ok", "OK", "* OK IMAP4 ready", "220 smtp ready", "-ER", "HTTP/1.1 200 OK",
-		"\x80\xff", " +OK",
-	};
-
-	for (int step = 0; step < 3; step++)
-		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			struct mh h;
-
-			backend_ready(&h, "bob", "secret");
-			for (int k = 0; k < step; k++)
-				cr_assert_eq(mh_be(&h, "+OK"), BA_CONTINUE);
-			mh_bout(&h);
-			cr_assert_eq(mh_be(&h, bad[i]), BA_INVALID, "step %d line \"%s\"", step, bad[i]);
-			cr_assert_str_eq(mh_bout(&h), "");
-			cr_assert_str_eq(mh_out(&h), "");
-			mh_close(&h);
-		}
-}
-
-/* nginx looks at the first three bytes only. */
-Test(pop3_backend, backend_ok_prefix)
-{
-	struct mh h;
-
-	backend_ready(&h, "bob", "secret");
-	cr_assert_eq(mh_be(&h, "+OKAY"), BA_CONTINUE);
-	cr_assert_str_eq(mh_bout(&h), "USER bob\r\n");
 	mh_close(&h);
 }

@@ -3,7 +3,9 @@
  * through worker/smtp.c: the exact commands sent - EHLO, XCLIENT with xtext
  * (IPv6, unknown host), the client's HELO/EHLO, AUTH PLAIN, the MAIL/RCPT
  * replay of smtp_auth none - against scripted backends with multi-line
- * replies, and against refusals, garbage and truncated replies.
+ * replies, and against refusals, garbage and truncated replies. Most use a
+ * backend known to want EHLO before XCLIENT (nginx's order); the last ones
+ * XCLIENT right after the greeting, and the fallback when it is refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
+#include "worker/backend_facts.h"
 #include "worker/proto_util.h"
 #include "worker/sasl.h"
 
@@ -21,11 +24,13 @@ TestSuite(smtp_backend, .init = th_setup, .fini = th_teardown);
 #define EHLO_PLAIN "250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"
 #define NONE_YAML "      smtp_auth: none\n"
 
+/* An SMTP session whose backend will be one known to want EHLO before XCLIENT. */
 static void
 open_smtp(struct mh *h, const char *server_yaml)
 {
 	mh_open(h, "25", NULL, server_yaml);
 	cr_assert_str_eq(mh_out(h), GREETING);
+	h->ctx.be_facts = BF_SMTP_EHLO_FIRST;
 }
 
 #define BE_EHLO_REPLY(h) do {							\
@@ -37,10 +42,12 @@ open_smtp(struct mh *h, const char *server_yaml)
 
 /*
  * A client that said "EHLO client.example" and logged in as login; then
- * the backend connects (line NULL) and greets with a multi-line 220.
+ * the backend, of which facts (BF_*) are known, connects (line NULL) and
+ * greets with a multi-line 220.
  */
 static void
-be_open(struct mh *h, const char *server_yaml, const char *login, const char *passwd)
+be_open_facts(struct mh *h, const char *server_yaml, const char *login, const char *passwd,
+    unsigned facts)
 {
 	char line[256];
 
@@ -56,12 +63,20 @@ be_open(struct mh *h, const char *server_yaml, const char *login, const char *pa
 	}
 	h->ctx.be_login = login;
 	h->ctx.be_passwd = passwd;
+	h->ctx.be_facts = (uint8_t)facts;
 	cr_assert_eq(smtp_backend_line(&h->ctx, NULL, 0), BA_CONTINUE);
 	cr_assert_eq(mh_be(h, "220-backend.example ESMTP"), BA_CONTINUE);
 	cr_assert_eq(mh_be(h, "220-second line"), BA_CONTINUE);
 	cr_assert_str_eq(mh_bout(h), "");
 	cr_assert_eq(mh_be(h, "220 backend.example ESMTP Postfix"), BA_CONTINUE);
 	cr_assert_str_eq(mh_out(h), "");
+}
+
+/* The same with a backend known to want EHLO before XCLIENT: nginx's order throughout. */
+static void
+be_open(struct mh *h, const char *server_yaml, const char *login, const char *passwd)
+{
+	be_open_facts(h, server_yaml, login, passwd, BF_SMTP_EHLO_FIRST);
 }
 
 Test(smtp_backend, backend_xclient_login)
@@ -443,4 +458,90 @@ Test(smtp_backend, xtext_encoding)
 	cr_assert_eq(smtp_xtext(&b, "[UNAVAILABLE]"), 0);
 	cr_assert_eq(buf_len(&b), 13);
 	buf_release(&b);
+}
+
+/* A backend not known to want EHLO first: XCLIENT right after its greeting, then the client's EHLO. */
+Test(smtp_backend, xclient_right_after_greeting)
+{
+	struct mh h;
+
+	be_open_facts(&h, NULL, "bob", "pw", 0);
+	cr_assert_str_eq(mh_bout(&h), "XCLIENT PROTO=ESMTP HELO=client.example ADDR=192.0.2.7 "
+	    "LOGIN=bob NAME=[UNAVAILABLE]\r\n");
+	cr_assert_eq(mh_be(&h, "220 backend.example ESMTP"), BA_CONTINUE);
+	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
+	BE_EHLO_REPLY(&h);
+	cr_assert_eq(mh_be(&h, "250 8BITMIME"), BA_DONE);
+	cr_assert_str_eq(mh_out(&h), "235 2.0.0 OK\r\n");
+	cr_assert_eq(h.ctx.be_learned, 0);
+	cr_assert_eq(h.ctx.be_facts, 0);
+	mh_close(&h);
+}
+
+/* Refused there (5xx): nginx's order at once, and the backend is remembered as such. */
+Test(smtp_backend, xclient_refused_early_falls_back_to_ehlo_first)
+{
+	static const char *const refusals[] = {
+		"503 5.5.1 Error: send HELO/EHLO first",
+		"502 5.5.2 Error: command not recognized",
+		"550 5.7.0 Error: insufficient authorization",
+	};
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		struct mh h;
+
+		be_open_facts(&h, NULL, "bob", "pw", 0);
+		mh_bout(&h);
+		cr_assert_eq(mh_be(&h, "503-first line of a multi-line refusal"), BA_CONTINUE);
+		cr_assert_eq(h.ctx.be_learned, 0, "only the last line counts");
+		cr_assert_eq(mh_be(&h, refusals[i]), BA_CONTINUE, "%s", refusals[i]);
+		cr_assert_eq(h.ctx.be_learned, 1);
+		cr_assert_eq(h.ctx.be_facts, BF_SMTP_EHLO_FIRST);
+		cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\n");
+		BE_EHLO_REPLY(&h);
+		cr_assert_eq(mh_be(&h, "250 8BITMIME"), BA_CONTINUE);
+		cr_assert_str_eq(mh_bout(&h), "XCLIENT PROTO=ESMTP HELO=client.example ADDR=192.0.2.7 "
+		    "LOGIN=bob NAME=[UNAVAILABLE]\r\n");
+		if (i == 2) {
+			/* Refused again after EHLO: a refusal now, not another try. */
+			cr_assert_eq(mh_be(&h, refusals[i]), BA_REFUSED);
+			cr_assert_str_eq(mh_bout(&h), "");
+		} else {
+			cr_assert_eq(mh_be(&h, "220 backend.example ESMTP"), BA_CONTINUE);
+			cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
+			cr_assert_eq(mh_be(&h, "250 OK"), BA_DONE);
+		}
+		mh_close(&h);
+	}
+}
+
+/* A temporary failure (4xx) to the early XCLIENT is a refusal, as anywhere else; garbage is invalid. */
+Test(smtp_backend, xclient_early_tempfail_and_garbage)
+{
+	struct mh h;
+
+	be_open_facts(&h, NULL, "bob", "pw", 0);
+	mh_bout(&h);
+	cr_assert_eq(mh_be(&h, "421 4.3.2 Service shutting down"), BA_REFUSED);
+	cr_assert_str_eq(mh_bout(&h), "");
+	cr_assert_eq(h.ctx.be_learned, 0);
+	mh_close(&h);
+
+	be_open_facts(&h, NULL, "bob", "pw", 0);
+	mh_bout(&h);
+	cr_assert_eq(mh_be(&h, "OK fine"), BA_INVALID);
+	mh_close(&h);
+}
+
+/* With proxy_starttls or without XCLIENT the first command stays EHLO. */
+Test(smtp_backend, ehlo_first_without_xclient_or_with_starttls)
+{
+	struct mh h;
+
+	be_open_facts(&h, "      xclient: off\n", "bob", "pw", 0);
+	cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
+	mh_close(&h);
+	be_open_facts(&h, "      proxy_starttls: on\n", "bob", "pw", 0);
+	cr_assert_str_eq(mh_bout(&h), "EHLO mx.example.com\r\n");
+	mh_close(&h);
 }
