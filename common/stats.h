@@ -32,7 +32,8 @@ struct stats_slot {
 	uint64_t backend_error;
 	uint64_t tls_handshakes;
 	uint64_t tls_resumed;
-	uint64_t pad2[2];
+	uint64_t tls_offloaded;	/* relayed TLS 1.3 sessions whose records moved out of OpenSSL */
+	uint64_t pad2[1];
 };
 
 struct stats_zone {

@@ -100,6 +100,7 @@ stats_slot_release(int slot)
 	__atomic_fetch_add(&r->backend_error, s->backend_error, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&r->tls_handshakes, s->tls_handshakes, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&r->tls_resumed, s->tls_resumed, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&r->tls_offloaded, s->tls_offloaded, __ATOMIC_RELAXED);
 	memset(s, 0, sizeof(*s));
 }
 

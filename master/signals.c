@@ -109,7 +109,7 @@ find_zone_fd(pid_t pid, const char *zone)
 static json_t *
 slot_json(const struct stats_slot *s)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "accepted", (json_int_t)s->accepted,
 	    "active", (json_int_t)s->active,
 	    "handled", (json_int_t)s->handled,
@@ -120,7 +120,8 @@ slot_json(const struct stats_slot *s)
 	    "auth_error", (json_int_t)s->auth_error,
 	    "backend_error", (json_int_t)s->backend_error,
 	    "tls_handshakes", (json_int_t)s->tls_handshakes,
-	    "tls_resumed", (json_int_t)s->tls_resumed);
+	    "tls_resumed", (json_int_t)s->tls_resumed,
+	    "tls_offloaded", (json_int_t)s->tls_offloaded);
 }
 
 static json_t *
@@ -197,6 +198,7 @@ print_status(pid_t pid, const struct config *cf)
 		total.backend_error += s->backend_error;
 		total.tls_handshakes += s->tls_handshakes;
 		total.tls_resumed += s->tls_resumed;
+		total.tls_offloaded += s->tls_offloaded;
 	}
 	json_object_set_new(root, "master_pid", json_integer(sz->master_pid));
 	json_object_set_new(root, "generation", json_integer(sz->generation));

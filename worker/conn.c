@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include "worker/conn.h"
+#include "worker/utls.h"
 
 void
 conn_init(struct conn *c, int fd, ev_cb cb)
@@ -109,6 +110,8 @@ conn_recv(struct conn *c, void *buf, size_t len)
 			return rc;
 		return ssl_result(c, rc, &c->rd_wait);
 	}
+	if (c->utls != NULL)
+		return utls_recv(c, buf, len);
 	for (;;) {
 		n = recv(c->io.fd, buf, len, 0);
 		if (n > 0) {
@@ -145,11 +148,17 @@ conn_send(struct conn *c, const void *buf, size_t len)
 	if (c->ssl != NULL) {
 		ERR_clear_error();
 		int rc = SSL_write(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
-		if (rc > 0)
+		if (rc > 0) {
+			c->ssl_wpend = 0;
 			return rc;
+		}
 		n = ssl_result(c, rc, &c->wr_wait);
+		if (n == CONN_AGAIN && c->wr_wait == CONN_WAIT_WRITE)
+			c->ssl_wpend = 1;
 		return n == 0 ? CONN_ERROR : n;
 	}
+	if (c->utls != NULL)
+		return utls_send(c, buf, len);
 	for (;;) {
 		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
 		if (n >= 0)
@@ -175,6 +184,8 @@ conn_shutdown_write(struct conn *c)
 	if (c->ssl != NULL) {
 		ERR_clear_error();
 		SSL_shutdown(c->ssl);
+	} else if (c->utls != NULL) {
+		utls_close_notify(c);
 	}
 	shutdown(c->io.fd, SHUT_WR);
 }
@@ -197,7 +208,10 @@ conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 		ERR_clear_error();
+	} else if (c->utls != NULL && !c->err && !c->shut_wr) {
+		utls_close_notify(c);
 	}
+	utls_free(c);
 	close(c->io.fd);
 	c->io.fd = -1;
 	c->registered = 0;

@@ -22,9 +22,12 @@ typedef struct ssl_st SSL;
 #define CONN_AGAIN	(-1)
 #define CONN_ERROR	(-2)
 
+struct utls;
+
 struct conn {
 	struct ev_io io;
 	SSL *ssl;
+	struct utls *utls;	/* TLS 1.3 records without SSL once ssl is NULL (utls.h) */
 	uint8_t rd_wait;
 	uint8_t wr_wait;
 	uint8_t hs_wait;	/* TLS handshake */
@@ -34,6 +37,7 @@ struct conn {
 	uint8_t registered:1;
 	uint8_t rdhup:1;	/* epoll saw the peer's FIN: reads go on until 0 */
 	uint8_t ev_err:1;	/* epoll reported EPOLLERR (a failed connect, say) */
+	uint8_t ssl_wpend:1;	/* SSL_write wants to be called again: a record is half out */
 	int last_errno;
 };
 
@@ -49,6 +53,8 @@ int conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_event(struct conn *c, uint32_t events);
 static inline int conn_can_read(const struct conn *c) { return c->rd_wait == CONN_WAIT_NONE; }
 static inline int conn_can_write(const struct conn *c) { return c->wr_wait == CONN_WAIT_NONE; }
+/* TLS of either kind: reads return a record at a time, short reads prove nothing. */
+static inline int conn_tls(const struct conn *c) { return c->ssl != NULL || c->utls != NULL; }
 
 /* > 0 bytes, 0 end of stream, CONN_AGAIN, CONN_ERROR. */
 ssize_t conn_recv(struct conn *c, void *buf, size_t len);

@@ -18,6 +18,7 @@
 #include "common/stats.h"
 #include "worker/session.h"
 #include "worker/session_int.h"
+#include "worker/utls.h"
 
 #define RELAY_BUDGET (1024 * 1024)	/* bytes per direction before yielding */
 #define SCRATCH_SIZE (64 * 1024)
@@ -99,7 +100,7 @@ use_splice(const struct session *s)
 		splice_off = e != NULL && e[0] == '0';
 		splice_checked = 1;
 	}
-	return !splice_off && s->c.ssl == NULL && s->b.ssl == NULL;
+	return !splice_off && !conn_tls(&s->c) && !conn_tls(&s->b);
 }
 
 static size_t
@@ -241,6 +242,15 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 	int splicing = use_splice(s), progress = 0;
 	size_t chunk = splicing ? FIRST_READ : chunk_size(s);
 
+	if (utls_pending(dst)) {
+		int r = utls_flush(dst);
+		if (r == CONN_ERROR)
+			return PUMP_ERROR;
+		if (r == CONN_AGAIN)
+			return PUMP_IDLE;
+		progress = 1;
+	}
+
 	while (buf_len(&d->pend) > 0) {
 		if (!conn_can_write(dst))
 			return PUMP_IDLE;
@@ -277,8 +287,8 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 			return PUMP_ERROR;
 		if (buf_len(&d->pend) > 0)
 			break;	/* the other side is full: stop reading */
-		if (src->ssl != NULL)
-			continue;	/* SSL_read() returns a record at a time */
+		if (conn_tls(src))
+			continue;	/* a record at a time */
 		if ((size_t)n < chunk) {
 			/* Drained; with the FIN in already, nothing else can come. */
 			if (src->rdhup)
@@ -292,7 +302,8 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 			break;
 		}
 	}
-	if (src->eof && !d->fin_sent && buf_len(&d->pend) == 0 && d->in_pipe == 0) {
+	if (src->eof && !d->fin_sent && buf_len(&d->pend) == 0 && d->in_pipe == 0 &&
+	    !utls_pending(dst)) {
 		forward_fin(s, dst, d, other);
 		progress = 1;
 	}
@@ -332,6 +343,8 @@ relay_run(struct session *s)
 		s->last_active = timer_now();
 	if (!half && (s->up.fin_sent || s->down.fin_sent))
 		session_arm_timeout(s, relay_idle_limit(s));	/* half-closed: do not linger */
+	if (s->c.ssl != NULL && s->c.utls != NULL)
+		utls_take_over(&s->c);	/* OpenSSL held bytes at the start: now? */
 out:
 	STAT_ADD(bytes_in, up);
 	STAT_ADD(bytes_out, down);
@@ -400,8 +413,11 @@ relay_start(struct session *s)
 		memset(pa->in.data, 0, pa->in.cap);
 	session_log(s, LL_INFO, 0, "client logged in");
 	session_set_state(s, SS_RELAY);
-	/* From here on nothing of the login dialogue is kept. */
+	/* From here on nothing of the login dialogue is kept, and TLS 1.3
+	 * goes on without OpenSSL's per-connection state when it can. */
 	session_preauth_done(s);
+	if (s->c.utls != NULL)
+		utls_take_over(&s->c);
 	s->last_active = timer_now();
 	session_arm_timeout(s, s->conf->proxy_timeout);
 	relay_run(s);

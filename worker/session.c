@@ -18,6 +18,7 @@
 #include "worker/session_int.h"
 #include "worker/resolver.h"
 #include "worker/tls.h"
+#include "worker/utls.h"
 
 #define OUT_HIGH_WATER (64 * 1024)	/* stop reading commands while replies pile up */
 
@@ -48,6 +49,10 @@ session_init(struct cycle *cy)
 		log_msg(LL_EMERG, "cannot build protocol replies (out of memory)");
 		return -1;
 	}
+	if (utls_init() < 0) {
+		log_msg(LL_EMERG, "cannot set up TLS record handling (out of memory)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -60,6 +65,7 @@ session_shutdown(void)
 	relay_shutdown();
 	auth_http_shutdown();
 	tls_shutdown();
+	utls_shutdown();
 }
 
 static size_t

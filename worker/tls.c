@@ -22,6 +22,7 @@
 #include "worker/session.h"
 #include "worker/session_int.h"
 #include "worker/tls.h"
+#include "worker/utls.h"
 #include "worker/tls_int.h"
 
 static char *v_cert;
@@ -46,6 +47,7 @@ tls_start(struct session *s, int greet)
 	SSL_set_fd(s->c.ssl, s->c.io.fd);
 	SSL_set_app_data(s->c.ssl, s);
 	SSL_set_accept_state(s->c.ssl);
+	utls_attach(&s->c);
 	s->greet_after_tls = (uint8_t)greet;
 	session_set_state(s, SS_HANDSHAKE);
 	session_arm_timeout(s, s->conf->timeout);

@@ -24,6 +24,7 @@
 #include "common/shm.h"
 #include "worker/tls.h"
 #include "worker/tls_int.h"
+#include "worker/utls.h"
 
 int tls_srv_index = -1;
 
@@ -380,6 +381,8 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 	/* Idle connections give their read/write buffers back to OpenSSL. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* The traffic secrets, for relayed sessions to go on without SSL (utls.h). */
+	SSL_CTX_set_keylog_callback(ctx, utls_keylog_cb);
 	/* A client that just closes (no close_notify) ends the stream, not an error. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);

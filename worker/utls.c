@@ -1,0 +1,596 @@
+/*
+ * TLS 1.3 record protection for relayed sessions; see utls.h. The AEAD
+ * contexts are per worker (one each way per cipher suite), keyed again for
+ * every record, so a session holds keys and sequence numbers only, and
+ * buffers only while a record is half read or the socket would not take a
+ * whole one.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "common/buf.h"
+#include "common/stats.h"
+#include "worker/utls.h"
+
+#define HDR 5
+#define TAG 16
+#define PLAIN_MAX 16384			/* RFC 8446 5.1 */
+#define CIPHER_MAX (PLAIN_MAX + 256)	/* RFC 8446 5.2 */
+#define REC_MAX (HDR + CIPHER_MAX)
+
+enum { CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23 };
+#define HS_KEY_UPDATE 24
+
+struct utls_dir {
+	uint8_t secret[48];
+	uint8_t key[32];
+	uint8_t iv[12];
+	uint64_t seq;
+};
+
+struct utls {
+	struct utls_dir rd, wr;
+	const struct suite *suite;
+	const EVP_MD *md;
+	uint8_t keylen, hashlen;
+	uint8_t have;		/* 1: the client's traffic secret, 2: the server's */
+	uint8_t refuse;		/* something came that the capture cannot follow */
+	struct buf raw;		/* received bytes not yet opened (a partial record) */
+	struct buf plain;	/* opened bytes the caller had no room for */
+	struct buf out;		/* sealed bytes the socket did not take */
+};
+
+/* The TLS 1.3 suites taken over, with this worker's contexts for them. */
+struct suite {
+	uint16_t id;
+	uint8_t keylen;
+	const char *cipher, *md;
+	EVP_CIPHER_CTX *seal, *open;	/* made at first use, cipher set, no key */
+};
+
+static struct suite suites[] = {
+	{ 0x1301, 16, "AES-128-GCM", "SHA256", NULL, NULL },
+	{ 0x1302, 32, "AES-256-GCM", "SHA384", NULL, NULL },
+	{ 0x1303, 32, "ChaCha20-Poly1305", "SHA256", NULL, NULL },
+};
+
+static int conn_index = -1;	/* SSL ex_data: the struct conn */
+static int disabled;
+
+int
+utls_init(void)
+{
+	const char *e = getenv("MAILPROXY_UTLS");
+
+	disabled = e != NULL && e[0] == '0';
+	if (conn_index < 0)
+		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	return conn_index < 0 ? -1 : 0;
+}
+
+void
+utls_shutdown(void)
+{
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+		EVP_CIPHER_CTX_free(suites[i].seal);
+		EVP_CIPHER_CTX_free(suites[i].open);
+		suites[i].seal = suites[i].open = NULL;
+	}
+}
+
+/* The suite of protocol id, its contexts ready; NULL if not taken over. */
+static struct suite *
+suite_for(uint16_t id)
+{
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+		struct suite *su = &suites[i];
+		if (su->id != id)
+			continue;
+		if (su->seal == NULL) {
+			EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, su->cipher, NULL);
+			EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new(), *d = EVP_CIPHER_CTX_new();
+			if (c == NULL || e == NULL || d == NULL ||
+			    EVP_EncryptInit_ex(e, c, NULL, NULL, NULL) != 1 ||
+			    EVP_DecryptInit_ex(d, c, NULL, NULL, NULL) != 1) {
+				EVP_CIPHER_free(c);
+				EVP_CIPHER_CTX_free(e);
+				EVP_CIPHER_CTX_free(d);
+				return NULL;
+			}
+			EVP_CIPHER_free(c);	/* the contexts keep their reference */
+			su->seal = e;
+			su->open = d;
+		}
+		return su;
+	}
+	return NULL;
+}
+
+static struct utls *
+capture_of(const SSL *ssl)
+{
+	struct conn *c = conn_index >= 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
+
+	return c != NULL && c->ssl == ssl ? c->utls : NULL;
+}
+
+/* Counts records per direction; each side's Finished starts its traffic keys. */
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+    void *arg)
+{
+	struct utls *u = capture_of(ssl);
+
+	(void)version;
+	(void)arg;
+	if (u == NULL)
+		return;
+	if (content_type == SSL3_RT_HEADER) {
+		if (write_p)
+			u->wr.seq++;
+		else
+			u->rd.seq++;
+		return;
+	}
+	if (content_type != SSL3_RT_HANDSHAKE || len == 0)
+		return;
+	switch (((const uint8_t *)buf)[0]) {
+	case SSL3_MT_FINISHED:
+		if (write_p)
+			u->wr.seq = 0;
+		else
+			u->rd.seq = 0;
+		break;
+	case HS_KEY_UPDATE:
+		u->refuse = 1;	/* the key log does not show updated secrets */
+		break;
+	}
+}
+
+void
+utls_attach(struct conn *c)
+{
+	if (disabled || c->ssl == NULL || conn_index < 0)
+		return;
+	c->utls = calloc(1, sizeof(*c->utls));
+	if (c->utls == NULL)
+		return;
+	SSL_set_ex_data(c->ssl, conn_index, c);
+	SSL_set_msg_callback(c->ssl, msg_cb);
+}
+
+static int
+unhex(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+	size_t i = 0;
+
+	for (; s[0] && s[0] != ' '; s += 2) {
+		int hi, lo;
+		if (!s[1] || i == max)
+			return -1;
+		hi = OPENSSL_hexchar2int((unsigned char)s[0]);
+		lo = OPENSSL_hexchar2int((unsigned char)s[1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i++] = (uint8_t)(hi << 4 | lo);
+	}
+	*n = i;
+	return 0;
+}
+
+void
+utls_keylog_cb(const SSL *ssl, const char *line)
+{
+	struct utls *u = capture_of(ssl);
+	struct utls_dir *d;
+	const char *p;
+	size_t n;
+	int bit;
+
+	if (u == NULL)
+		return;
+	if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0) {
+		d = &u->rd;
+		bit = 1;
+	} else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0) {
+		d = &u->wr;
+		bit = 2;
+	} else {
+		return;
+	}
+	p = strchr(line + 24, ' ');	/* past the client random */
+	if (p == NULL || unhex(p + 1, d->secret, sizeof(d->secret), &n) < 0) {
+		u->refuse = 1;
+		return;
+	}
+	u->hashlen = (uint8_t)n;
+	u->have |= (uint8_t)bit;
+}
+
+/* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length (RFC 8446 7.1). */
+static int
+expand_label(const struct utls *u, const uint8_t *secret, const char *label, uint8_t *out,
+    size_t len)
+{
+	uint8_t info[2 + 1 + 6 + 16 + 1 + 1], t[EVP_MAX_MD_SIZE];
+	size_t ll = strlen(label), n = 0;
+	unsigned tl = 0;
+
+	if (ll > 16 || len > u->hashlen)
+		return -1;
+	info[n++] = (uint8_t)(len >> 8);
+	info[n++] = (uint8_t)len;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0;	/* no context */
+	info[n++] = 1;	/* HKDF-Expand's first block is all it takes */
+	if (HMAC(u->md, secret, u->hashlen, info, n, t, &tl) == NULL || tl < len)
+		return -1;
+	memcpy(out, t, len);
+	OPENSSL_cleanse(t, sizeof(t));
+	return 0;
+}
+
+static int
+derive(const struct utls *u, struct utls_dir *d)
+{
+	if (expand_label(u, d->secret, "key", d->key, u->keylen) < 0 ||
+	    expand_label(u, d->secret, "iv", d->iv, sizeof(d->iv)) < 0)
+		return -1;
+	return 0;
+}
+
+/* RFC 8446 7.2: the next generation of a direction's secret; sequence back to 0. */
+static int
+key_update(const struct utls *u, struct utls_dir *d)
+{
+	uint8_t next[48];
+
+	if (expand_label(u, d->secret, "traffic upd", next, u->hashlen) < 0)
+		return -1;
+	memcpy(d->secret, next, u->hashlen);
+	OPENSSL_cleanse(next, sizeof(next));
+	d->seq = 0;
+	return derive(u, d);
+}
+
+static void
+drop_capture(struct conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_set_msg_callback(c->ssl, NULL);
+	utls_free(c);
+}
+
+int
+utls_take_over(struct conn *c)
+{
+	struct utls *u = c->utls;
+	const SSL_CIPHER *ciph;
+
+	if (u == NULL || c->ssl == NULL)
+		return -1;
+	if (SSL_version(c->ssl) != TLS1_3_VERSION || u->refuse || u->have != 3 ||
+	    (ciph = SSL_get_current_cipher(c->ssl)) == NULL) {
+		drop_capture(c);
+		return -1;
+	}
+	if ((u->suite = suite_for(SSL_CIPHER_get_protocol_id(ciph))) == NULL) {
+		drop_capture(c);
+		return -1;
+	}
+	u->md = strcmp(u->suite->md, "SHA384") == 0 ? EVP_sha384() : EVP_sha256();
+	u->keylen = u->suite->keylen;
+	/* Bytes inside OpenSSL (a record half read, plaintext not taken, a
+	 * record half written) would be lost: not now. */
+	if (SSL_has_pending(c->ssl) || c->ssl_wpend)
+		return 0;
+	if (u->md == NULL || (size_t)EVP_MD_get_size(u->md) != u->hashlen ||
+	    derive(u, &u->rd) < 0 || derive(u, &u->wr) < 0) {
+		drop_capture(c);
+		return -1;
+	}
+	SSL_set_msg_callback(c->ssl, NULL);
+	SSL_set_quiet_shutdown(c->ssl, 1);
+	SSL_free(c->ssl);	/* the socket BIO does not close the descriptor */
+	c->ssl = NULL;
+	STAT_ADD(tls_offloaded, 1);
+	return 1;
+}
+
+static void
+nonce(const struct utls_dir *d, uint8_t out[12])
+{
+	memcpy(out, d->iv, 12);
+	for (int i = 0; i < 8; i++)
+		out[11 - i] ^= (uint8_t)(d->seq >> (8 * i));
+}
+
+/* Seals data + type into one record at out (room for HDR + len + 1 + TAG). */
+static int
+seal(struct utls *u, uint8_t type, const uint8_t *data, size_t len, uint8_t *out)
+{
+	uint8_t iv[12];
+	size_t clen = len + 1 + TAG;
+	int n, f;
+
+	if (u->wr.seq == UINT64_MAX)
+		return -1;
+	out[0] = CT_APPDATA;
+	out[1] = 3;
+	out[2] = 3;
+	out[3] = (uint8_t)(clen >> 8);
+	out[4] = (uint8_t)clen;
+	memcpy(out + HDR, data, len);
+	out[HDR + len] = type;
+	nonce(&u->wr, iv);
+	EVP_CIPHER_CTX *a = u->suite->seal;
+	if (EVP_EncryptInit_ex(a, NULL, NULL, u->wr.key, iv) != 1 ||
+	    EVP_EncryptUpdate(a, NULL, &n, out, HDR) != 1 ||
+	    EVP_EncryptUpdate(a, out + HDR, &n, out + HDR, (int)len + 1) != 1 ||
+	    EVP_EncryptFinal_ex(a, out + HDR + n, &f) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(a, EVP_CTRL_AEAD_GET_TAG, TAG, out + HDR + len + 1) != 1)
+		return -1;
+	u->wr.seq++;
+	return 0;
+}
+
+/* Appends one sealed record of data to u->out. */
+static int
+queue_record(struct utls *u, uint8_t type, const uint8_t *data, size_t len)
+{
+	if (buf_reserve(&u->out, HDR + len + 1 + TAG, 0) < 0)
+		return -1;
+	if (seal(u, type, data, len, (uint8_t *)buf_wptr(&u->out)) < 0)
+		return -1;
+	u->out.w += HDR + len + 1 + TAG;
+	return 0;
+}
+
+/* Opens the record at rec (its header says clen bytes follow) in place; the
+ * content ends at *len, its type in *type. */
+static int
+open_in_place(struct utls *u, uint8_t *rec, size_t clen, uint8_t *type, size_t *len)
+{
+	uint8_t iv[12], *body = rec + HDR;
+	int n, f;
+
+	if (u->rd.seq == UINT64_MAX)
+		return -1;
+	nonce(&u->rd, iv);
+	EVP_CIPHER_CTX *a = u->suite->open;
+	if (EVP_DecryptInit_ex(a, NULL, NULL, u->rd.key, iv) != 1 ||
+	    EVP_DecryptUpdate(a, NULL, &n, rec, HDR) != 1 ||
+	    EVP_DecryptUpdate(a, body, &n, body, (int)(clen - TAG)) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(a, EVP_CTRL_AEAD_SET_TAG, TAG, body + clen - TAG) != 1 ||
+	    EVP_DecryptFinal_ex(a, body + n, &f) != 1)
+		return -1;	/* bad_record_mac */
+	u->rd.seq++;
+	/* The real type is the last byte that is not padding. */
+	size_t i = clen - TAG;
+	while (i > 0 && body[i - 1] == 0)
+		i--;
+	if (i == 0 || i - 1 > PLAIN_MAX)
+		return -1;	/* no type, or record_overflow */
+	*type = body[i - 1];
+	*len = i - 1;
+	return 0;
+}
+
+/* A handshake record after the switch: KeyUpdate only (RFC 8446 4.6.3). */
+static int
+handshake(struct conn *c, const uint8_t *p, size_t len)
+{
+	struct utls *u = c->utls;
+
+	while (len > 0) {
+		if (len < 5 || p[0] != HS_KEY_UPDATE || p[1] != 0 || p[2] != 0 || p[3] != 1 || p[4] > 1)
+			return -1;
+		if (key_update(u, &u->rd) < 0)
+			return -1;
+		if (p[4] == 1) {
+			/* Answer with ours under the current keys, then switch them. */
+			static const uint8_t ku[5] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
+			if (queue_record(u, CT_HANDSHAKE, ku, sizeof(ku)) < 0 || key_update(u, &u->wr) < 0)
+				return -1;
+		}
+		p += 5;
+		len -= 5;
+	}
+	return 0;
+}
+
+/*
+ * Opens the first record in u->raw if it is all there: 1 done (its content,
+ * if any, copied to out or kept in u->plain), 0 not all there, 2 close_notify,
+ * -1 an error.
+ */
+static int
+take_record(struct conn *c, uint8_t *out, size_t room, size_t *got)
+{
+	struct utls *u = c->utls;
+	uint8_t *rec = (uint8_t *)buf_rptr(&u->raw), type;
+	size_t have = buf_len(&u->raw), clen, len;
+
+	if (have < HDR)
+		return 0;
+	clen = (size_t)rec[3] << 8 | rec[4];
+	if (rec[0] != CT_APPDATA || rec[1] != 3 || clen < TAG + 1 || clen > CIPHER_MAX)
+		return -1;
+	if (have < HDR + clen)
+		return 0;
+	if (open_in_place(u, rec, clen, &type, &len) < 0)
+		return -1;
+	const uint8_t *body = rec + HDR;
+	if (type == CT_APPDATA) {
+		size_t n = len < room ? len : room;
+		memcpy(out, body, n);
+		*got += n;
+		if (n < len && buf_append(&u->plain, body + n, len - n) < 0)
+			return -1;
+	} else if (type == CT_ALERT) {
+		buf_consume(&u->raw, HDR + clen);
+		return len == 2 && body[1] == 0 ? 2 : -1;	/* close_notify, or the end */
+	} else if (type != CT_HANDSHAKE || handshake(c, body, len) < 0) {
+		return -1;
+	}
+	buf_consume(&u->raw, HDR + clen);
+	return 1;
+}
+
+ssize_t
+utls_recv(struct conn *c, void *buf, size_t len)
+{
+	struct utls *u = c->utls;
+	size_t got = 0;
+
+	for (;;) {
+		if (buf_len(&u->plain) > 0) {
+			size_t n = buf_len(&u->plain) < len - got ? buf_len(&u->plain) : len - got;
+			memcpy((char *)buf + got, buf_rptr(&u->plain), n);
+			buf_consume(&u->plain, n);
+			got += n;
+			if (buf_len(&u->plain) == 0)
+				buf_release(&u->plain);
+		}
+		while (got < len && buf_len(&u->plain) == 0) {
+			int r = take_record(c, (uint8_t *)buf + got, len - got, &got);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				c->last_errno = EPROTO;
+				c->err = 1;
+				return CONN_ERROR;
+			}
+			if (r == 2) {
+				c->eof = 1;
+				return (ssize_t)got;
+			}
+		}
+		if (buf_len(&u->raw) == 0)
+			buf_release(&u->raw);
+		if (buf_len(&u->out) > 0 && utls_flush(c) == CONN_ERROR)
+			return CONN_ERROR;	/* a KeyUpdate answer */
+		if (got > 0)
+			return (ssize_t)got;
+		if (buf_reserve(&u->raw, REC_MAX, 0) < 0) {
+			c->err = 1;
+			return CONN_ERROR;
+		}
+		ssize_t n = recv(c->io.fd, buf_wptr(&u->raw), buf_room(&u->raw), 0);
+		if (n > 0) {
+			u->raw.w += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			if (buf_len(&u->raw) > 0) {
+				c->last_errno = EPROTO;	/* a record cut short */
+				c->err = 1;
+				return CONN_ERROR;
+			}
+			buf_release(&u->raw);
+			c->eof = 1;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (buf_len(&u->raw) == 0)
+			buf_release(&u->raw);
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->rd_wait = CONN_WAIT_READ;
+			return CONN_AGAIN;
+		}
+		c->last_errno = errno;
+		c->err = 1;
+		return CONN_ERROR;
+	}
+}
+
+int
+utls_flush(struct conn *c)
+{
+	struct utls *u = c->utls;
+
+	while (buf_len(&u->out) > 0) {
+		ssize_t n = send(c->io.fd, buf_rptr(&u->out), buf_len(&u->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&u->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->wr_wait = CONN_WAIT_WRITE;
+			return CONN_AGAIN;
+		}
+		c->last_errno = n < 0 ? errno : EPIPE;
+		c->err = 1;
+		return CONN_ERROR;
+	}
+	buf_release(&u->out);
+	return 0;
+}
+
+ssize_t
+utls_send(struct conn *c, const void *buf, size_t len)
+{
+	struct utls *u = c->utls;
+	size_t done = 0;
+	int r;
+
+	if ((r = utls_flush(c)) != 0)
+		return r;
+	/* Up to four full records per call: one send() for all of them. */
+	while (done < len && done < 4 * PLAIN_MAX) {
+		size_t n = len - done < PLAIN_MAX ? len - done : PLAIN_MAX;
+		if (queue_record(u, CT_APPDATA, (const uint8_t *)buf + done, n) < 0) {
+			c->err = 1;
+			return CONN_ERROR;
+		}
+		done += n;
+	}
+	/* What the socket does not take now stays sealed in u->out. */
+	if (utls_flush(c) == CONN_ERROR)
+		return CONN_ERROR;
+	return (ssize_t)done;
+}
+
+int
+utls_pending(const struct conn *c)
+{
+	return c->utls != NULL && c->ssl == NULL && buf_len(&c->utls->out) > 0;
+}
+
+void
+utls_close_notify(struct conn *c)
+{
+	static const uint8_t close_notify[2] = { 1, 0 };
+
+	if (c->utls == NULL || c->ssl != NULL)
+		return;
+	if (queue_record(c->utls, CT_ALERT, close_notify, sizeof(close_notify)) == 0)
+		utls_flush(c);
+}
+
+void
+utls_free(struct conn *c)
+{
+	struct utls *u = c->utls;
+
+	if (u == NULL)
+		return;
+	buf_release(&u->raw);
+	buf_release(&u->plain);
+	buf_release(&u->out);
+	OPENSSL_cleanse(u, sizeof(*u));
+	free(u);
+	c->utls = NULL;
+}
