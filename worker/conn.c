@@ -186,6 +186,10 @@ conn_shutdown_write(struct conn *c)
 		SSL_shutdown(c->ssl);
 	} else if (c->utls != NULL) {
 		utls_close_notify(c);
+		if (utls_pending(c)) {
+			c->fin_owed = 1;	/* the FIN follows the bytes (utls_flush) */
+			return;
+		}
 	}
 	shutdown(c->io.fd, SHUT_WR);
 }
@@ -208,8 +212,12 @@ conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 		ERR_clear_error();
-	} else if (c->utls != NULL && !c->err && !c->shut_wr) {
-		utls_close_notify(c);
+	} else if (c->utls != NULL && !c->err) {
+		/* What is still queued, and close_notify: as much as goes now. */
+		if (!c->shut_wr)
+			utls_close_notify(c);
+		else
+			utls_flush(c);
 	}
 	utls_free(c);
 	close(c->io.fd);

@@ -38,6 +38,7 @@ struct conn {
 	uint8_t rdhup:1;	/* epoll saw the peer's FIN: reads go on until 0 */
 	uint8_t ev_err:1;	/* epoll reported EPOLLERR (a failed connect, say) */
 	uint8_t ssl_wpend:1;	/* SSL_write wants to be called again: a record is half out */
+	uint8_t fin_owed:1;	/* utls: FIN after the sealed bytes still queued */
 	int last_errno;
 };
 

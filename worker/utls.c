@@ -22,6 +22,8 @@
 #define PLAIN_MAX 16384			/* RFC 8446 5.1 */
 #define CIPHER_MAX (PLAIN_MAX + 256)	/* RFC 8446 5.2 */
 #define REC_MAX (HDR + CIPHER_MAX)
+#define QUIET_MAX 32			/* records in a row without data (OpenSSL's MAX_EMPTY_RECORDS) */
+#define OUT_MAX (1024 * 1024)		/* sealed bytes kept back, at most */
 
 enum { CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23 };
 #define HS_KEY_UPDATE 24
@@ -40,6 +42,8 @@ struct utls {
 	uint8_t keylen, hashlen;
 	uint8_t have;		/* 1: the client's traffic secret, 2: the server's */
 	uint8_t refuse;		/* something came that the capture cannot follow */
+	uint8_t update_owed;	/* the peer asked for our KeyUpdate */
+	uint8_t failed;		/* an error after bytes already handed out: next call says so */
 	struct buf raw;		/* received bytes not yet opened (a partial record) */
 	struct buf plain;	/* opened bytes the caller had no room for */
 	struct buf out;		/* sealed bytes the socket did not take */
@@ -262,6 +266,41 @@ key_update(const struct utls *u, struct utls_dir *d)
 	return derive(u, d);
 }
 
+/* The suite's contexts and both directions' keys from the captured secrets. */
+static int
+keys_ready(struct utls *u, uint16_t suite_id)
+{
+	if ((u->suite = suite_for(suite_id)) == NULL)
+		return -1;
+	u->md = strcmp(u->suite->md, "SHA384") == 0 ? EVP_sha384() : EVP_sha256();
+	u->keylen = u->suite->keylen;
+	if (u->md == NULL || (size_t)EVP_MD_get_size(u->md) != u->hashlen ||
+	    derive(u, &u->rd) < 0 || derive(u, &u->wr) < 0)
+		return -1;
+	return 0;
+}
+
+int
+utls_install(struct conn *c, uint16_t suite_id, const uint8_t *client_secret,
+    const uint8_t *server_secret, size_t len)
+{
+	struct utls *u;
+
+	if (c->ssl != NULL || c->utls != NULL || len > sizeof(u->rd.secret))
+		return -1;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -1;
+	memcpy(u->rd.secret, client_secret, len);
+	memcpy(u->wr.secret, server_secret, len);
+	u->hashlen = (uint8_t)len;
+	c->utls = u;
+	if (keys_ready(u, suite_id) < 0) {
+		utls_free(c);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 drop_capture(struct conn *c)
 {
@@ -283,23 +322,18 @@ utls_take_over(struct conn *c)
 		drop_capture(c);
 		return -1;
 	}
-	if ((u->suite = suite_for(SSL_CIPHER_get_protocol_id(ciph))) == NULL) {
-		drop_capture(c);
-		return -1;
-	}
-	u->md = strcmp(u->suite->md, "SHA384") == 0 ? EVP_sha384() : EVP_sha256();
-	u->keylen = u->suite->keylen;
 	/* Bytes inside OpenSSL (a record half read, plaintext not taken, a
 	 * record half written) would be lost: not now. */
-	if (SSL_has_pending(c->ssl) || c->ssl_wpend)
-		return 0;
-	if (u->md == NULL || (size_t)EVP_MD_get_size(u->md) != u->hashlen ||
-	    derive(u, &u->rd) < 0 || derive(u, &u->wr) < 0) {
+	if (SSL_has_pending(c->ssl) || c->ssl_wpend || strcmp(SSL_rstate_string(c->ssl), "RH") != 0)
+		return 0;	/* "RH": not even a record header half read (and counted) */
+	if (keys_ready(u, SSL_CIPHER_get_protocol_id(ciph)) < 0) {
 		drop_capture(c);
 		return -1;
 	}
 	SSL_set_msg_callback(c->ssl, NULL);
-	SSL_set_quiet_shutdown(c->ssl, 1);
+	/* Freed without a shutdown, OpenSSL would drop the session from the
+	 * caches as a bad one: this is a good end as far as it is concerned. */
+	SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);	/* the socket BIO does not close the descriptor */
 	c->ssl = NULL;
 	STAT_ADD(tls_offloaded, 1);
@@ -347,7 +381,7 @@ seal(struct utls *u, uint8_t type, const uint8_t *data, size_t len, uint8_t *out
 static int
 queue_record(struct utls *u, uint8_t type, const uint8_t *data, size_t len)
 {
-	if (buf_reserve(&u->out, HDR + len + 1 + TAG, 0) < 0)
+	if (buf_reserve(&u->out, HDR + len + 1 + TAG, OUT_MAX) < 0)
 		return -1;
 	if (seal(u, type, data, len, (uint8_t *)buf_wptr(&u->out)) < 0)
 		return -1;
@@ -385,26 +419,36 @@ open_in_place(struct utls *u, uint8_t *rec, size_t clen, uint8_t *type, size_t *
 	return 0;
 }
 
-/* A handshake record after the switch: KeyUpdate only (RFC 8446 4.6.3). */
+/*
+ * A handshake record after the switch: one KeyUpdate, which must end its
+ * record (RFC 8446 4.6.3, 5.1). An answer asked for is owed once however
+ * often it is asked, and goes out before our next record (answer_update).
+ */
 static int
 handshake(struct conn *c, const uint8_t *p, size_t len)
 {
 	struct utls *u = c->utls;
 
-	while (len > 0) {
-		if (len < 5 || p[0] != HS_KEY_UPDATE || p[1] != 0 || p[2] != 0 || p[3] != 1 || p[4] > 1)
-			return -1;
-		if (key_update(u, &u->rd) < 0)
-			return -1;
-		if (p[4] == 1) {
-			/* Answer with ours under the current keys, then switch them. */
-			static const uint8_t ku[5] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
-			if (queue_record(u, CT_HANDSHAKE, ku, sizeof(ku)) < 0 || key_update(u, &u->wr) < 0)
-				return -1;
-		}
-		p += 5;
-		len -= 5;
-	}
+	if (len != 5 || p[0] != HS_KEY_UPDATE || p[1] != 0 || p[2] != 0 || p[3] != 1 || p[4] > 1)
+		return -1;
+	if (key_update(u, &u->rd) < 0)
+		return -1;
+	if (p[4] == 1 && !c->shut_wr)
+		u->update_owed = 1;	/* nothing is sent after our close_notify */
+	return 0;
+}
+
+/* Our KeyUpdate, under the current keys, then the keys switch. */
+static int
+answer_update(struct utls *u)
+{
+	static const uint8_t ku[5] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
+
+	if (!u->update_owed)
+		return 0;
+	u->update_owed = 0;
+	if (queue_record(u, CT_HANDSHAKE, ku, sizeof(ku)) < 0 || key_update(u, &u->wr) < 0)
+		return -1;
 	return 0;
 }
 
@@ -438,6 +482,8 @@ take_record(struct conn *c, uint8_t *out, size_t room, size_t *got)
 			return -1;
 	} else if (type == CT_ALERT) {
 		buf_consume(&u->raw, HDR + clen);
+		if (len == 2 && body[1] == 90)
+			return 1;	/* user_canceled: a close_notify follows */
 		return len == 2 && body[1] == 0 ? 2 : -1;	/* close_notify, or the end */
 	} else if (type != CT_HANDSHAKE || handshake(c, body, len) < 0) {
 		return -1;
@@ -446,12 +492,23 @@ take_record(struct conn *c, uint8_t *out, size_t room, size_t *got)
 	return 1;
 }
 
+static ssize_t
+recv_failed(struct conn *c, int err)
+{
+	c->last_errno = err;
+	c->err = 1;
+	return CONN_ERROR;
+}
+
 ssize_t
 utls_recv(struct conn *c, void *buf, size_t len)
 {
 	struct utls *u = c->utls;
 	size_t got = 0;
+	unsigned quiet = 0;
 
+	if (u->failed)
+		return recv_failed(c, EPROTO);
 	for (;;) {
 		if (buf_len(&u->plain) > 0) {
 			size_t n = buf_len(&u->plain) < len - got ? buf_len(&u->plain) : len - got;
@@ -462,40 +519,46 @@ utls_recv(struct conn *c, void *buf, size_t len)
 				buf_release(&u->plain);
 		}
 		while (got < len && buf_len(&u->plain) == 0) {
+			size_t before = got;
 			int r = take_record(c, (uint8_t *)buf + got, len - got, &got);
 			if (r == 0)
 				break;
-			if (r < 0) {
-				c->last_errno = EPROTO;
-				c->err = 1;
-				return CONN_ERROR;
-			}
 			if (r == 2) {
 				c->eof = 1;
+				return (ssize_t)got;
+			}
+			/* Records that carry nothing (KeyUpdate, empty data) come in
+			 * reason; a stream of them is a client keeping the worker busy. */
+			if (r == 1 && got == before && ++quiet > QUIET_MAX)
+				r = -1;
+			if (r < 0) {
+				if (got == 0)
+					return recv_failed(c, EPROTO);
+				u->failed = 1;	/* hand out what came before it first */
 				return (ssize_t)got;
 			}
 		}
 		if (buf_len(&u->raw) == 0)
 			buf_release(&u->raw);
+		if (answer_update(u) < 0)
+			return recv_failed(c, EPROTO);
 		if (buf_len(&u->out) > 0 && utls_flush(c) == CONN_ERROR)
-			return CONN_ERROR;	/* a KeyUpdate answer */
+			return CONN_ERROR;
 		if (got > 0)
 			return (ssize_t)got;
-		if (buf_reserve(&u->raw, REC_MAX, 0) < 0) {
-			c->err = 1;
-			return CONN_ERROR;
-		}
+		/* Room for the rest of one record at most: a session idle in the
+		 * middle of a record holds no more than that. */
+		if (buf_reserve(&u->raw, REC_MAX - buf_len(&u->raw), REC_MAX) < 0 ||
+		    buf_room(&u->raw) == 0)
+			return recv_failed(c, ENOMEM);
 		ssize_t n = recv(c->io.fd, buf_wptr(&u->raw), buf_room(&u->raw), 0);
 		if (n > 0) {
 			u->raw.w += (size_t)n;
 			continue;
 		}
 		if (n == 0) {
-			if (buf_len(&u->raw) > 0) {
-				c->last_errno = EPROTO;	/* a record cut short */
-				c->err = 1;
-				return CONN_ERROR;
-			}
+			if (buf_len(&u->raw) > 0)
+				return recv_failed(c, EPROTO);	/* a record cut short */
 			buf_release(&u->raw);
 			c->eof = 1;
 			return 0;
@@ -508,9 +571,7 @@ utls_recv(struct conn *c, void *buf, size_t len)
 			c->rd_wait = CONN_WAIT_READ;
 			return CONN_AGAIN;
 		}
-		c->last_errno = errno;
-		c->err = 1;
-		return CONN_ERROR;
+		return recv_failed(c, errno);
 	}
 }
 
@@ -536,6 +597,11 @@ utls_flush(struct conn *c)
 		return CONN_ERROR;
 	}
 	buf_release(&u->out);
+	if (c->fin_owed) {
+		/* conn_shutdown_write() waited for the close_notify to be out. */
+		c->fin_owed = 0;
+		shutdown(c->io.fd, SHUT_WR);
+	}
 	return 0;
 }
 
@@ -548,6 +614,10 @@ utls_send(struct conn *c, const void *buf, size_t len)
 
 	if ((r = utls_flush(c)) != 0)
 		return r;
+	if (answer_update(u) < 0) {
+		c->err = 1;
+		return CONN_ERROR;
+	}
 	/* Up to four full records per call: one send() for all of them. */
 	while (done < len && done < 4 * PLAIN_MAX) {
 		size_t n = len - done < PLAIN_MAX ? len - done : PLAIN_MAX;

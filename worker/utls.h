@@ -38,6 +38,13 @@ void utls_attach(struct conn *c);
  * no keys, a KeyUpdate came before; the capture is dropped).
  */
 int utls_take_over(struct conn *c);
+/*
+ * The same from given traffic secrets (the client's, then the server's, len
+ * bytes each) for a c without SSL, both sequence numbers at 0; -1 for an
+ * unknown suite (0x1301..0x1303). Tests drive the record layer with it.
+ */
+int utls_install(struct conn *c, uint16_t suite_id, const uint8_t *client_secret,
+    const uint8_t *server_secret, size_t len);
 
 /* The conn.c entry points for a conn with c->utls active. */
 ssize_t utls_recv(struct conn *c, void *buf, size_t len);

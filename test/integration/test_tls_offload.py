@@ -234,3 +234,24 @@ def test_tls12_stays_with_openssl(ctx):
     assert m.select("INBOX")[0] == "OK"
     m.logout()
     assert _offloaded(ctx, mp) == before
+
+
+@timeout(60)
+def test_tls13_session_resumes_after_takeover_without_tickets(ctx):
+    """The session a taken-over connection made stays in the shared cache (freeing
+    OpenSSL's object must not count as a failed connection, which drops it)."""
+    mp, _ = _setup(ctx, ssl_session_tickets=False, ssl_session_cache="shared:OFFLOAD:1m")
+    port = port_of(mp, "imap", ssl=True)
+    cctx = client_context()
+    before = _offloaded(ctx, mp)
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=cctx, timeout=15)
+    assert m.login("alice", "alicepw")[0] == "OK"
+    wait_until(lambda: _offloaded(ctx, mp) == before + 1, 10, what="tls_offloaded")
+    session = m.sock.session
+    assert m.logout()[0] == "BYE"
+    for _ in range(2):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=15)
+        with cctx.wrap_socket(raw, server_hostname="localhost", session=session) as t:
+            assert t.recv(100).startswith(b"* OK")
+            assert t.session_reused, "the session was dropped from the cache"
+            session = t.session
