@@ -113,6 +113,7 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
 	SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
 	SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+	utls_handshake_step(&s->c);	/* the key log is the new context's now */
 	session_switch_server(s, best);
 	return SSL_TLSEXT_ERR_OK;
 }
@@ -167,6 +168,7 @@ tls_handshake_run(struct session *s)
 
 	if (s->c.hs_wait != CONN_WAIT_NONE)
 		return;
+	utls_handshake_step(&s->c);
 	ERR_clear_error();
 	rc = SSL_do_handshake(s->c.ssl);
 	if (rc == 1) {

@@ -234,7 +234,15 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *e
 	params[2] = OSSL_PARAM_construct_end();
 	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
 		return -1;
-	const EVP_CIPHER *cipher = key->size == 48 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+	/* Fetched once: EVP_aes_*_cbc() would look the cipher up by name every time. */
+	static EVP_CIPHER *aes128, *aes256;
+	if (aes128 == NULL)
+		aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+	if (aes256 == NULL)
+		aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	const EVP_CIPHER *cipher = key->size == 48 ? aes128 : aes256;
+	if (cipher == NULL)
+		return -1;
 	if (enc) {
 		if (EVP_EncryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
 			return -1;
@@ -381,8 +389,9 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 	/* Idle connections give their read/write buffers back to OpenSSL. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* The traffic secrets, for relayed sessions to go on without SSL (utls.h). */
-	SSL_CTX_set_keylog_callback(ctx, utls_keylog_cb);
+	/* Whether to capture TLS 1.3 traffic secrets (utls.h) is decided per
+	 * connection when its ClientHello is in. */
+	SSL_CTX_set_client_hello_cb(ctx, utls_client_hello_cb, NULL);
 	/* A client that just closes (no close_notify) ends the stream, not an error. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);

@@ -64,6 +64,7 @@ static struct suite suites[] = {
 };
 
 static int conn_index = -1;	/* SSL ex_data: the struct conn */
+static void keylog_cb(const SSL *ssl, const char *line);
 static int disabled;
 
 int
@@ -168,6 +169,46 @@ utls_attach(struct conn *c)
 	SSL_set_msg_callback(c->ssl, msg_cb);
 }
 
+void
+utls_handshake_step(struct conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(c->ssl), c->utls != NULL ? keylog_cb : NULL);
+}
+
+/* Does the ClientHello's supported_versions list TLS 1.3? */
+static int
+offers_tls13(SSL *ssl)
+{
+	const unsigned char *p;
+	size_t len;
+
+	if (SSL_get_max_proto_version(ssl) != 0 && SSL_get_max_proto_version(ssl) < TLS1_3_VERSION)
+		return 0;
+	if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) || len < 1 ||
+	    (size_t)p[0] + 1 > len)
+		return 0;
+	for (size_t i = 1; i + 1 < (size_t)p[0] + 1; i += 2)
+		if (p[i] == 0x03 && p[i + 1] == 0x04)
+			return 1;
+	return 0;
+}
+
+int
+utls_client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct conn *c = conn_index >= 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
+
+	(void)alert;
+	(void)arg;
+	if (c != NULL && c->ssl == ssl && c->utls != NULL && !offers_tls13(ssl)) {
+		SSL_set_msg_callback(ssl, NULL);
+		utls_free(c);
+		utls_handshake_step(c);
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static int
 unhex(const char *s, uint8_t *out, size_t max, size_t *n)
 {
@@ -187,8 +228,8 @@ unhex(const char *s, uint8_t *out, size_t max, size_t *n)
 	return 0;
 }
 
-void
-utls_keylog_cb(const SSL *ssl, const char *line)
+static void
+keylog_cb(const SSL *ssl, const char *line)
 {
 	struct utls *u = capture_of(ssl);
 	struct utls_dir *d;

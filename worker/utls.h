@@ -28,10 +28,22 @@
 /* Once per worker (the ex_data index); -1 on failure. */
 int utls_init(void);
 void utls_shutdown(void);
-/* The key log callback, set on every server SSL_CTX. */
-void utls_keylog_cb(const SSL *ssl, const char *line);
 /* Starts capturing for a new server-side c->ssl. */
 void utls_attach(struct conn *c);
+/*
+ * The client hello callback of every server SSL_CTX: a client that does not
+ * offer TLS 1.3 (or a server that does not allow it) drops the capture.
+ */
+int utls_client_hello_cb(SSL *ssl, int *alert, void *arg);
+/*
+ * Call before every SSL_do_handshake() of c (and after an SNI switch): the
+ * key log callback is set on c's context for that call only if c captures.
+ * OpenSSL formats every key log line with sprintf, byte by byte, before it
+ * calls back: about 5 us a handshake that a TLS 1.2 client should not pay.
+ * The worker runs one handshake step at a time, so a per-call setting on
+ * the shared context is exact.
+ */
+void utls_handshake_step(struct conn *c);
 /*
  * Frees c->ssl and takes its records over when possible: 1 if done, 0 if
  * not now (OpenSSL holds bytes; try again later), -1 if never (not TLS 1.3,
