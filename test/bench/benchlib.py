@@ -64,6 +64,15 @@ def cpu_seconds(pids):
     return tot / float(os.sysconf("SC_CLK_TCK"))
 
 
+def box_cpu_seconds():
+    """CPU seconds the whole machine spent busy (every process and the kernel's
+    softirq work for loopback TCP), from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(v[:8]) - v[3] - (v[4] if len(v) > 4 else 0)   # all but idle and iowait
+    return busy / float(os.sysconf("SC_CLK_TCK"))
+
+
 def pss_kb(pids):
     """Sum of the proportional set size of the processes, from smaps_rollup."""
     tot = 0
