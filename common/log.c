@@ -19,6 +19,8 @@
 
 enum { LF_FILE, LF_STDERR, LF_SYSLOG };
 
+static char *stderr_path;	/* see log_stderr_to(); NULL: stderr left alone */
+
 struct log_file {
 	struct log_file *next;
 	int kind;
@@ -227,6 +229,32 @@ log_set_global(const struct log_set *ls)
 	global_set = ls ? ls : &stderr_set;
 }
 
+static void
+stderr_reopen(void)
+{
+	int fd;
+
+	if (stderr_path == NULL)
+		return;
+	fd = open(stderr_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;	/* stderr stays where it was: better than nowhere */
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+void
+log_stderr_to(const char *path)
+{
+	char *p = strdup(path != NULL ? path : "/dev/null");
+
+	if (p == NULL)
+		return;
+	free(stderr_path);
+	stderr_path = p;
+	stderr_reopen();
+}
+
 void
 log_reopen(void)
 {
@@ -243,6 +271,7 @@ log_reopen(void)
 			log_errno(LL_ALERT, errno, "dup2() for \"%s\" failed", f->path);
 		close(fd);
 	}
+	stderr_reopen();
 }
 
 void

@@ -40,6 +40,12 @@ int log_set_open(struct log_set *ls, const struct errlog_conf *conf,
 void log_set_global(const struct log_set *ls);
 /* Reopens every file target in place (dup2 onto the same fd). */
 void log_reopen(void);
+/*
+ * Points stderr (what OpenSSL or the C library print) at path, /dev/null when
+ * NULL, and keeps it there: log_reopen() opens path again, so after a log
+ * rotation stderr follows in every process that reopens, workers included.
+ */
+void log_stderr_to(const char *path);
 /* Files opened by log_set_open are chowned to uid/gid (master, before fork). */
 void log_chown_files(int uid, int gid);
 /* Closes files no longer referenced by the given sets (after a reload). */

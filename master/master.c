@@ -409,10 +409,7 @@ static void
 reopen_logs(void)
 {
 	log_msg(LL_NOTICE, "reopening logs");
-	log_reopen();
-	/* What OpenSSL or the C library print follows the rotated log too. */
-	if (current->cf->main.daemon)
-		redirect_stderr(current);
+	log_reopen();	/* stderr too, in the background (redirect_stderr) */
 	if (geteuid() == 0)
 		log_chown_files((int)current->uid, (int)current->gid);
 	for (int i = 0; i < MAX_WORKERS; i++)
@@ -571,19 +568,10 @@ redirect_stderr(const struct cycle *cy)
 		char path[PATH_MAX];
 		if (strcmp(t, "stderr") == 0 || strncmp(t, "syslog:", 7) == 0)
 			continue;
-		int fd = open(config_path(cy->cf, t, path, sizeof(path)),
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			close(fd);
-		}
+		log_stderr_to(config_path(cy->cf, t, path, sizeof(path)));
 		return;
 	}
-	int fd = open("/dev/null", O_WRONLY);
-	if (fd >= 0) {
-		dup2(fd, 2);
-		close(fd);
-	}
+	log_stderr_to(NULL);
 }
 
 static void

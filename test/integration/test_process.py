@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from harness import LineClient, free_port, pid_alive, wait_until
+from harness import LineClient, children_of, free_port, pid_alive, wait_until
 
 
 def proc_title(pid):
@@ -415,3 +415,43 @@ def test_reloads_and_upgrade_under_load(ctx):
     assert long_ok[0] == n_long
     assert new_ok[0] > 50, new_ok[0]
     assert mp.wait_exit(15) == 0, "the old master leaves once its sessions are done"
+
+
+def _stderr_inode(pid):
+    return os.stat("/proc/%d/fd/2" % pid).st_ino
+
+
+def test_daemon_mode_stderr_follows_the_rotated_log(ctx):
+    """daemon: on (nginx's default): the command returns once the server runs in the
+    background, the pid file names the master, and the master's and the workers'
+    stderr (what OpenSSL or the C library print) is the error log; after a rotation
+    and -s reopen, every one of them writes to the new file, not the moved one."""
+    au = ctx.auth_service()
+    log = os.path.join(ctx.tmp, "daemon.log")
+    mp = ctx.mailproxy(start=False, servers=[imap_server()], auth=au,
+                       main={"daemon": True, "error_log": "%s info" % log})
+    r = ctx.cli("-p", mp.prefix, "-c", mp.config_path, timeout=20)
+    assert r.rc == 0, r
+    assert wait_until(lambda: mp.pidfile_pid() is not None, 10, what="the pid file")
+    master = mp.pidfile_pid()
+
+    def stop():
+        if pid_alive(master):
+            os.kill(master, signal.SIGTERM)
+            wait_until(lambda: not pid_alive(master), 10, what="the daemon to exit")
+    ctx.cleanup(stop)
+    assert wait_until(lambda: len(children_of(master)) == 2, 10, what="two workers")
+    with LineClient(mp.ports["imap"]) as c:
+        c.expect("* OK")
+    procs = [master] + children_of(master)
+    ino = os.stat(log).st_ino
+    assert all(_stderr_inode(p) == ino for p in procs), "stderr is not the error log"
+    os.rename(log, log + ".1")
+    assert ctx.cli("-c", mp.config_path, "-s", "reopen").rc == 0
+    assert wait_until(lambda: os.path.exists(log), 5, what="the reopened log")
+    new = os.stat(log).st_ino
+    assert wait_until(lambda: all(_stderr_inode(p) == new for p in procs), 5,
+                      what="every process's stderr on the new log"), \
+        [(p, _stderr_inode(p)) for p in procs]
+    assert ctx.cli("-c", mp.config_path, "-s", "stop").rc == 0
+    assert wait_until(lambda: not pid_alive(master), 10, what="the daemon to stop")
