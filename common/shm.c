@@ -11,9 +11,8 @@
 #include "common/log.h"
 #include "common/shm.h"
 
-#define HDR_SIZE 128	/* header, padded so zone data stays cache-line aligned */
 
-_Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too large");
+_Static_assert(sizeof(struct shm_header) <= SHM_HDR_SIZE, "header too large");
 
 static struct shm_zone *zones;
 
@@ -23,14 +22,14 @@ zone_map(const char *name, size_t size, int fd, char *err, size_t errlen)
 	struct shm_zone *z;
 	void *p;
 
-	p = mmap(NULL, size + HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, size + SHM_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "mmap() of zone \"%s\" failed: %s", name, strerror(errno));
 		return NULL;
 	}
 	z = calloc(1, sizeof(*z));
 	if (z == NULL) {
-		munmap(p, size + HDR_SIZE);
+		munmap(p, size + SHM_HDR_SIZE);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -38,7 +37,7 @@ zone_map(const char *name, size_t size, int fd, char *err, size_t errlen)
 	z->size = size;
 	z->fd = fd;
 	z->hdr = p;
-	z->data = (char *)p + HDR_SIZE;
+	z->data = (char *)p + SHM_HDR_SIZE;
 	z->used = 1;
 	z->next = zones;
 	zones = z;
@@ -69,7 +68,7 @@ shm_zone_get(const char *name, size_t size, char *err, size_t errlen)
 		snprintf(err, errlen, "memfd_create(\"%s\") failed: %s", mname, strerror(errno));
 		return NULL;
 	}
-	if (ftruncate(fd, (off_t)(size + HDR_SIZE)) < 0) {
+	if (ftruncate(fd, (off_t)(size + SHM_HDR_SIZE)) < 0) {
 		snprintf(err, errlen, "ftruncate() of zone \"%s\" failed: %s", name, strerror(errno));
 		close(fd);
 		return NULL;
@@ -103,7 +102,7 @@ shm_sweep_unused(void)
 			continue;
 		}
 		*pp = z->next;
-		munmap(z->hdr, z->size + HDR_SIZE);
+		munmap(z->hdr, z->size + SHM_HDR_SIZE);
 		close(z->fd);
 		free(z);
 	}
@@ -142,7 +141,7 @@ shm_import(const char *env)
 
 		if (sscanf(item, "%63[^:]:%zu:%d", name, &size, &fd) != 3)
 			continue;
-		if (fstat(fd, &st) < 0 || (size_t)st.st_size != size + HDR_SIZE) {
+		if (fstat(fd, &st) < 0 || (size_t)st.st_size != size + SHM_HDR_SIZE) {
 			log_msg(LL_WARN, "inherited zone \"%s\" (fd %d) is not usable, ignored", name, fd);
 			continue;
 		}
@@ -156,7 +155,7 @@ shm_import(const char *env)
 		if (z->hdr->magic != SHM_MAGIC || z->hdr->size != size) {
 			log_msg(LL_WARN, "inherited zone \"%s\" has a bad header, ignored", name);
 			zones = z->next;	/* zone_map() put it at the head */
-			munmap(z->hdr, z->size + HDR_SIZE);
+			munmap(z->hdr, z->size + SHM_HDR_SIZE);
 			close(z->fd);
 			free(z);
 			continue;
@@ -215,7 +214,7 @@ shm_map_readonly(int fd, size_t *size)
 	struct stat st;
 	void *p;
 
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size < HDR_SIZE)
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < SHM_HDR_SIZE)
 		return NULL;
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)

@@ -13,6 +13,9 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x6d707a6f6e653031ULL	/* "mpzone01" */
+/* A zone's data starts this far in: the header, padded so the data stays
+ * cache-line aligned. Readers of another process's zone (-s status) skip it. */
+#define SHM_HDR_SIZE 128
 
 struct shm_header {
 	uint64_t magic;

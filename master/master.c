@@ -574,14 +574,37 @@ redirect_stderr(const struct cycle *cy)
 	log_stderr_to(NULL);
 }
 
+/*
+ * How long the master may sleep: until a delayed respawn is due or a fast
+ * stop has waited long enough for SIGKILL; 0 when only a signal can bring
+ * work (a worker's exit is SIGCHLD), so an idle master never wakes.
+ */
+static int
+next_wake(struct timespec *ts)
+{
+	uint64_t now = timer_now(), until = UINT64_MAX;
+
+	for (int i = 0; i < MAX_WORKERS; i++)
+		if (procs[i].respawn_at != 0 && procs[i].respawn_at < until)
+			until = procs[i].respawn_at;
+	if (stopping == SIGTERM && stop_started + KILL_AFTER_MS + 1 < until)
+		until = stop_started + KILL_AFTER_MS + 1;
+	if (until == UINT64_MAX)
+		return 0;
+	uint64_t ms = until > now ? until - now : 0;
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+	return 1;
+}
+
 static void
 master_loop(const sigset_t *set)
 {
 	siginfo_t info;
 
 	for (;;) {
-		struct timespec ts = { 0, 200 * 1000000L };
-		int sig = sigtimedwait(set, &info, &ts);
+		struct timespec ts;
+		int sig = next_wake(&ts) ? sigtimedwait(set, &info, &ts) : sigwaitinfo(set, &info);
 
 		timer_update_time();
 		if (sig > 0)

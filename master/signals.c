@@ -138,7 +138,7 @@ cache_json(pid_t pid, const struct ssl_cache_conf *c)
 	close(fd);
 	if (h == NULL)
 		return NULL;
-	if (sslcache_peek_stats(h + 128, size - 128, &st) == 0)
+	if (sslcache_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
 		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "size", (json_int_t)c->shared_size,
 		    "entries", (json_int_t)st.entries,
@@ -169,11 +169,11 @@ print_status(pid_t pid, const struct config *cf)
 	}
 	h = shm_map_readonly(fd, &size);
 	close(fd);
-	if (h == NULL || h->magic != SHM_MAGIC || size < 128 + sizeof(*sz)) {
+	if (h == NULL || h->magic != SHM_MAGIC || size < SHM_HDR_SIZE + sizeof(*sz)) {
 		fprintf(stderr, "mailproxy: [error] the status zone of process %d is unreadable\n", (int)pid);
 		return 1;
 	}
-	sz = (const struct stats_zone *)((const char *)h + 128);
+	sz = (const struct stats_zone *)((const char *)h + SHM_HDR_SIZE);
 	json_t *root = json_object(), *workers = json_array();
 	struct stats_slot total = sz->retired;
 	total.active = 0;

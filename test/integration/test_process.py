@@ -455,3 +455,20 @@ def test_daemon_mode_stderr_follows_the_rotated_log(ctx):
         [(p, _stderr_inode(p)) for p in procs]
     assert ctx.cli("-c", mp.config_path, "-s", "stop").rc == 0
     assert wait_until(lambda: not pid_alive(master), 10, what="the daemon to stop")
+
+
+def _switches(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+
+
+def test_idle_master_sleeps(ctx):
+    """With nothing to do (no worker to respawn later, no stop under way) the master
+    waits for a signal and does not wake on its own."""
+    mp = ctx.mailproxy(servers=[imap_server()], mail={"auth_http": "127.0.0.1:9/auth"})
+    time.sleep(0.3)
+    before = _switches(mp.pid)
+    time.sleep(1.5)
+    assert _switches(mp.pid) - before <= 1, "the master woke up while idle"
+    mp.signal(signal.SIGHUP)                 # and it still answers signals
+    mp.wait_log(r"configuration generation 0 retired")
