@@ -582,7 +582,10 @@ redirect_stderr(const struct cycle *cy)
 static int
 next_wake(struct timespec *ts)
 {
-	uint64_t now = timer_now(), until = UINT64_MAX;
+	uint64_t now, until = UINT64_MAX;
+
+	timer_update_time();	/* handling a signal (a reload) can take a while */
+	now = timer_now();
 
 	for (int i = 0; i < MAX_WORKERS; i++)
 		if (procs[i].respawn_at != 0 && procs[i].respawn_at < until)

@@ -30,9 +30,22 @@ backend_cb(struct ev_io *io, uint32_t events)
 	session_run(s);
 }
 
+/*
+ * A login that went wrong (an invalid reply, a timeout) after a shortcut that
+ * facts allowed: forget them, so the next login asks again instead of
+ * trusting, say, PIPELINING from a server that answered it before a change.
+ */
+static void
+forget_facts(struct session *s)
+{
+	if (s->pa != NULL && s->state == SS_LOGIN && s->pa->ctx.be_facts != 0)
+		backend_facts_put(&s->backend.sa, 0, timer_now());
+}
+
 void
 backend_failed(struct session *s, const char *what, int err)
 {
+	forget_facts(s);
 	STAT_ADD(backend_error, 1);
 	if (s->pa != NULL && buf_len(&s->pa->out) > s->pa->out_mark)
 		s->pa->out.w = s->pa->out.r + s->pa->out_mark;
@@ -82,6 +95,8 @@ backend_connect(struct session *s)
 static void
 login_failed(struct session *s, enum backend_action a, const char *line, size_t len)
 {
+	if (a == BA_INVALID)
+		forget_facts(s);
 	STAT_ADD(backend_error, 1);
 	session_log(s, LL_ERR, 0, "upstream %s: \"%.*s\"",
 	    a == BA_REFUSED ? "refused the login" : "sent invalid response",
@@ -195,6 +210,8 @@ backend_run(struct session *s)
 			/* A PROXY protocol header goes before the handshake, in the clear. */
 			while (buf_len(&pa->bout) > 0) {
 				ssize_t n = conn_send(&s->b, buf_rptr(&pa->bout), buf_len(&pa->bout));
+				if (n == CONN_AGAIN)
+					return;	/* the rest when it is writable (still SS_CONNECT) */
 				if (n <= 0) {
 					backend_failed(s, "send() of the PROXY header failed", s->b.last_errno);
 					return;

@@ -13,7 +13,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "common/stats.h"
 #include "worker/session.h"
@@ -39,7 +42,7 @@ static unsigned pipe_pool_len;
 static int splice_off;			/* MAILPROXY_SPLICE=0: read/write only (measurements) */
 static int splice_checked;
 
-enum { PUMP_IDLE, PUMP_PROGRESS, PUMP_BUDGET, PUMP_ERROR };
+enum { PUMP_IDLE, PUMP_PROGRESS, PUMP_BUDGET, PUMP_ERROR, PUMP_NOPIPE };
 
 static struct relay_pipe *
 pipe_get(void)
@@ -135,6 +138,24 @@ pipe_flush(struct conn *dst, struct relay_dir *d, int *progress)
 }
 
 /*
+ * Whether bytes from the client wait unread: inside OpenSSL or utls, or in
+ * the socket. The wait flags alone are not proof: the client's event may
+ * still be in this turn's batch, behind the backend's.
+ */
+static int
+client_has_unread(const struct conn *c)
+{
+	char b;
+
+	if (conn_can_read(c) && !c->rdhup && c->ssl == NULL && c->utls == NULL)
+		return 1;	/* no read has hit EAGAIN since the last event */
+	if ((c->ssl != NULL && SSL_has_pending(c->ssl)) || utls_has_unread(c))
+		return 1;
+	ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/*
  * Forwards src's EOF to dst. When the other direction is over already the
  * session closes right after, and close() sends the FIN: no shutdown().
  * When the backend is the one that ended (LOGOUT, QUIT) and the client has
@@ -150,8 +171,8 @@ forward_fin(struct session *s, struct conn *dst, struct relay_dir *d, struct rel
 	d->fin_sent = 1;
 	if (other->fin_sent)
 		return;
-	if (dst == &s->c && !conn_can_read(&s->c) && other->in_pipe == 0 &&
-	    buf_len(&other->pend) == 0) {
+	if (dst == &s->c && other->in_pipe == 0 && buf_len(&other->pend) == 0 &&
+	    !client_has_unread(&s->c)) {
 		other->fin_sent = 1;
 		return;
 	}
@@ -172,7 +193,7 @@ splice_rest(struct conn *src, struct conn *dst, struct relay_dir *d, size_t *mov
 		if (*moved >= RELAY_BUDGET)
 			return PUMP_BUDGET;
 		if (d->pipe == NULL && (d->pipe = pipe_get()) == NULL)
-			return PUMP_ERROR;
+			return PUMP_NOPIPE;	/* no descriptor for one: read/write instead */
 		/* Spliced bytes never touch user memory: proxy_buffer (a user-space
 		 * buffer size) does not apply; a pipe holds at most SPLICE_CHUNK. */
 		ssize_t n = splice(src->io.fd, NULL, d->pipe->w, NULL, SPLICE_CHUNK,
@@ -240,7 +261,7 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
     struct relay_dir *other, size_t *moved)
 {
 	int splicing = use_splice(s), progress = 0;
-	size_t chunk = splicing ? FIRST_READ : chunk_size(s);
+	size_t chunk = splicing && chunk_size(s) > FIRST_READ ? FIRST_READ : chunk_size(s);
 
 	if (utls_pending(dst)) {
 		int r = utls_flush(dst);
@@ -297,6 +318,11 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 		}
 		if (splicing) {
 			int r = splice_rest(src, dst, d, moved, &progress);
+			if (r == PUMP_NOPIPE) {
+				splicing = 0;
+				chunk = chunk_size(s);
+				continue;
+			}
 			if (r != PUMP_IDLE)
 				return r;
 			break;

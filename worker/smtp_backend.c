@@ -236,9 +236,16 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	if (more)
 		return BA_CONTINUE;	/* only the last line of a reply counts */
 	if (ctx->be_state == SMTP_BE_XCLIENT_EARLY && code >= 500) {
-		/* It wants EHLO first (or refuses XCLIENT, which EHLO-first will show). */
-		ctx->be_facts |= BF_SMTP_EHLO_FIRST;
-		ctx->be_learned = 1;
+		/*
+		 * Try nginx's order. Only "bad sequence" or "not recognized" (here)
+		 * says something of the backend worth remembering: a 501 or 550 may
+		 * come from what this client sent (a HELO name too long), and must
+		 * not slow down everyone else's logins.
+		 */
+		if (code == 502 || code == 503) {
+			ctx->be_facts |= BF_SMTP_EHLO_FIRST;
+			ctx->be_learned = 1;
+		}
 		send_first_ehlo(ctx);
 		return BA_CONTINUE;
 	}

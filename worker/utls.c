@@ -680,6 +680,13 @@ utls_pending(const struct conn *c)
 	return c->utls != NULL && c->ssl == NULL && buf_len(&c->utls->out) > 0;
 }
 
+int
+utls_has_unread(const struct conn *c)
+{
+	return c->utls != NULL && c->ssl == NULL &&
+	    (buf_len(&c->utls->raw) > 0 || buf_len(&c->utls->plain) > 0);
+}
+
 void
 utls_close_notify(struct conn *c)
 {

@@ -64,6 +64,8 @@ ssize_t utls_send(struct conn *c, const void *buf, size_t len);
 /* Sends ciphertext kept back earlier: 0 when none is left, CONN_AGAIN, CONN_ERROR. */
 int utls_flush(struct conn *c);
 int utls_pending(const struct conn *c);
+/* Received bytes not yet handed out (a partial record, or plaintext kept back). */
+int utls_has_unread(const struct conn *c);
 /* Queues close_notify and sends what it can (no waiting). */
 void utls_close_notify(struct conn *c);
 void utls_free(struct conn *c);

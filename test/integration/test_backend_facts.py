@@ -28,8 +28,9 @@ class FakePOP3:
     a test can tell commands written together from commands written apart. CAPA is
     answered with `capa` (a list of lines) or -ERR when None."""
 
-    def __init__(self, capa):
+    def __init__(self, capa, silent_pass=()):
         self.capa = capa
+        self.silent_pass = set(silent_pass)   # connections whose PASS gets no answer
         self.chunks = []
         self.lock = threading.Lock()
 
@@ -37,6 +38,7 @@ class FakePOP3:
         with self.lock:
             mine = []
             self.chunks.append(mine)
+            index = len(self.chunks) - 1
         conn.settimeout(15)
         conn.sendall(b"+OK fake pop3 ready\r\n")
         buf = b""
@@ -60,6 +62,8 @@ class FakePOP3:
                     elif verb == b"QUIT":
                         conn.sendall(b"+OK bye\r\n")
                         return
+                    elif verb == b"PASS" and index in self.silent_pass:
+                        pass
                     elif verb == b"STAT":
                         conn.sendall(b"+OK 0 0\r\n")
                     else:
@@ -173,3 +177,26 @@ def test_smtp_xclient_first_against_postfix(ctx):
     log = pf.maillog()
     assert "improper command pipelining" not in log
 
+
+
+@timeout(40)
+def test_pop3_facts_forgotten_after_a_login_that_goes_wrong(ctx):
+    """A pipelined login that gets no answer (a server that dropped the PASS) times
+    out; the next login to that backend asks CAPA again instead of trusting it."""
+    fake = FakePOP3([b"PIPELINING"], silent_pass={1})
+    srv = ctx.fake_server("script", handler=fake.handler)
+    fa = ctx.fake_auth(respond=ok_to(srv.port))
+    mp = ctx.mailproxy(auth=fa, servers=[pop3_server(timeout="1s")],
+                       main={"worker_processes": 1})
+    _pop3_login(mp.ports["pop3"])
+    p = poplib.POP3("127.0.0.1", mp.ports["pop3"], timeout=15)
+    p.user("alice")
+    try:
+        p.pass_("alicepw")
+        raise AssertionError("a login without an answer succeeded")
+    except poplib.error_proto as e:
+        assert b"-ERR" in e.args[0], e
+    p.close()
+    _pop3_login(mp.ports["pop3"])
+    assert fake.session(1)[0] == b"USER alice\r\nPASS alicepw\r\n", fake.session(1)
+    assert fake.session(2)[0] == b"CAPA\r\n", fake.session(2)

@@ -8,9 +8,11 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from harness import timeout, wait_until
+from smtp_support import ok_to
 from imap_support import (appenduid, big_message, connect, fetch_uid_literal, imap, message,
                           proxy, tagged, totals, uniq)
 
@@ -234,3 +236,44 @@ def test_imap_many_small_segments_while_worker_busy_all_relayed(ctx):
                 assert ok.startswith(b"n%d OK" % i), ok
         c.cmd("z LOGOUT")
         assert tagged(c, "z")[1].startswith(b"z OK")
+
+
+@timeout(60)
+def test_imap_backend_closes_while_client_sends_no_reset(ctx):
+    """The backend ends the session (autologout: "* BYE" and close) while the client's
+    next command is on its way: the client gets the BYE and a clean end of stream,
+    never a reset, because the proxy does not close() on input it has not read."""
+    closing = threading.Event()
+
+    def backend(conn, server):
+        f = conn.makefile("rb")
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 LITERAL+] fake ready\r\n")
+        line = first = f.readline()
+        while line.rstrip().endswith(b"+}"):   # LOGIN with non-synchronizing literals
+            line = f.readline()
+        conn.sendall(first.split(b" ")[0] + b" OK LOGIN done\r\n")
+        closing.wait(20)
+        conn.sendall(b"* BYE Autologout\r\n")
+        f.close()
+        conn.close()
+
+    srv = ctx.fake_server("script", handler=backend)
+    fa = ctx.fake_auth(respond=ok_to(srv.port))
+    mp = ctx.mailproxy(servers=[{"protocol": "imap"}], auth=fa, main={"worker_processes": 1})
+    with connect(mp.ports["imap"]) as c:
+        c.cmd("a LOGIN alice alicepw")
+        assert tagged(c, "a")[1].startswith(b"a OK")
+        workers = mp.workers()
+        for w in workers:
+            os.kill(w, signal.SIGSTOP)
+        try:
+            closing.set()                    # the backend closes first ...
+            time.sleep(0.3)
+            c.send(b"b NOOP\r\n")            # ... then the client's command arrives
+            time.sleep(0.3)
+        finally:
+            for w in workers:
+                os.kill(w, signal.SIGCONT)
+        assert c.readline(timeout=10) == b"* BYE Autologout\r\n"
+        c.sock.settimeout(10)
+        assert c.sock.recv(100) == b"", "expected a clean end of stream"
