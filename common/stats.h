@@ -47,6 +47,15 @@ struct stats_zone {
 	struct stats_slot slots[STATS_SLOTS];
 };
 
+/*
+ * The counters of a slot, each named once for everything that walks them
+ * (folding into the retired slot, totals, `-s status`, later the metrics
+ * endpoint). "active" is a gauge: it is not folded when a worker exits.
+ */
+#define STATS_COUNTERS(X) \
+	X(accepted) X(handled) X(bytes_in) X(bytes_out) X(auth_ok) X(auth_fail) \
+	X(auth_error) X(backend_error) X(tls_handshakes) X(tls_resumed) X(tls_offloaded)
+
 /* The calling worker's slot (NULL in the master). */
 extern struct stats_slot *stats_self;
 

@@ -90,17 +90,9 @@ stats_slot_release(int slot)
 	if (sz == NULL || slot < 0)
 		return;
 	struct stats_slot *s = &sz->slots[slot], *r = &sz->retired;
-	__atomic_fetch_add(&r->accepted, s->accepted, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->handled, s->handled, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->bytes_in, s->bytes_in, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->bytes_out, s->bytes_out, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->auth_ok, s->auth_ok, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->auth_fail, s->auth_fail, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->auth_error, s->auth_error, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->backend_error, s->backend_error, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->tls_handshakes, s->tls_handshakes, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->tls_resumed, s->tls_resumed, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&r->tls_offloaded, s->tls_offloaded, __ATOMIC_RELAXED);
+#define FOLD(f) __atomic_fetch_add(&r->f, s->f, __ATOMIC_RELAXED);
+	STATS_COUNTERS(FOLD)
+#undef FOLD
 	memset(s, 0, sizeof(*s));
 }
 

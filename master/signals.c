@@ -109,19 +109,15 @@ find_zone_fd(pid_t pid, const char *zone)
 static json_t *
 slot_json(const struct stats_slot *s)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-	    "accepted", (json_int_t)s->accepted,
-	    "active", (json_int_t)s->active,
-	    "handled", (json_int_t)s->handled,
-	    "bytes_in", (json_int_t)s->bytes_in,
-	    "bytes_out", (json_int_t)s->bytes_out,
-	    "auth_ok", (json_int_t)s->auth_ok,
-	    "auth_fail", (json_int_t)s->auth_fail,
-	    "auth_error", (json_int_t)s->auth_error,
-	    "backend_error", (json_int_t)s->backend_error,
-	    "tls_handshakes", (json_int_t)s->tls_handshakes,
-	    "tls_resumed", (json_int_t)s->tls_resumed,
-	    "tls_offloaded", (json_int_t)s->tls_offloaded);
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "active", json_integer((json_int_t)s->active));
+#define PUT(f) json_object_set_new(o, #f, json_integer((json_int_t)s->f));
+	STATS_COUNTERS(PUT)
+#undef PUT
+	return o;
 }
 
 static json_t *
@@ -187,18 +183,10 @@ print_status(pid_t pid, const struct config *cf)
 		json_object_set_new(w, "started", json_integer((json_int_t)s->start_time));
 		json_object_set_new(w, "state", json_string(s->state == SLOT_RUNNING ? "running" : "exiting"));
 		json_array_append_new(workers, w);
-		total.accepted += s->accepted;
 		total.active += s->active;
-		total.handled += s->handled;
-		total.bytes_in += s->bytes_in;
-		total.bytes_out += s->bytes_out;
-		total.auth_ok += s->auth_ok;
-		total.auth_fail += s->auth_fail;
-		total.auth_error += s->auth_error;
-		total.backend_error += s->backend_error;
-		total.tls_handshakes += s->tls_handshakes;
-		total.tls_resumed += s->tls_resumed;
-		total.tls_offloaded += s->tls_offloaded;
+#define ADD(f) total.f += s->f;
+		STATS_COUNTERS(ADD)
+#undef ADD
 	}
 	json_object_set_new(root, "master_pid", json_integer(sz->master_pid));
 	json_object_set_new(root, "generation", json_integer(sz->generation));
