@@ -89,9 +89,13 @@ cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err
 		log_chown_files((int)cy->uid, (int)cy->gid);
 	return cy;
 fail:
-	/* Zones of the running cycle must survive a failed reload. */
-	if (old != NULL)
+	/* Zones of the running cycle must survive a failed reload; zones this
+	 * attempt made for itself go now, not at the next good reload. */
+	if (old != NULL) {
+		shm_mark_unused();
 		mark_zones(old);
+		shm_sweep_unused();
+	}
 	free(cy->srv_log);
 	free(cy);
 	return NULL;

@@ -8,6 +8,7 @@ Clients are Python's ssl module: a connection offers the session of an earlier o
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -350,3 +351,42 @@ def test_tls_ticket_key_files_first_encrypts_all_decrypt(ctx):
         f.write(text)
     r = mp.check()
     assert r.rc != 0 and "48 or 80 bytes" in r.out, r
+
+
+def _zones(pid):
+    names = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("/memfd:mailproxy:"):
+            names.add(link[len("/memfd:mailproxy:"):].split(" ")[0])
+    return names
+
+
+def test_failed_reload_leaves_no_new_zone_behind(ctx):
+    """A reload that creates a new shared cache zone and then fails (a certificate
+    that cannot be loaded) keeps the running zones and drops the new one at once."""
+    cert, key = _cert(ctx)
+    mp = ctx.mailproxy(servers=[_imaps(ctx, cert, key, ssl_session_cache="shared:KEEP:1m")],
+                       mail={"auth_http": "127.0.0.1:9/auth"})
+    assert _zones(mp.pid) >= {"KEEP", "status"}, _zones(mp.pid)
+    from harness import free_port
+    bad = os.path.join(ctx.tmp, "garbage.pem")    # exists, so only building TLS fails
+    with open(bad, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    with open(mp.config_path, "a") as f:
+        f.write('    - protocol: imap\n'
+                '      listen: ["127.0.0.1:%d ssl"]\n'
+                '      ssl_certificate: "%s"\n'
+                '      ssl_certificate_key: "%s"\n'
+                '      ssl_session_cache: "shared:NEWZONE:1m"\n'
+                % (free_port(), bad, key))
+    mp.reload()
+    mp.wait_log(r"reload failed", timeout=10)
+    assert "NEWZONE" not in _zones(mp.pid), _zones(mp.pid)
+    assert _zones(mp.pid) >= {"KEEP", "status"}
+    with socket.create_connection(("127.0.0.1", _port(mp)), timeout=10) as raw:
+        with client_context().wrap_socket(raw, server_hostname="localhost") as t:
+            assert t.recv(100).startswith(b"* OK")
