@@ -207,16 +207,14 @@ backend_run(struct session *s)
 			return;
 		}
 		if (s->conf->proxy_ssl) {
-			/* A PROXY protocol header goes before the handshake, in the clear. */
-			while (buf_len(&pa->bout) > 0) {
-				ssize_t n = conn_send(&s->b, buf_rptr(&pa->bout), buf_len(&pa->bout));
-				if (n == CONN_AGAIN)
-					return;	/* the rest when it is writable (still SS_CONNECT) */
-				if (n <= 0) {
-					backend_failed(s, "send() of the PROXY header failed", s->b.last_errno);
-					return;
-				}
-				buf_consume(&pa->bout, (size_t)n);
+			/* A PROXY protocol header goes before the handshake, in the clear;
+			 * what does not go now goes when writable (still SS_CONNECT). */
+			int r = conn_send_buf(&s->b, &pa->bout);
+			if (r == CONN_AGAIN)
+				return;
+			if (r == CONN_ERROR) {
+				backend_failed(s, "send() of the PROXY header failed", s->b.last_errno);
+				return;
 			}
 			tls_backend_start(s);
 			return;
@@ -225,15 +223,9 @@ backend_run(struct session *s)
 		session_arm_timeout(s, s->conf->timeout);
 	}
 	for (;;) {
-		while (buf_len(&pa->bout) > 0 && conn_can_write(&s->b)) {
-			ssize_t n = conn_send(&s->b, buf_rptr(&pa->bout), buf_len(&pa->bout));
-			if (n == CONN_AGAIN)
-				break;
-			if (n < 0) {
-				backend_failed(s, "send() to upstream failed", s->b.last_errno);
-				return;
-			}
-			buf_consume(&pa->bout, (size_t)n);
+		if (conn_send_buf(&s->b, &pa->bout) == CONN_ERROR) {
+			backend_failed(s, "send() to upstream failed", s->b.last_errno);
+			return;
 		}
 		if (!conn_can_read(&s->b))
 			return;

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "common/buf.h"
 #include "worker/conn.h"
 #include "worker/utls.h"
 
@@ -99,21 +100,10 @@ ssl_result(struct conn *c, int rc, uint8_t *wait)
 }
 
 ssize_t
-conn_recv(struct conn *c, void *buf, size_t len)
+conn_recv_plain(struct conn *c, void *buf, size_t len)
 {
-	ssize_t n;
-
-	if (c->ssl != NULL) {
-		ERR_clear_error();
-		int rc = SSL_read(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
-		if (rc > 0)
-			return rc;
-		return ssl_result(c, rc, &c->rd_wait);
-	}
-	if (c->utls != NULL)
-		return utls_recv(c, buf, len);
 	for (;;) {
-		n = recv(c->io.fd, buf, len, 0);
+		ssize_t n = recv(c->io.fd, buf, len, 0);
 		if (n > 0) {
 			/* A short read drained the socket: the next bytes bring a new
 			 * edge, so no recv() just to hear EAGAIN (unless a FIN is
@@ -139,28 +129,25 @@ conn_recv(struct conn *c, void *buf, size_t len)
 }
 
 ssize_t
-conn_send(struct conn *c, const void *buf, size_t len)
+conn_recv(struct conn *c, void *buf, size_t len)
 {
-	ssize_t n;
-
-	if (len == 0)
-		return 0;
 	if (c->ssl != NULL) {
 		ERR_clear_error();
-		int rc = SSL_write(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
-		if (rc > 0) {
-			c->ssl_wpend = 0;
+		int rc = SSL_read(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
+		if (rc > 0)
 			return rc;
-		}
-		n = ssl_result(c, rc, &c->wr_wait);
-		if (n == CONN_AGAIN && c->wr_wait == CONN_WAIT_WRITE)
-			c->ssl_wpend = 1;
-		return n == 0 ? CONN_ERROR : n;
+		return ssl_result(c, rc, &c->rd_wait);
 	}
 	if (c->utls != NULL)
-		return utls_send(c, buf, len);
+		return utls_recv(c, buf, len);
+	return conn_recv_plain(c, buf, len);
+}
+
+ssize_t
+conn_send_plain(struct conn *c, const void *buf, size_t len)
+{
 	for (;;) {
-		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
 		if (n >= 0)
 			return n;
 		if (errno == EINTR)
@@ -173,6 +160,44 @@ conn_send(struct conn *c, const void *buf, size_t len)
 		c->err = 1;
 		return CONN_ERROR;
 	}
+}
+
+ssize_t
+conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (c->ssl != NULL) {
+		ERR_clear_error();
+		int rc = SSL_write(c->ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len);
+		if (rc > 0) {
+			c->ssl_wpend = 0;
+			return rc;
+		}
+		ssize_t n = ssl_result(c, rc, &c->wr_wait);
+		if (n == CONN_AGAIN && c->wr_wait == CONN_WAIT_WRITE)
+			c->ssl_wpend = 1;
+		return n == 0 ? CONN_ERROR : n;
+	}
+	if (c->utls != NULL)
+		return utls_send(c, buf, len);
+	return conn_send_plain(c, buf, len);
+}
+
+int
+conn_send_buf(struct conn *c, struct buf *b)
+{
+	while (buf_len(b) > 0) {
+		if (!conn_can_write(c))
+			return CONN_AGAIN;
+		ssize_t n = conn_send(c, buf_rptr(b), buf_len(b));
+		if (n == CONN_AGAIN)
+			return CONN_AGAIN;
+		if (n < 0)
+			return CONN_ERROR;
+		buf_consume(b, (size_t)n);
+	}
+	return 0;
 }
 
 void

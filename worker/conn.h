@@ -61,6 +61,15 @@ static inline int conn_tls(const struct conn *c) { return c->ssl != NULL || c->u
 ssize_t conn_recv(struct conn *c, void *buf, size_t len);
 /* > 0 bytes written, CONN_AGAIN, CONN_ERROR. */
 ssize_t conn_send(struct conn *c, const void *buf, size_t len);
+/*
+ * Sends b until it is empty (0) or c would block (CONN_AGAIN: the rest stays
+ * in b for the next EPOLLOUT); CONN_ERROR on an error. Sent bytes leave b.
+ */
+struct buf;
+int conn_send_buf(struct conn *c, struct buf *b);
+/* conn_recv()/conn_send() on the socket itself, TLS or not (for utls.c). */
+ssize_t conn_recv_plain(struct conn *c, void *buf, size_t len);
+ssize_t conn_send_plain(struct conn *c, const void *buf, size_t len);
 /* Half-close our side (FIN, or close_notify then FIN for TLS). */
 void conn_shutdown_write(struct conn *c);
 void conn_close(struct conn *c);

@@ -53,10 +53,11 @@ send_login(struct proto_ctx *ctx)
 	return BA_CONTINUE;
 }
 
+/* CAPA answered: what BF_POP3_PIPELINING says now is known, and is kept. */
 static void
-learned(struct proto_ctx *ctx, unsigned facts)
+capa_known(struct proto_ctx *ctx)
 {
-	ctx->be_facts = (uint8_t)((ctx->be_facts & ~(BF_POP3_CAPA | BF_POP3_PIPELINING)) | facts);
+	ctx->be_facts |= BF_POP3_CAPA;
 	ctx->be_learned = 1;
 }
 
@@ -65,7 +66,7 @@ static enum backend_action
 capa_line(struct proto_ctx *ctx, const char *line, size_t len)
 {
 	if (len == 1 && line[0] == '.') {
-		learned(ctx, BF_POP3_CAPA | (ctx->be_facts & BF_POP3_PIPELINING));
+		capa_known(ctx);
 		return send_login(ctx);
 	}
 	if (++ctx->be_lines > CAPA_LINES_MAX)
@@ -92,15 +93,15 @@ pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	ok = len >= 3 && memcmp(line, "+OK", 3) == 0;
 	err = len >= 4 && memcmp(line, "-ERR", 4) == 0;
 	if (ctx->be_state == POP3_BE_CAPA) {
+		/* The answer decides; whatever was known before does not. */
+		ctx->be_facts &= (uint8_t)~BF_POP3_PIPELINING;
 		if (ok) {
-			/* The list decides; whatever was known before does not. */
-			ctx->be_facts &= (uint8_t)~BF_POP3_PIPELINING;
 			ctx->be_state = POP3_BE_CAPA_LIST;
 			return BA_CONTINUE;
 		}
 		if (!err)
 			return BA_INVALID;
-		learned(ctx, BF_POP3_CAPA);	/* no CAPA: an RFC 1939 server */
+		capa_known(ctx);	/* no CAPA: an RFC 1939 server */
 		return send_login(ctx);
 	}
 	if (err)

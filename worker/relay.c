@@ -272,16 +272,15 @@ pump(struct session *s, struct conn *src, struct conn *dst, struct relay_dir *d,
 		progress = 1;
 	}
 
-	while (buf_len(&d->pend) > 0) {
-		if (!conn_can_write(dst))
-			return PUMP_IDLE;
-		ssize_t n = conn_send(dst, buf_rptr(&d->pend), buf_len(&d->pend));
-		if (n == CONN_AGAIN)
-			return progress ? PUMP_PROGRESS : PUMP_IDLE;
-		if (n < 0)
+	if (buf_len(&d->pend) > 0) {
+		size_t before = buf_len(&d->pend);
+		int r = conn_send_buf(dst, &d->pend);
+		if (r == CONN_ERROR)
 			return PUMP_ERROR;
-		buf_consume(&d->pend, (size_t)n);
-		progress = 1;
+		if (buf_len(&d->pend) < before)
+			progress = 1;
+		if (r == CONN_AGAIN)
+			return progress ? PUMP_PROGRESS : PUMP_IDLE;
 	}
 	if (d->pend.data != NULL)
 		buf_release(&d->pend);	/* drained: an idle direction holds nothing */

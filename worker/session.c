@@ -267,17 +267,12 @@ int
 session_flush_client(struct session *s)
 {
 	struct buf *out = &s->pa->out;
+	int r = conn_send_buf(&s->c, out);
 
-	while (buf_len(out) > 0) {
-		if (!conn_can_write(&s->c))
-			return 0;
-		ssize_t n = conn_send(&s->c, buf_rptr(out), buf_len(out));
-		if (n == CONN_AGAIN)
-			return 0;
-		if (n < 0)
-			return -1;
-		buf_consume(out, (size_t)n);
-	}
+	if (r == CONN_ERROR)
+		return -1;
+	if (r == CONN_AGAIN)
+		return 0;
 	if (out->cap > 4096)
 		buf_release(out);	/* a burst of replies does not pin memory */
 	return 0;

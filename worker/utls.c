@@ -38,8 +38,7 @@ struct utls_dir {
 struct utls {
 	struct utls_dir rd, wr;
 	const struct suite *suite;
-	const EVP_MD *md;
-	uint8_t keylen, hashlen;
+	uint8_t hashlen;
 	uint8_t have;		/* 1: the client's traffic secret, 2: the server's */
 	uint8_t refuse;		/* something came that the capture cannot follow */
 	uint8_t update_owed;	/* the peer asked for our KeyUpdate */
@@ -53,14 +52,15 @@ struct utls {
 struct suite {
 	uint16_t id;
 	uint8_t keylen;
-	const char *cipher, *md;
+	const char *cipher;
+	const EVP_MD *(*md)(void);	/* the suite's hash, for HKDF */
 	EVP_CIPHER_CTX *seal, *open;	/* made at first use, cipher set, no key */
 };
 
 static struct suite suites[] = {
-	{ 0x1301, 16, "AES-128-GCM", "SHA256", NULL, NULL },
-	{ 0x1302, 32, "AES-256-GCM", "SHA384", NULL, NULL },
-	{ 0x1303, 32, "ChaCha20-Poly1305", "SHA256", NULL, NULL },
+	{ 0x1301, 16, "AES-128-GCM", EVP_sha256, NULL, NULL },
+	{ 0x1302, 32, "AES-256-GCM", EVP_sha384, NULL, NULL },
+	{ 0x1303, 32, "ChaCha20-Poly1305", EVP_sha256, NULL, NULL },
 };
 
 static int conn_index = -1;	/* SSL ex_data: the struct conn */
@@ -116,12 +116,21 @@ suite_for(uint16_t id)
 	return NULL;
 }
 
-static struct utls *
-capture_of(const SSL *ssl)
+/* The conn whose SSL this is, if it still is. */
+static struct conn *
+conn_of(const SSL *ssl)
 {
 	struct conn *c = conn_index >= 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
 
-	return c != NULL && c->ssl == ssl ? c->utls : NULL;
+	return c != NULL && c->ssl == ssl ? c : NULL;
+}
+
+static struct utls *
+capture_of(const SSL *ssl)
+{
+	struct conn *c = conn_of(ssl);
+
+	return c != NULL ? c->utls : NULL;
 }
 
 /* Counts records per direction; each side's Finished starts its traffic keys. */
@@ -197,11 +206,11 @@ offers_tls13(SSL *ssl)
 int
 utls_client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
-	struct conn *c = conn_index >= 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
+	struct conn *c = conn_of(ssl);
 
 	(void)alert;
 	(void)arg;
-	if (c != NULL && c->ssl == ssl && c->utls != NULL && !offers_tls13(ssl)) {
+	if (c != NULL && c->utls != NULL && !offers_tls13(ssl)) {
 		SSL_set_msg_callback(ssl, NULL);
 		utls_free(c);
 		utls_handshake_step(c);
@@ -277,7 +286,7 @@ expand_label(const struct utls *u, const uint8_t *secret, const char *label, uin
 	n += ll;
 	info[n++] = 0;	/* no context */
 	info[n++] = 1;	/* HKDF-Expand's first block is all it takes */
-	if (HMAC(u->md, secret, u->hashlen, info, n, t, &tl) == NULL || tl < len)
+	if (HMAC(u->suite->md(), secret, u->hashlen, info, n, t, &tl) == NULL || tl < len)
 		return -1;
 	memcpy(out, t, len);
 	OPENSSL_cleanse(t, sizeof(t));
@@ -287,7 +296,7 @@ expand_label(const struct utls *u, const uint8_t *secret, const char *label, uin
 static int
 derive(const struct utls *u, struct utls_dir *d)
 {
-	if (expand_label(u, d->secret, "key", d->key, u->keylen) < 0 ||
+	if (expand_label(u, d->secret, "key", d->key, u->suite->keylen) < 0 ||
 	    expand_label(u, d->secret, "iv", d->iv, sizeof(d->iv)) < 0)
 		return -1;
 	return 0;
@@ -311,11 +320,8 @@ key_update(const struct utls *u, struct utls_dir *d)
 static int
 keys_ready(struct utls *u, uint16_t suite_id)
 {
-	if ((u->suite = suite_for(suite_id)) == NULL)
-		return -1;
-	u->md = strcmp(u->suite->md, "SHA384") == 0 ? EVP_sha384() : EVP_sha256();
-	u->keylen = u->suite->keylen;
-	if (u->md == NULL || (size_t)EVP_MD_get_size(u->md) != u->hashlen ||
+	if ((u->suite = suite_for(suite_id)) == NULL ||
+	    (size_t)EVP_MD_get_size(u->suite->md()) != u->hashlen ||
 	    derive(u, &u->rd) < 0 || derive(u, &u->wr) < 0)
 		return -1;
 	return 0;
@@ -533,6 +539,17 @@ take_record(struct conn *c, uint8_t *out, size_t room, size_t *got)
 	return 1;
 }
 
+/* Plaintext kept back, or a whole record not opened yet, or an error to tell. */
+static int
+more_kept(const struct utls *u)
+{
+	const uint8_t *rec = (const uint8_t *)buf_rptr(&u->raw);
+	size_t have = buf_len(&u->raw);
+
+	return u->failed || buf_len(&u->plain) > 0 ||
+	    (have >= HDR && have >= HDR + ((size_t)rec[3] << 8 | rec[4]));
+}
+
 static ssize_t
 recv_failed(struct conn *c, int err)
 {
@@ -576,6 +593,7 @@ utls_recv(struct conn *c, void *buf, size_t len)
 				if (got == 0)
 					return recv_failed(c, EPROTO);
 				u->failed = 1;	/* hand out what came before it first */
+				c->rd_wait = CONN_WAIT_NONE;
 				return (ssize_t)got;
 			}
 		}
@@ -585,34 +603,30 @@ utls_recv(struct conn *c, void *buf, size_t len)
 			return recv_failed(c, EPROTO);
 		if (buf_len(&u->out) > 0 && utls_flush(c) == CONN_ERROR)
 			return CONN_ERROR;
-		if (got > 0)
+		if (got > 0) {
+			/* A short read above may have said "drained"; what is kept here
+			 * must still be handed out without waiting for another edge. */
+			if (more_kept(u))
+				c->rd_wait = CONN_WAIT_NONE;
 			return (ssize_t)got;
+		}
 		/* Room for the rest of one record at most: a session idle in the
 		 * middle of a record holds no more than that. */
 		if (buf_reserve(&u->raw, REC_MAX - buf_len(&u->raw), REC_MAX) < 0 ||
 		    buf_room(&u->raw) == 0)
 			return recv_failed(c, ENOMEM);
-		ssize_t n = recv(c->io.fd, buf_wptr(&u->raw), buf_room(&u->raw), 0);
+		/* A short read earlier in this loop proved the socket drained. */
+		ssize_t n = conn_can_read(c) ?
+		    conn_recv_plain(c, buf_wptr(&u->raw), buf_room(&u->raw)) : CONN_AGAIN;
 		if (n > 0) {
 			u->raw.w += (size_t)n;
 			continue;
 		}
-		if (n == 0) {
-			if (buf_len(&u->raw) > 0)
-				return recv_failed(c, EPROTO);	/* a record cut short */
-			buf_release(&u->raw);
-			c->eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
+		if (n == 0 && buf_len(&u->raw) > 0)
+			return recv_failed(c, EPROTO);	/* a record cut short */
 		if (buf_len(&u->raw) == 0)
 			buf_release(&u->raw);
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->rd_wait = CONN_WAIT_READ;
-			return CONN_AGAIN;
-		}
-		return recv_failed(c, errno);
+		return n;	/* 0 at the end (c->eof), CONN_AGAIN, CONN_ERROR */
 	}
 }
 
@@ -622,20 +636,10 @@ utls_flush(struct conn *c)
 	struct utls *u = c->utls;
 
 	while (buf_len(&u->out) > 0) {
-		ssize_t n = send(c->io.fd, buf_rptr(&u->out), buf_len(&u->out), MSG_NOSIGNAL);
-		if (n > 0) {
-			buf_consume(&u->out, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			c->wr_wait = CONN_WAIT_WRITE;
-			return CONN_AGAIN;
-		}
-		c->last_errno = n < 0 ? errno : EPIPE;
-		c->err = 1;
-		return CONN_ERROR;
+		ssize_t n = conn_send_plain(c, buf_rptr(&u->out), buf_len(&u->out));
+		if (n < 0)
+			return (int)n;	/* CONN_AGAIN or CONN_ERROR */
+		buf_consume(&u->out, (size_t)n);
 	}
 	buf_release(&u->out);
 	if (c->fin_owed) {

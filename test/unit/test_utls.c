@@ -287,6 +287,24 @@ Test(utls, small_reads)
 	cr_assert_eq(proxy_read(buf, 4), CONN_AGAIN);
 }
 
+/* What the reader had no room for is read again without a new edge (the relay
+ * reads only while conn_can_read()). */
+Test(utls, kept_bytes_keep_the_conn_readable)
+{
+	uint8_t rec[2][200];
+	size_t a = seal_rec(23, "0123456789", 10, 0, rec[0]), b = seal_rec(23, "ab", 2, 0, rec[1]);
+	char buf[16];
+
+	client_send(rec[0], a);
+	client_send(rec[1], b);
+	cr_assert_eq(proxy_read(buf, 4), 4);
+	cr_assert(conn_can_read(&conn), "plaintext kept back");
+	cr_assert_eq(conn_recv(&conn, buf, 6), 6);
+	cr_assert(conn_can_read(&conn), "a whole record not opened yet");
+	cr_assert_eq(conn_recv(&conn, buf, sizeof(buf)), 2);
+	cr_assert_eq(memcmp(buf, "ab", 2), 0);
+}
+
 /* KeyUpdate asked three times: the client's keys move three times, ours once. */
 Test(utls, key_update_asked_answered_once)
 {
