@@ -3,6 +3,8 @@
 #   make check      install deps, build, unit + integration tests, then both again under ASan+UBSan
 #   make demo       run the proxy against real Dovecot/Postfix with the example auth service
 #   make bench      side-by-side benchmark against nginx's mail proxy
+#   make fuzz       every libFuzzer harness in test/fuzz/ for FUZZ_SECONDS (default 60) each
+#   make fuzz-replay  the committed fuzz corpora through every harness (part of make check)
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -10,6 +12,12 @@ PYTHON ?= python3
 PKGS := openssl yaml-0.1 jansson libcares
 BUILD ?= build
 SAN ?= 0
+# The sanitizer pass uses clang: its UBSan also checks pointer arithmetic (NULL + 0),
+# which gcc's does not, and it ships libFuzzer for the harnesses in test/fuzz/.
+SAN_CC ?= clang
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
 
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
@@ -17,8 +25,12 @@ CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
 
 WARN := -std=c11 -Wall -Wextra -Werror
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ifeq ($(SAN),1)
-OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g $(SAN_FLAGS)
+else ifeq ($(SAN),fuzz)
+# Coverage-guided: the library and the harnesses are instrumented for libFuzzer.
+OPT := -O1 -g $(SAN_FLAGS) -fsanitize=fuzzer-no-link
 else
 OPT := -O2 -g
 endif
@@ -33,6 +45,10 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/master/main.o
 UNIT_SRCS := $(wildcard test/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_LIB_SRCS := $(wildcard test/fuzz/lib/*.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/%.o)
+FUZZ_BINS := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRCS := $(wildcard test/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
@@ -42,7 +58,18 @@ else
 BIN := mailproxy
 endif
 
-.PHONY: all check unit integration asan deps demo bench bench-tools clean size docs check-docs
+.PHONY: all check unit integration asan deps demo bench bench-tools clean size docs check-docs \
+	fuzz fuzz-bins fuzz-replay
+
+# Objects are rebuilt when the compiler or its flags change (a tree built without
+# SAN=1 must not lend its objects to a sanitizer build): every object depends on a
+# stamp that is rewritten only when the flags differ from the last build's.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW = $(CC) $(CFLAGS_ALL) $(CRIT_CFLAGS) $(LDLIBS_ALL)
+ifneq ($(file <$(FLAGS_STAMP)),$(FLAGS_NOW))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+endif
 
 all: $(BIN) cert.pem
 
@@ -50,19 +77,26 @@ all: $(BIN) cert.pem
 cert.pem:
 	scripts/gen-cert.sh . cert
 
-$(BIN): $(LIB_OBJS) $(MAIN_OBJ)
-	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
+$(BIN): $(LIB_OBJS) $(MAIN_OBJ) $(FLAGS_STAMP)
+	$(CC) $(OPT) -o $@ $(LIB_OBJS) $(MAIN_OBJ) $(LDLIBS_ALL)
 
-$(BUILD)/test/unit/%.o: test/unit/%.c
+$(BUILD)/test/unit/%.o: test/unit/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(CRIT_CFLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS)
-	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL) $(CRIT_LIBS)
+# libFuzzer harnesses (clang only): linked with the library objects of this BUILD.
+$(BUILD)/fuzz/%: $(BUILD)/test/fuzz/%.o $(FUZZ_LIB_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LIB_OBJS) $(LDLIBS_ALL)
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS) $(FLAGS_STAMP)
+	$(CC) $(OPT) -o $@ $(LIB_OBJS) $(UNIT_OBJS) $(LDLIBS_ALL) $(CRIT_LIBS)
 
 $(BUILD)/bench/%: test/bench/%.c test/bench/bench_common.h
 	@mkdir -p $(dir $@)
@@ -89,7 +123,7 @@ check-docs: $(BIN)
 	  || { echo "docs/directives.md is stale: run 'make docs'"; exit 1; }
 
 asan:
-	$(MAKE) SAN=1 BUILD=build-asan all build-asan/unit-tests
+	$(MAKE) SAN=1 CC=$(SAN_CC) BUILD=build-asan all build-asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  build-asan/unit-tests --jobs 2 --short-filename
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -102,6 +136,19 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) asan
+	$(MAKE) fuzz-replay
+
+# Replays every committed corpus file once through its harness, in the sanitizer
+# build (deterministic, seconds): an input that once crashed fails CI.
+fuzz-replay:
+	$(MAKE) SAN=1 CC=$(SAN_CC) BUILD=build-asan fuzz-bins
+	scripts/fuzz.sh replay build-asan/fuzz
+
+# Coverage-guided fuzzing, FUZZ_SECONDS per harness, FUZZ_JOBS at a time; new
+# inputs go to build-fuzz/corpus/, crashes to build-fuzz/crashes/.
+fuzz:
+	$(MAKE) SAN=fuzz CC=$(FUZZ_CC) BUILD=build-fuzz fuzz-bins
+	scripts/fuzz.sh run build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 demo: deps all
 	scripts/demo.sh
@@ -114,6 +161,6 @@ bench: all
 	$(PYTHON) test/bench/run.py --bin $(abspath mailproxy) --tools $(abspath $(BUILD)/bench)
 
 clean:
-	rm -rf build build-asan mailproxy cert.pem cert.key
+	rm -rf build build-asan build-fuzz mailproxy cert.pem cert.key
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

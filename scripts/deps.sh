@@ -5,14 +5,16 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libssl-dev libyaml-dev libjansson-dev libc-ares-dev libcriterion-dev openssl"
+# clang: the sanitizer pass (its UBSan checks pointer arithmetic) and libFuzzer.
+san_pkgs="clang libclang-rt-14-dev"
 test_pkgs="python3 dovecot-imapd dovecot-pop3d postfix swaks curl procps iproute2"
 bench_pkgs="nginx libnginx-mod-mail gnuplot-nox"
 
 what=${1:-test}
 case $what in
 build) pkgs=$build_pkgs ;;
-test) pkgs="$build_pkgs $test_pkgs" ;;
-bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
+test) pkgs="$build_pkgs $san_pkgs $test_pkgs" ;;
+bench) pkgs="$build_pkgs $san_pkgs $test_pkgs $bench_pkgs" ;;
 *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 
