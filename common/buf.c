@@ -6,6 +6,8 @@
 
 #include "common/buf.h"
 
+const char buf_none[1] = "";
+
 int
 buf_reserve(struct buf *b, size_t n, size_t max)
 {

@@ -16,10 +16,30 @@ struct buf {
 	size_t r, w;		/* data is data[r..w) */
 };
 
+/*
+ * Where the pointers of a buffer without storage point: NULL + 0 is undefined
+ * in C (clang's UBSan stops on it), and so is memcpy(d, NULL, 0), yet callers
+ * rightly pass an empty buffer's pointer with its length 0. Never written:
+ * buf_room() is 0 until buf_reserve() allocates (a write would fault).
+ */
+extern const char buf_none[1];
+
 static inline size_t buf_len(const struct buf *b) { return b->w - b->r; }
-static inline char *buf_rptr(const struct buf *b) { return b->data + b->r; }
-static inline char *buf_wptr(const struct buf *b) { return b->data + b->w; }
 static inline size_t buf_room(const struct buf *b) { return b->cap - b->w; }
+
+/* The unread data, buf_len() bytes; valid (never NULL) also without storage. */
+static inline char *
+buf_rptr(const struct buf *b)
+{
+	return b->data != NULL ? b->data + b->r : (char *)buf_none;
+}
+
+/* Where appending goes, buf_room() bytes; valid (never NULL) also without storage. */
+static inline char *
+buf_wptr(const struct buf *b)
+{
+	return b->data != NULL ? b->data + b->w : (char *)buf_none;
+}
 
 /* Makes room for n more bytes at the end without growing past max (0 = no limit). */
 int buf_reserve(struct buf *b, size_t n, size_t max);

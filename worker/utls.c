@@ -43,6 +43,7 @@ struct utls {
 	uint8_t refuse;		/* something came that the capture cannot follow */
 	uint8_t update_owed;	/* the peer asked for our KeyUpdate */
 	uint8_t failed;		/* an error after bytes already handed out: next call says so */
+	uint8_t quiet;		/* records in a row without data (QUIET_MAX), across calls */
 	struct buf raw;		/* received bytes not yet opened (a partial record) */
 	struct buf plain;	/* opened bytes the caller had no room for */
 	struct buf out;		/* sealed bytes the socket did not take */
@@ -550,9 +551,11 @@ more_kept(const struct utls *u)
 	    (have >= HDR && have >= HDR + ((size_t)rec[3] << 8 | rec[4]));
 }
 
+/* Errors stick: a caller that reads again is not served records past one. */
 static ssize_t
 recv_failed(struct conn *c, int err)
 {
+	c->utls->failed = 1;
 	c->last_errno = err;
 	c->err = 1;
 	return CONN_ERROR;
@@ -563,7 +566,6 @@ utls_recv(struct conn *c, void *buf, size_t len)
 {
 	struct utls *u = c->utls;
 	size_t got = 0;
-	unsigned quiet = 0;
 
 	if (u->failed)
 		return recv_failed(c, EPROTO);
@@ -586,9 +588,14 @@ utls_recv(struct conn *c, void *buf, size_t len)
 				return (ssize_t)got;
 			}
 			/* Records that carry nothing (KeyUpdate, empty data) come in
-			 * reason; a stream of them is a client keeping the worker busy. */
-			if (r == 1 && got == before && ++quiet > QUIET_MAX)
+			 * reason; a stream of them is a client keeping the worker busy.
+			 * Only those in a row count, as OpenSSL counts its empty records
+			 * and KeyUpdates: a KeyUpdate before every command is fine. The
+			 * count lives in u, so a stream cut into reads is still one. */
+			if (r == 1 && got == before && ++u->quiet > QUIET_MAX)
 				r = -1;
+			else if (got > before)
+				u->quiet = 0;
 			if (r < 0) {
 				if (got == 0)
 					return recv_failed(c, EPROTO);

@@ -15,7 +15,9 @@
  * when OpenSSL holds nothing unsent or unread; otherwise the session keeps
  * its SSL object, as before. After the switch: application data, alerts
  * (close_notify ends the stream, anything else is an error) and KeyUpdate
- * (both directions, RFC 8446 4.6.3); any other handshake message closes.
+ * (both directions, RFC 8446 4.6.3); any other handshake message closes, and
+ * so does a 33rd record in a row without application data (KeyUpdate, empty
+ * data), counted across reads as OpenSSL counts them.
  * MAILPROXY_UTLS=0 in the environment keeps OpenSSL throughout.
  */
 #ifndef MP_UTLS_H

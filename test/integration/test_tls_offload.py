@@ -3,11 +3,14 @@ OpenSSL's per-connection state is freed (worker/utls.c): real clients (Python ss
 openssl s_client with each TLS 1.3 cipher suite, STARTTLS) through the proxy to the
 real Dovecot, big transfers both ways, KeyUpdate from the client with and without a
 requested answer, records that arrive a byte at a time, a forged record, and TLS 1.2
-staying with OpenSSL. `-s status` counts the sessions taken over (tls_offloaded)."""
+staying with OpenSSL, and a KeyUpdate before each of 10,000 commands sent in one burst
+(tools/keyupdate_client.c, built here: Python's ssl cannot send a KeyUpdate). `-s
+status` counts the sessions taken over (tls_offloaded)."""
 
 import hashlib
 import imaplib
 import os
+import shlex
 import socket
 import ssl
 import subprocess
@@ -128,6 +131,35 @@ def test_tls13_key_update_from_the_client(ctx):
                      b"KEYUPDATE", b"d OK", b"e OK"])
     assert "e OK" in out
     assert _offloaded(ctx, mp) == before + 1
+
+
+def _keyupdate_client(ctx):
+    """tools/keyupdate_client.c built into the test's temp dir (with $CC, else cc)."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools",
+                       "keyupdate_client.c")
+    exe = ctx.path("keyupdate_client")
+    cc = shlex.split(os.environ.get("CC") or "cc")
+    r = subprocess.run(cc + ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", exe, src,
+                             "-lssl", "-lcrypto"], capture_output=True, timeout=120)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode("utf-8", "replace")
+    return exe
+
+
+@timeout(300)
+def test_tls13_key_update_before_every_command_in_one_burst(ctx):
+    """A logged-in client rotating its keys before each command: 10,000 KeyUpdate +
+    NOOP pairs sealed ahead and written in one burst, so that many arrive in one
+    read. Records without data count only in a row (QUIET_MAX): every NOOP is
+    answered, in order, and the session goes on (LOGOUT)."""
+    exe = _keyupdate_client(ctx)
+    mp, _ = _setup(ctx)
+    before = _offloaded(ctx, mp)
+    r = subprocess.run([exe, str(port_of(mp, "imap", ssl=True)), "alice", "alicepw", "10000",
+                        "240"], capture_output=True, timeout=270)
+    out = (r.stdout + r.stderr).decode("utf-8", "replace")
+    assert r.returncode == 0, out
+    assert "answered 10000 of 10000" in out, out
+    assert _offloaded(ctx, mp) == before + 1, "the records were not utls.c's to open"
 
 
 def _raw_tls(port):

@@ -45,6 +45,37 @@ Test(buf, starts_empty_and_allocates_lazily)
 	cr_assert_null(b.data);
 }
 
+/*
+ * A buffer without storage still has pointers its length (0) can be used
+ * with: the relay and utls.c take buf_rptr() of buffers that may have been
+ * released, and pass it on with its length or add offsets to it. data + r
+ * with data NULL would be NULL + 0, which clang's UBSan stops on.
+ */
+Test(buf, pointers_of_a_buffer_without_storage)
+{
+	struct buf b = { 0 };
+	char dst[4] = "abc";
+
+	for (int round = 0; round < 2; round++) {
+		const char *r = buf_rptr(&b), *w = buf_wptr(&b);
+		cr_assert_not_null(r, "round %d", round);
+		cr_assert_not_null(w, "round %d", round);
+		cr_assert_eq(r + buf_len(&b), r);
+		cr_assert_eq(w + buf_room(&b), w);
+		memcpy(dst, r, buf_len(&b));
+		cr_assert_str_eq(dst, "abc");
+		cr_assert_eq(buf_append(&b, r, buf_len(&b)), 0);
+		cr_assert_null(b.data, "nothing appended, nothing allocated");
+		/* The same after storage came and went. */
+		cr_assert_eq(buf_puts(&b, "xy"), 0);
+		buf_consume(&b, 2);
+		buf_release(&b);
+	}
+	cr_assert_eq(buf_reserve(&b, 0, 0), 0);
+	cr_assert_null(b.data);
+	cr_assert_not_null(buf_wptr(&b), "reserving nothing allocates nothing");
+}
+
 Test(buf, append_puts_printf)
 {
 	struct buf b = { 0 };

@@ -5,14 +5,16 @@
  * padding, KeyUpdate asked once and many times (one answer), and hostile
  * input: forged tags, wrong outer types, oversized and undersized records,
  * two KeyUpdates in one record, empty handshake records, a stream of records
- * without data, a record without a type, EOF inside a record; close_notify
- * and user_canceled.
+ * without data (counted in a row, across reads; a KeyUpdate before every
+ * command is fine), a record without a type, EOF inside a record;
+ * close_notify and user_canceled.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -461,6 +463,66 @@ Test(utls, hostile_stream_of_empty_records)
 		side_update(&P, &P.c);
 	}
 	cr_assert_eq(proxy_read(buf, sizeof(buf)), CONN_ERROR);
+}
+
+/*
+ * A KeyUpdate before every command (what a client rotating its keys often
+ * sends): many pairs in one segment, more than QUIET_MAX, all opened in order.
+ */
+Test(utls, key_update_with_every_command_in_one_segment)
+{
+	enum { PAIRS = 1000 };
+	static uint8_t burst[PAIRS * 80];
+	static char want[PAIRS * 16], back[PAIRS * 16];
+	size_t n = 0, wn = 0, got = 0;
+
+	for (int i = 0; i < PAIRS; i++) {
+		char cmd[16];
+		int l = snprintf(cmd, sizeof(cmd), "a%d NOOP\r\n", i);
+		n += seal_rec(22, KU, 5, 0, burst + n);
+		side_update(&P, &P.c);
+		n += seal_rec(23, cmd, (size_t)l, 0, burst + n);
+		memcpy(want + wn, cmd, (size_t)l);
+		wn += (size_t)l;
+	}
+	cr_assert_gt(n, 16384 + 256 + 5, "more than one read's worth");
+	client_send(burst, n);
+	for (int calls = 0; got < wn && calls < 2 * PAIRS; calls++) {
+		ssize_t r = proxy_read(back + got, sizeof(back) - got);
+		cr_assert_gt(r, 0, "read %d returned %zd after %zu of %zu bytes", calls, r, got, wn);
+		got += (size_t)r;
+	}
+	cr_assert_eq(got, wn);
+	cr_assert_eq(memcmp(back, want, wn), 0);
+	cr_assert_eq(proxy_read(back, sizeof(back)), CONN_AGAIN);
+	cr_assert(!conn.err);
+	cr_assert(nothing_from_server(), "no KeyUpdate was asked for");
+}
+
+/* QUIET_MAX records in a row is the most: one more, even in a later read, ends it. */
+Test(utls, records_without_data_count_in_a_row_across_reads)
+{
+	uint8_t rec[200];
+	char buf[64];
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 32; i++) {
+			client_send(rec, seal_rec(22, KU, 5, 0, rec));
+			side_update(&P, &P.c);
+			if (i % 8 == 7)
+				cr_assert_eq(proxy_read(buf, sizeof(buf)), CONN_AGAIN, "round %d", round);
+		}
+		client_record(23, "k\r\n", 3);
+		cr_assert_eq(proxy_read(buf, sizeof(buf)), 3, "32 in a row, then data: round %d", round);
+	}
+	for (int i = 0; i < 32; i++) {
+		client_send(rec, seal_rec(23, "", 0, 0, rec));
+		cr_assert_eq(proxy_read(buf, sizeof(buf)), CONN_AGAIN, "empty record %d", i);
+	}
+	client_send(rec, seal_rec(22, KU, 5, 0, rec));
+	cr_assert_eq(proxy_read(buf, sizeof(buf)), CONN_ERROR, "the 33rd in a row, a read later");
+	cr_assert(conn.err);
+	cr_assert_eq(proxy_read(buf, sizeof(buf)), CONN_ERROR, "and it stays an error");
 }
 
 Test(utls, eof_inside_a_record)
