@@ -13,9 +13,25 @@
 #include <sys/un.h>
 
 #include "common/log.h"
+#include "common/shm.h"
 #include "config/config_custom.h"
 
 /* ---- user ---- */
+
+/*
+ * A name getpwnam()/getgrnam() could find: the passwd and group files
+ * separate fields with ':' and entries with line breaks, and no tool
+ * creates a name with a blank. Refusing them here also keeps -T exact:
+ * "mil t" as one sequence item is not what the string "mil t" means.
+ */
+static int
+valid_account_name(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == ':')
+			return 0;
+	return 1;
+}
 
 int
 set_user(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
@@ -27,22 +43,28 @@ set_user(struct loader *ld, const struct directive *d, void *field, const struct
 		return -1;
 	if (a.n > 2)
 		return lerr(ld, a.at[2], d->name, "expected \"user [group]\", got %zu values", a.n);
+	for (size_t i = 0; i < a.n; i++)
+		if (!valid_account_name(a.v[i]))
+			return lerr(ld, a.at[i], d->name, "invalid %s name \"%s\" (blanks, control "
+			    "characters and ':' cannot be part of one)", i ? "group" : "user", a.v[i]);
 	mc->user = arena_strdup(&ld->cf->arena, a.v[0]);
 	mc->group = a.n == 2 ? arena_strdup(&ld->cf->arena, a.v[1]) : NULL;
 	return 0;
 }
 
+/* A sequence, not "user group": together they may be longer than one YAML value may be. */
 void
 print_user(const struct directive *d, const void *field, struct buf *out)
 {
 	const struct main_conf *mc = (const struct main_conf *)((const char *)field - d->off);
-	struct buf tmp = { 0 };
 
-	/* A buf, not a fixed array: -T must not cut a long value short. */
-	buf_printf(&tmp, "%s%s%s", mc->user, mc->group ? " " : "", mc->group ? mc->group : "");
-	buf_append(&tmp, "", 1);
-	print_quoted(out, tmp.data);
-	buf_release(&tmp);
+	buf_puts(out, "[");
+	print_quoted(out, mc->user);
+	if (mc->group) {
+		buf_puts(out, ", ");
+		print_quoted(out, mc->group);
+	}
+	buf_puts(out, "]");
 }
 
 /* ---- worker_processes ---- */
@@ -82,6 +104,9 @@ print_worker_processes(const struct directive *d, const void *field, struct buf 
 
 /* ---- error_log ---- */
 
+/* Room for " notice", the longest level name, in one YAML value. */
+#define ERRLOG_TARGET_MAX (YTREE_MAX_SCALAR - 7)
+
 int
 set_error_log(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
 {
@@ -115,6 +140,9 @@ set_error_log(struct loader *ld, const struct directive *d, void *field, const s
 			return lerr(ld, it, d->name, "syslog target needs server=ADDR, got \"%s\"", a.v[0]);
 		if (strncmp(a.v[0], "memory:", 7) == 0)
 			return lerr(ld, it, d->name, "memory: logs are not supported");
+		/* -T prints "target level" as one value, which YAML limits in length. */
+		if (strlen(a.v[0]) > ERRLOG_TARGET_MAX)
+			return lerr(ld, it, d->name, "target longer than %d bytes", ERRLOG_TARGET_MAX);
 		el->v[el->n].target = arena_strdup(&ld->cf->arena, a.v[0]);
 		el->v[el->n].level = level;
 		el->n++;
@@ -253,6 +281,30 @@ set_resolver(struct loader *ld, const struct directive *d, void *field, const st
 	return 0;
 }
 
+/* Addresses and options joined by sep; none of them needs YAML escaping. */
+static void
+resolver_join(const struct resolver_conf *r, const char *sep, struct buf *out)
+{
+	char a[NET_ADDRSTRLEN];
+
+	for (size_t i = 0; i < r->n; i++) {
+		net_ntop_port((const struct sockaddr *)&r->addrs[i], a, sizeof(a));
+		buf_printf(out, "%s%s", i ? sep : "", a);
+	}
+	if (r->valid) {
+		buf_printf(out, "%svalid=", sep);
+		print_msec(out, r->valid);
+	}
+	if (!r->ipv4)
+		buf_printf(out, "%sipv4=off", sep);
+	if (!r->ipv6)
+		buf_printf(out, "%sipv6=off", sep);
+}
+
+/*
+ * One string, as nginx writes the directive; a sequence when that string
+ * would be longer than one YAML value may be (thousands of servers).
+ */
 void
 print_resolver(const struct directive *d, const void *field, struct buf *out)
 {
@@ -264,21 +316,14 @@ print_resolver(const struct directive *d, const void *field, struct buf *out)
 		buf_puts(out, "off");
 		return;
 	}
-	for (size_t i = 0; i < r->n; i++) {
-		char a[NET_ADDRSTRLEN];
-		net_ntop_port((const struct sockaddr *)&r->addrs[i], a, sizeof(a));
-		buf_printf(&tmp, "%s%s", i ? " " : "", a);
+	resolver_join(r, " ", &tmp);
+	if (buf_len(&tmp) <= YTREE_MAX_SCALAR) {
+		buf_printf(out, "\"%.*s\"", (int)buf_len(&tmp), buf_rptr(&tmp));
+	} else {
+		buf_puts(out, "[\"");
+		resolver_join(r, "\", \"", out);
+		buf_puts(out, "\"]");
 	}
-	if (r->valid) {
-		buf_puts(&tmp, " valid=");
-		print_msec(&tmp, r->valid);
-	}
-	if (!r->ipv4)
-		buf_puts(&tmp, " ipv4=off");
-	if (!r->ipv6)
-		buf_puts(&tmp, " ipv6=off");
-	buf_append(&tmp, "", 1);
-	print_quoted(out, tmp.data);
 	buf_release(&tmp);
 }
 
@@ -516,6 +561,11 @@ set_ssl_session_cache(struct loader *ld, const struct directive *d, void *field,
 				if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-'))
 					return lerr(ld, a.at[i], d->name,
 					    "invalid zone name in \"%s\" (letters, digits, _ and -)", p);
+			/* shm_zone_get() would refuse it only when the master starts. */
+			if ((size_t)(colon - name) >= sizeof(((struct shm_zone *)0)->name))
+				return lerr(ld, a.at[i], d->name,
+				    "zone name \"%.*s...\" is longer than %zu characters", 16, name,
+				    sizeof(((struct shm_zone *)0)->name) - 1);
 			if (parse_size(colon + 1, &sz) < 0)
 				return lerr(ld, a.at[i], d->name, "invalid zone size in \"%s\"", p);
 			if (sz < 8 * ld->cf->page_size)

@@ -62,6 +62,7 @@ struct loader {
 	char *err;
 	size_t errlen;
 	size_t visits;
+	size_t bytes;		/* of the values applied, aliases counted each time */
 };
 
 /* Formats "file:line:col: "key": message" into ld->err; returns -1. */
@@ -101,6 +102,12 @@ int directive_apply_default(struct loader *ld, const struct directive *d, void *
 
 int config_check(struct loader *ld);
 void config_print_directive(const struct directive *d, const void *conf, struct buf *out);
+/*
+ * Whether config_dump()'s output fits what config_load() reads (at most max
+ * bytes, the loader's node and value limits). Returns 0, or -1 with the
+ * reason in err.
+ */
+int config_dump_check(const struct config *cf, size_t max, char *err, size_t errlen);
 
 static inline int conf_isset(const uint8_t *set, size_t i) { return set[i / 8] & (1u << (i % 8)); }
 static inline void conf_mark(uint8_t *set, size_t i) { set[i / 8] |= (uint8_t)(1u << (i % 8)); }

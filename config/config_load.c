@@ -20,6 +20,12 @@
 #include "config/config_int.h"
 
 #define CONFIG_MAX_FILE (16 * 1024 * 1024)
+/*
+ * Bytes of values a configuration may apply, aliases counted at each use:
+ * a 64 KB value aliased in every server is copied for each, and 66 KB of
+ * file asked for gigabytes. Generous: the -T check below is the real limit.
+ */
+#define CONFIG_MAX_BYTES (4 * CONFIG_MAX_FILE)
 
 static const char *
 ctx_name(unsigned ctx)
@@ -142,6 +148,20 @@ check_key(struct loader *ld, const struct ynode *k)
 	return 0;
 }
 
+/* Charges the scalars of a directive's value (one level deep) against CONFIG_MAX_BYTES. */
+static int
+charge(struct loader *ld, const struct ynode *k, const struct ynode *v)
+{
+	size_t n = v->type == YN_SCALAR ? v->len : 0;
+
+	for (size_t i = 0; i < v->n; i++)
+		n += v->kids[i]->len + 1;
+	ld->bytes += n;
+	if (ld->bytes > CONFIG_MAX_BYTES)
+		return lerr(ld, k, k->str, "configuration too large (alias expansion?)");
+	return 0;
+}
+
 /*
  * Applies one key of a mapping in context ctx to conf (struct main_conf or
  * struct srv_conf; both start with error_log, set[] and pos[]).
@@ -161,7 +181,7 @@ apply_key(struct loader *ld, unsigned ctx, void *conf, uint8_t *set, struct conf
 			return lerr(ld, k, k->str, "duplicate directive (first at line %d)", pos[idx].line);
 		return lerr(ld, k, k->str, "duplicate directive (also given with -g)");
 	}
-	if (directive_apply(ld, d, conf, v) < 0)
+	if (charge(ld, k, v) < 0 || directive_apply(ld, d, conf, v) < 0)
 		return -1;
 	conf_mark(set, idx);
 	pos[idx].line = k->line;
@@ -362,7 +382,7 @@ load_globals(struct loader *ld, const char *globals)
 			    lerr(ld, k, k->str, "duplicate directive");
 			goto out;
 		}
-		if (directive_apply(ld, d, mc, v) < 0) {
+		if (charge(ld, k, v) < 0 || directive_apply(ld, d, mc, v) < 0) {
 			rc = -1;
 			goto out;
 		}
@@ -472,7 +492,7 @@ config_load(const char *path, const char *prefix, const char *globals, char *err
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	struct loader ld = { .cf = cf, .file = path, .err = err, .errlen = errlen };
 	struct ytree t = { 0 };
-	char *data = NULL, abs[PATH_MAX];
+	char *data = NULL, abs[PATH_MAX], why[1024];
 	size_t len;
 	long ps = sysconf(_SC_PAGESIZE);
 
@@ -508,6 +528,11 @@ config_load(const char *path, const char *prefix, const char *globals, char *err
 	finalize_main(cf);
 	if (config_check(&ld) < 0)
 		goto fail;
+	/* -T must print what loads again; aliases can make that bigger than any file. */
+	if (config_dump_check(cf, CONFIG_MAX_FILE, why, sizeof(why)) < 0) {
+		lerr(&ld, NULL, NULL, "%s", why);
+		goto fail;
+	}
 	ytree_free(&t);
 	free(data);
 	return cf;

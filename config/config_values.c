@@ -309,21 +309,74 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 	return 0;
 }
 
-/* Double-quoted YAML scalar; escapes what YAML needs and any control byte. */
+/*
+ * The code point of the UTF-8 sequence at p and its length, or 0 when p
+ * does not start a valid sequence.
+ */
+static size_t
+utf8_decode(const unsigned char *p, unsigned *cp)
+{
+	size_t n;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		*cp = p[0] & 0x1fu;
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		*cp = p[0] & 0x0fu;
+		n = 3;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		*cp = p[0] & 0x07u;
+		n = 4;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (p[i] & 0x3fu);
+	}
+	return n;
+}
+
+/*
+ * Double-quoted YAML scalar that libyaml reads back byte for byte. Besides
+ * '"', '\\', C0 controls and DEL, it escapes what libyaml refuses raw (C1
+ * controls, U+FFFE, U+FFFF: "control characters are not allowed"), what
+ * it folds to a space inside quotes as a line break (U+0085, U+2028,
+ * U+2029), and U+FEFF, which readers take for a byte order mark. Values
+ * come from YAML, so they are valid UTF-8; a stray byte is copied as is.
+ */
 void
 print_quoted(struct buf *out, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
 	buf_append(out, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			buf_append(out, e, 2);
-		} else if (c < 0x20 || c == 0x7f) {
-			buf_printf(out, "\\x%02x", c);
-		} else {
-			buf_append(out, s, 1);
+	while (*p) {
+		unsigned cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (n == 0) {
+			buf_append(out, p, 1);
+			p++;
+			continue;
 		}
+		if (cp == '"' || cp == '\\') {
+			char e[2] = { '\\', (char)cp };
+			buf_append(out, e, 2);
+		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			buf_printf(out, "\\x%02x", cp);
+		} else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe ||
+		    cp == 0xffff) {
+			buf_printf(out, "\\u%04x", cp);
+		} else {
+			buf_append(out, p, n);
+		}
+		p += n;
 	}
 	buf_append(out, "\"", 1);
 }

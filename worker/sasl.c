@@ -46,6 +46,13 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 			if (v[k] < 0)
 				return -1;
 		}
+		/*
+		 * RFC 4648 3.5: bits of the last character that no byte
+		 * uses must be zero, so each value has exactly one text
+		 * ("QR==" is not another way to write "QQ==").
+		 */
+		if ((pad == 2 && (v[1] & 0xf) != 0) || (pad == 1 && (v[2] & 0x3) != 0))
+			return -1;
 		out[o++] = (unsigned char)((v[0] << 2) | (v[1] >> 4));
 		if (pad < 2)
 			out[o++] = (unsigned char)(((v[1] & 0xf) << 4) | (v[2] >> 2));

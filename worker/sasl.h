@@ -16,7 +16,13 @@
 #define SASL_HOSTILE	(-2)	/* decodes to CR, LF or NUL where none may be */
 #define SASL_NOMEM	(-3)
 
-/* Strict RFC 4648 decode; out must hold len * 3 / 4 + 3 bytes. Returns the length or -1. */
+/*
+ * Strict RFC 4648 decode: the standard alphabet only, no blanks or line
+ * breaks, len a multiple of 4, '=' only to pad the last quantum, and the
+ * unused bits before the padding zero (one text per value). out must hold
+ * len * 3 / 4 + 3 bytes; at most the returned count is written. Returns
+ * the length or -1.
+ */
 long b64_decode(const char *in, size_t len, unsigned char *out);
 /* Encodes into out (4 * ((len + 2) / 3) + 1 bytes, NUL-terminated); returns the length. */
 size_t b64_encode(const void *in, size_t len, char *out);

@@ -4,6 +4,7 @@
  * CR, LF or NUL are refused (mailproxy's deliberate difference from nginx).
  * Also creds_set()/creds_clear() from worker/proto_rt.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,135 @@ Test(sasl, b64_decode_all_alphabet)
 	cr_assert_eq(b64_decode(all, 64, out), 48);
 	b64_encode(out, 48, again);
 	cr_assert_str_eq(again, all);
+}
+
+/*
+ * RFC 4648 3.5: the bits of the last character that no output byte uses
+ * must be zero. "QR==" would otherwise decode as "QQ==" ("A"): two texts
+ * for one value, a way to slip past anything comparing base64 strings.
+ */
+Test(sasl, b64_decode_refuses_non_canonical_endings)
+{
+	static const char *const bad[] = {
+		"QR==", "QB==", "QP==", "Zh==", "Zm9=", "Zm+=", "Zm9vYh==", "Zm9vYmF=", "//==", "///=",
+	};
+	unsigned char out[16];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(b64_decode(bad[i], strlen(bad[i]), out), -1, "\"%s\" decoded", bad[i]);
+	cr_assert_eq(b64_decode("QQ==", 4, out), 1);
+	cr_assert_eq(out[0], 'A');
+	cr_assert_eq(b64_decode("Zm8=", 4, out), 2);
+	cr_assert_eq(b64_decode("/w==", 4, out), 1);
+	cr_assert_eq(out[0], 0xff);
+	cr_assert_eq(b64_decode("//8=", 4, out), 2);
+}
+
+/*
+ * Every possible final quantum, padded or not: what decodes is exactly
+ * what the encoder writes for the bytes it decoded to, so each value has
+ * one text. 64^3 three-character quanta take a few milliseconds.
+ */
+Test(sasl, b64_decode_accepts_only_canonical_final_quanta)
+{
+	const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char out[8];
+	char q[5], again[8];
+	size_t ok1 = 0, ok2 = 0;
+
+	for (int a = 0; a < 64; a++)
+		for (int b = 0; b < 64; b++) {
+			snprintf(q, sizeof(q), "%c%c==", abc[a], abc[b]);
+			long n = b64_decode(q, 4, out);
+			cr_assert_eq(n, (b & 0xf) == 0 ? 1 : -1, "\"%s\" -> %ld", q, n);
+			if (n == 1) {
+				b64_encode(out, 1, again);
+				cr_assert_str_eq(again, q);
+				ok1++;
+			}
+			for (int c = 0; c < 64; c++) {
+				snprintf(q, sizeof(q), "%c%c%c=", abc[a], abc[b], abc[c]);
+				n = b64_decode(q, 4, out);
+				cr_assert_eq(n, (c & 0x3) == 0 ? 2 : -1, "\"%s\" -> %ld", q, n);
+				if (n == 2) {
+					b64_encode(out, 2, again);
+					cr_assert_str_eq(again, q);
+					ok2++;
+				}
+			}
+		}
+	cr_assert_eq(ok1, 256);		/* every byte value once */
+	cr_assert_eq(ok2, 65536);	/* every pair of bytes once */
+}
+
+/* Malformed, truncated and oversized inputs, each named by what is wrong with it. */
+Test(sasl, b64_decode_strictness_claims)
+{
+	static const struct {
+		const char *in;
+		const char *why;
+	} bad[] = {
+		{ "Zm9vYmF", "truncated: not a multiple of four" },
+		{ "Zm9vYg=", "truncated padding" },
+		{ "Zm9vY===", "three padding characters" },
+		{ "Zm9v====", "a whole quantum of padding" },
+		{ "Zg==Zm9v", "data after the padded quantum" },
+		{ "Zm=9", "data after padding inside the quantum" },
+		{ "Zm9v\tZm9v", "whitespace between quanta" },
+		{ "Zm9v Zm8=", "a blank between quanta" },
+		{ "Zm9vZm8=\n", "a trailing line break" },
+		{ "Zm9vZm8=\r\n", "a trailing CRLF" },
+		{ "Zm9v-_8=", "the URL-safe alphabet" },
+		{ "Zm9v\x80Zm8", "a byte above ASCII" },
+		{ "Zm9vZm8%", "a character outside the alphabet" },
+	};
+	unsigned char out[32];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(b64_decode(bad[i].in, strlen(bad[i].in), out), -1, "%s: \"%s\" decoded",
+		    bad[i].why, bad[i].in);
+	/* The length given is what counts, not a NUL: a NUL inside is not base64. */
+	cr_assert_eq(b64_decode("Zm9v\0Zm8", 8, out), -1);
+	cr_assert_eq(b64_decode("Zm9vZm8=", 4, out), 3);
+	cr_assert_eq(memcmp(out, "foo", 3), 0);
+}
+
+/* A long input decodes to exactly len / 4 * 3 bytes less padding, and writes no further. */
+Test(sasl, b64_decode_writes_only_what_it_returns)
+{
+	enum { N = 3000 };
+	unsigned char in[N], *out = malloc(N + 64);
+	char *enc = malloc(4 * (N / 3 + 1) + 1);
+
+	cr_assert(out != NULL && enc != NULL);
+	for (size_t i = 0; i < N; i++)
+		in[i] = (unsigned char)(i * 7 + 3);
+	for (size_t len = N - 2; len <= N; len++) {
+		size_t n = b64_encode(in, len, enc);
+		memset(out, 0xa5, N + 64);
+		cr_assert_eq(b64_decode(enc, n, out), (long)len);
+		cr_assert_eq(memcmp(out, in, len), 0);
+		for (size_t i = len; i < N + 64; i++)
+			cr_assert_eq(out[i], 0xa5, "byte %zu written past the %zu decoded", i, len);
+	}
+	free(out);
+	free(enc);
+}
+
+/* The SASL decoders inherit the strictness: a non-canonical ending is not a login. */
+Test(sasl, sasl_decoders_refuse_non_canonical_base64)
+{
+	struct creds cr = { 0 };
+	char *v = NULL;
+
+	cr_assert_eq(sasl_field("dXNlch==", 8, &v, 0), SASL_INVALID);	/* "user" ends in "cg==" */
+	cr_assert_eq(sasl_field("dXNlcg==", 8, &v, 0), SASL_OK);
+	cr_assert_str_eq(v, "user");
+	free(v);
+	cr_assert_eq(sasl_plain("AHVzZXIAcGFzcx==", 16, &cr), SASL_INVALID);
+	cr_assert_null(cr.login);
+	cr_assert_eq(sasl_plain("AHVzZXIAcGFzcw==", 16, &cr), SASL_OK);
+	creds_clear(&cr);
 }
 
 /* ---- PLAIN ---- */
