@@ -132,6 +132,7 @@ struct srv_conf {
 	struct resolver_conf resolver;
 	uint64_t resolver_timeout;
 	unsigned max_errors;
+	unsigned max_commands;		/* freenginx: commands before login */
 
 	/* auth_http */
 	struct auth_http_url auth_http;

@@ -88,6 +88,10 @@ const struct directive directives[] = {
 	  .syntax = "time", .doc = "DNS lookup timeout" },
 	{ "max_errors", MS, DT_NUM, SF(max_errors), .dflt = "5", .min = 0, .max = 1000000,
 	  .syntax = "number", .doc = "protocol errors before the connection is closed" },
+	/* freenginx 1.25.5; nginx has no such cap. As there, 0 refuses the first command. */
+	{ "max_commands", MS, DT_NUM, SF(max_commands), .dflt = "1000", .min = 0, .max = 1000000,
+	  .syntax = "number",
+	  .doc = "commands a client may send before login; the next is answered as an invalid command and the connection closed (freenginx)" },
 
 	/* auth_http */
 	{ "auth_http", MS, CUSTOM(auth_http), SF(auth_http),
@@ -155,7 +159,7 @@ const struct directive directives[] = {
 	  .syntax = "address | CIDR | unix: (or a sequence)", .doc = "peers trusted for the PROXY protocol source address" },
 
 	/* ssl */
-	{ "ssl", MS, DT_FLAG, SF(ssl), .dflt = "off", .flags = DF_SEED,
+	{ "ssl", MS, DT_FLAG, SF(ssl), .dflt = "off", .flags = DF_SEED | DF_NOPRINT,
 	  .syntax = "on | off", .doc = "TLS on every listen of the server (removed in nginx 1.25.1; use listen ... ssl)" },
 	{ "starttls", MS, DT_ENUM, SF(starttls), .dflt = "off", .names = starttls_names,
 	  .syntax = "on | off | only", .doc = "STARTTLS/STLS; only = no login before TLS" },
@@ -333,6 +337,21 @@ set_kvlist(struct loader *ld, const struct directive *d, struct kvlist *kl,
 		for (const char *p = value; *p; p++)
 			if (*p == '\r' || *p == '\n' || *p == '\0')
 				return lerr(ld, vn, d->name, "value contains a line break");
+		/*
+		 * -T prints each pair as one "name value" string, the form that
+		 * lets a name repeat: the pair must mean the same read that way.
+		 * Both nginx directives take two arguments; an empty one is no
+		 * header value and no OpenSSL command value.
+		 */
+		if (config_is_null(vn) || *value == '\0')
+			return lerr(ld, kn, d->name, "expected a value for \"%.*s\", got nothing",
+			    (int)namelen, name);
+		if (*value == ' ' || *value == '\t')
+			return lerr(ld, vn, d->name, "the value of \"%.*s\" begins with a blank",
+			    (int)namelen, name);
+		if (namelen + 1 + strlen(value) > YTREE_MAX_SCALAR)
+			return lerr(ld, vn, d->name, "\"%.*s\" and its value are longer than %d bytes",
+			    (int)namelen, name, YTREE_MAX_SCALAR);
 		kl->v[kl->n].name = arena_strndup(ar, name, namelen);
 		kl->v[kl->n].value = arena_strdup(ar, value);
 		if (kl->v[kl->n].name == NULL || kl->v[kl->n].value == NULL)

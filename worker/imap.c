@@ -224,12 +224,14 @@ imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 		long n = proto_take_line(data, len, full, used);
 		if (n < 0)
 			return proto_line_refused(ctx, n, invalid);
+		if (proto_count_command(ctx, invalid) == PA_CLOSE)
+			return PA_CLOSE;
 		return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, (size_t)n));
 	}
 
 	switch (imap_parse(p, data, len, ctx->bufsize)) {
 	case IMAP_PARSE_AGAIN:
-		if (imap_parse_need_continuation(p)) {
+		if (!full && imap_parse_need_continuation(p)) {
 			buf_puts(ctx->out, "+ OK\r\n");
 			return PA_AGAIN;
 		}
@@ -252,7 +254,9 @@ imap_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 	}
 	*used = p->pos;
 	proto_imap_set_tag(ctx, data);
-	a = command(ctx, data);
+	a = proto_count_command(ctx, invalid);
+	if (a == PA_OK)
+		a = command(ctx, data);
 	imap_parse_reset(p);
 	return a;
 }

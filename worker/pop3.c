@@ -284,6 +284,8 @@ pop3_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 
 	if (n < 0)
 		return proto_line_refused(ctx, n, invalid);
+	if (proto_count_command(ctx, invalid) == PA_CLOSE)
+		return PA_CLOSE;
 	if (ctx->state == POP3_ST_START || ctx->state == POP3_ST_USER)
 		return command(ctx, data, (size_t)n);
 	return sasl_outcome(ctx, sasl_exchange_step(ctx, "+ ", data, (size_t)n));

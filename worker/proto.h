@@ -31,6 +31,7 @@ enum backend_action {
 	BA_REFUSED,	/* the backend refused the login */
 	BA_INVALID,	/* unexpected reply */
 	BA_STARTTLS,	/* proxy_starttls: the backend agreed; handshake, then call again with NULL */
+	BA_ERROR,	/* the login cannot go on (ctx->reason says why): internal error */
 };
 
 /* The credentials a client presented, owned by the context. */
@@ -119,6 +120,7 @@ struct proto_ctx {
 	uint8_t be_lines;	/* lines of a multi-line backend reply so far */
 	uint8_t sasl;		/* enum sasl_wait: what the next line answers */
 	unsigned errors;
+	unsigned commands;	/* taken before login, for max_commands; never reset */
 	unsigned login_attempt;
 	struct creds cr;
 	/* Where the client came from, for XCLIENT and ID forwarding. */
@@ -127,7 +129,7 @@ struct proto_ctx {
 	const char *client_host;	/* resolved name, or NULL */
 	/* Filled from the auth service's answer for the backend login. */
 	const char *be_login;
-	const char *be_passwd;
+	const char *be_passwd;	/* NULL: none (APOP, CRAM-MD5, EXTERNAL without Auth-Pass) */
 	union {
 		struct imap_ctx imap;
 		struct pop3_ctx pop3;

@@ -21,6 +21,17 @@ proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason)
 }
 
 enum proto_action
+proto_count_command(struct proto_ctx *ctx, proto_invalid_fn invalid)
+{
+	/* freenginx counts first: max_commands commands are served, the next one is not. */
+	if (++ctx->commands <= ctx->conf->max_commands)
+		return PA_OK;
+	invalid(ctx, NULL);
+	ctx->reason = "client sent too many commands";
+	return PA_CLOSE;
+}
+
+enum proto_action
 proto_internal_error(struct proto_ctx *ctx, const char *reply)
 {
 	ctx->reason = "out of memory";

@@ -14,6 +14,13 @@ enum proto_action proto_internal_error(struct proto_ctx *ctx, const char *reply)
 /* A machine's invalid-command answer (IMAP's is tagged). */
 typedef enum proto_action (*proto_invalid_fn)(struct proto_ctx *ctx, const char *reason);
 /*
+ * freenginx's max_commands: counts one command line the machine parsed (a
+ * SASL answer too; not a line the tokenizer refuses, which is an error).
+ * PA_OK within the cap; the command past it is answered with invalid()
+ * instead of being served, and PA_CLOSE returned.
+ */
+enum proto_action proto_count_command(struct proto_ctx *ctx, proto_invalid_fn invalid);
+/*
  * A sasl_exchange_*() result as the machines answer it: PA_AUTH, PA_OK in
  * sasl_state (waiting for the next answer), invalid(), or the internal error.
  */

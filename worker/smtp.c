@@ -295,6 +295,8 @@ smtp_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t
 
 	if (n < 0)
 		return proto_line_refused(ctx, n, invalid);
+	if (proto_count_command(ctx, invalid) == PA_CLOSE)
+		return PA_CLOSE;
 	if (ctx->state == SMTP_ST_START)
 		return command(ctx, data, (size_t)n);
 	return sasl_outcome(ctx, sasl_exchange_step(ctx, "334 ", data, (size_t)n));

@@ -50,6 +50,7 @@ assert_srv_defaults(const struct srv_conf *s)
 	cr_assert_eq(s->resolver.n, 0, "resolver defaults to off");
 	cr_assert_eq(s->resolver_timeout, 30000);
 	cr_assert_eq(s->max_errors, 5);
+	cr_assert_eq(s->max_commands, 1000, "freenginx's default");
 
 	/* auth_http */
 	cr_assert_eq(s->auth_http_header.n, 0);
@@ -188,6 +189,37 @@ Test(config_defaults, listen_parameters)
 	cr_assert_eq(l->ipv6only, 1);
 	cr_assert_eq(l->so_keepalive, -1, "unset: the system default");
 	config_free(cf);
+}
+
+/*
+ * max_commands (freenginx, not nginx): mail and server level like
+ * max_errors, 0 kept (freenginx refuses the first command then; it is not
+ * "unlimited"), and a bad value refused at its position.
+ */
+Test(config_defaults, max_commands_values)
+{
+	struct config *cf;
+
+	LOAD_OK(cf, MAIL_HEAD "  max_commands: 20\n  servers:\n    - listen: \"143\"\n"
+	    "    - listen: \"110\"\n      max_commands: 0\n");
+	cr_assert_eq(cf->mail.max_commands, 20);
+	cr_assert_eq(cf->servers[0].max_commands, 20, "inherited from mail");
+	cr_assert_eq(cf->servers[1].max_commands, 0);
+	config_free(cf);
+	LOAD_OK(cf, SRV("      max_commands: 1000000\n"));
+	cr_assert_eq(cf->servers[0].max_commands, 1000000);
+	config_free(cf);
+
+	EXPECT_ERR(SRV("      max_commands: 1000001\n"),
+	    "t.yaml:5:21: \"max_commands\": 1000001 is out of range (0 to 1000000)");
+	EXPECT_ERR(SRV("      max_commands: -1\n"),
+	    "t.yaml:5:21: \"max_commands\": expected a number, got \"-1\"");
+	EXPECT_ERR(MAILV("  max_commands: 1k\n"),
+	    "t.yaml:3:17: \"max_commands\": expected a number, got \"1k\"");
+	EXPECT_ERR(SRV("      max_commands: off\n"),
+	    "t.yaml:5:21: \"max_commands\": expected a number, got \"off\"");
+	EXPECT_ERR(SRV("      max_commands: [1, 2]\n"),
+	    "t.yaml:5:21: \"max_commands\": expected a single value, got a sequence");
 }
 
 /* "mail:" alone, with no servers, is a valid (idle) configuration. */

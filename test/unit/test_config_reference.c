@@ -188,6 +188,23 @@ Test(config_reference, every_nginx_directive_with_contexts_and_default)
 	free(ref);
 }
 
+/* freenginx's additions carry freenginx's contexts and default, and say where they come from. */
+Test(config_reference, freenginx_max_commands)
+{
+	char *ref = reference_text();
+	char dflt[256];
+	const char *row = strstr(ref, "\n| `max_commands` | mail, server | ");
+
+	cr_assert_not_null(row, "no max_commands row with mail and server context");
+	row_default(row + 1, dflt, sizeof(dflt));
+	cr_assert_str_eq(dflt, "1000");
+	const char *eol = strchr(row + 1, '\n');
+	cr_assert_not_null(eol);
+	const char *fn = strstr(row, "(freenginx)");
+	cr_assert(fn != NULL && fn < eol, "the row names freenginx");
+	free(ref);
+}
+
 /* nginx's "mail" block and its "server" blocks are "mail:" and "mail.servers". */
 Test(config_reference, mail_and_server_blocks)
 {

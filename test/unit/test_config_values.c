@@ -46,6 +46,7 @@ static const struct sample {
 	{ "resolver", "127.0.0.1", CTXMS },
 	{ "resolver_timeout", "5s", CTXMS },
 	{ "max_errors", "3", CTXMS },
+	{ "max_commands", "50", CTXMS },
 	{ "auth_http", "http://127.0.0.1:9001/a", CTXMS },
 	{ "auth_http_header", "{X-Auth-Key: secret}", CTXMS },
 	{ "auth_http_timeout", "5s", CTXMS },

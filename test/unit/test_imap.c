@@ -520,6 +520,85 @@ Test(imap, max_errors_pipelined_stops_at_the_limit)
 	mh_close(h);
 }
 
+/*
+ * ---- max_commands (freenginx): the limit-th command is served, the next
+ * one gets the invalid-command reply instead and the connection closes ----
+ */
+
+Test(imap, max_commands_serves_the_limit_then_closes)
+{
+	struct mh *h = open_h("      max_commands: 3\n");
+
+	mh_expect(h, "a NOOP\r\n", PA_OK, "a OK completed\r\n");
+	mh_expect(h, "b CAPABILITY\r\n", PA_OK, CAPS " AUTH=PLAIN\r\nb OK completed\r\n");
+	mh_expect(h, "c NOOP\r\n", PA_OK, "c OK completed\r\n");
+	/* Past the cap even a login is not served. */
+	mh_expect(h, "d LOGIN bob pass\r\n", PA_CLOSE, BAD("d"));
+	cr_assert_null(h->ctx.cr.login);
+	cr_assert_str_eq(h->ctx.reason, "client sent too many commands");
+	mh_close(h);
+}
+
+Test(imap, max_commands_pipelined_in_one_read)
+{
+	struct mh *h = open_h("      max_commands: 2\n");
+
+	mh_expect(h, "a NOOP\r\nb NOOP\r\nc NOOP\r\nd NOOP\r\n", PA_CLOSE,
+	    "a OK completed\r\nb OK completed\r\n" BAD("c"));
+	cr_assert_eq(mh_unread(h), strlen("d NOOP\r\n"), "nothing after the refused one is read");
+	mh_close(h);
+}
+
+Test(imap, max_commands_default_is_1000)
+{
+	struct mh *h = open_h(NULL);
+
+	cr_assert_eq(h->conf->max_commands, 1000);
+	for (int i = 0; i < 1000; i++)
+		mh_expect(h, "a NOOP\r\n", PA_OK, "a OK completed\r\n");
+	mh_expect(h, "b NOOP\r\n", PA_CLOSE, BAD("b"));
+	mh_close(h);
+}
+
+Test(imap, max_commands_zero_refuses_the_first)
+{
+	struct mh *h = open_h("      max_commands: 0\n");
+
+	mh_expect(h, "a CAPABILITY\r\n", PA_CLOSE, BAD("a"));
+	mh_close(h);
+}
+
+/*
+ * One count per connection until login: a literal's continuation is part of
+ * its command, every SASL answer is a command, a failed login, STARTTLS and
+ * the handshake reset nothing, and a line the parser refuses is an error.
+ */
+Test(imap, max_commands_what_counts)
+{
+	struct mh *h = open_h("      max_commands: 6\n      max_errors: 10\n");
+
+	h->conf->starttls = STARTTLS_ON;
+	mh_expect(h, "a LOGIN {3}\r\n", PA_AGAIN, "+ OK\r\n");
+	mh_expect(h, "bob pw\r\n", PA_AUTH, "");	/* 1 */
+	cr_assert_eq(imap_proto.auth_failed(&h->ctx, "Invalid login", NULL, 1), PA_OK);
+	cr_assert_str_eq(mh_out(h), "a NO Invalid login\r\n");
+	creds_clear(&h->ctx.cr);
+	mh_expect(h, "b AUTHENTICATE PLAIN\r\n", PA_OK, "+ \r\n");	/* 2 */
+	mh_expect(h, mh_b64n("\0bob\0pw", 7), PA_AGAIN, "");
+	mh_expect(h, "\r\n", PA_AUTH, "");	/* 3 */
+	cr_assert_eq(imap_proto.auth_failed(&h->ctx, "Invalid login", NULL, 1), PA_OK);
+	cr_assert_str_eq(mh_out(h), "b NO Invalid login\r\n");
+	creds_clear(&h->ctx.cr);
+	mh_expect(h, "a\"b NOOP\r\n", PA_OK, BAD("*"));	/* an error */
+	mh_expect(h, "c STARTTLS\r\n", PA_STARTTLS, "c OK completed\r\n");	/* 4 */
+	h->ctx.tls = 1;
+	mh_expect(h, "d NOOP\r\ne NOOP\r\n", PA_OK, "d OK completed\r\ne OK completed\r\n");	/* 5, 6 */
+	mh_expect(h, "f NOOP\r\n", PA_CLOSE, BAD("f"));
+	cr_assert_eq(h->ctx.commands, 7);
+	cr_assert_eq(h->ctx.errors, 2, "the parse error, and the refusal");
+	mh_close(h);
+}
+
 /* ---- pipelining and auth results ---- */
 
 Test(imap, pipelined_commands)

@@ -452,6 +452,69 @@ Test(pop3, max_errors_one)
 	mh_close(&h);
 }
 
+/* ---- max_commands (freenginx): the limit-th is served, the next refused and closed ---- */
+
+Test(pop3, max_commands_serves_the_limit_then_closes)
+{
+	struct mh h;
+
+	open_pop3(&h, "      max_commands: 3\n");
+	cr_assert_str_eq(mh_out(&h), "+OK POP3 ready\r\n");
+	mh_say(&h, "NOOP\r\n", "+OK\r\n");
+	mh_say(&h, "USER bob\r\n", "+OK\r\n");
+	mh_say(&h, "NOOP\r\n", "+OK\r\n");
+	cr_assert_eq(mh_sends(&h, "PASS secret\r\n"), PA_CLOSE, "past the cap a login is not served");
+	cr_assert_str_eq(mh_out(&h), INV);
+	cr_assert_null(h.ctx.cr.passwd);
+	cr_assert_str_eq(h.ctx.reason, "client sent too many commands");
+	mh_close(&h);
+}
+
+Test(pop3, max_commands_pipelined_and_default)
+{
+	struct mh h;
+
+	open_pop3(&h, "      max_commands: 2\n");
+	(void)mh_out(&h);
+	cr_assert_eq(mh_sends(&h, "NOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), "+OK\r\n+OK\r\n" INV);
+	cr_assert_eq(mh_unread(&h), 6, "QUIT is never read");
+	mh_close(&h);
+
+	open_default(&h);
+	cr_assert_eq(h.conf->max_commands, 1000);
+	for (int i = 0; i < 1000; i++)
+		mh_say(&h, "NOOP\r\n", "+OK\r\n");
+	cr_assert_eq(mh_sends(&h, "NOOP\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), INV);
+	mh_close(&h);
+}
+
+/* Each SASL answer counts; a failed login and STLS reset nothing; a bare CR line is an error. */
+Test(pop3, max_commands_what_counts)
+{
+	struct mh h;
+
+	open_pop3(&h, "      max_commands: 5\n");
+	(void)mh_out(&h);
+	h.conf->starttls = STARTTLS_ON;
+	mh_say(&h, "AUTH LOGIN\r\n", "+ VXNlcm5hbWU6\r\n");	/* 1 */
+	mh_say(&h, "Ym9i\r\n", "+ UGFzc3dvcmQ6\r\n");		/* 2 */
+	cr_assert_eq(mh_sends(&h, "cHc=\r\n"), PA_AUTH);	/* 3 */
+	creds_clear(&h.ctx.cr);
+	cr_assert_eq(pop3_proto.auth_failed(&h.ctx, "Invalid login", NULL, 1), PA_OK);
+	mh_say(&h, "NO\rOP\r\n", "-ERR Invalid login\r\n" INV);
+	cr_assert_eq(mh_sends(&h, "STLS\r\n"), PA_STARTTLS);	/* 4 */
+	cr_assert_str_eq(mh_out(&h), "+OK\r\n");
+	h.ctx.tls = 1;
+	mh_say(&h, "NOOP\r\n", "+OK\r\n");			/* 5 */
+	cr_assert_eq(mh_sends(&h, "NOOP\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), INV);
+	cr_assert_eq(h.ctx.commands, 6);
+	cr_assert_eq(h.ctx.errors, 2, "the bare CR, and the refusal");
+	mh_close(&h);
+}
+
 /* ---- line limits, splits, pipelining ---- */
 
 Test(pop3, too_long_line)

@@ -576,6 +576,66 @@ Test(smtp, max_errors)
 	mh_close(&h);
 }
 
+/* ---- max_commands (freenginx): the limit-th is served, the next refused and closed ---- */
+
+Test(smtp, max_commands_serves_the_limit_then_closes)
+{
+	struct mh h;
+
+	open_smtp(&h, NONE_YAML "      max_commands: 3\n");
+	mh_say(&h, "EHLO client.example\r\n", "250 mx.example.com\r\n");
+	mh_say(&h, "NOOP\r\n", OK);
+	mh_say(&h, "MAIL FROM:<a@b>\r\n", OK);
+	cr_assert_eq(mh_sends(&h, "RCPT TO:<c@d>\r\n"), PA_CLOSE, "past the cap RCPT is not served");
+	cr_assert_str_eq(mh_out(&h), INV);
+	cr_assert_null(h.ctx.cr.to);
+	cr_assert_str_eq(h.ctx.reason, "client sent too many commands");
+	mh_close(&h);
+}
+
+Test(smtp, max_commands_pipelined_and_default)
+{
+	struct mh h;
+
+	open_smtp(&h, "      max_commands: 2\n");
+	cr_assert_eq(mh_sends(&h, "NOOP\r\nRSET\r\nNOOP\r\nQUIT\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), OK OK INV);
+	cr_assert_eq(mh_unread(&h), 6, "QUIT is never read");
+	mh_close(&h);
+
+	open_smtp(&h, NULL);
+	cr_assert_eq(h.conf->max_commands, 1000);
+	for (int i = 0; i < 1000; i++)
+		mh_say(&h, "NOOP\r\n", OK);
+	cr_assert_eq(mh_sends(&h, "NOOP\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), INV);
+	mh_close(&h);
+}
+
+/* Each SASL answer counts; a failed login and STARTTLS reset nothing; a bare CR line is an error. */
+Test(smtp, max_commands_what_counts)
+{
+	struct mh h;
+
+	open_smtp(&h, "      max_commands: 5\n");
+	h.conf->starttls = STARTTLS_ON;
+	mh_say(&h, "AUTH PLAIN\r\n", "334 \r\n");		/* 1 */
+	cr_assert_eq(mh_sends(&h, "AGJvYgBwdw==\r\n"), PA_AUTH);	/* 2 */
+	creds_clear(&h.ctx.cr);
+	cr_assert_eq(smtp_proto.auth_failed(&h.ctx, "Invalid login", NULL, 1), PA_OK);
+	mh_say(&h, "NO\rOP\r\n", "535 5.7.0 Invalid login\r\n" INV);
+	cr_assert_eq(mh_sends(&h, "STARTTLS\r\n"), PA_STARTTLS);	/* 3 */
+	cr_assert_str_eq(mh_out(&h), "220 2.0.0 Start TLS\r\n");
+	h.ctx.tls = 1;
+	mh_say(&h, "EHLO client.example\r\n", EHLO_PLAIN);	/* 4 */
+	mh_say(&h, "NOOP\r\n", OK);				/* 5 */
+	cr_assert_eq(mh_sends(&h, "AUTH PLAIN AGJvYgBwdw==\r\n"), PA_CLOSE);
+	cr_assert_str_eq(mh_out(&h), INV);
+	cr_assert_eq(h.ctx.commands, 6);
+	cr_assert_eq(h.ctx.errors, 2, "the bare CR, and the refusal");
+	mh_close(&h);
+}
+
 /* ---- line limits, splits, pipelining ---- */
 
 Test(smtp, too_long_line)
