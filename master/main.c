@@ -49,8 +49,12 @@ version(int full)
 	fprintf(stderr, "mailproxy version: mailproxy/%s\n", MAILPROXY_VERSION);
 	if (!full)
 		return;
-	fprintf(stderr, "built with %s (running with %s)\n", OPENSSL_VERSION_TEXT,
-	    OpenSSL_version(OPENSSL_VERSION));
+	/* As nginx -V: the OpenSSL it runs with only when it is another one. */
+	if (strcmp(OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT) == 0)
+		fprintf(stderr, "built with %s\n", OPENSSL_VERSION_TEXT);
+	else
+		fprintf(stderr, "built with %s (running with %s)\n", OPENSSL_VERSION_TEXT,
+		    OpenSSL_version(OPENSSL_VERSION));
 	fprintf(stderr, "libyaml %s, jansson %s\n", yaml_get_version_string(), JANSSON_VERSION);
 	fprintf(stderr, "build options: %s\n", MAILPROXY_BUILD_FLAGS);
 }

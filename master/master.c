@@ -8,11 +8,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -619,6 +623,36 @@ master_loop(const sigset_t *set)
 	log_msg(LL_NOTICE, "exit");
 }
 
+/*
+ * What nginx's ngx_os_status() logs once at start (not on reload), at
+ * notice: the version, the compiler and OpenSSL it was built with (and the
+ * OpenSSL it runs with when that differs), the OS and the fd limit.
+ */
+static void
+os_status(void)
+{
+	const char *ssl = OpenSSL_version(OPENSSL_VERSION);
+	struct utsname u;
+	struct rlimit rl;
+
+	log_msg(LL_NOTICE, "mailproxy/%s", MAILPROXY_VERSION);
+#if defined(__clang__)
+	log_msg(LL_NOTICE, "built by clang %s", __clang_version__);
+#elif defined(__GNUC__)
+	log_msg(LL_NOTICE, "built by gcc %s", __VERSION__);
+#endif
+	if (strcmp(ssl, OPENSSL_VERSION_TEXT) == 0)
+		log_msg(LL_NOTICE, "built with %s", OPENSSL_VERSION_TEXT);
+	else
+		log_msg(LL_NOTICE, "built with %s (running with %s)", OPENSSL_VERSION_TEXT, ssl);
+	if (uname(&u) == 0)
+		log_msg(LL_NOTICE, "OS: %s %s %s %s", u.sysname, u.release, u.version, u.machine);
+	/* nginx prints rlim_t signed: RLIM_INFINITY is -1. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_msg(LL_NOTICE, "getrlimit(RLIMIT_NOFILE): %lld:%lld", (long long)rl.rlim_cur,
+		    (long long)rl.rlim_max);
+}
+
 int
 master_main(struct config *cf, const char *g, int argc, char **argv)
 {
@@ -668,6 +702,7 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 		redirect_stderr(current);
 	write_pid_file();
 	stats()->master_pid = (int32_t)getpid();
+	os_status();
 
 	if (!mc->master_process) {
 		proctitle_set("mailproxy: single process -c %s", cf->file);

@@ -161,6 +161,11 @@ lines(struct session *s)
 			tls_backend_start(s);
 			return 1;
 		}
+		if (a == BA_ERROR) {
+			STAT_ADD(backend_error, 1);
+			session_internal_error(s, pa->ctx.reason, 0);
+			return 1;
+		}
 		login_failed(s, a, line, len);
 		return 1;
 	}

@@ -373,7 +373,11 @@ auth_done(void *arg, struct auth_result *res)
 		}
 		STAT_ADD(auth_ok, 1);
 		pa->ctx.be_login = res->user ? res->user : pa->ctx.cr.login ? pa->ctx.cr.login : "";
-		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.passwd ? pa->ctx.cr.passwd : "";
+		/* APOP and CRAM-MD5 digests and EXTERNAL are no password for the
+		 * backend: Auth-Pass or none (NULL), as nginx. */
+		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.method == AUTHM_APOP ||
+		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
+		    NULL : pa->ctx.cr.passwd;
 		free(s->login);
 		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
 		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));

@@ -4,7 +4,9 @@
  * details and its HELO/EHLO again (xclient on), then either AUTH PLAIN
  * (proxy_smtp_auth), or the client's MAIL
  * and RCPT (smtp_auth none), or nothing. Multi-line replies count once, at
- * their last line. After an AUTH the proxy itself tells the client
+ * their last line. With no password to send (EXTERNAL, CRAM-MD5 and no
+ * Auth-Pass) the login ends as an internal error, "no password available",
+ * as nginx's. After an AUTH the proxy itself tells the client
  * "235 2.0.0 OK", as nginx does; with smtp_auth none the backend's answer
  * to RCPT goes to the client instead, whatever it says. With proxy_starttls
  * the first EHLO is followed by STARTTLS, and once TLS is up (line == NULL)
@@ -133,9 +135,17 @@ send_xclient(struct proto_ctx *ctx)
 static enum backend_action
 send_auth_plain(struct proto_ctx *ctx)
 {
-	size_t ul = strlen(ctx->be_login), pl = strlen(ctx->be_passwd);
-	char *plain = malloc(ul + pl + 2), *b64;
+	size_t ul, pl;
+	char *plain, *b64;
 
+	if (ctx->be_passwd == NULL) {
+		/* EXTERNAL, CRAM-MD5 or APOP, and no Auth-Pass: nginx's words. */
+		ctx->reason = "no password available";
+		return BA_ERROR;
+	}
+	ul = strlen(ctx->be_login);
+	pl = strlen(ctx->be_passwd);
+	plain = malloc(ul + pl + 2);
 	if (plain == NULL)
 		return BA_INVALID;
 	plain[0] = '\0';

@@ -500,9 +500,15 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 		SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
 		for (size_t i = 0; i < srv->ssl_conf_command.n; i++) {
 			const struct kv *c = &srv->ssl_conf_command.v[i];
-			if (SSL_CONF_cmd(cctx, c->name, c->value) <= 0) {
+			const char *value = c->value;
+			/* A file or directory (Certificate, ChainCAFile...) is relative to
+			 * the prefix, like ssl_certificate (nginx: ngx_conf_full_name). */
+			int type = SSL_CONF_cmd_value_type(cctx, c->name);
+			if (type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR)
+				value = config_path(cf, c->value, path, sizeof(path));
+			if (SSL_CONF_cmd(cctx, c->name, value) <= 0) {
 				snprintf(err, errlen, "ssl_conf_command \"%s %s\" failed: %s", c->name,
-				    c->value, tls_error_string(e, sizeof(e)));
+				    value, tls_error_string(e, sizeof(e)));
 				SSL_CONF_CTX_free(cctx);
 				goto fail;
 			}

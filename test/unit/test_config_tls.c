@@ -1,13 +1,23 @@
 /*
  * Valid TLS values: ssl_session_cache variants and shared zones,
- * ssl_protocols, every TLS file directive pointing at a real file, and the
- * seed's "ssl: on" and "so_keepalive".
+ * ssl_protocols, every TLS file directive pointing at a real file, the
+ * seed's "ssl: on" and "so_keepalive", and ssl_conf_command files found
+ * under the prefix when the contexts are built.
  */
+#include <limits.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/cycle.h"
 #include "test/unit/config_helpers.h"
+#include "worker/tls.h"
 
 TestSuite(config_tls, .init = th_setup, .fini = th_teardown);
 
@@ -225,5 +235,98 @@ Test(config_tls, servers_share_an_address_by_sni)
 	    "    - {listen: \"143\", server_name: a.example, starttls: only}\n"
 	    "    - {listen: \"143\", server_name: b.example, starttls: on}\n");
 	cr_assert_eq(cf->nservers, 4);
+	config_free(cf);
+}
+
+/* A self-signed RSA certificate with CN=cn, written to cert and key (PEM). */
+static void
+make_cert(const char *cert, const char *key, const char *cn)
+{
+	EVP_PKEY *pk = EVP_RSA_gen(2048);
+	X509 *x = X509_new();
+	FILE *f;
+
+	cr_assert_not_null(pk);
+	cr_assert_not_null(x);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	cr_assert_gt(X509_sign(x, pk, EVP_sha256()), 0);
+	cr_assert_not_null(f = fopen(cert, "w"));
+	PEM_write_X509(f, x);
+	fclose(f);
+	cr_assert_not_null(f = fopen(key, "w"));
+	PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+}
+
+static void
+subject_cn(SSL_CTX *ctx, char *out, size_t len)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+
+	cr_assert_not_null(x);
+	cr_assert_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out,
+	    (int)len), 0);
+}
+
+/*
+ * ssl_conf_command values OpenSSL types as a file or directory (Certificate,
+ * PrivateKey, ChainCAFile, VerifyCAPath...) resolve against the prefix, as
+ * ssl_certificate does (nginx: ngx_conf_full_name), whatever the cwd; the
+ * others are passed as written. -T keeps the path as written.
+ */
+Test(config_tls, ssl_conf_command_files_resolve_against_the_prefix)
+{
+	struct config *cf;
+	char err[2048], cn[64];
+
+	th_certs();
+	cr_assert_eq(mkdir("sub", 0755), 0);
+	make_cert("sub/override.pem", "sub/override.key", "override.example");
+	LOAD_OK(cf, MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  servers:\n"
+	    "    - listen: \"993 ssl\"\n"
+	    "      ssl_conf_command: {Certificate: sub/override.pem, PrivateKey: sub/override.key,\n"
+	    "                         ChainCAFile: sub/override.pem, Options: -SessionTicket}\n");
+	/* The cwd is no longer the prefix: only the prefix can find the files. */
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), 0, "-t: %s", err);
+	struct cycle cy = { .cf = cf };
+	cr_assert_eq(tls_cycle_build(&cy, err, sizeof(err)), 0, "%s", err);
+	subject_cn(cy.tls[0], cn, sizeof(cn));
+	cr_assert_str_eq(cn, "override.example", "the override replaced ssl_certificate");
+	tls_cycle_free(&cy);
+
+	struct buf b = { 0 };
+	config_dump(cf, &b);
+	buf_append(&b, "", 1);
+	cr_assert_not_null(strstr(b.data, "\"Certificate sub/override.pem\""),
+	    "-T prints the path as written:\n%s", b.data);
+	buf_release(&b);
+	config_free(cf);
+}
+
+/* A relative file that is not there: the error names the path under the prefix. */
+Test(config_tls, ssl_conf_command_missing_file_names_the_resolved_path)
+{
+	struct config *cf;
+	char err[2048], want[PATH_MAX + 64];
+
+	th_certs();
+	LOAD_OK(cf, MAIL_HEAD "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+	    "  servers:\n"
+	    "    - listen: \"993 ssl\"\n"
+	    "      ssl_conf_command: {Certificate: nothere.pem}\n");
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "\"Certificate %s/nothere.pem\" failed", th_dir());
+	cr_assert_not_null(strstr(err, want), "%s", err);
 	config_free(cf);
 }

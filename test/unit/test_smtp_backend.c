@@ -3,7 +3,8 @@
  * through worker/smtp.c: the exact commands sent - EHLO, XCLIENT with xtext
  * (IPv6, unknown host), the client's HELO/EHLO, AUTH PLAIN, the MAIL/RCPT
  * replay of smtp_auth none - against scripted backends with multi-line
- * replies, and against refusals, garbage and truncated replies. Most use a
+ * replies, and against refusals, garbage and truncated replies, and the
+ * AUTH that cannot be sent for want of a password. Most use a
  * backend known to want EHLO before XCLIENT (nginx's order); the last ones
  * XCLIENT right after the greeting, and the fallback when it is refused.
  */
@@ -213,6 +214,48 @@ Test(smtp_backend, backend_proxy_smtp_auth_refused)
 	cr_assert_eq(mh_be(&h, "535 5.7.8 Error: authentication failed"), BA_REFUSED);
 	cr_assert_str_eq(mh_out(&h), "");
 	mh_close(&h);
+}
+
+/*
+ * proxy_smtp_auth with no password for the backend: AUTH EXTERNAL (or a
+ * CRAM-MD5 digest) and no Auth-Pass, so the session hands the machine
+ * be_passwd NULL. The greetings go as usual, then no AUTH goes out: the
+ * login ends with nginx's "no password available" as an internal error, and
+ * the client never hears 235. With a password, AUTH PLAIN goes as above.
+ */
+Test(smtp_backend, backend_proxy_smtp_auth_without_password)
+{
+	static const char *const yaml[] = {
+		"      smtp_auth: external\n      proxy_smtp_auth: on\n",
+		"      smtp_auth: external\n      proxy_smtp_auth: on\n      xclient: off\n",
+	};
+
+	for (size_t i = 0; i < sizeof(yaml) / sizeof(yaml[0]); i++) {
+		struct mh h;
+		open_smtp(&h, yaml[i]);
+		cr_assert_eq(mh_sends(&h, "EHLO client.example\r\n"), PA_OK);
+		mh_out(&h);
+		cr_assert_eq(mh_sends(&h, "AUTH EXTERNAL Ym9i\r\n"), PA_AUTH);
+		cr_assert_eq(h.ctx.cr.method, AUTHM_EXTERNAL);
+		cr_assert_null(h.ctx.cr.passwd);
+		h.ctx.be_login = "bob";
+		h.ctx.be_passwd = NULL;
+		cr_assert_eq(mh_be(&h, "220 backend.example ESMTP"), BA_CONTINUE);
+		mh_bout(&h);
+		if (h.conf->xclient) {
+			cr_assert_eq(mh_be(&h, "250 ok"), BA_CONTINUE);
+			cr_assert_str_eq(mh_bout(&h), "XCLIENT PROTO=ESMTP HELO=client.example "
+			    "ADDR=192.0.2.7 NAME=[UNAVAILABLE]\r\n");
+			cr_assert_eq(mh_be(&h, "220 ok"), BA_CONTINUE);
+			cr_assert_str_eq(mh_bout(&h), "EHLO client.example\r\n");
+		}
+		cr_assert_eq(mh_be(&h, "250-backend.example"), BA_CONTINUE);
+		cr_assert_eq(mh_be(&h, "250 AUTH PLAIN LOGIN"), BA_ERROR, "%s", yaml[i]);
+		cr_assert_str_eq(h.ctx.reason, "no password available");
+		cr_assert_str_eq(mh_bout(&h), "", "no AUTH without a password");
+		cr_assert_str_eq(mh_out(&h), "", "no 235 for the client");
+		mh_close(&h);
+	}
 }
 
 /* xclient off: one greeting, with the client's own name, then done. */
