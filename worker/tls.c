@@ -11,7 +11,9 @@
 #include <strings.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -77,6 +79,66 @@ name_score(const char *pattern, const char *name)
 	return 0;
 }
 
+/*
+ * The client certificate settings of a server, as a digest: a session keeps
+ * the one of the server that made it (its ticket appdata, which tickets and
+ * the shared cache carry). 0, or -1 when it cannot be made.
+ */
+static int
+verify_tag(const struct srv_conf *c, unsigned char tag[SHA256_DIGEST_LENGTH])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	const char *files[] = { c->ssl_client_certificate, c->ssl_trusted_certificate, c->ssl_crl };
+	char head[64];
+	int ok;
+
+	if (md == NULL)
+		return -1;
+	snprintf(head, sizeof(head), "mailproxy verify %d %u", c->ssl_verify_client, c->ssl_verify_depth);
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, head, strlen(head) + 1) == 1;
+	for (size_t i = 0; ok && i < sizeof(files) / sizeof(files[0]); i++)
+		ok = EVP_DigestUpdate(md, files[i] ? files[i] : "", strlen(files[i] ? files[i] : "") + 1) == 1;
+	for (size_t i = 0; ok && i < c->ssl_conf_command.n; i++)
+		ok = EVP_DigestUpdate(md, c->ssl_conf_command.v[i].name,
+		    strlen(c->ssl_conf_command.v[i].name) + 1) == 1 &&
+		    EVP_DigestUpdate(md, c->ssl_conf_command.v[i].value,
+		    strlen(c->ssl_conf_command.v[i].value) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(md, tag, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Whether the handshake's session may go on in server c. OpenSSL resumes a
+ * TLS 1.3 session (ticket or cache) before this callback picks the server,
+ * and every session made on one address carries the first server's session
+ * id context: without this a session from a server that checks no client
+ * certificate, or checks them against another CA, would skip c's check
+ * (nginx's CVE-2025-23419). A new session is marked with c's settings.
+ */
+static int
+session_fits(SSL *ssl, const struct srv_conf *c)
+{
+	SSL_SESSION *sess = SSL_get0_session(ssl);
+	unsigned char tag[SHA256_DIGEST_LENGTH];
+	void *have = NULL;
+	size_t hlen = 0;
+
+	if (sess == NULL)
+		return 1;
+	if (!SSL_session_reused(ssl)) {
+		if (verify_tag(c, tag) == 0)
+			SSL_SESSION_set1_ticket_appdata(sess, tag, sizeof(tag));
+		return 1;
+	}
+	if (c->ssl_verify_client == VERIFY_OFF)
+		return 1;
+	if (verify_tag(c, tag) < 0 || SSL_SESSION_get0_ticket_appdata(sess, &have, &hlen) != 1)
+		return 0;
+	return hlen == sizeof(tag) && memcmp(have, tag, sizeof(tag)) == 0;
+}
+
 int
 tls_servername_cb(SSL *ssl, int *alert, void *arg)
 {
@@ -85,12 +147,11 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 	const struct listen_entry *best = NULL;
 	size_t best_score = 0;
 
-	(void)alert;
 	(void)arg;
-	if (s == NULL || name == NULL || s->le->l == NULL)
+	if (s == NULL)
 		return SSL_TLSEXT_ERR_OK;
-	const struct listener *l = s->le->l;
-	for (size_t i = 0; i < l->nents; i++) {
+	const struct listener *l = name != NULL ? s->le->l : NULL;
+	for (size_t i = 0; l != NULL && i < l->nents; i++) {
 		const struct listen_entry *e = &l->ents[i];
 		if (!net_addr_equal((const struct sockaddr *)&e->lc->addr,
 		    (const struct sockaddr *)&s->le->lc->addr))
@@ -103,18 +164,22 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 			}
 		}
 	}
-	if (best == NULL || best == s->le)
-		return SSL_TLSEXT_ERR_OK;
-	SSL_CTX *ctx = s->cy->tls[best->server];
-	if (ctx == NULL || SSL_set_SSL_CTX(ssl, ctx) == NULL)
-		return SSL_TLSEXT_ERR_OK;
-	/* What SSL_new() copied from the first context must follow the switch. */
-	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
-	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
-	SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
-	SSL_set_options(ssl, SSL_CTX_get_options(ctx));
-	utls_handshake_step(&s->c);	/* the key log is the new context's now */
-	session_switch_server(s, best);
+	SSL_CTX *ctx = best != NULL && best != s->le ? s->cy->tls[best->server] : NULL;
+	if (ctx != NULL && SSL_set_SSL_CTX(ssl, ctx) != NULL) {
+		/* What SSL_new() copied from the first context must follow the switch. */
+		SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+		SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+		SSL_clear_options(ssl, SSL_get_options(ssl) ^ SSL_CTX_get_options(ctx));
+		SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+		utls_handshake_step(&s->c);	/* the key log is the new context's now */
+		session_switch_server(s, best);
+	}
+	if (!session_fits(ssl, s->conf)) {
+		session_log(s, LL_INFO, 0, "client offered a TLS session of a server with other "
+		    "client certificate settings");
+		*alert = SSL_AD_ACCESS_DENIED;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
 	return SSL_TLSEXT_ERR_OK;
 }
 
