@@ -137,7 +137,7 @@ def rss_kb(pid):
 
 def only_worker(mp):
     """The single worker of a worker_processes: 1 proxy."""
-    ws = wait_until(lambda: mp.workers() if len(mp.workers()) == 1 else None, 5,
+    ws = wait_until(lambda: mp.workers() if len(mp.workers()) == 1 else None, 20,
                     what="exactly one worker")
     return ws[0]
 

@@ -58,7 +58,7 @@ def fresh_user(dv, prefix="pop"):
         for name, pw in batch[:-1]:
             dv.users[name] = pw
         dv.add_user(*batch[-1])
-        wait_until(lambda: _can_login(dv, batch[-1][0]), 5, interval=0.1,
+        wait_until(lambda: _can_login(dv, batch[-1][0]), 20, interval=0.1,
                    what="Dovecot to see the new users")
         _pool["dv"], _pool["users"] = dv, batch
     return _pool["users"].pop()

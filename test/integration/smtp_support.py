@@ -32,12 +32,15 @@ class FakeSMTP:
         self.drip = drip
         self.greeting = greeting
         self.sessions = []
+        self._done = []                # per session: the handler has returned
         self.lock = threading.Lock()
 
     def handler(self, conn, server):
         with self.lock:
             lines = []
             self.sessions.append(lines)
+            index = len(self._done)
+            self._done.append(False)
         conn.settimeout(15)
         f = conn.makefile("rb")
         send = conn.sendall
@@ -103,6 +106,17 @@ class FakeSMTP:
                 conn.close()
             except OSError:
                 pass
+            with self.lock:
+                self._done[index] = True
+
+    def wait_closed(self, i=-1, timeout=20.0):
+        """Wait until session i has ended (the proxy closed it, or QUIT): all it will
+        ever receive is in lines(i) then. Use before asserting a line was NOT sent."""
+        def done():
+            with self.lock:
+                return bool(self._done) and self._done[i]
+        wait_until(done, timeout, what="backend session %d to end (lines %r)" % (
+            i, self.lines(i)))
 
     def lines(self, i=-1):
         with self.lock:
@@ -184,6 +198,7 @@ class FakeDNS:
         self.ptr_labels = [bytes(l) for l in ptr_labels]
         self.a_addr = "127.0.0.2" if mode == "mismatch" else a_addr
         self.queries = []
+        self._synced = set()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -204,6 +219,18 @@ class FakeDNS:
         self._thread.join(2)
         self.sock.close()
 
+    def sync(self, timeout=20.0):
+        """Send a sentinel query straight to this server and wait until it has read it:
+        every query that reached the server before is in .queries now (the sentinel is
+        kept out of it). Use before asserting that something was NOT looked up."""
+        token = b"sentinel-%d" % time.monotonic_ns()
+        q = struct.pack("!HHHHHH", 0x5e5e, 0x0100, 1, 0, 0, 0) + \
+            _name([token, b"invalid"]) + struct.pack("!HH", 1, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(q, ("127.0.0.1", self.port))
+        wait_until(lambda: token in self._synced, timeout,
+                   what="the fake DNS server to read its queries")
+
     def _loop(self):
         while not self._stop.is_set():
             try:
@@ -212,6 +239,9 @@ class FakeDNS:
                 continue
             except OSError:
                 return
+            if data[13:22] == b"sentinel-":            # sync()'s query: noted, not answered
+                self._synced.add(data[13:13 + data[12]])
+                continue
             try:
                 ans = self._answer(data)
             except (IndexError, struct.error):

@@ -39,7 +39,8 @@ def test_imap_greeting_capability_noop_logout(ctx):
         assert c.readline() == b"* BYE\r\n"
         assert c.readline() == b"a4 OK completed\r\n"
         assert closed_after(c) == b""
-    assert "result=" not in au.log(), "no login, no auth request"
+    # no login, no auth request (the sentinel's line proves the log is complete)
+    au.assert_not_logged(r"protocol=imap", after=au.sentinel())
 
 
 def test_imap_invalid_commands_and_max_errors(ctx):
@@ -53,7 +54,7 @@ def test_imap_invalid_commands_and_max_errors(ctx):
             c.cmd("e%d %s" % (i, cmd))
             assert c.readline() == b"e%d BAD invalid command\r\n" % i
         assert closed_after(c) == b""
-    assert "client sent too many invalid commands" in mp.log()
+    mp.wait_log(r"client sent too many invalid commands")
     # A valid command in between does not reset the count, and it is per connection.
     with connect(port) as c:
         c.cmd("x1 NOOP")
@@ -82,8 +83,8 @@ def test_imap_too_long_command_closes(ctx):
         c.send(b"t1 LOGIN alice " + b"x" * 6000 + b"\r\n")
         assert c.readline() == b"t1 BAD invalid command\r\n"
         assert closed_after(c) == b""
-    assert "client sent too long command" in mp.log()
-    assert "result=" not in au.log()
+    mp.wait_log(r"client sent too long command")
+    au.assert_not_logged(r"protocol=imap", after=au.sentinel())
 
 
 @timeout(30)
@@ -151,12 +152,11 @@ def test_imap_id_answered_before_login(ctx):
 
 def _dovecot_login_line(dv, offset, needle):
     """The first Dovecot 'Login:' line after offset containing needle (bounded wait)."""
-    def find():
-        for l in dv.log()[offset:].splitlines():
-            if "imap-login: Info: Login: " in l and needle in l:
-                return l
-        return None
-    return wait_until(find, 10, what="a Dovecot login line with %r" % needle)
+    return dv.wait_log(_login_rx(needle), since=offset).group(0)
+
+
+def _login_rx(needle):
+    return r"(?m)^.*imap-login: Info: Login: .*%s.*$" % re.escape(needle)
 
 
 def test_imap_id_forward_gives_dovecot_the_client_address(ctx):
@@ -172,7 +172,7 @@ def test_imap_id_forward_gives_dovecot_the_client_address(ctx):
     plain_port = mp.listens[1][1]
     sess = "mpx" + uniq()
 
-    off = len(dv.log())
+    off = dv.log_mark()
     with connect(fwd_port, source=("127.0.0.2", 0)) as c:
         c.cmd('i ID ("name" "t" "x-originating-ip" "192.0.2.66" "x-session-id" "%s")' % sess)
         assert c.readline() == b"* ID NIL\r\n"
@@ -185,9 +185,10 @@ def test_imap_id_forward_gives_dovecot_the_client_address(ctx):
     line = _dovecot_login_line(dv, off, "session=<%s>" % sess)
     assert "user=<alice>" in line, "client ID fields are forwarded: %s" % line
     assert "rip=127.0.0.2," in line, "the client's address reaches Dovecot: %s" % line
-    assert "192.0.2.66" not in dv.log()[off:], "a client-sent x-originating-ip must not win"
+    # a client-sent x-originating-ip must not win (it would be in that login line)
+    dv.assert_not_logged(r"192\.0\.2\.66", after=_login_rx("session=<%s>" % sess), since=off)
 
-    off = len(dv.log())
+    off = dv.log_mark()
     with connect(plain_port, source=("127.0.0.3", 0)) as c:
         c.cmd('i ID ("x-session-id" "%s")' % (sess + "b"))
         c.read_until("i OK")
@@ -196,10 +197,9 @@ def test_imap_id_forward_gives_dovecot_the_client_address(ctx):
         assert ok.startswith(b"l OK"), ok
         c.cmd("s SELECT INBOX")
         tagged(c, "s")
-    _dovecot_login_line(dv, off, "user=<bob>")
-    later = dv.log()[off:]
-    assert "rip=127.0.0.3" not in later and sess + "b" not in later, \
-        "nothing is forwarded without imap_id_forward: " + later
+    # nothing is forwarded without imap_id_forward (it would be in bob's login line)
+    for forwarded in ("rip=127.0.0.3", sess + "b"):
+        dv.assert_not_logged(re.escape(forwarded), after=_login_rx("user=<bob>"), since=off)
 
 
 # ------------------------------------------------------------ LOGIN in every form
@@ -259,10 +259,10 @@ def test_imap_login_atom_quoted_and_literals(ctx):
         assert not any(l.startswith(b"+") for l in lines), lines
         assert ok.startswith(b"a4 OK") and b"Logged in" in ok, ok
     # the auth service saw the password exactly (it verified it against its hash)
-    log = au.log()
-    assert log.count('user="%s" protocol=imap method=plain' % QUSER) >= 4, log
-    assert "result=fail" not in log, log
-    assert dv.log().count("Login: user=<%s>" % QUSER) >= 4
+    carol = re.escape('user="%s" protocol=imap method=plain' % QUSER)
+    au.wait_log(carol, count=4)
+    au.assert_not_logged(r"result=fail", after=carol, after_count=4)
+    dv.wait_log(re.escape("Login: user=<%s>" % QUSER), count=4)
 
 
 def test_imap_auth_service_maps_login_and_password(ctx):
@@ -272,7 +272,7 @@ def test_imap_auth_service_maps_login_and_password(ctx):
     au = ctx.auth_service(dovecot=dv, users={
         "alias": {"password": "aliaspw", "login": "alice", "passwd": "alicepw"}})
     mp = proxy(ctx, au, imap_id_forward=True)
-    off = len(dv.log())
+    off = dv.log_mark()
     with connect(mp.ports["imap"], source=("127.0.0.4", 0)) as c:
         c.cmd("a LOGIN alias aliaspw")
         assert tagged(c, "a")[1].startswith(b"a OK")
@@ -281,7 +281,7 @@ def test_imap_auth_service_maps_login_and_password(ctx):
     line = _dovecot_login_line(dv, off, "rip=127.0.0.4,")
     assert "user=<alice>" in line, line
     # the proxy logs the client's login name
-    assert re.search(r'client logged in.*login: "alias"', mp.log()), mp.log()
+    mp.wait_log(r'client logged in.*login: "alias"')
 
 
 # ------------------------------------------------------------ AUTHENTICATE
@@ -314,7 +314,7 @@ def test_imap_authenticate_plain_with_and_without_initial_response(ctx):
     m = imap(port)
     assert m.authenticate("PLAIN", lambda _: b"\0alice\0alicepw")[0] == "OK"
     m.logout()
-    assert 'user="bob" protocol=imap method=plain' in au.log()
+    au.wait_log(r'user="bob" protocol=imap method=plain')
 
 
 def test_imap_authenticate_login(ctx):
@@ -355,7 +355,7 @@ def test_imap_authenticate_cram_md5(ctx):
         assert ok.startswith(b"a OK") and b"Logged in" in ok, ok
         c.cmd("s SELECT INBOX")
         assert tagged(c, "s")[1].startswith(b"s OK")
-    assert re.search(r'user="alice" protocol=imap method=cram-md5 .* result=OK', au.log())
+    au.wait_log(r'user="alice" protocol=imap method=cram-md5 .* result=OK')
     # A wrong digest is refused by the auth service.
     with connect(port) as c:
         c.cmd("b AUTHENTICATE CRAM-MD5")
@@ -400,10 +400,9 @@ def test_imap_wrong_password_waits_then_allows_retry(ctx):
         assert ok.startswith(b"b OK") and b"Logged in" in ok, ok
         c.cmd("c SELECT INBOX")
         assert tagged(c, "c")[1].startswith(b"c OK")
-    log = au.log()
-    assert re.search(r'user="alice" .*attempt=1 result=fail', log), log
-    assert re.search(r'user="alice" .*attempt=2 result=OK', log), log
-    assert 'client login failed: "Invalid login or password"' in mp.log()
+    au.wait_log(r'user="alice" .*attempt=1 result=fail')
+    au.wait_log(r'user="alice" .*attempt=2 result=OK')
+    mp.wait_log(r'client login failed: "Invalid login or password"')
     # imaplib sees the NO as an error with the service's text.
     m = imap(mp.ports["imap"])
     try:
@@ -495,5 +494,6 @@ def test_imap_starttls_only_refuses_login_before_tls(ctx):
         assert c.readline() == b"d OK completed\r\n"
         c.cmd("e LOGIN alice alicepw")
         assert tagged(c, "e")[1].startswith(b"e OK")
-    assert 'user="alice"' in au.log() and au.log().count("result=OK") == 1, \
-        "nothing reached the auth service before TLS"
+    # nothing reached the auth service before TLS: one request, after it
+    au.wait_log(r'user="alice" .*result=OK')
+    au.assert_log_count(r"protocol=imap", 1, after=au.sentinel())

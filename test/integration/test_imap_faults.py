@@ -58,7 +58,7 @@ class Pair:
             elapsed = time.monotonic() - t0
             assert line == INTERNAL_ERROR, "expected the internal error line, got %r" % line
             assert closed_after(c) == b""
-        self.mp.wait_log(log_rx, timeout=5)
+        self.mp.wait_log(log_rx)
         self.survivor_works()
         after = totals(self.ctx, self.mp)
         self.survivor.logout()
@@ -182,7 +182,7 @@ def test_imap_backend_silent_times_out(ctx):
     p = Pair(ctx, au.url, bad_kw={"timeout": "1s"})
     elapsed, _, _ = p.internal_error(r"upstream timed out")
     assert elapsed >= 0.9
-    assert silent.connections == 1
+    assert silent.wait_connections(1) == 1
 
 
 @timeout(40)
@@ -193,7 +193,7 @@ def test_imap_backend_greets_then_hangs(ctx):
     au = ctx.auth_service(imap_port=hang.port)
     p = Pair(ctx, au.url, bad_kw={"timeout": "1s"})
     p.internal_error(r"upstream timed out")
-    assert wait_until(lambda: hang.received and b"LOGIN" in hang.received[0], 5)
+    hang.wait_received(b"LOGIN", index=0)
 
 
 def test_imap_backend_refuses_login(ctx):
@@ -221,7 +221,8 @@ def test_imap_backend_refuses_login(ctx):
 # ------------------------------------------------------------ clients that vanish
 
 class Vanish:
-    """One worker and three servers: `auth` (the auth service answers after 0.3 s),
+    """One worker and three servers: `auth` (a fake auth service that records each
+    request at once and answers after 0.3 s),
     `login` (routed to a backend that greets and then never answers LOGIN) and `relay`
     (Dovecot, with a 4 MB message to FETCH). Each cycle makes a client disappear in
     that phase, with RST (SO_LINGER 0) or an ordinary close."""
@@ -229,7 +230,8 @@ class Vanish:
     def __init__(self, ctx):
         self.ctx = ctx
         self.dv = dv = ctx.dovecot()
-        self.slow = ctx.auth_service(dovecot=dv, delay=0.3, max_attempts=0)
+        self.slow = ctx.fake_auth(respond=self._slow_answer, delay=0.3)
+        self._sources, self._sources_lock = 0, threading.Lock()
         self.hang = ctx.fake_server("banner", banner=b"* OK fake IMAP ready\r\n",
                                     then="silent")
         self.to_hang = ctx.auth_service(imap_port=self.hang.port)
@@ -250,6 +252,19 @@ class Vanish:
             m.logout()
         ctx.cleanup(self._drop_box)
 
+    def _slow_answer(self, req):
+        if req.password in ("alicepw", "bobpw"):
+            return [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
+                    ("Auth-Port", str(self.dv.imap_port))]
+        return [("Auth-Status", "Invalid login or password")]     # no Auth-Wait
+
+    def _source(self):
+        """A client address of its own (127.1.x.y), to find this client's request."""
+        with self._sources_lock:
+            self._sources += 1
+            k = self._sources
+        return "127.1.%d.%d" % (k // 250, k % 250 + 1)
+
     def _drop_box(self):
         for user in ("alice", "bob"):
             try:
@@ -267,17 +282,18 @@ class Vanish:
             c.close()
 
     def mid_auth(self, rst, good_pw=True):
-        c = connect(self.ports[0])
+        src = self._source()
+        c = connect(self.ports[0], source=(src, 0))
         c.cmd("a LOGIN alice %s" % ("alicepw" if good_pw else "wrong"))
-        time.sleep(0.02)                        # the request is on its way
+        # the request has reached the service (which answers 0.3 s later)
+        self.slow.wait_request(lambda r: r.header("Client-IP") == src)
         self._gone(c, rst)
 
     def mid_login(self, rst):
         n = self.hang.connections
         c = connect(self.ports[1])
         c.cmd("a LOGIN bob bobpw")
-        wait_until(lambda: self.hang.connections > n, 5, interval=0.01,
-                   what="the proxy connecting to the backend")
+        self.hang.wait_connections(n + 1)      # the proxy connected to the backend
         self._gone(c, rst)
 
     def mid_relay(self, rst, user=("alice", "alicepw")):
@@ -358,8 +374,8 @@ def test_imap_client_vanishes_mid_auth(ctx):
     _parallel(v.mid_auth, [(i % 2 == 0, i % 3 != 0) for i in range(12)])
     v.settle(fds)
     assert v.worker in v.mp.workers(), "the worker survived"
-    assert v.slow.log().count("result=") >= 13, "the requests did reach the service"
-    assert "client closed connection" in v.mp.log()
+    assert len(v.slow.wait_requests(13)) >= 13, "the requests did reach the service"
+    v.mp.wait_log(r"client closed connection")
 
 
 @timeout(60)
@@ -372,7 +388,7 @@ def test_imap_client_vanishes_mid_backend_login(ctx):
         v.mid_login(rst=i % 2 == 0)
     v.settle(fds)
     assert v.worker in v.mp.workers()
-    assert v.hang.connections == 7
+    assert v.hang.wait_connections(7) == 7
 
 
 @timeout(60)

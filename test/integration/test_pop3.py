@@ -174,8 +174,8 @@ def test_pop3_user_pass_stat_list_retr_with_poplib(ctx):
     assert p.uidl()[0].startswith(b"+OK")
     assert p.quit().startswith(b"+OK")
     mp.wait_log(r'client logged in, client: 127\.0\.0\.1, server: [^,]+, login: "%s"' % user)
-    assert re.search(r'user="%s" protocol=pop3 method=plain .*result=OK' % user, au.log())
-    assert re.search(r"pop3-login: Info: Login: user=<%s>, method=PLAIN" % user, dv.log())
+    au.wait_log(r'user="%s" protocol=pop3 method=plain .*result=OK' % user)
+    dv.wait_log(r"pop3-login: Info: Login: user=<%s>, method=PLAIN" % user)
 
 
 def test_pop3_apop(ctx):
@@ -192,7 +192,7 @@ def test_pop3_apop(ctx):
     assert p.stat()[0] == 1
     assert b"Subject: " + subj.encode() in p.retr(1)[1]
     p.quit()
-    assert re.search(r'user="%s" protocol=pop3 method=apop .*result=OK' % user, au.log())
+    au.wait_log(r'user="%s" protocol=pop3 method=apop .*result=OK' % user)
     # by hand: a wrong digest is refused by the auth service, then a good one works
     c, g = connect(port)
     with c:
@@ -258,8 +258,8 @@ def test_pop3_auth_plain_and_login_with_and_without_initial_response(ctx):
         assert c.readline() == b"+ VXNlcm5hbWU6\r\n"
         c.cmd("*")
         assert c.readline() == INVALID
-    assert len(re.findall(r'user="alice" protocol=pop3 method=plain .*result=OK',
-                          au.log())) == 5, au.log()
+    au.assert_log_count(r'user="alice" protocol=pop3 method=plain .*result=OK', 5,
+                        after=au.sentinel())
 
 
 def test_pop3_auth_cram_md5(ctx):
@@ -277,7 +277,7 @@ def test_pop3_auth_cram_md5(ctx):
         assert c.readline().startswith(b"+OK Logged in")
         c.cmd("STAT")
         assert c.readline().startswith(b"+OK ")
-    assert re.search(r'user="alice" protocol=pop3 method=cram-md5 .*result=OK', au.log())
+    au.wait_log(r'user="alice" protocol=pop3 method=cram-md5 .*result=OK')
     # a wrong digest
     c, g = connect(port)
     with c:
@@ -323,6 +323,7 @@ def test_pop3_oauth_sized_auth_plain_fits_default_buffer(ctx):
         c.cmd("AUTH PLAIN " + ir)
         assert c.readline() == INVALID
         assert closed_after(c) == b""
+    fa.sync()
     assert len(fa.requests) == 1, "the too-long line never reached the auth service"
 
 
@@ -342,6 +343,7 @@ def test_pop3_credentials_with_crlf_or_nul_refused(ctx):
         assert c.readline() == INVALID
         c.cmd("USER al\rice")                          # a lone CR in a command line
         assert c.readline() == INVALID
+    fa.sync()
     assert fa.requests == [], fa.requests
 
 

@@ -39,10 +39,9 @@ def test_pop3_wrong_password_waits_then_retry_on_same_connection(ctx):
         assert c.readline().startswith(b"+OK Logged in")
         c.cmd("STAT")
         assert c.readline().startswith(b"+OK ")
-    log = au.log()
-    assert re.search(r'user="alice" protocol=pop3 method=plain .*attempt=1 result=fail', log)
-    assert re.search(r'user="alice" protocol=pop3 method=plain .*attempt=2 result=OK', log)
-    assert 'client login failed: "Invalid login or password"' in mp.log()
+    au.wait_log(r'user="alice" protocol=pop3 method=plain .*attempt=1 result=fail')
+    au.wait_log(r'user="alice" protocol=pop3 method=plain .*attempt=2 result=OK')
+    mp.wait_log(r'client login failed: "Invalid login or password"')
     # AUTH PLAIN retry too, and poplib sees the error text
     p = pop(port)
     p.user("alice")
@@ -138,7 +137,7 @@ class Pair:
             assert line == expect, "expected %r, got %r" % (expect, line)
             assert closed_after(c) == b""
         if log_rx:
-            self.mp.wait_log(log_rx, timeout=5)
+            self.mp.wait_log(log_rx)
         # the other session and new sessions are fine
         assert self.survivor.noop().startswith(b"+OK")
         assert self.survivor.stat()[0] >= 0
@@ -234,7 +233,7 @@ def test_pop3_stls_discards_pipelined_plaintext(ctx):
         assert c.readline() == b"+OK\r\n"
         c.cmd("PASS alicepw")
         assert c.readline().startswith(b"+OK Logged in")
-    assert "mallory" not in au.log()
+    au.assert_not_logged(r"mallory", after=au.sentinel())
 
 
 def test_pop3_starttls_only_refuses_login_before_tls(ctx):
@@ -261,4 +260,4 @@ def test_pop3_starttls_only_refuses_login_before_tls(ctx):
         assert b"USER\r\n" in caps and b"SASL PLAIN LOGIN\r\n" in caps and b"STLS" not in caps
         c.cmd("AUTH PLAIN " + b64("\0alice\0alicepw"))
         assert c.readline().startswith(b"+OK Logged in")
-    assert len(re.findall(r"result=OK", au.log())) == 1, "only the TLS login asked"
+    au.assert_log_count(r"result=OK", 1, after=au.sentinel())     # only the TLS login asked

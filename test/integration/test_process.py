@@ -5,14 +5,17 @@ import imaplib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
 
 from harness import LineClient, children_of, free_port, pid_alive, wait_until
+from tls_support import client_context, self_signed, tls_server
 
 
 def proc_title(pid):
@@ -86,7 +89,7 @@ def status(ctx, mp):
 def test_start_titles_users_and_stop(ctx):
     au = ctx.auth_service()
     mp = ctx.mailproxy(servers=[imap_server()], auth=au, main={"worker_processes": 3})
-    assert wait_until(lambda: len(children(mp.pid)) == 3, 5, what="3 workers")
+    assert wait_until(lambda: len(children(mp.pid)) == 3, 20, what="3 workers")
     assert proc_title(mp.pid).startswith("mailproxy: master process ")
     assert mp.config_path in proc_title(mp.pid)
     for w in children(mp.pid):
@@ -100,7 +103,7 @@ def test_start_titles_users_and_stop(ctx):
     assert r.rc == 0, r
     assert mp.wait_exit(10) == 0
     assert not os.path.exists(mp.pid_path), "the pid file goes with the master"
-    assert "exit" in mp.log()
+    mp.wait_log(r"exit")
 
 
 def test_signal_command_errors(ctx):
@@ -136,14 +139,14 @@ def test_quit_is_graceful_and_reopen_rotates(ctx):
     # logrotate: move the file away, then USR1 through -s reopen.
     os.rename(log, log + ".1")
     assert ctx.cli("-c", mp.config_path, "-s", "reopen").rc == 0
-    assert wait_until(lambda: os.path.exists(log), 5, what="reopened log file")
+    assert wait_until(lambda: os.path.exists(log), 20, what="reopened log file")
     if os.geteuid() == 0:
         # The master creates the file, then hands it over (open, then fchown).
-        assert wait_until(lambda: os.stat(log).st_uid == 65534, 5,
+        assert wait_until(lambda: os.stat(log).st_uid == 65534, 20,
                           what="the new log to belong to the worker user")
     # QUIT: no new connections, the open session goes on to its end.
     assert ctx.cli("-c", mp.config_path, "-s", "quit").rc == 0
-    assert wait_until(lambda: not is_accepting(mp.ports["imap"]), 5, what="listener closed")
+    assert wait_until(lambda: not is_accepting(mp.ports["imap"]), 20, what="listener closed")
     assert m.noop()[0] == "OK"
     m.logout()
     assert mp.wait_exit(10) == 0
@@ -168,7 +171,7 @@ def test_worker_shutdown_timeout_bounds_draining(ctx):
     t0 = time.monotonic()
     assert mp.wait_exit(10) == 0, "the open session must not hold the worker"
     assert time.monotonic() - t0 < 8
-    assert "shutdown timeout" in mp.log()
+    mp.wait_log(r"shutdown timeout")
     assert c.closed(timeout=5)
 
 
@@ -195,20 +198,24 @@ def test_reload_changes_listeners_without_refusing(ctx):
     for t in threads:
         t.start()
     try:
-        time.sleep(0.3)
+        # the hammer is at work before the reload (instead of sleeping 0.3 s)
+        wait_until(lambda: successes[0] >= 10 or failures, 20, what="connections before")
         yaml = open(mp.config_path).read().replace(":%d" % gone, ":%d" % new)
         with open(mp.config_path, "w") as f:
             f.write(yaml)
         ctx.cli("-c", mp.config_path, "-s", "reload")
-        assert wait_until(lambda: is_accepting(new), 5, what="new listener")
-        assert wait_until(lambda: not is_accepting(gone), 5, what="removed listener closed")
+        assert wait_until(lambda: is_accepting(new), 20, what="new listener")
+        assert wait_until(lambda: not is_accepting(gone), 20, what="removed listener closed")
         # A broken configuration changes nothing.
         with open(mp.config_path, "a") as f:
             f.write("bogus_directive: 1\n")
         mp.reload()
-        mp.wait_log(r"unknown directive.*reload failed|reload failed", timeout=5)
+        mp.wait_log(r"unknown directive.*reload failed|reload failed")
         assert is_accepting(new) and is_accepting(keep)
-        time.sleep(0.3)
+        # and keeps at it after the failed reload (instead of sleeping 0.3 s)
+        after = successes[0]
+        wait_until(lambda: successes[0] >= after + 11 or failures, 20,
+                   what="connections after the failed reload")
     finally:
         stop.set()
         for t in threads:
@@ -237,11 +244,11 @@ def test_kill_worker_respawns_others_untouched(ctx):
     victim = workers[0]
     t0 = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: len(children(mp.pid)) == 2 and victim not in children(mp.pid), 5,
+    assert wait_until(lambda: len(children(mp.pid)) == 2 and victim not in children(mp.pid), 20,
                       what="a respawned worker")
     respawn_ms = (time.monotonic() - t0) * 1000
     print("respawned in %.0f ms" % respawn_ms)
-    assert re.search(r"worker process %d exited on signal 9" % victim, mp.log())
+    mp.wait_log(r"worker process %d exited on signal 9" % victim)
     survivors = 0
     for m in sessions:
         try:
@@ -261,9 +268,9 @@ def test_crash_loop_is_backed_off(ctx):
         kids = children(mp.pid)
         if kids:
             os.kill(kids[0], signal.SIGKILL)
-        wait_until(lambda: children(mp.pid) and children(mp.pid) != kids, 5)
-    mp.wait_log(r"died \d+ times in a row right after start; respawning in \d+ ms", timeout=5)
-    assert wait_until(lambda: len(children(mp.pid)) == 1, 10, what="worker back after backoff")
+        wait_until(lambda: children(mp.pid) and children(mp.pid) != kids, 20)
+    mp.wait_log(r"died \d+ times in a row right after start; respawning in \d+ ms")
+    assert wait_until(lambda: len(children(mp.pid)) == 1, 20, what="worker back after backoff")
 
 
 def test_reload_50_times_leaks_no_fd_or_memory(ctx):
@@ -272,16 +279,23 @@ def test_reload_50_times_leaks_no_fd_or_memory(ctx):
     port = mp.ports["imap"]
 
     def settle():
-        assert wait_until(lambda: len(children(mp.pid)) == 1, 10, what="old workers gone")
+        assert wait_until(lambda: len(children(mp.pid)) == 1, 20, what="old workers gone")
+
+    generation = [0]
+
+    def reload():
+        # one HUP at a time: HUPs sent while a reload runs coalesce into one (a
+        # pending signal is not queued), so wait for this one to take effect
+        generation[0] += 1
+        mp.reload()
+        mp.wait_log(r"configuration generation %d is running" % generation[0])
 
     for _ in range(3):          # warm up allocator pools
-        mp.reload()
-        time.sleep(0.05)
+        reload()
     settle()
     fds, rss = fd_count(mp.pid), rss_kb(mp.pid)
     for i in range(50):
-        mp.reload()
-        time.sleep(0.03)
+        reload()
         if i % 10 == 9:
             settle()
     settle()
@@ -309,7 +323,7 @@ def test_status_counts_sessions(ctx):
         imaplib.IMAP4("127.0.0.1", mp.ports["imap"], timeout=10).login("alice", "nope")
     except imaplib.IMAP4.error:
         pass
-    assert wait_until(lambda: status(ctx, mp)["totals"]["handled"] >= 4, 5)
+    assert wait_until(lambda: status(ctx, mp)["totals"]["handled"] >= 4, 20)
     st = status(ctx, mp)
     t = st["totals"]
     assert st["master_pid"] == mp.pid
@@ -329,9 +343,9 @@ def test_binary_upgrade_failure_keeps_old_master(ctx):
     mp.start()
     os.unlink(binary)                  # the exec will fail
     mp.signal(signal.SIGUSR2)
-    mp.wait_log(r"execv\(\) .* failed", timeout=5)
-    mp.wait_log(r"new binary process \d+ exited", timeout=5)
-    assert wait_until(lambda: os.path.exists(mp.pid_path) and mp.pidfile_pid() == mp.pid, 5)
+    mp.wait_log(r"execv\(\) .* failed")
+    mp.wait_log(r"new binary process \d+ exited")
+    assert wait_until(lambda: os.path.exists(mp.pid_path) and mp.pidfile_pid() == mp.pid, 20)
     assert not os.path.exists(mp.pid_path + ".oldbin")
     assert greeting(mp.ports["imap"]).startswith(b"* OK")
 
@@ -448,13 +462,19 @@ def test_daemon_mode_stderr_follows_the_rotated_log(ctx):
     assert all(_stderr_inode(p) == ino for p in procs), "stderr is not the error log"
     os.rename(log, log + ".1")
     assert ctx.cli("-c", mp.config_path, "-s", "reopen").rc == 0
-    assert wait_until(lambda: os.path.exists(log), 5, what="the reopened log")
+    assert wait_until(lambda: os.path.exists(log), 20, what="the reopened log")
     new = os.stat(log).st_ino
-    assert wait_until(lambda: all(_stderr_inode(p) == new for p in procs), 5,
+    assert wait_until(lambda: all(_stderr_inode(p) == new for p in procs), 20,
                       what="every process's stderr on the new log"), \
         [(p, _stderr_inode(p)) for p in procs]
     assert ctx.cli("-c", mp.config_path, "-s", "stop").rc == 0
     assert wait_until(lambda: not pid_alive(master), 10, what="the daemon to stop")
+
+
+def _state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2]
 
 
 def _switches(pid):
@@ -466,9 +486,107 @@ def test_idle_master_sleeps(ctx):
     """With nothing to do (no worker to respawn later, no stop under way) the master
     waits for a signal and does not wake on its own."""
     mp = ctx.mailproxy(servers=[imap_server()], mail={"auth_http": "127.0.0.1:9/auth"})
-    time.sleep(0.3)
+    # start-up is over (instead of sleeping 0.3 s): both workers run, both logged as
+    # started, and the master sleeps
+    wait_until(lambda: len(mp.workers()) == 2 and _state(mp.pid) == "S", 20,
+               what="the workers up and the master asleep")
+    mp.wait_log(r"start worker process", count=2)
+    wait_until(lambda: _state(mp.pid) == "S", 20, what="the master asleep")
     before = _switches(mp.pid)
     time.sleep(1.5)
     assert _switches(mp.pid) - before <= 1, "the master woke up while idle"
     mp.signal(signal.SIGHUP)                 # and it still answers signals
     mp.wait_log(r"configuration generation 0 retired")
+
+
+def _start_lines(ctx, pid):
+    """The regexes of what nginx's ngx_os_status() logs at start, for master pid:
+    the version (common/version.h), the OpenSSL it was built with, the OS (uname) and
+    the fd limit (getrlimit; nginx prints RLIM_INFINITY as -1)."""
+    with open(os.path.join(ctx.repo, "common", "version.h")) as f:
+        version = re.search(r'#define MAILPROXY_VERSION "([^"]+)"', f.read()).group(1)
+    u = os.uname()
+    cur, mx = (-1 if v == resource.RLIM_INFINITY else v
+               for v in resource.getrlimit(resource.RLIMIT_NOFILE))
+    head = r"\[notice\] %d#%d: " % (pid, pid)
+    return [head + r"mailproxy/%s\n" % re.escape(version),
+            head + r"built with OpenSSL \d+\.\d+\.\d+\S* .*\n",
+            head + r"OS: %s\n" % re.escape(" ".join((u.sysname, u.release, u.version,
+                                                      u.machine))),
+            head + r"getrlimit\(RLIMIT_NOFILE\): %d:%d\n" % (cur, mx)]
+
+
+def test_start_logs_version_build_os_and_fd_limit_once(ctx):
+    """As nginx's ngx_os_status(), the master logs at notice, once when it starts and
+    before "started": its version, the OpenSSL it was built with ("(running with ...)"
+    when another one is loaded), the OS and getrlimit(RLIMIT_NOFILE). Not again on a
+    reload; the new master of a binary upgrade logs its own. Notice lines are filtered
+    by the error_log level like any other: at nginx's default level, error, they are
+    not written, as in nginx."""
+    au = ctx.auth_service()
+    quiet = ctx.path("quiet.log")
+    mp = ctx.mailproxy(servers=[imap_server()], auth=au,
+                       main={"error_log": ["error.log notice", "%s error" % quiet]})
+    lines = _start_lines(ctx, mp.pid)
+    for rx in lines:
+        mp.wait_log(rx, timeout=10)
+    started = mp.wait_log(r"\[notice\] %d#%d: mailproxy started, master process" %
+                          (mp.pid, mp.pid), timeout=10)
+    text = mp.log()
+    assert all(re.search(rx, text).start() < started.start() for rx in lines), text
+    assert "built by " in text, "the compiler, as nginx's \"built by\" line"
+
+    mp.reload()
+    mp.wait_log(r"configuration generation 1 is running", timeout=10)
+    text = mp.log()
+    assert [len(re.findall(rx, text)) for rx in lines] == [1] * len(lines), \
+        "logged again on reload:\n" + text
+
+    mp.signal(signal.SIGUSR2)
+    assert wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
+                      mp.pidfile_pid() not in (None, mp.pid), 10, what="new master")
+    new_master = mp.pidfile_pid()
+
+    def stop_new():
+        if pid_alive(new_master):
+            os.kill(new_master, signal.SIGQUIT)
+            wait_until(lambda: not pid_alive(new_master), 15, what="the new master to exit")
+    ctx.cleanup(stop_new)
+    for rx in _start_lines(ctx, new_master):
+        mp.wait_log(rx, timeout=10)
+    mp.wait_log(r"\[notice\] %d#%d: mailproxy started, master process %d \(binary upgrade\)"
+                % (new_master, new_master, new_master), timeout=10)
+    text = mp.log()
+    assert [len(re.findall(rx, text)) for rx in lines] == [1] * len(lines), text
+    with open(quiet) as f:
+        q = f.read()
+    assert "mailproxy/" not in q and "getrlimit" not in q and "OS: " not in q, q
+
+
+def test_ssl_conf_command_files_are_under_the_prefix(ctx):
+    """ssl_conf_command values OpenSSL takes as a file or directory (Certificate,
+    PrivateKey, ChainCAFile, ...) resolve against the prefix like ssl_certificate (nginx:
+    ngx_conf_full_name), not against the cwd: started with -p PREFIX from another
+    directory, the proxy serves the override certificate from PREFIX. -t finds them the
+    same way; -T prints them as written."""
+    pfx = ctx.path("prefix")
+    cert, key = self_signed(ctx.path("pki"), "server", "localhost")
+    override, _ = self_signed(pfx, "override", "override.example")
+    au = ctx.auth_service()
+    # The harness runs the binary from its own directory; the last -p wins.
+    mp = ctx.mailproxy(servers=[tls_server("imap", cert, key, ssl_conf_command={
+        "Certificate": "override.pem", "PrivateKey": "override.key"})],
+        auth=au, args=["-p", pfx])
+    assert os.path.abspath(mp.prefix) != os.path.abspath(pfx)
+    with socket.create_connection(("127.0.0.1", mp.ports["imaps"]), timeout=10) as raw:
+        with client_context().wrap_socket(raw, server_hostname="localhost") as s:
+            served = s.getpeercert(binary_form=True)
+    with open(override) as f:
+        assert served == ssl.PEM_cert_to_DER_cert(f.read()), "not the override certificate"
+    r = ctx.cli("-t", "-p", pfx, "-c", mp.config_path, cwd="/")
+    assert r.rc == 0 and "test is successful" in r.stderr, r
+    r = ctx.cli("-T", "-p", pfx, "-c", mp.config_path, cwd="/")
+    assert r.rc == 0, r
+    assert re.search(r"ssl_conf_command: .*Certificate override\.pem", r.stdout), r.stdout
+    r = ctx.cli("-t", "-c", mp.config_path, cwd="/")     # prefix: the file's directory
+    assert r.rc == 1 and ("%s/override.pem" % os.path.realpath(mp.prefix)) in r.stderr, r

@@ -3,15 +3,19 @@ the name that must lead back to it, against a tiny fake DNS server on 127.0.0.1.
 comes out goes to the auth service as Client-Host and to the backend as XCLIENT NAME:
 the name, "[UNAVAILABLE]" (NXDOMAIN, a forward record that does not match, a PTR name
 that is not a valid host name: nginx's CVE-2026-28753) or "[TEMPUNAVAIL]" (timeouts,
-other errors). POP3 and IMAP never send Client-Host (nginx)."""
+other errors, an answer without a PTR record or with an empty one). POP3 and IMAP
+never send Client-Host (nginx)."""
 
 import base64
 import imaplib
 import poplib
+import socket
+import struct
 import time
 
 from harness import LineClient, timeout
-from smtp_support import ok_to, smtp_lines_until_last, start_fake_dns, start_fake_smtp
+from smtp_support import (FakeDNS, _name, _qname, ok_to, smtp_lines_until_last,
+                          start_fake_dns, start_fake_smtp)
 
 GREETING = b"220 mx.proxy.test ESMTP ready\r\n"
 PTR, A = 12, 1
@@ -117,6 +121,7 @@ def test_resolver_timeout_is_tempunavail(ctx):
     assert host == "[TEMPUNAVAIL]"
     assert xclient_name(xclient) == b"[TEMPUNAVAIL]"
     assert waited >= 0.9, "greeted %.2fs after connecting, before the lookup ended" % waited
+    dns.sync()
     assert dns.queries and dns.queries[0][0] == PTR
 
 
@@ -127,6 +132,7 @@ def _bad_name(ctx, labels):
     assert host == "[UNAVAILABLE]", (labels, req)
     assert xclient_name(xclient) == b"[UNAVAILABLE]", xclient
     assert "X-Injected" not in raw and "evil" not in raw, raw
+    dns.sync()
     assert not any(q[0] == A for q in dns.queries), \
         "an invalid PTR name must not be looked up forward: %r" % dns.queries
     return req
@@ -147,6 +153,92 @@ def test_resolver_ptr_with_lf_only_is_unavailable(ctx):
 
 def test_resolver_ptr_with_underscore_is_unavailable(ctx):
     _bad_name(ctx, [b"evil_host", b"example"])
+
+
+class OddPTRDNS(FakeDNS):
+    """A FakeDNS whose answer to the PTR query is odd (A queries as in "good"):
+    "empty"       one PTR record with zero-length RDATA
+    "empty_then"  that, followed by an A record (a reader that does not bound the
+                  PTR name by RDLENGTH takes the next record's owner for it)
+    "cname"       only a CNAME, to a name that has no PTR in this answer
+    "a"           only an A record
+    """
+
+    def __init__(self, kind):
+        super().__init__("good")
+        self.kind = kind
+
+    def _answer(self, q):
+        qid, flags, _ = struct.unpack("!HHH", q[:6])
+        qname, off = _qname(q, 12)
+        qtype = struct.unpack("!H", q[off:off + 2])[0]
+        if qtype != PTR:
+            return super()._answer(q)
+        self.queries.append((qtype, qname))
+        question = q[12:off + 4]
+
+        def rr(rtype, rdata):
+            return b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 60, len(rdata)) + rdata
+
+        a = rr(A, socket.inet_aton("127.0.0.1"))
+        answers = {"empty": [rr(PTR, b"")],
+                   "empty_then": [rr(PTR, b""), a],
+                   "cname": [rr(5, _name([b"alias", b"test", b"example"]))],
+                   "a": [a]}[self.kind]
+        return struct.pack("!HHHHHH", qid, 0x8480 | (flags & 0x0100), 1, len(answers), 0, 0) + \
+            question + b"".join(answers)
+
+
+def _odd_ptr(ctx, kind):
+    dns = OddPTRDNS(kind).start()
+    ctx.cleanup(dns.stop)
+    host, xclient, waited, req, mp = lookup(ctx, dns)
+    assert host == "[TEMPUNAVAIL]", (kind, req)
+    # nginx sends its s->host to the backend as it is: XCLIENT NAME=[TEMPUNAVAIL]
+    assert xclient_name(xclient) == b"[TEMPUNAVAIL]", xclient
+    dns.sync()
+    assert not any(q[0] == A for q in dns.queries), \
+        "no name, no forward lookup: %r" % dns.queries
+    assert waited < 4, "answered at once, not after resolver_timeout (%.1fs)" % waited
+
+
+def test_resolver_empty_ptr_rdata_is_tempunavail(ctx):
+    """A PTR record with zero-length RDATA holds no name: nginx's resolver gives no
+    answer for it and the lookup fails as a timeout, [TEMPUNAVAIL], not as "no such
+    name"; mailproxy says so at once."""
+    _odd_ptr(ctx, "empty")
+
+
+def test_resolver_empty_ptr_rdata_before_another_record_is_tempunavail(ctx):
+    _odd_ptr(ctx, "empty_then")
+
+
+def test_resolver_cname_without_ptr_is_tempunavail(ctx):
+    """An answer section with records but no PTR (a CNAME whose target is not
+    answered, an A record) is a temporary failure; only NXDOMAIN or an empty answer
+    is [UNAVAILABLE]."""
+    _odd_ptr(ctx, "cname")
+
+
+def test_resolver_other_type_without_ptr_is_tempunavail(ctx):
+    _odd_ptr(ctx, "a")
+
+
+def test_resolver_empty_answer_is_unavailable(ctx):
+    """NOERROR with no answer at all is "no such name" to nginx's resolver
+    (NGX_RESOLVE_NXDOMAIN): [UNAVAILABLE]."""
+    dns = start_fake_dns(ctx, "good")
+    dns.ptr_labels = [b"unused"]
+
+    def empty(q, orig=dns._answer):
+        qid, flags, _ = struct.unpack("!HHH", q[:6])
+        qname, off = _qname(q, 12)
+        dns.queries.append((struct.unpack("!H", q[off:off + 2])[0], qname))
+        return struct.pack("!HHHHHH", qid, 0x8480 | (flags & 0x0100), 1, 0, 0, 0) + q[12:off + 4]
+    dns._answer = empty
+    host, xclient, _, req, mp = lookup(ctx, dns)
+    assert host == "[UNAVAILABLE]", req
+    assert xclient_name(xclient) == b"[UNAVAILABLE]"
 
 
 def test_pop3_and_imap_send_no_client_host(ctx):
@@ -173,4 +265,5 @@ def test_pop3_and_imap_send_no_client_host(ctx):
     for r in fa.requests:
         assert r.header("Client-Host") is None, r
         assert r.header("Client-IP") == "127.0.0.1"
+    dns.sync()
     assert dns.queries == [], "POP3/IMAP clients were looked up: %r" % dns.queries

@@ -199,7 +199,8 @@ def test_smtp_starttls_ehlo_variants_injection_and_only(ctx):
         assert reply(c).startswith(b"250 2.0.0 Ok: queued")
         c.cmd("QUIT")
         assert reply(c).startswith(b"221")
-    assert "mallory" not in au.log(), "the injected AUTH reached the auth service"
+    # the injected AUTH never reached the auth service
+    au.assert_not_logged(r"mallory", after=au.sentinel())
     msg = pf.wait_for_message(marker)
     assert b"(Authenticated sender: alice)" in msg
     # starttls only: no AUTH before TLS
@@ -219,7 +220,7 @@ def test_smtp_starttls_ehlo_variants_injection_and_only(ctx):
         assert reply(c) == b"250-mx.proxy.test\r\n250 AUTH PLAIN LOGIN\r\n"
         c.cmd("AUTH PLAIN " + b64("\0alice\0alicepw"))
         assert reply(c) == b"235 2.0.0 OK\r\n"
-    assert len(re.findall(r"protocol=smtp method=plain .*result=OK", au.log())) == 2
+    au.assert_log_count(r"protocol=smtp method=plain .*result=OK", 2, after=au.sentinel())
 
 
 @timeout(40)
@@ -282,9 +283,10 @@ def test_smtp_auth_plain_and_login_deliver_with_xclient(ctx):
             markers.append(marker)
     for marker in markers:
         _check_xclient_delivery(pf, marker)
-    assert len(re.findall(r'user="alice" protocol=smtp method=plain .*result=OK',
-                          au.log())) == 4
-    assert mp.log().count("client logged in") == 4
+    au.assert_log_count(r'user="alice" protocol=smtp method=plain .*result=OK', 4,
+                        after=au.sentinel())
+    # each session's "proxied session done" comes after its "client logged in"
+    mp.assert_log_count(r"client logged in", 4, after=r"proxied session done", after_count=4)
 
 
 def test_smtp_cram_md5_with_smtplib_delivers(ctx):
@@ -299,7 +301,7 @@ def test_smtp_cram_md5_with_smtplib_delivers(ctx):
     assert s.sendmail("alice@example.org", ["bob@test.example"], mail_text(marker)) == {}
     s.quit()
     _check_xclient_delivery(pf, marker)
-    assert re.search(r'user="alice" protocol=smtp method=cram-md5 .*result=OK', au.log())
+    au.wait_log(r'user="alice" protocol=smtp method=cram-md5 .*result=OK')
 
 
 def test_smtp_pipelined_commands_before_login_reach_the_backend(ctx):
@@ -326,8 +328,9 @@ def test_smtp_credentials_with_crlf_or_nul_refused(ctx):
             assert reply(c) == INVALID, creds
         c.cmd("AUTH LOGIN " + b64("ali\rce"))
         assert reply(c) == INVALID
+    fa.sync()
     assert fa.requests == [], fa.requests
-    assert fs.sessions == []
+    assert fs.sessions == []          # no auth answer, no backend address to connect to
 
 
 @timeout(60)
@@ -404,6 +407,7 @@ def test_smtp_auth_none_relay_through_postfix(ctx):
         assert reply(c).startswith(b"250 2.0.0 Ok: queued as ")
         c.cmd("QUIT")
         assert reply(c).startswith(b"221 ")
+    fa.sync()
     assert len(fa.requests) == 1
     req = fa.requests[0]
     h = dict(req.header_list)
@@ -504,6 +508,42 @@ def test_smtp_proxy_smtp_auth_against_postfix_without_sasl(ctx):
             assert c.readline(timeout=15) == want
             assert closed_after(c) == b""
     mp.wait_log(r"upstream refused the login: \"503 5\.5\.1 Error: authentication not enabled\"")
+
+
+def test_smtp_proxy_smtp_auth_without_password_is_internal_error(ctx):
+    """proxy_smtp_auth on and a login with no password for the backend (AUTH EXTERNAL,
+    the auth service sends no Auth-Pass): nginx logs "no password available" (error)
+    and gives the client its internal error instead of AUTH to the backend; with an
+    Auth-Pass the login goes on with AUTH PLAIN."""
+    def respond(req):
+        hdrs = [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
+                ("Auth-Port", str(srv.port))]
+        if req.user == "carol":
+            hdrs.append(("Auth-Pass", "carol backend pw"))
+        return hdrs
+
+    fs, srv = start_fake_smtp(ctx)
+    fa = ctx.fake_auth(respond=respond)
+    mp = ctx.mailproxy(auth=fa, servers=[smtp_server(proxy_smtp_auth=True,
+                                                     smtp_auth=["plain", "external"])])
+    with connect(mp.ports["smtp"]) as c:
+        c.cmd("EHLO client.example")
+        reply(c)
+        c.cmd("AUTH EXTERNAL " + b64("alice"))
+        assert c.readline(timeout=15) == SMTP_INTERNAL
+        assert closed_after(c) == b""
+    assert fa.requests[-1].header("Auth-Method") == "external"
+    mp.wait_log(r"\[error\] .*no password available, client: 127\.0\.0\.1, "
+                r"server: [^,]+, login: \"alice\", upstream: 127\.0\.0\.1:%d" % srv.port)
+    fs.wait_closed()                    # the backend session is over: all its lines are in
+    assert not any(l.startswith(b"AUTH") for l in fs.lines()), fs.lines()
+    with connect(mp.ports["smtp"]) as c:
+        c.cmd("EHLO client.example")
+        reply(c)
+        c.cmd("AUTH EXTERNAL " + b64("carol"))
+        assert reply(c) == b"235 2.0.0 OK\r\n"
+    assert fs.wait_line(b"AUTH PLAIN ") == \
+        ("AUTH PLAIN %s\r\n" % b64("\0carol\0carol backend pw")).encode()
 
 
 # ------------------------------------------------------------ the XCLIENT line
@@ -655,9 +695,8 @@ def test_smtp_wrong_password_waits_then_retry_on_same_connection(ctx):
         c.send(mail_text(marker) + ".\r\n")
         assert reply(c).startswith(b"250 2.0.0 Ok: queued")
     _check_xclient_delivery(pf, marker)
-    log = au.log()
-    assert re.search(r'user="alice" protocol=smtp method=plain .*attempt=1 result=fail', log)
-    assert re.search(r'user="alice" protocol=smtp method=plain .*attempt=2 result=OK', log)
+    au.wait_log(r'user="alice" protocol=smtp method=plain .*attempt=1 result=fail')
+    au.wait_log(r'user="alice" protocol=smtp method=plain .*attempt=2 result=OK')
     # smtplib sees the 535
     s = smtplib.SMTP("127.0.0.1", port, timeout=15)
     s.ehlo("client.example")
@@ -721,7 +760,7 @@ class Pair:
             assert line == expect, "expected %r, got %r" % (expect, line)
             assert closed_after(c) == b""
         if log_rx:
-            self.mp.wait_log(log_rx, timeout=5)
+            self.mp.wait_log(log_rx)
         marker = "survivor-%s" % uniq()
         assert self.survivor.noop()[0] == 250
         assert self.survivor.sendmail("alice@example.org", ["bob@test.example"],

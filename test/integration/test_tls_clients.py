@@ -67,7 +67,9 @@ def test_tls_s_client_implicit_and_starttls(ctx):
         assert re.search(r"New, TLSv1\.3, Cipher is TLS_", out), (port_name, out[-1500:])
         for w in wants:
             assert re.search(w, out), (port_name, w, out[-1500:])
-    assert len(re.findall(r"client logged in", mp.log())) == 6, mp.log()[-3000:]
+    mp.wait_log(r"client logged in", count=6)
+    mp.stop()                       # the log is complete once the master is gone
+    mp.assert_log_count(r"client logged in", 6, after=r"(?m): exit$")
 
 
 def test_tls_s_client_session_resumption(ctx):
@@ -91,7 +93,7 @@ def test_tls_s_client_session_resumption(ctx):
         assert "a OK completed" in out, out[-1500:]
         assert re.search(r"^Reused, TLSv1\.[23]", out, re.M), \
             "server %d %s did not resume:\n%s" % (i, extra, out[-1500:])
-    assert "(resumed)" in mp.log()
+    mp.wait_log(r"\(resumed\)")
 
 
 # ------------------------------------------------------------ Python ssl
@@ -185,8 +187,7 @@ def test_tls_curl_imaps_pop3s_smtps(ctx):
     rc, out, err = curl("pop3://127.0.0.1:%d/1" % port_of(mp, "pop3"), "--ssl-reqd",
                         "-u", "alice:alicepw")
     assert rc == 0 and marker in out, (rc, out, err)
-    log = mp.log()
-    assert len(re.findall(r"TLS handshake done: TLSv1\.3", log)) >= 9
+    mp.wait_log(r"TLS handshake done: TLSv1\.3", count=9)
 
 
 # ------------------------------------------------------------ SNI
@@ -235,7 +236,10 @@ def test_tls_sni_selects_server(ctx):
             c.cmd("a LOGIN alice alicepw")
             assert c.read_until("a ")[-1].startswith(b"a OK")
         assert auth.requests and auth.requests[-1].user == "alice"
+        other.sync()
         assert len(other.requests) == n_other, "the other server's auth service was asked"
+    auth_a.sync()
+    auth_b.sync()
     assert len(auth_b.requests) == 1 and len(auth_a.requests) == 2
 
 
@@ -267,4 +271,4 @@ def test_tls_alpn(ctx):
     assert "ALPN protocol: imap" in out, out[-1500:]
     rc, out = s_client(mp.ports["imaps"], "-alpn", "pop3", input=b"")
     assert rc != 0 and "no application protocol" in out.lower(), out[-1500:]
-    assert "TLS handshake failed" in mp.log()
+    mp.wait_log(r"TLS handshake failed")

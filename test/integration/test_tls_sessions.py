@@ -71,7 +71,7 @@ def _resume_200(ctx, mp, port, threads=8, total=200):
 def _assert_spread_resumption(ctx, mp, port, total=200):
     resumed = _resume_200(ctx, mp, port, total=total)
     assert resumed >= total * 99 // 100, "only %d of %d resumed" % (resumed, total)
-    wait_until(lambda: sum(1 for h in handshakes(mp.log()) if h[3]) >= resumed, 10,
+    wait_until(lambda: sum(1 for h in handshakes(mp.log()) if h[3]) >= resumed, 20,
                what="the handshake lines in the debug log")
     hs = handshakes(mp.log())
     res_workers = {pid for pid, _v, _c, r in hs if r}
@@ -170,7 +170,8 @@ def test_tls_session_cache_evicts_when_full(ctx):
     cc = client_context()
     _g, s1, _r, _v = tls_greeting(port, cc)
     assert tls_greeting(port, cc, session=s1)[2], "a fresh session resumes"
-    log = mp.log()
+    mp.stop()                  # no writer left: the log is complete (and ends in "exit")
+    log = mp.wait_log(r"(?m): exit$").string
     assert "[error]" not in log and "[crit]" not in log and "[alert]" not in log, \
         [l for l in log.splitlines() if "[error]" in l or "[crit]" in l or "[alert]" in l][:5]
     print("zone 64k: peak %d entries, %s" % (peak, st))
@@ -241,7 +242,8 @@ def test_tls_sessions_and_zone_ticket_keys_survive_reload(ctx):
         g, _s, reused, _v = tls_greeting(port, cc, session=s0)
         assert g == IMAP_GREETING
         assert reused, "a session from before the reload did not resume (port %d)" % port
-    hs = handshakes(mp.log()[mark:])
+    hs = wait_until(lambda: (lambda h: h if len(h) >= len(saved) else None)(
+        handshakes(mp.log()[mark:])), 20, what="the handshake lines after the reload")
     assert hs and all(pid not in old for pid, *_ in hs), (hs, old)
     assert cache_stats(ctx, mp, "H")["hits"] >= 2
 
@@ -273,9 +275,9 @@ def test_tls_sessions_and_zone_ticket_keys_survive_binary_upgrade(ctx):
     ctx.cleanup(stop_new)
     mp.signal(signal.SIGUSR2)
     wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
-               mp.pidfile_pid() not in (None, mp.pid), 10, what="the new master")
+               mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
     new_master[0] = mp.pidfile_pid()
-    wait_until(lambda: len(children_of(new_master[0])) == 2, 10, what="the new workers")
+    wait_until(lambda: len(children_of(new_master[0])) == 2, 20, what="the new workers")
     new_workers = children_of(new_master[0])
     mp.signal(signal.SIGWINCH)
     for w in old_workers:
@@ -287,7 +289,8 @@ def test_tls_sessions_and_zone_ticket_keys_survive_binary_upgrade(ctx):
         g, _s, reused, _v = tls_greeting(port, cc, session=s0)
         assert g == IMAP_GREETING
         assert reused, "a session from before the upgrade did not resume (port %d)" % port
-    hs = handshakes(mp.log()[mark:])
+    hs = wait_until(lambda: (lambda h: h if len(h) >= len(saved) else None)(
+        handshakes(mp.log()[mark:])), 20, what="the handshake lines after the upgrade")
     assert hs and all(pid in new_workers for pid, *_ in hs), (hs, new_workers)
     r = ctx.cli("-c", mp.config_path, "-s", "status")
     assert r.rc == 0 and '"U"' in r.stdout, r
@@ -384,7 +387,7 @@ def test_failed_reload_leaves_no_new_zone_behind(ctx):
                 '      ssl_session_cache: "shared:NEWZONE:1m"\n'
                 % (free_port(), bad, key))
     mp.reload()
-    mp.wait_log(r"reload failed", timeout=10)
+    mp.wait_log(r"reload failed")
     assert "NEWZONE" not in _zones(mp.pid), _zones(mp.pid)
     assert _zones(mp.pid) >= {"KEEP", "status"}
     with socket.create_connection(("127.0.0.1", _port(mp)), timeout=10) as raw:

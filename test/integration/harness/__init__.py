@@ -8,9 +8,9 @@ from .dovecot import Dovecot, client_tls_context, make_cert
 from .fakes import AuthRequest, FakeAuth, FakeServer
 from .postfix import Postfix
 from .proxy import CliResult, MailProxy, parse_listen, run_cli
-from .util import (LOOPBACK, Skip, TestTimeout, can_connect, children_of, free_port, timeout,
-                   free_ports, is_listening, pid_alive, read_text, stop_pid, wait_pid_gone,
-                   wait_until)
+from .util import (LOOPBACK, LogWaits, Skip, TestTimeout, can_connect, children_of, free_port,
+                   timeout, free_ports, is_listening, pid_alive, read_text, stop_pid,
+                   tcp_sockets, wait_pid_gone, wait_until)
 from .yamlgen import Raw, to_yaml
 
 __all__ = [n for n in dir() if not n.startswith("_")]

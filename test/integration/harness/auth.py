@@ -3,14 +3,16 @@ auth service the way nginx / mailproxy do."""
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+import uuid
 
-from .util import LOOPBACK, mkdir, read_text, register_live, tail, unregister_live
+from .util import LOOPBACK, LogWaits, mkdir, read_text, register_live, tail, unregister_live
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 AUTH_SCRIPT = os.path.join(REPO, "scripts", "auth_service.py")
@@ -31,7 +33,7 @@ def auth_module():
 DEFAULT_USERS = {"alice": "alicepw", "bob": "bobpw"}
 
 
-class AuthService:
+class AuthService(LogWaits):
     """scripts/auth_service.py started on a free loopback port.
 
     users      {name: password} -> the password is also stored as the cleartext
@@ -154,7 +156,32 @@ class AuthService:
         self._log.close()
 
     def log(self):
+        """The service's stderr: one line per request, 'user="U" protocol=P method=M
+        client=IP attempt=N result=R ...'. Wait for lines with wait_log() and friends
+        (util.LogWaits)."""
         return read_text(self.log_path)
+
+    def sentinel(self):
+        """Send one request straight to the service (user "sentinel-<hex>", protocol
+        "sentinel"; logged with result=fail) and wait for its log line; return a regex
+        for that line, for after= of assert_not_logged() / assert_log_count(). Use it
+        once the events under test are over: their lines, if any, are then in the log.
+        Keep the asserted pattern from matching the sentinel's own line."""
+        name = "sentinel-%s" % uuid.uuid4().hex[:12]
+        self.request(user=name, password="x", protocol="sentinel")
+        pat = r'user="%s" protocol=sentinel ' % name
+        self.wait_log(pat)
+        return pat
+
+    def wait_request(self, user=None, protocol=None, method=None, result=None,
+                     timeout=20.0, count=1, since=0):
+        """Wait until count request lines match the given fields (None: any); return
+        the count-th match (re.Match of the line)."""
+        rx = r'(?m)^.*user="%s" protocol=%s method=%s .* result=%s\b.*$' % tuple(
+            r'[^"]*' if v is None and f == "user" else r"\S+" if v is None else re.escape(v)
+            for f, v in (("user", user), ("protocol", protocol), ("method", method),
+                         ("result", result)))
+        return self.wait_log(rx, timeout=timeout, count=count, since=since)
 
     def describe(self, lines=30):
         return "--- auth_service log (tail)\n%s" % tail(self.log(), lines)

@@ -10,8 +10,8 @@ import subprocess
 import tempfile
 import time
 
-from .util import (LOOPBACK, Skip, free_ports, mkdir, read_text, register_live, tail,
-                   unregister_live)
+from .util import (LOOPBACK, LogWaits, Skip, free_ports, mkdir, read_text, register_live,
+                   tail, unregister_live)
 
 DEFAULT_USERS = {"alice": "alicepw", "bob": "bobpw"}
 
@@ -35,7 +35,7 @@ def client_tls_context():
     return ctx
 
 
-class Dovecot:
+class Dovecot(LogWaits):
     """Private Dovecot with passwd-file users, plain IMAP and POP3 listeners.
 
     workdir  directory to create it in (its parents must be traversable: 0755).
@@ -239,6 +239,9 @@ service pop3-login {{
         self.proc.send_signal(1)  # SIGHUP
 
     # -- logs and mail
+    # wait_log(), assert_not_logged(), assert_log_count(), log_mark(): util.LogWaits.
+    # Dovecot's processes log through its log process: a line lands some time after
+    # the client saw the answer, so never read log() once after an event.
     def log(self):
         return read_text(self.log_path)
 

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 
-from .util import LOOPBACK, register_live, unregister_live
+from .util import LOOPBACK, register_live, unregister_live, wait_until
 
 
 class FakeServer:
@@ -56,6 +56,26 @@ class FakeServer:
 
     def __enter__(self):
         return self.start()
+
+    # The records (connections, received, FakeAuth.requests) are filled by the
+    # server's threads: wait for them, never read them once right after an event.
+    def wait_connections(self, n=1, timeout=20.0):
+        """Wait until at least n connections were accepted; return the count."""
+        return wait_until(lambda: self.connections if self.connections >= n else 0,
+                          timeout, what="%d connection(s) to the fake on port %d (have %d)"
+                          % (n, self.port, self.connections))
+
+    def wait_received(self, data, index=None, timeout=20.0):
+        """Wait until connection number index (None: any) has received bytes
+        containing data; return those bytes."""
+        def found():
+            with self._lock:
+                got = list(self.received) if index is None else self.received[index:index + 1]
+            return next((b for b in got if data in b), None)
+        try:
+            return wait_until(found, timeout, what="%r received by the fake" % (data,))
+        except TimeoutError as e:
+            raise TimeoutError("%s; received: %r" % (e, [b[-300:] for b in self.received]))
 
     def __exit__(self, *exc):
         self.stop()
@@ -165,10 +185,53 @@ class FakeAuth(FakeServer):
                                                 ("Auth-Server", backend_host),
                                                 ("Auth-Port", str(backend_port))])
         self.delay = delay
+        self._handled = 0            # connections whose request was read (or failed)
+        self._sentinels = []
+
+    def sync(self, timeout=20.0):
+        """Send a sentinel request straight to this fake and wait until it, and every
+        connection accepted before it, has been read: what reached the fake before the
+        call is in .requests now (the sentinel itself is kept out of it). Use before
+        asserting that something did NOT ask the auth service."""
+        name = "sentinel-%d" % time.monotonic_ns()
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        try:
+            s.sendall(b"GET /mail/auth HTTP/1.0\r\nAuth-User: " + name.encode() +
+                      b"\r\nAuth-Protocol: sentinel\r\n\r\n")
+            s.settimeout(timeout)
+            while s.recv(4096):
+                pass
+        finally:
+            s.close()
+        with self._lock:
+            n = self.connections
+        wait_until(lambda: self._handled >= n and any(r.user == name for r in self._sentinels),
+                   timeout, what="the fake auth service to read its requests")
+
+    def wait_requests(self, n=1, timeout=20.0):
+        """Wait until at least n requests were recorded; return a copy of the list."""
+        def have():
+            with self._lock:
+                return list(self.requests) if len(self.requests) >= n else None
+        try:
+            return wait_until(have, timeout, what="%d auth request(s)" % n)
+        except TimeoutError as e:
+            raise TimeoutError("%s; have %r" % (e, self.requests))
+
+    def wait_request(self, pred=lambda r: True, timeout=20.0):
+        """Wait for the first recorded request for which pred(request) is true."""
+        def have():
+            with self._lock:
+                return next((r for r in self.requests if pred(r)), None)
+        try:
+            return wait_until(have, timeout, what="an auth request matching pred")
+        except TimeoutError as e:
+            raise TimeoutError("%s; have %r" % (e, self.requests))
 
     def _handle(self, conn, server):
         conn.settimeout(10)
         data = b""
+        counted = False
         try:
             while b"\r\n\r\n" not in data and len(data) < 65536:
                 chunk = conn.recv(4096)
@@ -176,8 +239,17 @@ class FakeAuth(FakeServer):
                     break
                 data += chunk
             req = AuthRequest(data)
+            if req.header("Auth-Protocol") == "sentinel" and req.user.startswith("sentinel-"):
+                with self._lock:
+                    self._sentinels.append(req)
+                    self._handled += 1
+                    counted = True
+                conn.sendall(b"HTTP/1.0 200 OK\r\nAuth-Status: sentinel\r\n\r\n")
+                return
             with self._lock:
                 self.requests.append(req)
+                self._handled += 1
+                counted = True
             if self.delay:
                 time.sleep(self.delay)
             ans = self.respond(req)
@@ -190,4 +262,7 @@ class FakeAuth(FakeServer):
         except OSError:
             pass
         finally:
+            if not counted:                  # read failed: done with it all the same
+                with self._lock:
+                    self._handled += 1
             conn.close()

@@ -3,13 +3,14 @@
 
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 
-from .util import (LOOPBACK, Skip, free_port, mkdir, pid_alive, read_text, register_live,
-                   stop_pid, tail, unregister_live, wait_pid_gone)
+from .util import (LOOPBACK, LogWaits, Skip, free_port, mkdir, pid_alive, read_text,
+                   register_live, stop_pid, tail, unregister_live, wait_pid_gone)
 
 MASTER_CF_SERVICES = """pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -36,7 +37,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-class Postfix:
+class Postfix(LogWaits):
     """Private Postfix: every *@test.example lands in one Maildir (mail/inbox/).
 
     workdir  directory to create it in (parents traversable, 0755).
@@ -169,6 +170,11 @@ alias_database =
     def maillog(self):
         return read_text(self.maillog_path)
 
+    def log(self):
+        """The maillog (for util.LogWaits: assert_not_logged(), assert_log_count(),
+        wait_log_rx(); wait_log() here takes literal text, see below)."""
+        return self.maillog()
+
     def describe(self, lines=30):
         return "--- postfix maillog (tail)\n%s" % tail(self.maillog(), lines)
 
@@ -202,13 +208,13 @@ alias_database =
                     marker, timeout, self.describe()))
             time.sleep(0.1)
 
-    def wait_log(self, text, timeout=15.0):
-        """Wait until the maillog contains text; return the maillog."""
-        deadline = time.monotonic() + timeout
-        while True:
-            log = self.maillog()
-            if text in log:
-                return log
-            if time.monotonic() >= deadline:
-                raise TimeoutError("maillog never showed %r\n%s" % (text, self.describe()))
-            time.sleep(0.1)
+    def wait_log(self, text, timeout=20.0, count=1, since=0):
+        """Wait until the maillog contains the literal text (count times, from
+        since); return the maillog text (from since). For a regex and its match:
+        wait_log_rx()."""
+        return LogWaits.wait_log(self, re.escape(text), timeout=timeout, count=count,
+                                 since=since).string
+
+    def wait_log_rx(self, pattern, timeout=20.0, count=1, since=0):
+        """LogWaits.wait_log: the count-th match of the regex pattern."""
+        return LogWaits.wait_log(self, pattern, timeout=timeout, count=count, since=since)

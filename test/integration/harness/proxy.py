@@ -7,8 +7,9 @@ import signal
 import subprocess
 import time
 
-from .util import (LOOPBACK, children_of, free_port, is_listening, mkdir, pid_alive,
-                   read_text, register_live, stop_pid, tail, unregister_live, wait_pid_gone)
+from .util import (LOOPBACK, LogWaits, children_of, free_port, is_listening, mkdir,
+                   pid_alive, read_text, register_live, stop_pid, tail, unregister_live,
+                   wait_pid_gone)
 from .yamlgen import to_yaml
 
 
@@ -55,7 +56,20 @@ def parse_listen(item):
     return host, int(port), parts[1:]
 
 
-class MailProxy:
+class _StderrView(LogWaits):
+    """LogWaits over a MailProxy's captured stdout+stderr."""
+
+    def __init__(self, mp):
+        self.mp = mp
+
+    def log(self):
+        return self.mp.stderr()
+
+    def describe(self):
+        return self.mp.describe()
+
+
+class MailProxy(LogWaits):
     """One mailproxy master (daemon: off) running from a private prefix directory.
 
     config   a dict (turned into YAML), or YAML text written verbatim.
@@ -90,6 +104,7 @@ class MailProxy:
         self._token = None
         self.started = False     # True once start() saw every listen port
         self._known_workers = set()
+        self._pid_known = False   # the config names the pid file (start() waits for it)
         if isinstance(config, str):
             self.config = None
             self.yaml = config
@@ -134,6 +149,7 @@ class MailProxy:
                     self.ports.setdefault(proto + "s", port)
         if cf.get("pid"):
             self.pid_path = os.path.join(self.prefix, cf["pid"])
+            self._pid_known = True
         el = cf.get("error_log")
         for item in ([el] if isinstance(el, str) else list(el or [])):
             if isinstance(item, str) and not item.startswith(("stderr", "syslog:")):
@@ -174,6 +190,7 @@ class MailProxy:
             m = re.match(r"pid:\s*\"?([^\s\"]+)", line)
             if m:
                 self.pid_path = os.path.join(self.prefix, m.group(1))
+                self._pid_known = True
 
     def check(self, *extra, timeout=20):
         """Run BINARY -t -p PREFIX -c CONFIG (plus extra args); a CliResult."""
@@ -204,15 +221,28 @@ class MailProxy:
                     rc, self.describe()))
             pending = [(h, p) for h, p in self.wait_ports
                        if not is_listening(p, h if h not in ("0.0.0.0", "::") else LOOPBACK)]
-            if not pending:
+            # The master listens before it writes its pid file and forks its
+            # workers: wait for those too (the pid file when the config names one,
+            # worker_processes when it is a number), so -s commands, pidfile_pid() and
+            # workers() are right at once. Not fatal: a test may break them on purpose.
+            up_pending = (self._pid_known and self.pidfile_pid() != self.proc.pid) or \
+                len(children_of(self.proc.pid)) < self._expected_workers()
+            if not pending and (not up_pending or time.monotonic() >= deadline):
                 self.started = True
                 self._note_workers()
                 return self
-            if time.monotonic() >= deadline:
+            if pending and time.monotonic() >= deadline:
                 self.stop()
                 raise RuntimeError("mailproxy did not listen on %s within %.0fs\n%s" % (
                     pending, timeout, self.describe()))
             time.sleep(0.05)
+
+    def _expected_workers(self):
+        cf = self.config
+        if not isinstance(cf, dict) or cf.get("master_process") is False:
+            return 0
+        n = cf.get("worker_processes")
+        return n if isinstance(n, int) and not isinstance(n, bool) else 0
 
     def _note_workers(self):
         if self.proc is not None and self.alive():
@@ -297,17 +327,12 @@ class MailProxy:
         """Everything the master and workers wrote to stdout/stderr."""
         return read_text(self.stderr_path)
 
-    def wait_log(self, pattern, timeout=10.0):
-        """Wait until the error log matches the regex pattern; returns the match."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.log())
-            if m:
-                return m
-            if time.monotonic() >= deadline:
-                raise TimeoutError("error log never matched %r\n%s" % (pattern, self.describe()))
-            time.sleep(0.05)
+    # wait_log(pattern, timeout=20, count=1, since=0), assert_not_logged(pattern,
+    # after=...), assert_log_count(pattern, n, after=...), log_mark(): util.LogWaits
+    # on the error log. wait_stderr(pattern, ...): the same on stdout+stderr.
+    def wait_stderr(self, pattern, timeout=20.0, count=1, since=0):
+        """Wait until stdout+stderr match pattern count times; the count-th match."""
+        return _StderrView(self).wait_log(pattern, timeout=timeout, count=count, since=since)
 
     def log_files(self):
         return [self.stderr_path, self.error_log_path]

@@ -2,6 +2,8 @@
 
 import atexit
 import os
+import random
+import re
 import signal
 import socket
 import threading
@@ -18,25 +20,59 @@ class TestTimeout(Exception):
     """Raised in the test's thread when its time budget is spent."""
 
 
-def free_port(host=LOOPBACK):
-    """A TCP port on host that was free a moment ago (bind to port 0, read it, close)."""
+# Ports handed out by free_port() come from below the kernel's ephemeral range: a
+# port picked there (by binding to port 0) can be taken, before the peer binds it, as
+# the local port of any outgoing connection or bind-to-0 of the machine, which runs
+# other tests at the same time. Below the range only an explicit bind takes a port;
+# each is handed out once per run and checked to be bindable.
+_handed_out = set()
+_port_lock = threading.Lock()
+_rng = random.SystemRandom()
+
+
+def _port_window():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    high = low - 1
+    return max(1024, high - 12000), high
+
+
+def _bindable(host, port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port(host=LOOPBACK):
+    """A TCP port on host that was free a moment ago, from below the ephemeral range
+    (see above) and not handed out before in this run."""
+    low, high = _port_window()
+    with _port_lock:
+        if high - low >= 1000:
+            for _ in range(500):
+                p = _rng.randint(low, high)
+                if p not in _handed_out and _bindable(host, p):
+                    _handed_out.add(p)
+                    return p
+        for _ in range(1000):              # no usable window: the kernel's choice
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+                p = s.getsockname()[1]
+            if p not in _handed_out:
+                break
+        _handed_out.add(p)
+        return p
 
 
 def free_ports(n, host=LOOPBACK):
-    """n distinct free ports (all sockets are held open until every port is known)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """n distinct free ports."""
+    return [free_port(host) for _ in range(n)]
 
 
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -167,6 +203,33 @@ def listening_ports():
     return out
 
 
+TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+
+
+def tcp_sockets():
+    """IPv4 TCP sockets from /proc/net/tcp: dicts with local (ip, port), remote (ip,
+    port), state (name, or the hex code), tx and rx (bytes queued)."""
+    out = []
+    try:
+        with open("/proc/net/tcp") as f:
+            lines = f.readlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+
+        def addr(text):
+            a, p = text.split(":")
+            return socket.inet_ntop(socket.AF_INET, bytes.fromhex(a)[::-1]), int(p, 16)
+        tx, rx = parts[4].split(":")
+        out.append({"local": addr(parts[1]), "remote": addr(parts[2]),
+                    "state": TCP_STATES.get(parts[3], parts[3]), "tx": int(tx, 16),
+                    "rx": int(rx, 16)})
+    return out
+
+
 def is_listening(port, host=LOOPBACK):
     """True when something listens on host:port (or on a wildcard address for that port)."""
     wild = {"0.0.0.0", "::"}
@@ -197,6 +260,76 @@ def read_text(path, default=""):
 def tail(text, n=40):
     lines = text.splitlines()
     return "\n".join(lines[-n:])
+
+
+def _rx(pattern):
+    return pattern if hasattr(pattern, "finditer") else re.compile(pattern)
+
+
+class LogWaits:
+    """Waiting reads of a log that another process writes (mixed into MailProxy,
+    Dovecot, Postfix, AuthService; the class provides log() and describe()).
+
+    A peer writes its log after, not before, what a client sees (Dovecot even through
+    a separate log process), so a log is never read once right after an event:
+      - something IS logged:      wait_log(pattern, count=n)
+      - something is NOT logged:  assert_not_logged(pattern, after=SENTINEL), where
+        SENTINEL is the line of a later event (proof the log has caught up)
+      - exactly n times:          assert_log_count(pattern, n, after=SENTINEL)
+    Patterns are regular expressions (str or compiled); re.escape() literal text.
+    since=OFFSET (from log_mark()) looks only at what was logged after the mark.
+    """
+
+    def log_mark(self):
+        """An offset for since=: the current length of the log text."""
+        return len(self.log())
+
+    def log_count(self, pattern, since=0):
+        """How often pattern matches now (a snapshot: wait before trusting it)."""
+        return sum(1 for _ in _rx(pattern).finditer(self.log()[since:]))
+
+    def wait_log(self, pattern, timeout=20.0, count=1, since=0):
+        """Wait until pattern matches at least count times in the log (from since);
+        return the count-th match (its .string is the log text searched). Raises
+        TimeoutError with the log tail."""
+        rx = _rx(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()[since:]
+            n = 0
+            for m in rx.finditer(text):
+                n += 1
+                if n >= count:
+                    return m
+            if time.monotonic() >= deadline:
+                raise TimeoutError("%s: %r matched %d of %d times within %.1fs\n%s" % (
+                    type(self).__name__, rx.pattern, n, count, timeout, self.describe()))
+            time.sleep(0.05)
+
+    def assert_not_logged(self, pattern, after, timeout=20.0, since=0, after_count=1):
+        """Wait for the sentinel `after` (after_count times), then assert that pattern
+        is nowhere in the log (from since). Returns the log text."""
+        self.wait_log(after, timeout=timeout, count=after_count, since=since)
+        text = self.log()[since:]
+        m = _rx(pattern).search(text)
+        if m:
+            line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0]
+            raise AssertionError("%s: %r is logged: %r\n%s" % (
+                type(self).__name__, _rx(pattern).pattern, line, self.describe()))
+        return text
+
+    def assert_log_count(self, pattern, n, after, timeout=20.0, since=0, after_count=1):
+        """Wait until pattern matched n times and the sentinel `after` is logged
+        (after_count times), then assert exactly n matches. Returns the log text."""
+        if n:
+            self.wait_log(pattern, timeout=timeout, count=n, since=since)
+        self.wait_log(after, timeout=timeout, count=after_count, since=since)
+        text = self.log()[since:]
+        got = sum(1 for _ in _rx(pattern).finditer(text))
+        if got != n:
+            raise AssertionError("%s: %r matched %d times, expected %d\n%s" % (
+                type(self).__name__, _rx(pattern).pattern, got, n, self.describe()))
+        return text
 
 
 def mkdir(path, mode=0o755):
