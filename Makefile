@@ -95,6 +95,10 @@ $(BUILD)/fuzz/%: $(BUILD)/test/fuzz/%.o $(FUZZ_LIB_OBJS) $(LIB_OBJS)
 
 fuzz-bins: $(FUZZ_BINS)
 
+# Objects reached only through the pattern rule above are kept, not deleted as
+# intermediates (every harness would compile them again).
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_SRCS:%.c=$(BUILD)/%.o)
+
 $(BUILD)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS) $(FLAGS_STAMP)
 	$(CC) $(OPT) -o $@ $(LIB_OBJS) $(UNIT_OBJS) $(LDLIBS_ALL) $(CRIT_LIBS)
 

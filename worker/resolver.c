@@ -40,6 +40,7 @@ struct resolve_req {
 	int pending;		/* c-ares callbacks still to come */
 	int done;		/* the answer was given (or cancelled) */
 	int starting;		/* inside resolver_lookup(): answer later, not now */
+	char name[256];		/* the PTR name, while its forward lookup runs */
 	char host[256];
 };
 
@@ -243,46 +244,153 @@ release(struct resolve_req *r)
 		free(r);
 }
 
-/* What a DNS failure means for the client's name, as nginx tells them apart. */
+/*
+ * What a DNS failure means for the client's name, as nginx tells them apart:
+ * only "no such name" (NXDOMAIN, or NOERROR with an empty answer section,
+ * which nginx's resolver reports as NXDOMAIN) is "[UNAVAILABLE]".
+ */
 static const char *
 failure(int status)
 {
 	switch (status) {
 	case ARES_ENOTFOUND:	/* NXDOMAIN */
-	case ARES_ENODATA:	/* no PTR record */
-	case ARES_EBADRESP:	/* a name c-ares will not decode: not a host name */
-	case ARES_EBADNAME:
+	case ARES_ENODATA:	/* NOERROR, no answers */
 		return HOST_UNAVAILABLE;
-	default:		/* SERVFAIL, REFUSED, timeouts, unreachable servers */
+	default:		/* SERVFAIL, REFUSED, timeouts, unreachable servers, bad messages */
 		return HOST_TEMPUNAVAIL;
 	}
 }
 
-static void
-forward_cb(void *arg, int status, int timeouts, struct hostent *h)
+/* The offset after the wire-format name at a[p], or -1 past the end. */
+static long
+skip_name(const unsigned char *a, long n, long p)
 {
-	struct resolve_req *r = arg;
-	const struct sockaddr *sa = (const struct sockaddr *)&r->addr;
+	for (int i = 0; i < 128 && p < n; i++) {
+		unsigned l = a[p];
+		if (l == 0)
+			return p + 1;
+		if ((l & 0xc0) == 0xc0)
+			return p + 2 <= n ? p + 2 : -1;
+		if (l & 0xc0)
+			return -1;
+		p += 1 + (long)l;
+	}
+	return -1;
+}
+
+/*
+ * Whether the answer section has a PTR record with data, read as nginx's
+ * resolver reads it (the first PTR counts; CNAMEs and other types are
+ * passed over; a class other than IN stops it). nginx gives no answer for a
+ * message without one, with an empty one, or cut short, and the lookup
+ * ends as a timeout: a temporary failure, not "no such name".
+ */
+static int
+has_ptr_data(const unsigned char *a, int alen)
+{
+	long n = alen, p = 12;
+
+	if (n < 12)
+		return 0;
+	unsigned qd = (unsigned)a[4] << 8 | a[5], an = (unsigned)a[6] << 8 | a[7];
+	for (unsigned i = 0; i < qd; i++) {
+		if ((p = skip_name(a, n, p)) < 0 || p + 4 > n)
+			return 0;
+		p += 4;
+	}
+	for (unsigned i = 0; i < an; i++) {
+		if ((p = skip_name(a, n, p)) < 0 || p + 10 > n)
+			return 0;
+		unsigned type = (unsigned)a[p] << 8 | a[p + 1];
+		unsigned class = (unsigned)a[p + 2] << 8 | a[p + 3];
+		long len = (long)a[p + 8] << 8 | a[p + 9];
+		p += 10;
+		if (class != 1 || p + len > n)
+			return 0;
+		if (type == 12 /* T_PTR */)
+			return len > 0;
+		p += len;
+	}
+	return 0;
+}
+
+const char *
+resolver_ptr_answer(int status, const unsigned char *abuf, int alen, const struct sockaddr *addr,
+    char *name, size_t len)
+{
+	struct hostent *h = NULL;
+	const char *verdict;
+
+	if (status != ARES_SUCCESS)
+		return failure(status);
+	if (!has_ptr_data(abuf, alen))
+		return HOST_TEMPUNAVAIL;
+	if (addr->sa_family == AF_INET)
+		status = ares_parse_ptr_reply(abuf, alen,
+		    &((const struct sockaddr_in *)addr)->sin_addr, 4, AF_INET, &h);
+	else
+		status = ares_parse_ptr_reply(abuf, alen,
+		    &((const struct sockaddr_in6 *)addr)->sin6_addr, 16, AF_INET6, &h);
+	if (status == ARES_EBADRESP || status == ARES_EBADNAME) {
+		/* c-ares refuses a name that is no host name (nginx: invalid host). */
+		verdict = HOST_UNAVAILABLE;
+	} else if (status != ARES_SUCCESS) {
+		/* A PTR for another owner than the one asked for, or out of memory. */
+		verdict = HOST_TEMPUNAVAIL;
+	} else if (h->h_name == NULL || !resolver_valid_name(h->h_name) ||
+	    strlen(h->h_name) >= len) {
+		verdict = HOST_UNAVAILABLE;
+	} else {
+		memcpy(name, h->h_name, strlen(h->h_name) + 1);
+		verdict = NULL;
+	}
+	if (h != NULL)
+		ares_free_hostent(h);
+	return verdict;
+}
+
+const char *
+resolver_forward_answer(int status, const unsigned char *abuf, int alen,
+    const struct sockaddr *addr)
+{
+	struct hostent *h = NULL;
 	const void *want;
 	size_t wlen;
+	int match = 0;
+
+	if (status != ARES_SUCCESS)
+		return failure(status);
+	if (addr->sa_family == AF_INET) {
+		want = &((const struct sockaddr_in *)addr)->sin_addr;
+		wlen = 4;
+		status = ares_parse_a_reply(abuf, alen, &h, NULL, NULL);
+	} else {
+		want = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+		wlen = 16;
+		status = ares_parse_aaaa_reply(abuf, alen, &h, NULL, NULL);
+	}
+	if (status != ARES_SUCCESS)
+		return failure(status);
+	for (char **a = h->h_addr_list; a && *a; a++)
+		if ((size_t)h->h_length == wlen && memcmp(*a, want, wlen) == 0)
+			match = 1;
+	ares_free_hostent(h);
+	return match ? NULL : HOST_UNAVAILABLE;
+}
+
+/*
+ * The forward answer. The name given is the PTR name, as nginx keeps it: the
+ * answer's own name may be a CNAME's target, which nothing has checked.
+ */
+static void
+forward_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct resolve_req *r = arg;
+	const char *fail;
 
 	(void)timeouts;
-	if (sa->sa_family == AF_INET) {
-		want = &((const struct sockaddr_in *)sa)->sin_addr;
-		wlen = 4;
-	} else {
-		want = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		wlen = 16;
-	}
-	if (status != ARES_SUCCESS) {
-		answer(r, failure(status));
-	} else {
-		int match = 0;
-		for (char **a = h->h_addr_list; a && *a; a++)
-			if ((size_t)h->h_length == wlen && memcmp(*a, want, wlen) == 0)
-				match = 1;
-		answer(r, match ? h->h_name : HOST_UNAVAILABLE);
-	}
+	fail = resolver_forward_answer(status, abuf, alen, (const struct sockaddr *)&r->addr);
+	answer(r, fail ? fail : r->name);
 	release(r);
 }
 
@@ -294,32 +402,22 @@ static void
 reverse_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct resolve_req *r = arg;
-	struct hostent *h = NULL;
 	const struct sockaddr *sa = (const struct sockaddr *)&r->addr;
+	const char *fail;
 
 	(void)timeouts;
 	if (r->done) {
 		release(r);
 		return;
 	}
-	if (status == ARES_SUCCESS) {
-		if (sa->sa_family == AF_INET)
-			status = ares_parse_ptr_reply(abuf, alen,
-			    &((const struct sockaddr_in *)sa)->sin_addr, 4, AF_INET, &h);
-		else
-			status = ares_parse_ptr_reply(abuf, alen,
-			    &((const struct sockaddr_in6 *)sa)->sin6_addr, 16, AF_INET6, &h);
-	}
-	if (status != ARES_SUCCESS) {
-		answer(r, failure(status));
-	} else if (h->h_name == NULL || !resolver_valid_name(h->h_name)) {
-		answer(r, HOST_UNAVAILABLE);
+	fail = resolver_ptr_answer(status, abuf, alen, sa, r->name, sizeof(r->name));
+	if (fail != NULL) {
+		answer(r, fail);
 	} else {
 		r->pending++;
-		ares_gethostbyname(r->ch->ares, h->h_name, r->addr.ss_family, forward_cb, r);
+		ares_query(r->ch->ares, r->name, 1 /* C_IN */,
+		    sa->sa_family == AF_INET ? 1 /* T_A */ : 28 /* T_AAAA */, forward_cb, r);
 	}
-	if (h != NULL)
-		ares_free_hostent(h);
 	release(r);
 }
 
