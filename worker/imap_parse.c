@@ -104,7 +104,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 				break;
 			} else if (c == '\r') {
 				p->state = S_CR;
-			} else if (c == '\n') {
+			} else if (c == '\n' && !p->depth) {
 				p->pos = (uint32_t)i + 1;
 				return IMAP_PARSE_DONE;
 			} else if (c == '"') {

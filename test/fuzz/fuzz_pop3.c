@@ -1,0 +1,19 @@
+/*
+ * libFuzzer harness: the POP3 machine before login (worker/pop3.c,
+ * worker/sasl*.c) fed by a fake client connection as session.c feeds it,
+ * once with reads as large as the buffer allows and once cut where the
+ * input says; see fm_machine() in lib/fuzz_mail.c for the properties.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "test/fuzz/lib/fuzz_mail.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fm_machine(MP_PROTO_POP3, data, size);
+	return 0;
+}
