@@ -234,7 +234,11 @@ backend_run(struct session *s)
 		}
 		if (!conn_can_read(&s->b))
 			return;
-		if (buf_reserve(&pa->bin, 1024, BACKEND_LINE_MAX) < 0) {
+		/* Room up to the cap, not a fixed 1 KB more: whether a line fits must
+		 * not depend on how its bytes arrive. */
+		size_t have = buf_len(&pa->bin);
+		size_t more = BACKEND_LINE_MAX - have < 1024 ? BACKEND_LINE_MAX - have : 1024;
+		if (have >= BACKEND_LINE_MAX || buf_reserve(&pa->bin, more, BACKEND_LINE_MAX) < 0) {
 			backend_failed(s, "upstream sent too long response line", 0);
 			return;
 		}

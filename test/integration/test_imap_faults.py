@@ -168,6 +168,56 @@ def test_imap_backend_down(ctx):
     assert after["backend_error"] == before["backend_error"] + 1, (before, after)
 
 
+def _long_greeting_backend(ctx, length, dribble):
+    """A backend whose greeting line is `length` bytes with CRLF: sent in one write, or
+    (dribble) 7,300 bytes first and the rest 0.3 s later, so the proxy holds more
+    than 7 KB of an unfinished line between reads. Then it takes any LOGIN."""
+    def handler(conn, srv):
+        line = b"* OK " + b"x" * (length - 7) + b"\r\n"
+        if dribble:
+            conn.sendall(line[:7300])
+            time.sleep(0.3)                     # a second segment (not an assertion)
+            conn.sendall(line[7300:])
+        else:
+            conn.sendall(line)
+        f = conn.makefile("rb")
+        tag = None
+        for _ in range(8):                      # LOGIN {n}, user {n}, password
+            cmd = f.readline()
+            if not cmd:
+                return
+            tag = tag or cmd.split(b" ", 1)[0]
+            if cmd.endswith(b"}\r\n"):
+                conn.sendall(b"+ OK\r\n")
+            else:
+                conn.sendall(tag + b" OK logged in\r\n")
+                break
+        f.read(1)                               # until the proxy closes
+    return ctx.fake_server("script", handler=handler)
+
+
+@timeout(60)
+def test_imap_backend_long_line_limit_does_not_depend_on_reads(ctx):
+    """A backend line fits when it is at most 8 KB, whether its bytes arrive in one
+    segment or in two (a fixed 1 KB read reserve used to refuse a dribbled line of
+    7-8 KB that the same bytes in one burst passed); a longer one never fits."""
+    for length, dribble in ((8000, False), (8000, True), (8192, True), (8193, False),
+                            (8193, True), (9000, True)):
+        srv = _long_greeting_backend(ctx, length, dribble)
+        au = ctx.auth_service(imap_port=srv.port)
+        mp = ctx.mailproxy(servers=[imap_server()], auth=au)
+        with connect(mp.listens[0][1]) as c:
+            c.cmd("a LOGIN alice alicepw")
+            line = c.readline(timeout=15)
+            if length <= 8192:
+                assert line.startswith(b"a OK"), (length, dribble, line)
+            else:
+                assert line == INTERNAL_ERROR, (length, dribble, line)
+                mp.wait_log(r"upstream sent too long response line")
+        mp.stop()
+        srv.stop()
+
+
 @timeout(40)
 def test_imap_backend_silent_times_out(ctx):
     """A backend that accepts and never greets: after `timeout` the client gets the

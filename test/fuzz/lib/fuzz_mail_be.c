@@ -15,12 +15,11 @@
 #include "worker/sasl.h"
 
 /*
- * backend.c reads into a buffer of at most 8192 bytes and asks for 1024 of
- * room before each read, so a line is surely refused once more than 7168
- * bytes of it wait. (Up to 8191 can pass when the reads fall right: the
- * model takes the strict limit so both feeds agree.)
+ * backend.c reads into a buffer of at most 8192 bytes, so a line of up to
+ * 8191 bytes before its LF passes however its bytes arrive, and 8192 bytes
+ * of a line without its LF are refused.
  */
-#define BE_LINE_MAX 7168
+#define BE_LINE_MAX 8191
 
 static const char *const ba_names[] = {
 	"CONTINUE", "DONE", "REFUSED", "INVALID", "STARTTLS", "ERROR",
