@@ -18,29 +18,31 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 replay() {
-	status=0 total=0
+	status=0 total=0 passed=0 failed=0
 	for bin in "$bindir"/fuzz_*; do
 		name=${bin##*/fuzz_}
 		dir=$corpus_root/$name
 		n=$(find "$dir" -type f 2>/dev/null | wc -l)
 		if [ "$n" -eq 0 ]; then
 			echo "FAIL fuzz_$name: no committed corpus in $dir" >&2
-			status=1
+			status=1 failed=$((failed + 1))
 			continue
 		fi
 		log=$(mktemp)
 		# Files given one by one: each runs exactly once, no mutation.
 		if find "$dir" -type f -print0 | xargs -0 "$bin" -runs=1 >"$log" 2>&1; then
 			echo "PASS fuzz_$name ($n inputs)"
+			passed=$((passed + 1))
 		else
 			echo "FAIL fuzz_$name" >&2
 			tail -40 "$log" >&2
-			status=1
+			status=1 failed=$((failed + 1))
 		fi
 		rm -f "$log"
 		total=$((total + n))
 	done
 	echo "fuzz corpora replayed: $total inputs"
+	echo "fuzz: $passed passed, $failed failed"
 	return $status
 }
 
