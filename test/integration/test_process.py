@@ -92,10 +92,13 @@ def test_start_titles_users_and_stop(ctx):
     assert wait_until(lambda: len(children(mp.pid)) == 3, 20, what="3 workers")
     assert proc_title(mp.pid).startswith("mailproxy: master process ")
     assert mp.config_path in proc_title(mp.pid)
+    # A worker names itself and then drops privileges right after fork: wait for
+    # both rather than catching a child between fork and setuid.
     for w in children(mp.pid):
-        assert proc_title(w) == "mailproxy: worker process", proc_title(w)
+        wait_until(lambda: proc_title(w) == "mailproxy: worker process", 20,
+                   what="worker %d's title (%r)" % (w, proc_title(w)))
         if os.geteuid() == 0:
-            assert proc_uid(w) == 65534, "workers run as nobody"
+            wait_until(lambda: proc_uid(w) == 65534, 20, what="worker %d to run as nobody" % w)
     assert proc_uid(mp.pid) == os.geteuid()
     assert mp.pidfile_pid() == mp.pid
     assert greeting(mp.ports["imap"]).startswith(b"* OK IMAP4 ready")
