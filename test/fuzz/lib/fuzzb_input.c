@@ -3,7 +3,6 @@
  * any fixed input cuts the same way on every run, so a corpus file
  * replays exactly.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,17 +75,4 @@ fuzzb_dup(const void *p, size_t n)
 	if (n)
 		memcpy(q, p, n);
 	return q;
-}
-
-void
-fuzzb_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fuzz property violated: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
 }
