@@ -39,7 +39,7 @@ CFLAGS_ALL = $(WARN) $(OPT) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP \
 	-DMAILPROXY_BUILD_FLAGS='"$(WARN) $(OPT)"'
 LDLIBS_ALL = $(PKG_LIBS) -lpthread
 
-SRCS := $(wildcard common/*.c config/*.c worker/*.c master/*.c)
+SRCS := $(wildcard common/*.c config/*.c worker/*.c worker/*/*.c master/*.c)
 LIB_SRCS := $(filter-out master/main.c,$(SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/master/main.o

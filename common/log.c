@@ -15,7 +15,6 @@
 
 #include "common/log.h"
 #include "common/net.h"
-#include "config/config.h"
 
 enum { LF_FILE, LF_STDERR, LF_SYSLOG };
 

@@ -10,6 +10,7 @@
 #define MP_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -29,7 +30,16 @@ struct log_set {
 	struct log_target t[8];
 };
 
-struct errlog_conf;
+/* The targets of one error_log context, as the configuration lists them. */
+struct errlog_entry {
+	char *target;		/* path, "stderr" or "syslog:..." */
+	int level;		/* enum log_level */
+};
+
+struct errlog_conf {
+	size_t n;
+	struct errlog_entry *v;
+};
 
 const char *log_level_name(int level);
 int log_level_parse(const char *s);	/* -1 if unknown */

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "common/arena.h"
+#include "common/log.h"
 #include "common/net.h"
 
 #define CONF_DIRECTIVES_MAX 128
@@ -54,16 +55,6 @@ struct kv {
 struct kvlist {
 	size_t n;
 	struct kv *v;
-};
-
-struct errlog_entry {
-	char *target;		/* path, "stderr" or "syslog:..." */
-	int level;		/* enum log_level */
-};
-
-struct errlog_conf {
-	size_t n;
-	struct errlog_entry *v;
 };
 
 struct cidrlist {

@@ -15,7 +15,7 @@
 #include "master/cycle.h"
 #include "master/listen.h"
 #include "master/privs.h"
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 
 static int
 open_logs(struct cycle *cy, char *err, size_t errlen)

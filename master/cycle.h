@@ -1,10 +1,10 @@
-/* Building and freeing cycles (master only); see common/cycle.h. */
+/* Building and freeing cycles (master only); see config/cycle.h. */
 #ifndef MP_MASTER_CYCLE_H
 #define MP_MASTER_CYCLE_H
 
 #include <stddef.h>
 
-#include "common/cycle.h"
+#include "config/cycle.h"
 
 /* Takes ownership of cf on success only. */
 struct cycle *cycle_build(struct config *cf, struct cycle *old, unsigned generation,

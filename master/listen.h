@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "common/cycle.h"
+#include "config/cycle.h"
 
 #define LISTEN_ENV "MAILPROXY"
 

@@ -21,7 +21,7 @@
 #include "master/master.h"
 #include "master/privs.h"
 #include "master/signals.h"
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 
 static void
 usage(FILE *f)

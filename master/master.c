@@ -29,7 +29,7 @@
 #include "master/listen.h"
 #include "master/master.h"
 #include "master/privs.h"
-#include "worker/timer.h"
+#include "common/clock.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 2048
@@ -181,7 +181,7 @@ spawn_worker(struct cycle *cy, int index, int quick_deaths)
 	w->pid = pid;
 	w->cy = cy;
 	w->index = index;
-	w->started = timer_now();
+	w->started = clock_now();
 	w->quick_deaths = quick_deaths;
 	w->slot = slot;
 	cy->workers_alive++;
@@ -257,7 +257,7 @@ static void
 worker_died(struct wproc *w, int status)
 {
 	struct cycle *cy = w->cy;
-	uint64_t lived = timer_now() - w->started;
+	uint64_t lived = clock_now() - w->started;
 	int fatal = WIFEXITED(status) && WEXITSTATUS(status) == 2;
 
 	if (WIFSIGNALED(status))
@@ -289,7 +289,7 @@ worker_died(struct wproc *w, int status)
 				delay = 30000;
 			log_msg(LL_ALERT, "worker %d died %d times in a row right after start; "
 			    "respawning in %llu ms", index, quick, (unsigned long long)delay);
-			w->respawn_at = timer_now() + delay;
+			w->respawn_at = clock_now() + delay;
 			w->cy = cy;
 			w->index = index;
 			w->quick_deaths = quick;
@@ -335,7 +335,7 @@ reap(void)
 static void
 respawn_due(void)
 {
-	uint64_t now = timer_now();
+	uint64_t now = clock_now();
 
 	for (int i = 0; i < MAX_WORKERS; i++) {
 		struct wproc *w = &procs[i];
@@ -469,7 +469,7 @@ handle_signal(int sig)
 		if (!stopping) {
 			log_msg(LL_NOTICE, "gracefully shutting down");
 			stopping = SIGQUIT;
-			stop_started = timer_now();
+			stop_started = clock_now();
 			signal_workers(SIGQUIT, NULL);
 			/* No connection may wait in a backlog nobody will accept from. */
 			listen_close_unkept(current);
@@ -480,7 +480,7 @@ handle_signal(int sig)
 		if (stopping != SIGTERM) {
 			log_msg(LL_NOTICE, "exiting");
 			stopping = SIGTERM;
-			stop_started = timer_now();
+			stop_started = clock_now();
 			signal_workers(SIGTERM, NULL);
 			listen_close_unkept(current);
 		}
@@ -580,8 +580,8 @@ next_wake(struct timespec *ts)
 {
 	uint64_t now, until = UINT64_MAX;
 
-	timer_update_time();	/* handling a signal (a reload) can take a while */
-	now = timer_now();
+	clock_update();	/* handling a signal (a reload) can take a while */
+	now = clock_now();
 
 	for (int i = 0; i < MAX_WORKERS; i++)
 		if (procs[i].respawn_at != 0 && procs[i].respawn_at < until)
@@ -605,7 +605,7 @@ master_loop(const sigset_t *set)
 		struct timespec ts;
 		int sig = next_wake(&ts) ? sigtimedwait(set, &info, &ts) : sigwaitinfo(set, &info);
 
-		timer_update_time();
+		clock_update();
 		if (sig > 0)
 			handle_signal(sig);
 		reap();
@@ -613,10 +613,10 @@ master_loop(const sigset_t *set)
 		if (stopping) {
 			if (workers_running() == 0)
 				break;
-			if (timer_now() - stop_started > KILL_AFTER_MS && stopping == SIGTERM) {
+			if (clock_now() - stop_started > KILL_AFTER_MS && stopping == SIGTERM) {
 				log_msg(LL_ALERT, "worker processes did not exit in time; sending SIGKILL");
 				signal_workers(SIGKILL, NULL);
-				stop_started = timer_now();
+				stop_started = clock_now();
 			}
 		}
 	}
@@ -714,7 +714,7 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 	proctitle_set("mailproxy: master process %s -c %s", exe_path, cf->file);
 	log_msg(LL_NOTICE, "mailproxy started, master process %d%s", (int)getpid(),
 	    inherited ? " (binary upgrade)" : "");
-	timer_update_time();
+	clock_update();
 	spawn_workers(current);
 	master_loop(&set);
 	remove_pid_file();

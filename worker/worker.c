@@ -17,9 +17,9 @@
 #include "common/shm.h"
 #include "common/stats.h"
 #include "master/privs.h"
-#include "worker/event.h"
-#include "worker/session.h"
-#include "worker/timer.h"
+#include "worker/event/event.h"
+#include "worker/session/session.h"
+#include "worker/event/timer.h"
 #include "worker/worker.h"
 
 #define DRAIN_LOG_MS 60000
@@ -265,7 +265,7 @@ worker_main(struct cycle *c, int index, int slot, int single)
 	if (!single)
 		privs_drop(&cy->cf->main, cy->uid, cy->gid);
 	timer_reset();
-	timer_update_time();
+	clock_update();
 	if (ev_init() < 0) {
 		log_errno(LL_EMERG, errno, "epoll_create1() failed");
 		return 2;

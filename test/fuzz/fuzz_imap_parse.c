@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "test/fuzz/lib/fuzz_mail.h"
-#include "worker/imap_parse.h"
+#include "worker/proto/imap_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

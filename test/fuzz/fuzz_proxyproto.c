@@ -16,7 +16,7 @@
 #include "common/buf.h"
 #include "common/net.h"
 #include "test/fuzz/lib/fuzzb_input.h"
-#include "worker/proxyproto.h"
+#include "worker/proto/proxyproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

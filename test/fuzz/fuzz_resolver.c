@@ -18,8 +18,8 @@
 
 #include "common/buf.h"
 #include "test/fuzz/lib/fuzzb_input.h"
-#include "worker/auth_http.h"
-#include "worker/resolver.h"
+#include "worker/lookup/auth_http.h"
+#include "worker/lookup/resolver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

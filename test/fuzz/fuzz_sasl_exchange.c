@@ -12,7 +12,7 @@
 
 #include "test/fuzz/lib/fuzz_mail.h"
 #include "test/fuzz/lib/fuzz_sasl_ref.h"
-#include "worker/sasl_exchange.h"
+#include "worker/proto/sasl_exchange.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,8 +20,8 @@
 #include "common/buf.h"
 #include "test/fuzz/lib/fuzzb_input.h"
 #include "test/fuzz/lib/fuzzb_tls13.h"
-#include "worker/conn.h"
-#include "worker/utls.h"
+#include "worker/event/conn.h"
+#include "worker/tls/utls.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__asan_default_options(void);

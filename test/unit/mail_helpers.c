@@ -7,7 +7,7 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/sasl.h"
+#include "worker/proto/sasl.h"
 
 void
 mh_client(struct mh *h, const char *ip)

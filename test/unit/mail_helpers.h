@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "config/config.h"
-#include "worker/proto.h"
+#include "worker/proto/proto.h"
 
 struct mh {
 	const struct proto *proto;

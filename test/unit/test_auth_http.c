@@ -14,7 +14,7 @@
 
 #include "common/net.h"
 #include "test/unit/config_helpers.h"
-#include "worker/auth_http.h"
+#include "worker/lookup/auth_http.h"
 
 TestSuite(auth_http, .init = th_setup, .fini = th_teardown);
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "worker/backend_facts.h"
+#include "worker/session/backend_facts.h"
 
 static void reset(void) { backend_facts_reset(); }
 

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/cycle.h"
+#include "config/cycle.h"
 #include "test/unit/config_helpers.h"
-#include "worker/tls.h"
+#include "worker/tls/tls.h"
 
 TestSuite(config_tls, .init = th_setup, .fini = th_teardown);
 

@@ -14,10 +14,10 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/auth_http.h"
-#include "worker/proto_util.h"
-#include "worker/sasl.h"
-#include "worker/sasl_exchange.h"
+#include "worker/lookup/auth_http.h"
+#include "worker/proto/proto_util.h"
+#include "worker/proto/sasl.h"
+#include "worker/proto/sasl_exchange.h"
 
 TestSuite(cve, .init = th_setup, .fini = th_teardown);
 

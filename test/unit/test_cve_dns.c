@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "test/unit/config_helpers.h"
-#include "worker/resolver.h"
+#include "worker/lookup/resolver.h"
 
 TestSuite(cve_dns);
 

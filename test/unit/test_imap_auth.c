@@ -11,7 +11,7 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/sasl.h"
+#include "worker/proto/sasl.h"
 
 #define BAD(tag) tag " BAD invalid command\r\n"
 

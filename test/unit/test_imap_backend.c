@@ -11,7 +11,7 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/proto_util.h"
+#include "worker/proto/proto_util.h"
 
 TestSuite(imap_backend, .init = th_setup, .fini = th_teardown);
 

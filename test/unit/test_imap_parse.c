@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/imap_parse.h"
+#include "worker/proto/imap_parse.h"
 
 #define BIG 65536
 

@@ -10,8 +10,8 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/proto_util.h"
-#include "worker/sasl.h"
+#include "worker/proto/proto_util.h"
+#include "worker/proto/sasl.h"
 
 TestSuite(pop3, .init = th_setup, .fini = th_teardown);
 

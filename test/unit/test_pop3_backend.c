@@ -10,8 +10,8 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/backend_facts.h"
-#include "worker/proto_util.h"
+#include "worker/session/backend_facts.h"
+#include "worker/proto/proto_util.h"
 
 TestSuite(pop3_backend, .init = th_setup, .fini = th_teardown);
 

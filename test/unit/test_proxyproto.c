@@ -13,7 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "common/net.h"
-#include "worker/proxyproto.h"
+#include "worker/proto/proxyproto.h"
 
 TestSuite(proxyproto);
 

@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/resolver.h"
+#include "worker/lookup/resolver.h"
 
 TestSuite(resolver_answer);
 

@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/sasl.h"
+#include "worker/proto/sasl.h"
 
 TestSuite(sasl);
 

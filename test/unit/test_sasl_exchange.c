@@ -11,8 +11,8 @@
 #include <criterion/criterion.h>
 
 #include "common/buf.h"
-#include "worker/proto_util.h"
-#include "worker/sasl_exchange.h"
+#include "worker/proto/proto_util.h"
+#include "worker/proto/sasl_exchange.h"
 
 TestSuite(sasl_exchange);
 

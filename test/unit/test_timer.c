@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/timer.h"
+#include "worker/event/timer.h"
 
 TestSuite(timer);
 
@@ -60,7 +60,7 @@ drain_in_order(struct timer **ts, size_t n)
 {
 	struct timer **s = malloc(n * sizeof(*s));
 	size_t m = 0;
-	uint64_t now = timer_now();
+	uint64_t now = clock_now();
 
 	for (size_t i = 0; i < n; i++)
 		if (timer_armed(ts[i]))
@@ -108,13 +108,13 @@ ptrs(struct timer *t, size_t n)
 Test(timer, now_is_cached_until_updated)
 {
 	struct timespec ts = { 0, 3 * 1000 * 1000 };
-	uint64_t a = timer_now();
+	uint64_t a = clock_now();
 
 	cr_assert_gt(a, 0);
 	nanosleep(&ts, NULL);
-	cr_assert_eq(timer_now(), a, "timer_now() must not read the clock");
-	timer_update_time();
-	cr_assert_geq(timer_now(), a + 3);
+	cr_assert_eq(clock_now(), a, "clock_now() must not read the clock");
+	clock_update();
+	cr_assert_geq(clock_now(), a + 3);
 }
 
 Test(timer, hundred_thousand_random_timers_come_out_in_order)
@@ -204,7 +204,7 @@ Test(timer, rearm_earlier_and_later)
 	/* Many random re-arms, some to the same deadline. */
 	for (size_t i = 0; i < 20000; i++) {
 		size_t k = (size_t)rand() % n;
-		timer_set(&t[k], rand() % 4 ? (uint64_t)rand() % 200000 : t[k].when - timer_now(), never);
+		timer_set(&t[k], rand() % 4 ? (uint64_t)rand() % 200000 : t[k].when - clock_now(), never);
 	}
 	cr_assert_eq(timer_count(), n);
 	check_heap(p, n);
@@ -248,9 +248,9 @@ Test(timer, run_fires_expired_timers_in_order)
 	timer_set(&late, 600000, never);
 	timer_run();	/* the cached clock has not moved: only 0 ms timers are due */
 	for (size_t i = 0; i < nfired; i++)
-		cr_assert_eq(fired_when[i], timer_now());
+		cr_assert_eq(fired_when[i], clock_now());
 	sleep_ms(25);
-	timer_update_time();
+	clock_update();
 	timer_run();
 	cr_assert_eq(nfired, 100);
 	for (size_t i = 1; i < nfired; i++)
@@ -287,7 +287,7 @@ Test(timer, callbacks_may_cancel_and_arm)
 	timer_set(&victim, 1, never);
 	timer_set(&self_rearm, 0, rearm_later);
 	sleep_ms(3);
-	timer_update_time();
+	clock_update();
 	timer_run();
 	cr_assert_eq(nfired, 1);
 	cr_assert_eq(self_runs, 1);

@@ -19,8 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker/conn.h"
-#include "worker/utls.h"
+#include "worker/event/conn.h"
+#include "worker/tls/utls.h"
 
 struct side {
 	uint8_t secret[48], key[32], iv[12];

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "test/fuzz/lib/fuzz_mail.h"
-#include "worker/auth_http.h"
-#include "worker/sasl.h"
+#include "worker/lookup/auth_http.h"
+#include "worker/proto/sasl.h"
 
 void
 fm_fail(const char *fmt, ...)

@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "config/config.h"
-#include "worker/proto.h"
+#include "worker/proto/proto.h"
 
 /* A property does not hold: prints to stderr and aborts (libFuzzer records the input). */
 void fm_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "test/fuzz/lib/fuzz_sasl_ref.h"
-#include "worker/sasl.h"
+#include "worker/proto/sasl.h"
 
 static int
 val(char c)

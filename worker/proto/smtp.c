@@ -1,0 +1,349 @@
+/*
+ * SMTP before login: a pure state machine (one line in, replies and an
+ * action out) with nginx's dialogue and replies: HELO/EHLO, AUTH
+ * PLAIN/LOGIN/CRAM-MD5/EXTERNAL, STARTTLS, and with "smtp_auth none" the
+ * MAIL and first RCPT that stand in for a login. Lines are parsed as
+ * nginx's ngx_mail_smtp_parse_command() parses them. What the client said
+ * (HELO name, MAIL and RCPT lines) is kept in ctx->cr for the auth service
+ * and smtp_backend.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "worker/proto/proto.h"
+#include "worker/proto/proto_util.h"
+#include "worker/proto/sasl_exchange.h"
+
+enum smtp_state {
+	SMTP_ST_START,
+	SMTP_ST_SASL,		/* in an AUTH exchange (ctx->sasl) */
+};
+
+#define SMTP_ARGS_MAX 11	/* nginx refuses a twelfth argument */
+
+struct smtp_args {
+	int n;
+	const char *v[SMTP_ARGS_MAX];
+	size_t l[SMTP_ARGS_MAX];
+};
+
+#define R_OK		"250 2.0.0 OK\r\n"
+#define R_INVALID	"500 5.5.1 Invalid command\r\n"
+#define R_BAD_ARG	"501 5.5.4 Invalid argument\r\n"
+#define R_BAD_SEQ	"503 5.5.1 Bad sequence of commands\r\n"
+#define R_AUTH_REQ	"530 5.7.1 Authentication required\r\n"
+
+static void
+smtp_set_state(struct proto_ctx *ctx, enum smtp_state st)
+{
+	ctx->state = (uint8_t)st;
+}
+
+static enum proto_action
+invalid(struct proto_ctx *ctx, const char *reason)
+{
+	return proto_invalid(ctx, R_INVALID, reason);
+}
+
+/* nginx answers "501" without counting an error or leaving the state. */
+static enum proto_action
+bad_argument(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, R_BAD_ARG);
+	return PA_OK;
+}
+
+static enum proto_action
+internal_error(struct proto_ctx *ctx)
+{
+	return proto_internal_error(ctx, smtp_proto.internal_error);
+}
+
+static enum proto_action
+sasl_outcome(struct proto_ctx *ctx, int rc)
+{
+	return proto_sasl_outcome(ctx, rc, SMTP_ST_SASL, invalid, smtp_proto.internal_error);
+}
+
+static enum proto_action
+cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
+{
+	const struct proto_rt *rt = ctx->rt;
+	char *copy = NULL;
+	int rc;
+
+	if (a->n != 1)
+		return bad_argument(ctx);
+	/* The name goes into Auth-SMTP-Helo unescaped: no NUL. */
+	rc = creds_set(&ctx->cr.helo, a->v[0], a->l[0]);
+	if (rc == -1)
+		return bad_argument(ctx);
+	if (rc == -2 || creds_set(&copy, a->v[0], a->l[0]) < 0)
+		return internal_error(ctx);
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = copy;
+	ctx->u.smtp.ehlo = (uint8_t)ehlo;
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
+	buf_puts(ctx->out, ehlo ? proto_caps(ctx) : rt->auth_list);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_helo_only(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	return cmd_helo(ctx, a, 0);
+}
+
+static enum proto_action
+cmd_ehlo(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	return cmd_helo(ctx, a, 1);
+}
+
+static enum proto_action
+cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
+{
+	/* nginx: AUTH before STARTTLS under "starttls only" is an invalid command. */
+	if (proto_starttls_only_blocks(ctx))
+		return invalid(ctx, NULL);
+	if (a->n == 0)
+		return bad_argument(ctx);
+	creds_forget_login(&ctx->cr);
+	if (a->n > 2)
+		return invalid(ctx, NULL);
+	return sasl_outcome(ctx, sasl_exchange_begin(ctx, "334 ", ctx->conf->smtp_auth,
+	    a->v[0], a->l[0], a->n == 2 ? a->v[1] : NULL, a->n == 2 ? a->l[1] : 0));
+}
+
+/* The command line from its start to the end of its last argument, as nginx keeps it. */
+static int
+keep_line(char **dst, const char *line, const struct smtp_args *a)
+{
+	size_t n = (size_t)(a->v[a->n - 1] + a->l[a->n - 1] - line);
+
+	return creds_set(dst, line, n);
+}
+
+static enum proto_action
+cmd_mail(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+{
+	int rc;
+
+	if (!(ctx->conf->smtp_auth & AUTHM_NONE)) {
+		ctx->reason = "client was rejected: MAIL without authentication";
+		buf_puts(ctx->out, R_AUTH_REQ);
+		return PA_OK;
+	}
+	if (ctx->cr.from != NULL) {
+		buf_puts(ctx->out, R_BAD_SEQ);
+		return PA_OK;
+	}
+	if (a->n == 0)
+		return bad_argument(ctx);
+	/* It goes to the auth service unescaped and to the backend verbatim: no NUL. */
+	if ((rc = keep_line(&ctx->cr.from, line, a)) == -1)
+		return bad_argument(ctx);
+	if (rc == -2)
+		return internal_error(ctx);
+	creds_forget_login(&ctx->cr);
+	buf_puts(ctx->out, R_OK);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+{
+	int rc;
+
+	if (ctx->cr.from == NULL) {
+		buf_puts(ctx->out, R_BAD_SEQ);
+		return PA_OK;
+	}
+	if (a->n == 0)
+		return bad_argument(ctx);
+	if ((rc = keep_line(&ctx->cr.to, line, a)) == -1)
+		return bad_argument(ctx);
+	if (rc == -2)
+		return internal_error(ctx);
+	creds_forget_login(&ctx->cr);
+	ctx->cr.method = AUTHM_NONE;
+	return PA_AUTH;
+}
+
+static enum proto_action
+cmd_rset(struct proto_ctx *ctx)
+{
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
+	buf_puts(ctx->out, R_OK);
+	return PA_OK;
+}
+
+static enum proto_action
+cmd_starttls(struct proto_ctx *ctx)
+{
+	if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
+		return invalid(ctx, NULL);
+	/* RFC 3207: forget what the client said before TLS (nginx CVE-2014-3556). */
+	creds_drop(&ctx->cr.helo);
+	creds_drop(&ctx->cr.from);
+	creds_drop(&ctx->cr.to);
+	creds_forget_login(&ctx->cr);
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = NULL;
+	ctx->u.smtp.ehlo = 0;
+	buf_puts(ctx->out, "220 2.0.0 Start TLS\r\n");
+	return PA_STARTTLS;
+}
+
+/*
+ * Splits the arguments after the command name as nginx does: runs of
+ * spaces separate them. Returns -1 when there are too many.
+ */
+static int
+split_args(const char *s, size_t n, struct smtp_args *a)
+{
+	size_t i = 0;
+
+	a->n = 0;
+	for (;;) {
+		while (i < n && s[i] == ' ')
+			i++;
+		if (i == n)
+			return 0;
+		if (a->n == SMTP_ARGS_MAX)
+			return -1;
+		size_t start = i;
+		while (i < n && s[i] != ' ')
+			i++;
+		a->v[a->n] = s + start;
+		a->l[a->n] = i - start;
+		a->n++;
+	}
+}
+
+static int
+is_alpha(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* The commands nginx's parser knows; the others are invalid before any argument is looked at. */
+enum smtp_cmd {
+	SMTP_HELO, SMTP_EHLO, SMTP_AUTH, SMTP_QUIT, SMTP_NOOP, SMTP_MAIL, SMTP_RSET,
+	SMTP_RCPT, SMTP_VRFY, SMTP_EXPN, SMTP_HELP, SMTP_DATA, SMTP_STARTTLS,
+};
+
+static const char *const smtp_cmd_names[] = {
+	"HELO", "EHLO", "AUTH", "QUIT", "NOOP", "MAIL", "RSET",
+	"RCPT", "VRFY", "EXPN", "HELP", "DATA", "STARTTLS",
+};
+
+static enum proto_action
+command(struct proto_ctx *ctx, const char *line, size_t n)
+{
+	struct smtp_args a;
+	size_t k = 0;
+	int cmd = -1;
+
+	while (k < n && is_alpha(line[k]))
+		k++;
+	if (k < n && line[k] != ' ')
+		return invalid(ctx, NULL);
+	for (size_t i = 0; i < sizeof(smtp_cmd_names) / sizeof(smtp_cmd_names[0]); i++)
+		if (k == strlen(smtp_cmd_names[i]) && strncasecmp(line, smtp_cmd_names[i], k) == 0)
+			cmd = (int)i;
+	if (cmd < 0 || split_args(line + k, n - k, &a) < 0)
+		return invalid(ctx, NULL);
+
+	switch ((enum smtp_cmd)cmd) {
+	case SMTP_HELO:
+		return cmd_helo_only(ctx, &a);
+	case SMTP_EHLO:
+		return cmd_ehlo(ctx, &a);
+	case SMTP_AUTH:
+		return cmd_auth(ctx, &a);
+	case SMTP_QUIT:
+		buf_puts(ctx->out, "221 2.0.0 Bye\r\n");
+		return PA_CLOSE;
+	case SMTP_NOOP:
+		buf_puts(ctx->out, R_OK);
+		return PA_OK;
+	case SMTP_MAIL:
+		return cmd_mail(ctx, line, &a);
+	case SMTP_RSET:
+		return cmd_rset(ctx);
+	case SMTP_RCPT:
+		return cmd_rcpt(ctx, line, &a);
+	case SMTP_STARTTLS:
+		return cmd_starttls(ctx);
+	case SMTP_VRFY:
+	case SMTP_EXPN:
+	case SMTP_HELP:
+	case SMTP_DATA:
+		break;
+	}
+	return invalid(ctx, NULL);
+}
+
+static enum proto_action
+smtp_input(struct proto_ctx *ctx, const char *data, size_t len, int full, size_t *used)
+{
+	long n = proto_take_line(data, len, full, used);
+
+	if (n < 0)
+		return proto_line_refused(ctx, n, invalid);
+	if (proto_count_command(ctx, invalid) == PA_CLOSE)
+		return PA_CLOSE;
+	if (ctx->state == SMTP_ST_START)
+		return command(ctx, data, (size_t)n);
+	return sasl_outcome(ctx, sasl_exchange_step(ctx, "334 ", data, (size_t)n));
+}
+
+enum proto_action
+smtp_early_input(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, "503 5.5.0 Improper use of SMTP command pipelining\r\n");
+	ctx->reason = "client was rejected before greeting";
+	return PA_CLOSE;
+}
+
+static int
+smtp_greeting(struct proto_ctx *ctx)
+{
+	smtp_set_state(ctx, SMTP_ST_START);
+	return buf_puts(ctx->out, ctx->rt->greeting);
+}
+
+static enum proto_action
+smtp_auth_failed(struct proto_ctx *ctx, const char *text, const char *code, int retry)
+{
+	buf_printf(ctx->out, "%s %s\r\n", code != NULL && code[0] ? code : "535 5.7.0", text);
+	smtp_set_state(ctx, SMTP_ST_START);
+	/* The session clears cr after a failed login; the HELO name still holds. */
+	if (retry && ctx->cr.helo == NULL && ctx->u.smtp.helo != NULL &&
+	    creds_set(&ctx->cr.helo, ctx->u.smtp.helo, strlen(ctx->u.smtp.helo)) < 0)
+		return internal_error(ctx);
+	return retry ? PA_OK : PA_CLOSE;
+}
+
+static void
+smtp_free(struct proto_ctx *ctx)
+{
+	free(ctx->u.smtp.helo);
+	ctx->u.smtp.helo = NULL;
+}
+
+const struct proto smtp_proto = {
+	.name = "smtp",
+	.greeting = smtp_greeting,
+	.input = smtp_input,
+	.auth_failed = smtp_auth_failed,
+	.backend_line = smtp_backend_line,
+	.free = smtp_free,
+	.internal_error = "451 4.3.2 Internal server error\r\n",
+	.cert_error = "421 4.7.1 SSL certificate error\r\n",
+	.no_cert = "421 4.7.1 No required SSL certificate\r\n",
+};

@@ -1,0 +1,315 @@
+/*
+ * SMTP backend login, pure: wait for the 220 greeting, EHLO (with our name
+ * before XCLIENT, else with the client's), then XCLIENT with the client's
+ * details and its HELO/EHLO again (xclient on), then either AUTH PLAIN
+ * (proxy_smtp_auth), or the client's MAIL
+ * and RCPT (smtp_auth none), or nothing. Multi-line replies count once, at
+ * their last line. With no password to send (EXTERNAL, CRAM-MD5 and no
+ * Auth-Pass) the login ends as an internal error, "no password available",
+ * as nginx's. After an AUTH the proxy itself tells the client
+ * "235 2.0.0 OK", as nginx does; with smtp_auth none the backend's answer
+ * to RCPT goes to the client instead, whatever it says. With proxy_starttls
+ * the first EHLO is followed by STARTTLS, and once TLS is up (line == NULL)
+ * by a second EHLO, as RFC 3207 requires.
+ *
+ * Beyond nginx: with XCLIENT (and no proxy_starttls) the first EHLO is
+ * skipped: XCLIENT goes right after the greeting, since the backend starts
+ * the session over after it anyway and the client's EHLO follows. That is
+ * two round trips instead of three. A backend that refuses XCLIENT there
+ * (5xx) gets nginx's order at once, and is remembered (BF_SMTP_EHLO_FIRST).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/net.h"
+#include "worker/proto/proto_util.h"
+#include "worker/proto/sasl.h"
+
+enum smtp_be_state {
+	SMTP_BE_GREETING,	/* waiting for 220 */
+	SMTP_BE_EHLO,		/* sent EHLO <server_name>, waiting for 250 */
+	SMTP_BE_XCLIENT,	/* sent XCLIENT, waiting for 220 or 250 */
+	SMTP_BE_HELO,		/* sent the client's HELO/EHLO, waiting for 250 */
+	SMTP_BE_AUTH,		/* sent AUTH PLAIN, waiting for 235 */
+	SMTP_BE_MAIL,		/* sent MAIL, waiting for 250 */
+	SMTP_BE_RCPT,		/* sent RCPT, relaying the reply */
+	SMTP_BE_STARTTLS,	/* proxy_starttls: sent STARTTLS, waiting for 220 */
+	SMTP_BE_XCLIENT_EARLY,	/* sent XCLIENT right after the greeting */
+};
+
+/* A multi-line RCPT reply relayed to the client stops growing here. */
+#define SMTP_RELAY_MAX 16384
+
+int
+smtp_xtext(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 33 || *p > 126 || *p == '+' || *p == '=') {
+			char e[3] = { '+', hex[*p >> 4], hex[*p & 15] };
+			if (buf_append(b, e, 3) < 0)
+				return -1;
+		} else if (buf_append(b, p, 1) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+be_set_state(struct proto_ctx *ctx, enum smtp_be_state st)
+{
+	ctx->be_state = (uint8_t)st;
+}
+
+/*
+ * "NNN text", "NNN-text" or "NNN": returns the code (200..599) and sets
+ * *more for a line that another follows; 0 when the line is no reply.
+ */
+static int
+reply_code(const char *line, size_t len, int *more)
+{
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9')
+		return 0;
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return 0;
+	*more = len > 3 && line[3] == '-';
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+static const char *
+server_name(const struct proto_ctx *ctx)
+{
+	return ctx->conf->server_name.v[0];
+}
+
+/* The client's verb: HELO only when it said HELO. */
+static const char *
+client_verb(const struct proto_ctx *ctx)
+{
+	return ctx->u.smtp.helo != NULL && !ctx->u.smtp.ehlo ? "HELO" : "EHLO";
+}
+
+static const char *
+client_helo(const struct proto_ctx *ctx)
+{
+	return ctx->cr.helo != NULL ? ctx->cr.helo : ctx->u.smtp.helo;
+}
+
+/*
+ * The seed's form, "XCLIENT PROTO=ESMTP HELO=... ADDR=... LOGIN=... NAME=...",
+ * every value xtext-encoded (nginx 1.29 sends ADDR, LOGIN and NAME only).
+ */
+static void
+send_xclient(struct proto_ctx *ctx)
+{
+	char ip[NET_ADDRSTRLEN];
+	const char *helo = client_helo(ctx);
+	int port;
+
+	proto_addr(ctx->client_addr, ip, sizeof(ip), &port);
+	buf_printf(ctx->bout, "XCLIENT PROTO=%s",
+	    ctx->u.smtp.helo != NULL && !ctx->u.smtp.ehlo ? "SMTP" : "ESMTP");
+	if (helo != NULL && helo[0] != '\0') {
+		buf_puts(ctx->bout, " HELO=");
+		smtp_xtext(ctx->bout, helo);
+	}
+	buf_puts(ctx->bout, " ADDR=");
+	if (ctx->client_addr->sa_family == AF_INET6 && strchr(ip, ':') != NULL)
+		buf_puts(ctx->bout, "IPV6:");
+	smtp_xtext(ctx->bout, ip);
+	if (ctx->be_login != NULL && ctx->be_login[0] != '\0' && !ctx->conf->proxy_smtp_auth) {
+		buf_puts(ctx->bout, " LOGIN=");
+		smtp_xtext(ctx->bout, ctx->be_login);
+	}
+	buf_puts(ctx->bout, " NAME=");
+	smtp_xtext(ctx->bout, ctx->client_host != NULL ? ctx->client_host : "[UNAVAILABLE]");
+	buf_puts(ctx->bout, "\r\n");
+	be_set_state(ctx, SMTP_BE_XCLIENT);
+}
+
+static enum backend_action
+send_auth_plain(struct proto_ctx *ctx)
+{
+	size_t ul, pl;
+	char *plain, *b64;
+
+	if (ctx->be_passwd == NULL) {
+		/* EXTERNAL, CRAM-MD5 or APOP, and no Auth-Pass: nginx's words. */
+		ctx->reason = "no password available";
+		return BA_ERROR;
+	}
+	ul = strlen(ctx->be_login);
+	pl = strlen(ctx->be_passwd);
+	plain = malloc(ul + pl + 2);
+	if (plain == NULL)
+		return BA_INVALID;
+	plain[0] = '\0';
+	memcpy(plain + 1, ctx->be_login, ul);
+	plain[ul + 1] = '\0';
+	memcpy(plain + ul + 2, ctx->be_passwd, pl);
+	b64 = b64_encode_dup(plain, ul + pl + 2);
+	memset(plain, 0, ul + pl + 2);
+	free(plain);
+	if (b64 == NULL)
+		return BA_INVALID;
+	buf_printf(ctx->bout, "AUTH PLAIN %s\r\n", b64);
+	memset(b64, 0, strlen(b64));
+	free(b64);
+	be_set_state(ctx, SMTP_BE_AUTH);
+	return BA_CONTINUE;
+}
+
+static enum backend_action
+logged_in(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, "235 2.0.0 OK\r\n");
+	return BA_DONE;
+}
+
+/* After the greetings: MAIL (smtp_auth none), AUTH PLAIN, or done. */
+static enum backend_action
+after_helo(struct proto_ctx *ctx)
+{
+	if (ctx->cr.method == AUTHM_NONE) {
+		if (ctx->cr.from == NULL || ctx->cr.to == NULL)
+			return BA_INVALID;
+		buf_printf(ctx->bout, "%s\r\n", ctx->cr.from);
+		be_set_state(ctx, SMTP_BE_MAIL);
+		return BA_CONTINUE;
+	}
+	if (ctx->conf->proxy_smtp_auth)
+		return send_auth_plain(ctx);
+	return logged_in(ctx);
+}
+
+/* Reply to our EHLO: XCLIENT, or go on. */
+static enum backend_action
+after_ehlo(struct proto_ctx *ctx)
+{
+	if (ctx->conf->xclient) {
+		send_xclient(ctx);
+		return BA_CONTINUE;
+	}
+	return after_helo(ctx);
+}
+
+/*
+ * The first greeting to the backend. With XCLIENT it is ours (the backend
+ * greets the client's name after XCLIENT); without, it carries the client's
+ * own HELO/EHLO name when there is one, so the backend records it at no
+ * extra round trip (nginx sends its server_name; its users ask for this).
+ */
+static void
+send_first_ehlo(struct proto_ctx *ctx)
+{
+	const char *helo = client_helo(ctx);
+
+	if (ctx->conf->xclient || ctx->conf->proxy_starttls || helo == NULL)
+		buf_printf(ctx->bout, "%s %s\r\n", ctx->conf->xclient || ctx->conf->proxy_starttls ?
+		    "EHLO" : client_verb(ctx), server_name(ctx));
+	else
+		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), helo);
+	be_set_state(ctx, SMTP_BE_EHLO);
+}
+
+enum backend_action
+smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
+{
+	const char *helo;
+	int more = 0, code;
+
+	if (line == NULL) {
+		if (ctx->be_state != SMTP_BE_STARTTLS)
+			return BA_CONTINUE;	/* connected: the backend speaks first */
+		if (!ctx->conf->xclient && client_helo(ctx) != NULL)
+			buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), client_helo(ctx));
+		else
+			buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
+		be_set_state(ctx, SMTP_BE_EHLO);
+		return BA_CONTINUE;
+	}
+	code = reply_code(line, len, &more);
+	if (code == 0)
+		return BA_INVALID;
+	if (ctx->be_state == SMTP_BE_RCPT) {
+		/* nginx relays whatever the backend answers to RCPT. */
+		buf_printf(ctx->out, "%.*s\r\n", (int)len, line);
+		if (more)
+			return buf_len(ctx->out) > SMTP_RELAY_MAX ? BA_INVALID : BA_CONTINUE;
+		return BA_DONE;
+	}
+	if (more)
+		return BA_CONTINUE;	/* only the last line of a reply counts */
+	if (ctx->be_state == SMTP_BE_XCLIENT_EARLY && code >= 500) {
+		/*
+		 * Try nginx's order. Only "bad sequence" or "not recognized" (here)
+		 * says something of the backend worth remembering: a 501 or 550 may
+		 * come from what this client sent (a HELO name too long), and must
+		 * not slow down everyone else's logins.
+		 */
+		if (code == 502 || code == 503) {
+			ctx->be_facts |= BF_SMTP_EHLO_FIRST;
+			ctx->be_learned = 1;
+		}
+		send_first_ehlo(ctx);
+		return BA_CONTINUE;
+	}
+	if (code >= 400)
+		return BA_REFUSED;
+
+	switch (ctx->be_state) {
+	case SMTP_BE_GREETING:
+		if (code != 220)
+			return BA_INVALID;
+		if (ctx->conf->xclient && !ctx->conf->proxy_starttls &&
+		    !(ctx->be_facts & BF_SMTP_EHLO_FIRST)) {
+			send_xclient(ctx);
+			be_set_state(ctx, SMTP_BE_XCLIENT_EARLY);
+			return BA_CONTINUE;
+		}
+		send_first_ehlo(ctx);
+		return BA_CONTINUE;
+	case SMTP_BE_EHLO:
+		if (code != 250)
+			return BA_INVALID;
+		if (ctx->conf->proxy_starttls && !ctx->be_tls) {
+			buf_puts(ctx->bout, "STARTTLS\r\n");
+			be_set_state(ctx, SMTP_BE_STARTTLS);
+			return BA_CONTINUE;
+		}
+		return after_ehlo(ctx);
+	case SMTP_BE_STARTTLS:
+		return code == 220 ? BA_STARTTLS : BA_INVALID;
+	case SMTP_BE_XCLIENT:
+	case SMTP_BE_XCLIENT_EARLY:
+		if (code != 220 && code != 250)
+			return BA_INVALID;
+		/* Postfix starts the session over after XCLIENT: greet it again. */
+		helo = client_helo(ctx);
+		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx),
+		    helo != NULL ? helo : server_name(ctx));
+		be_set_state(ctx, SMTP_BE_HELO);
+		return BA_CONTINUE;
+	case SMTP_BE_HELO:
+		if (code != 250)
+			return BA_INVALID;
+		return after_helo(ctx);
+	case SMTP_BE_AUTH:
+		if (code != 235)
+			return BA_INVALID;
+		return logged_in(ctx);
+	case SMTP_BE_MAIL:
+		if (code != 250)
+			return BA_INVALID;
+		buf_printf(ctx->bout, "%s\r\n", ctx->cr.to);
+		be_set_state(ctx, SMTP_BE_RCPT);
+		return BA_CONTINUE;
+	case SMTP_BE_RCPT:
+		break;
+	}
+	return BA_INVALID;
+}

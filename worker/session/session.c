@@ -1,0 +1,663 @@
+/*
+ * Session lifecycle and the dialogue before login: accept, greeting, feeding
+ * client bytes to the protocol machine, acting on what it asks (auth, TLS,
+ * close), and the auth_http round trip with Auth-Wait. Backend login is in
+ * backend.c, relaying in relay.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/shm.h"
+#include "common/stats.h"
+#include "worker/session/session.h"
+#include "worker/session/session_int.h"
+#include "worker/lookup/resolver.h"
+#include "worker/tls/tls.h"
+#include "worker/tls/utls.h"
+
+#define OUT_HIGH_WATER (64 * 1024)	/* stop reading commands while replies pile up */
+
+static struct proto_rt *rts;
+static size_t nrts;
+static struct session *all;
+static size_t nsessions;
+static unsigned nfds;
+static uint64_t local_ids;
+
+size_t session_count(void) { return nsessions; }
+unsigned session_conns(void) { return nfds; }
+void session_fd_acquired(void) { nfds++; }
+
+void
+session_fd_released(void)
+{
+	nfds--;
+	worker_conn_released();
+}
+
+int
+session_init(struct cycle *cy)
+{
+	rts = proto_rt_build(cy->cf);
+	nrts = cy->cf->nservers;
+	if (rts == NULL) {
+		log_msg(LL_EMERG, "cannot build protocol replies (out of memory)");
+		return -1;
+	}
+	if (utls_init() < 0) {
+		log_msg(LL_EMERG, "cannot set up TLS record handling (out of memory)");
+		return -1;
+	}
+	return 0;
+}
+
+void
+session_shutdown(void)
+{
+	proto_rt_free(rts, nrts);
+	rts = NULL;
+	resolver_shutdown();
+	relay_shutdown();
+	auth_http_shutdown();
+	tls_shutdown();
+	utls_shutdown();
+}
+
+static size_t
+client_buffer(const struct srv_conf *c)
+{
+	return c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
+	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer : c->smtp_client_buffer;
+}
+
+static const char *const state_names[] = {
+	"new", "proxy_header", "handshake", "resolve", "greet_delay", "preauth", "auth", "auth_wait",
+	"connect", "backend_tls", "login", "relay", "closing", "closed",
+};
+
+void
+session_set_state(struct session *s, enum sess_state st)
+{
+	if (log_enabled(s->log, LL_DEBUG))
+		log_write(s->log, LL_DEBUG, 0, s->id, "state %s -> %s", state_names[s->state],
+		    state_names[st]);
+	s->state = (uint8_t)st;
+}
+
+void
+session_log(const struct session *s, int level, int err, const char *fmt, ...)
+{
+	char msg[1024], client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN], up[NET_ADDRSTRLEN + 16] = "";
+	va_list ap;
+
+	if (!log_enabled(s->log, level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	net_ntop(&s->client.sa, client, sizeof(client));
+	net_ntop_port((const struct sockaddr *)&s->le->lc->addr, server, sizeof(server));
+	if (s->b.io.fd >= 0) {
+		char a[NET_ADDRSTRLEN];
+		net_ntop_port(&s->backend.sa, a, sizeof(a));
+		snprintf(up, sizeof(up), ", upstream: %s", a);
+	}
+	const char *login = s->login ? s->login : s->pa && s->pa->ctx.cr.login ? s->pa->ctx.cr.login : NULL;
+	if (login)
+		log_write(s->log, level, err, s->id, "%s, client: %s, server: %s, login: \"%s\"%s",
+		    msg, client, server, login, up);
+	else
+		log_write(s->log, level, err, s->id, "%s, client: %s, server: %s%s", msg, client,
+		    server, up);
+}
+
+static void
+session_free(void *p)
+{
+	struct session *s = p;
+
+	free(s->login);
+	free(s);
+}
+
+static void
+preauth_free(struct session *s)
+{
+	struct preauth *pa = s->pa;
+
+	if (pa == NULL)
+		return;
+	if (s->proto->free)
+		s->proto->free(&pa->ctx);
+	creds_clear(&pa->ctx.cr);
+	auth_result_clear(&pa->ar);
+	resolver_cancel(pa->resolve);
+	free(pa->client_host);
+	if (pa->in.data)
+		memset(pa->in.data, 0, pa->in.cap);	/* may hold a password */
+	buf_release(&pa->in);
+	buf_release(&pa->out);
+	buf_release(&pa->bin);
+	if (pa->bout.data)
+		memset(pa->bout.data, 0, pa->bout.cap);
+	buf_release(&pa->bout);
+	free(pa);
+	s->pa = NULL;
+}
+
+void
+session_switch_server(struct session *s, const struct listen_entry *le)
+{
+	struct proto_ctx *ctx = &s->pa->ctx;
+
+	s->le = le;
+	s->conf = le->srv;
+	s->log = &s->cy->srv_log[le->server];
+	ctx->conf = s->conf;
+	ctx->rt = &rts[le->server];
+	ctx->bufsize = client_buffer(s->conf);
+	if (log_enabled(s->log, LL_DEBUG))
+		session_log(s, LL_DEBUG, 0, "SNI selected server %zu", le->server);
+}
+
+const struct sockaddr *
+session_local_addr(struct session *s)
+{
+	struct preauth *pa = s->pa;
+	socklen_t ll = sizeof(pa->local);
+
+	if (!pa->local_known && getsockname(s->c.io.fd, &pa->local.sa, &ll) == 0)
+		pa->local_known = 1;
+	return &pa->local.sa;
+}
+
+void
+session_preauth_done(struct session *s)
+{
+	preauth_free(s);
+}
+
+void
+session_close(struct session *s, int level, const char *why)
+{
+	if (s->state == SS_CLOSED)
+		return;
+	if (why != NULL)
+		session_log(s, level, 0, "%s", why);
+	auth_http_cancel(s->auth);
+	s->auth = NULL;
+	timer_cancel(&s->timer);
+	ev_unpost(&s->c.io);
+	ev_unpost(&s->b.io);
+	if (s->c.io.fd >= 0) {
+		conn_close(&s->c);
+		session_fd_released();
+	}
+	if (s->b.io.fd >= 0) {
+		conn_close(&s->b);
+		session_fd_released();
+	}
+	preauth_free(s);
+	relay_release(s);
+	s->state = SS_CLOSED;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		all = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	nsessions--;
+	STAT_SUB(active, 1);
+	STAT_ADD(handled, 1);
+	ev_defer(session_free, s);
+}
+
+void
+session_close_all(void)
+{
+	while (all != NULL)
+		session_close(all, LL_INFO, "session closed by shutdown");
+}
+
+static void
+on_timeout(struct timer *t)
+{
+	struct session *s = (struct session *)((char *)t - offsetof(struct session, timer));
+
+	if (s->state == SS_RELAY) {
+		uint64_t idle = clock_now() - s->last_active, limit = relay_idle_limit(s);
+		if (idle < limit) {
+			timer_set(&s->timer, limit - idle, on_timeout);
+			return;
+		}
+		session_close(s, LL_INFO, limit == s->conf->proxy_timeout ?
+		    "upstream timed out (proxy_timeout)" : "half-closed session timed out");
+		return;
+	}
+	if (s->state == SS_AUTH_WAIT) {
+		session_run(s);	/* the wait is over */
+		return;
+	}
+	if (s->state == SS_GREET_DELAY) {
+		session_greet_delay_run(s);
+		return;
+	}
+	if (s->state == SS_CONNECT || s->state == SS_BACKEND_TLS || s->state == SS_LOGIN) {
+		/* nginx answers a backend that times out with the internal error. */
+		backend_failed(s, s->state == SS_CONNECT ? "upstream timed out while connecting" :
+		    s->state == SS_BACKEND_TLS ? "upstream timed out in the TLS handshake" :
+		    "upstream timed out while logging in", ETIMEDOUT);
+		return;
+	}
+	session_close(s, LL_INFO, "client timed out");
+}
+
+void
+session_arm_timeout(struct session *s, uint64_t ms)
+{
+	timer_set(&s->timer, ms, on_timeout);
+}
+
+int
+session_flush_client(struct session *s)
+{
+	struct buf *out = &s->pa->out;
+	int r = conn_send_buf(&s->c, out);
+
+	if (r == CONN_ERROR)
+		return -1;
+	if (r == CONN_AGAIN)
+		return 0;
+	if (out->cap > 4096)
+		buf_release(out);	/* a burst of replies does not pin memory */
+	return 0;
+}
+
+void
+session_internal_error(struct session *s, const char *why, int err)
+{
+	if (why != NULL)
+		session_log(s, LL_ERR, err, "%s", why);
+	if (s->pa != NULL) {
+		buf_puts(&s->pa->out, s->proto->internal_error);
+		session_set_state(s, SS_CLOSING);
+		session_run(s);
+	} else {
+		session_close(s, LL_ERR, NULL);
+	}
+}
+
+static void
+fill_auth_params(struct session *s, struct auth_params *p, char *ip, size_t iplen)
+{
+	struct proto_ctx *ctx = &s->pa->ctx;
+
+	memset(p, 0, sizeof(*p));
+	net_ntop(&s->client.sa, ip, iplen);
+	p->method = ctx->cr.method;
+	p->login = ctx->cr.login;
+	p->passwd = ctx->cr.passwd;
+	p->salt = ctx->cr.salt;
+	p->protocol = s->conf->protocol;
+	p->attempt = ctx->login_attempt;
+	p->client_ip = ip;
+	p->client_host = s->pa->client_host;
+	if (s->pa->have_pp) {
+		p->pp_addr = s->pa->pp_addr;
+		p->pp_port = s->pa->pp_port;
+		p->pp_server_addr = s->pa->pp_server_addr;
+		p->pp_server_port = s->pa->pp_server_port;
+	}
+	p->smtp_helo = ctx->cr.helo;
+	p->smtp_from = ctx->cr.from;
+	p->smtp_to = ctx->cr.to;
+	tls_auth_params(s, p);
+}
+
+static void auth_done(void *arg, struct auth_result *res);
+
+static void
+start_auth(struct session *s)
+{
+	struct auth_params p;
+	char ip[NET_ADDRSTRLEN];
+
+	fill_auth_params(s, &p, ip, sizeof(ip));
+	session_set_state(s, SS_AUTH);
+	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
+	s->auth = auth_http_start(s->conf, &p, auth_done, s, &s->pa->ar);
+	if (s->auth == NULL) {
+		STAT_ADD(auth_error, 1);
+		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
+	}
+}
+
+static void
+auth_failed_reply(struct session *s, int retry)
+{
+	struct preauth *pa = s->pa;
+	const char *text = pa->ar.text[0] ? pa->ar.text : "Authentication failed";
+	enum proto_action a;
+
+	/* Stale credentials must not reach the next attempt (nginx CVE-2025-53859). */
+	creds_clear(&pa->ctx.cr);
+	a = s->proto->auth_failed(&pa->ctx, text, pa->ar.code[0] ? pa->ar.code : NULL, retry);
+	if (a == PA_CLOSE) {
+		session_set_state(s, SS_CLOSING);
+	} else {
+		session_set_state(s, SS_PREAUTH);
+		session_arm_timeout(s, s->conf->timeout);
+	}
+	session_run(s);
+}
+
+static void
+auth_done(void *arg, struct auth_result *res)
+{
+	struct session *s = arg;
+	struct preauth *pa = s->pa;
+
+	s->auth = NULL;
+	switch (res->status) {
+	case AUTH_OK:
+		if (auth_http_check_ok(res, s->conf->protocol, pa->ctx.cr.method,
+		    pa->ctx.cr.passwd != NULL) < 0) {
+			STAT_ADD(auth_error, 1);
+			session_internal_error(s, res->reason, 0);
+			return;
+		}
+		STAT_ADD(auth_ok, 1);
+		pa->ctx.be_login = res->user ? res->user : pa->ctx.cr.login ? pa->ctx.cr.login : "";
+		/* APOP and CRAM-MD5 digests and EXTERNAL are no password for the
+		 * backend: Auth-Pass or none (NULL), as nginx. */
+		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.method == AUTHM_APOP ||
+		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
+		    NULL : pa->ctx.cr.passwd;
+		free(s->login);
+		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
+		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));
+		backend_connect(s);
+		return;
+	case AUTH_WAIT:
+		session_log(s, LL_INFO, 0, "auth http server asked to wait %ld s", res->wait > 0 ? res->wait : 0);
+		session_set_state(s, SS_AUTH_WAIT);
+		s->auth_retry = 1;	/* on wake-up: ask again */
+		session_arm_timeout(s, res->wait > 0 ? (uint64_t)res->wait * 1000 : 0);
+		return;
+	case AUTH_FAIL:
+		STAT_ADD(auth_fail, 1);
+		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
+		if (res->wait >= 0) {
+			/* nginx: answer after the wait, then the client may try again. */
+			session_set_state(s, SS_AUTH_WAIT);
+			s->auth_retry = 0;
+			session_arm_timeout(s, (uint64_t)res->wait * 1000);
+			return;
+		}
+		auth_failed_reply(s, 0);
+		return;
+	case AUTH_ERROR:
+		STAT_ADD(auth_error, 1);
+		session_internal_error(s, res->reason, res->err);
+		return;
+	}
+}
+
+static int
+act(struct session *s, enum proto_action a)
+{
+	struct proto_ctx *ctx = &s->pa->ctx;
+
+	switch (a) {
+	case PA_OK:
+	case PA_AGAIN:
+		if (ctx->reason) {
+			session_log(s, LL_INFO, 0, "%s", ctx->reason);
+			ctx->reason = NULL;
+		}
+		return 0;
+	case PA_AUTH:
+		ctx->login_attempt++;
+		start_auth(s);
+		return 1;
+	case PA_STARTTLS:
+		s->pa->starttls_pending = 1;
+		/* Bytes pipelined after STARTTLS are dropped (CVE-2011-0411 class). */
+		buf_reset(&s->pa->in);
+		return 1;
+	case PA_CLOSE:
+		if (ctx->reason)
+			session_log(s, LL_INFO, 0, "%s", ctx->reason);
+		ctx->reason = NULL;
+		session_set_state(s, SS_CLOSING);
+		return 1;
+	}
+	return 1;
+}
+
+static void
+preauth_run(struct session *s)
+{
+	struct preauth *pa = s->pa;
+	size_t cap = pa->ctx.bufsize;
+
+	for (;;) {
+		while (s->state == SS_PREAUTH && !pa->starttls_pending && buf_len(&pa->in) > 0 &&
+		    buf_len(&pa->out) < OUT_HIGH_WATER) {
+			size_t used = 0;
+			enum proto_action a = s->proto->input(&pa->ctx, buf_rptr(&pa->in), buf_len(&pa->in),
+			    buf_len(&pa->in) >= cap, &used);
+			buf_consume(&pa->in, used);
+			if (act(s, a))
+				break;
+			if (a == PA_AGAIN)
+				break;
+		}
+		if (s->state == SS_CLOSED)
+			return;
+		if (session_flush_client(s) < 0) {
+			session_close(s, LL_INFO, "client closed connection while sending a reply");
+			return;
+		}
+		if (s->state == SS_CLOSING) {
+			if (buf_len(&pa->out) == 0)
+				session_close(s, LL_INFO, NULL);
+			else if (!timer_armed(&s->timer))
+				/* The last reply to a client that does not read is not waited for forever. */
+				session_arm_timeout(s, s->conf->timeout);
+			return;
+		}
+		if (pa->starttls_pending) {
+			if (buf_len(&pa->out) > 0)
+				return;
+			pa->starttls_pending = 0;
+			tls_start(s, 0);
+			return;
+		}
+		if (s->state != SS_PREAUTH)
+			return;
+		if (buf_len(&pa->out) >= OUT_HIGH_WATER || !conn_can_read(&s->c))
+			return;
+		if (buf_len(&pa->in) >= cap)
+			continue;	/* the machine must decide on a full buffer */
+		if (buf_reserve(&pa->in, cap - buf_len(&pa->in), cap) < 0) {
+			session_internal_error(s, "out of memory", 0);
+			return;
+		}
+		ssize_t n = conn_recv(&s->c, buf_wptr(&pa->in), cap - buf_len(&pa->in));
+		if (n == CONN_AGAIN)
+			return;
+		if (n == 0) {
+			session_close(s, LL_INFO, "client closed connection");
+			return;
+		}
+		if (n < 0) {
+			session_log(s, LL_INFO, s->c.last_errno, "client read failed: %s", conn_strerror(&s->c));
+			session_close(s, LL_INFO, NULL);
+			return;
+		}
+		pa->in.w += (size_t)n;
+		session_arm_timeout(s, s->conf->timeout);
+	}
+}
+
+void
+session_run(struct session *s)
+{
+	switch (s->state) {
+	case SS_NEW:
+	case SS_RESOLVE:
+		return;
+	case SS_PROXY_HEADER:
+		session_proxy_header_run(s);
+		return;
+	case SS_GREET_DELAY:
+		session_greet_delay_run(s);
+		return;
+	case SS_HANDSHAKE:
+		tls_handshake_run(s);
+		return;
+	case SS_PREAUTH:
+	case SS_CLOSING:
+		preauth_run(s);
+		return;
+	case SS_AUTH:
+		/* Replies are flushed; the client is not read while the auth service decides. */
+		if (session_flush_client(s) < 0 || s->c.eof || s->c.err)
+			session_close(s, LL_INFO, "client closed connection during authentication");
+		return;
+	case SS_AUTH_WAIT:
+		if (timer_armed(&s->timer)) {
+			if (session_flush_client(s) < 0)
+				session_close(s, LL_INFO, "client closed connection during authentication");
+			return;
+		}
+		if (s->auth_retry) {
+			s->auth_retry = 0;
+			start_auth(s);	/* Auth-Status: WAIT */
+		} else {
+			auth_failed_reply(s, 1);
+		}
+		return;
+	case SS_CONNECT:
+	case SS_LOGIN:
+		backend_run(s);
+		return;
+	case SS_BACKEND_TLS:
+		tls_backend_handshake_run(s);
+		return;
+	case SS_RELAY:
+		relay_run(s);
+		return;
+	case SS_CLOSED:
+		return;
+	}
+}
+
+static void
+client_cb(struct ev_io *io, uint32_t events)
+{
+	struct session *s = (struct session *)((char *)io - offsetof(struct session, c));
+
+	if (s->state == SS_CLOSED)
+		return;
+	conn_event(&s->c, events);
+	/* A client that is gone while it waits for us: stop working for it. */
+	if ((events & (EPOLLHUP | EPOLLERR)) && (s->state == SS_AUTH ||
+	    s->state == SS_AUTH_WAIT || s->state == SS_CONNECT || s->state == SS_BACKEND_TLS ||
+	    s->state == SS_LOGIN)) {
+		session_close(s, LL_INFO, "client closed connection");
+		return;
+	}
+	session_run(s);
+}
+
+void
+session_start(struct cycle *cy, const struct listen_entry *le, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct preauth *pa = s ? calloc(1, sizeof(*pa)) : NULL;
+
+	if (s == NULL || pa == NULL) {
+		log_msg(LL_ALERT, "out of memory accepting a connection");
+		free(pa);
+		free(s);
+		close(fd);
+		return;
+	}
+	nfds++;
+	conn_init(&s->c, fd, client_cb);
+	s->b.io.fd = -1;
+	s->cy = cy;
+	s->le = le;
+	s->conf = le->srv;
+	s->proto = proto_for(le->srv->protocol);
+	s->log = &cy->srv_log[le->server];
+	s->pa = pa;
+	if (peerlen <= sizeof(s->client))
+		memcpy(&s->client, peer, peerlen);
+	/* The local address is the listen address, unless that is a wildcard:
+	 * then getsockname() later, and only if ID forwarding or a PROXY
+	 * header needs it (see session_local_addr). */
+	memcpy(&pa->local, &le->lc->addr, net_socklen((const struct sockaddr *)&le->lc->addr));
+	pa->local_known = !net_is_wildcard((const struct sockaddr *)&le->lc->addr);
+	struct stats_zone *sz = cy->stats_zone ? cy->stats_zone->data : NULL;
+	s->id = sz ? __atomic_add_fetch(&sz->next_conn_id, 1, __ATOMIC_RELAXED) : ++local_ids;
+	s->next = all;
+	if (all)
+		all->prev = s;
+	all = s;
+	nsessions++;
+	STAT_ADD(active, 1);
+
+	struct proto_ctx *ctx = &pa->ctx;
+	ctx->conf = s->conf;
+	ctx->rt = &rts[le->server];
+	ctx->out = &pa->out;
+	ctx->bout = &pa->bout;
+	ctx->client_addr = &s->client.sa;
+	ctx->local_addr = &pa->local.sa;
+	ctx->bufsize = client_buffer(s->conf);
+
+	if (conn_register(&s->c) < 0) {
+		session_close(s, LL_ALERT, "epoll_ctl() failed");
+		return;
+	}
+	session_log(s, LL_INFO, 0, "client connected");
+	session_arm_timeout(s, s->conf->timeout);
+	if (le->lc->proxy_protocol) {
+		session_set_state(s, SS_PROXY_HEADER);
+		session_proxy_header_run(s);
+		return;
+	}
+	session_after_proxy_header(s);
+}
+
+void
+session_after_proxy_header(struct session *s)
+{
+	if (s->le->lc->ssl) {
+		tls_start(s, 1);
+		return;
+	}
+	session_greet(s);
+}
+
+void
+session_greet(struct session *s)
+{
+	if (session_prepare_greeting(s))
+		return;
+	if (s->proto->greeting(&s->pa->ctx) < 0) {
+		session_internal_error(s, "out of memory", 0);
+		return;
+	}
+	session_set_state(s, SS_PREAUTH);
+	session_run(s);
+}

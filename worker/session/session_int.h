@@ -1,0 +1,138 @@
+/*
+ * struct session and what session.c, backend.c, relay.c and tls glue share.
+ * A relayed session keeps only this struct (no buffers while idle); what is
+ * needed before login lives in struct preauth, freed when relaying starts.
+ */
+#ifndef MP_SESSION_INT_H
+#define MP_SESSION_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "config/cycle.h"
+#include "worker/lookup/auth_http.h"
+#include "worker/event/conn.h"
+#include "worker/proto/proto.h"
+#include "worker/event/timer.h"
+
+enum sess_state {
+	SS_NEW,		/* accepted */
+	SS_PROXY_HEADER,	/* reading the client's PROXY protocol header */
+	SS_HANDSHAKE,	/* implicit TLS or STARTTLS handshake */
+	SS_RESOLVE,	/* SMTP: looking up the client's host name */
+	SS_GREET_DELAY,	/* SMTP: smtp_greeting_delay */
+	SS_PREAUTH,	/* protocol dialogue before login */
+	SS_AUTH,	/* waiting for the auth service */
+	SS_AUTH_WAIT,	/* Auth-Wait pause */
+	SS_CONNECT,	/* connecting to the backend */
+	SS_BACKEND_TLS,	/* TLS handshake with the backend (proxy_ssl, proxy_starttls) */
+	SS_LOGIN,	/* logging in to the backend */
+	SS_RELAY,	/* moving bytes */
+	SS_CLOSING,	/* flushing the last reply */
+	SS_CLOSED,
+};
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+struct preauth {
+	struct proto_ctx ctx;
+	struct buf in;		/* client bytes not yet consumed */
+	struct buf out;		/* replies to the client */
+	struct buf bin;		/* backend lines during the backend login */
+	struct buf bout;	/* commands to the backend */
+	struct auth_result ar;
+	union sockaddr_any local;	/* see session_local_addr() */
+	uint8_t local_known;
+	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
+	uint8_t greet_prepared;	/* SMTP host lookup and greeting delay are done */
+	uint8_t be_starttls;	/* the backend handshake follows a STARTTLS */
+	size_t out_mark;	/* client replies before the backend login; more is discarded on failure */
+	char *client_host;		/* SMTP: resolved name or [UNAVAILABLE]/[TEMPUNAVAIL] */
+	struct resolve_req *resolve;
+	/* From a PROXY protocol header, for the Proxy-Protocol-* auth headers. */
+	uint8_t have_pp;
+	char pp_addr[NET_ADDRSTRLEN], pp_port[8], pp_server_addr[NET_ADDRSTRLEN], pp_server_port[8];
+};
+
+/* One relay direction: bytes read but not yet written (only under backpressure). */
+struct relay_pipe;
+
+struct relay_dir {
+	struct buf pend;	/* read/write path: bytes the other side could not take */
+	struct relay_pipe *pipe;	/* splice path: borrowed while bytes are in flight */
+	uint32_t in_pipe;	/* bytes in that pipe */
+	uint8_t fin_sent;	/* EOF forwarded to the other side */
+};
+
+struct session {
+	struct conn c;		/* client */
+	struct conn b;		/* backend; io.fd < 0 until connecting */
+	struct cycle *cy;
+	const struct listen_entry *le;
+	const struct srv_conf *conf;
+	const struct proto *proto;
+	const struct log_set *log;
+	struct preauth *pa;
+	struct auth_req *auth;
+	struct timer timer;
+	uint64_t id;
+	uint64_t last_active;	/* relay: idle timeout is lazy */
+	struct relay_dir up;	/* client -> backend */
+	struct relay_dir down;	/* backend -> client */
+	char *login;		/* for log lines after login */
+	union sockaddr_any client;
+	union sockaddr_any backend;
+	uint8_t state;
+	uint8_t greet_after_tls;	/* implicit TLS: greet once the handshake is done */
+	uint8_t auth_retry;		/* Auth-Wait after "WAIT": ask again (not answer) */
+	struct session *next, *prev;	/* all sessions of the worker */
+};
+
+/* session.c */
+void session_close(struct session *s, int level, const char *why);
+void session_log(const struct session *s, int level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void session_set_state(struct session *s, enum sess_state st);
+void session_arm_timeout(struct session *s, uint64_t ms);
+/* Sends what waits in pa->out; -1 when the client is gone. */
+int session_flush_client(struct session *s);
+void session_internal_error(struct session *s, const char *why, int err);
+void session_run(struct session *s);
+void session_greet(struct session *s);
+/* SNI chose another server of the same socket: its settings from now on. */
+void session_switch_server(struct session *s, const struct listen_entry *le);
+/* The address the client connected to (getsockname() on a wildcard listener, once). */
+const struct sockaddr *session_local_addr(struct session *s);
+/* Frees what only the dialogue before login needed. */
+void session_preauth_done(struct session *s);
+
+/* session_pre.c: what happens before the greeting */
+void session_proxy_header_run(struct session *s);
+/* After the PROXY header (if any): TLS handshake or greeting. */
+void session_after_proxy_header(struct session *s);
+/* SMTP: host lookup and greeting delay; returns 1 when it took over. */
+int session_prepare_greeting(struct session *s);
+void session_greet_delay_run(struct session *s);
+
+/* backend.c */
+void backend_connect(struct session *s);
+void backend_run(struct session *s);
+/* The backend handshake finished: go on with the login. */
+void backend_tls_done(struct session *s);
+void backend_failed(struct session *s, const char *what, int err);
+
+/* relay.c */
+void relay_start(struct session *s);
+void relay_run(struct session *s);
+/* How long a relayed session may sit idle: proxy_timeout, or timeout once one side has closed. */
+uint64_t relay_idle_limit(const struct session *s);
+/* Gives back what a closing session still holds of the relay. */
+void relay_release(struct session *s);
+void relay_shutdown(void);
+
+#endif

@@ -1,0 +1,686 @@
+/*
+ * Building the per-server SSL_CTX in the master (so a bad certificate fails
+ * the reload, not the workers): certificates (RSA and ECDSA side by side),
+ * protocols and ciphers, the session cache (OpenSSL's builtin one and/or the
+ * shared zone), session tickets with keys from files or kept in the zone,
+ * client certificate verification and ALPN.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "config/cycle.h"
+#include "common/log.h"
+#include "common/shm.h"
+#include "worker/tls/tls.h"
+#include "worker/tls/tls_int.h"
+#include "worker/tls/utls.h"
+
+int tls_srv_index = -1;
+
+char *
+tls_error_string(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+uses_tls(const struct srv_conf *srv)
+{
+	if (srv->starttls != STARTTLS_OFF)
+		return 1;
+	for (size_t i = 0; i < srv->nlisten; i++)
+		if (srv->listen[i].ssl)
+			return 1;
+	return 0;
+}
+
+struct pw_list {
+	char **v;
+	size_t n, next;
+};
+
+/* Tries the lines of ssl_password_file one by one, as nginx does. */
+static int
+password_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pw_list *pw = u;
+
+	(void)rwflag;
+	if (pw == NULL || pw->next >= pw->n)
+		return 0;
+	const char *p = pw->v[pw->next++];
+	int n = (int)strlen(p);
+	if (n > size)
+		n = size;
+	memcpy(buf, p, (size_t)n);
+	return n;
+}
+
+static int
+read_passwords(const char *path, struct pw_list *pw, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	memset(pw, 0, sizeof(*pw));
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		char **v = realloc(pw->v, (pw->n + 1) * sizeof(*v));
+		if (v == NULL)
+			break;
+		pw->v = v;
+		pw->v[pw->n++] = strdup(line);
+	}
+	fclose(f);
+	return 0;
+}
+
+static void
+free_passwords(struct pw_list *pw)
+{
+	for (size_t i = 0; i < pw->n; i++) {
+		memset(pw->v[i], 0, strlen(pw->v[i]));
+		free(pw->v[i]);
+	}
+	free(pw->v);
+}
+
+static int
+proto_version(unsigned mask, int lowest)
+{
+	static const struct {
+		unsigned bit;
+		int v;
+	} map[] = {
+		{ SSLP_TLSv1, TLS1_VERSION }, { SSLP_TLSv1_1, TLS1_1_VERSION },
+		{ SSLP_TLSv1_2, TLS1_2_VERSION }, { SSLP_TLSv1_3, TLS1_3_VERSION },
+	};
+	int found = 0;
+
+	for (size_t i = 0; i < 4; i++) {
+		size_t k = lowest ? i : 3 - i;
+		if (mask & map[k].bit) {
+			found = map[k].v;
+			break;
+		}
+	}
+	return found;
+}
+
+/* ---- shared session cache ---- */
+
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_srv *ts = tls_srv_of(ssl);
+	unsigned char buf[SSLCACHE_MAX_DATA], *p = buf;
+	const unsigned char *id;
+	unsigned int idlen;
+	int len;
+
+	if (ts == NULL || ts->cache == NULL)
+		return 0;
+	/* Serialized outside the lock; the lock covers a memcpy only. */
+	len = i2d_SSL_SESSION(sess, NULL);
+	if (len <= 0 || len > (int)sizeof(buf))
+		return 0;
+	i2d_SSL_SESSION(sess, &p);
+	id = SSL_SESSION_get_id(sess, &idlen);
+	uint64_t now = (uint64_t)time(NULL);
+	sslcache_store(ts->cache, id, idlen, buf, (size_t)len,
+	    now + (uint64_t)SSL_SESSION_get_timeout(sess), now);
+	return 0;	/* we keep no reference */
+}
+
+static SSL_SESSION *
+get_session_cb(SSL *ssl, const unsigned char *id, int idlen, int *copy)
+{
+	struct tls_srv *ts = tls_srv_of(ssl);
+	unsigned char buf[SSLCACHE_MAX_DATA];
+	const unsigned char *p = buf;
+	long len;
+
+	*copy = 0;
+	if (ts == NULL || ts->cache == NULL || idlen <= 0)
+		return NULL;
+	len = sslcache_fetch(ts->cache, id, (size_t)idlen, buf, sizeof(buf), (uint64_t)time(NULL));
+	if (len <= 0)
+		return NULL;
+	return d2i_SSL_SESSION(NULL, &p, len);
+}
+
+static void
+remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	struct tls_srv *ts = SSL_CTX_get_ex_data(ctx, tls_srv_index);
+	const unsigned char *id;
+	unsigned int idlen;
+
+	if (ts == NULL || ts->cache == NULL)
+		return;
+	id = SSL_SESSION_get_id(sess, &idlen);
+	sslcache_remove(ts->cache, id, idlen);
+}
+
+/* ---- session tickets ---- */
+
+static int
+ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ectx,
+    EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_srv *ts = tls_srv_of(ssl);
+	struct ticket_key *keys;
+	size_t n;
+	OSSL_PARAM params[3];
+
+	if (ts == NULL)
+		return -1;
+	if (ts->nfile_keys > 0) {
+		keys = ts->file_keys;
+		n = ts->nfile_keys;
+	} else if (ts->cache != NULL) {
+		uint64_t now = (uint64_t)time(NULL);
+		if (now >= ts->zone_keys_until) {
+			ts->nzone_keys = (size_t)sslcache_ticket_keys(ts->cache, now,
+			    ts->conf->ssl_session_timeout / 1000, ts->zone_keys);
+			/* Without a key (no randomness), ask again in a second. */
+			ts->zone_keys_until = ts->nzone_keys > 0 ? ts->zone_keys[0].expires : now + 1;
+		}
+		keys = ts->zone_keys;
+		n = ts->nzone_keys;
+	} else {
+		return -1;
+	}
+	size_t k = 0;
+	if (!enc) {
+		for (k = 0; k < n; k++)
+			if (memcmp(keys[k].name, name, 16) == 0)
+				break;
+		if (k == n)
+			return 0;	/* unknown key: full handshake */
+	} else {
+		if (n == 0)
+			return 0;	/* no key to issue a ticket with */
+		memcpy(name, keys[0].name, 16);
+		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+			return -1;
+	}
+	const struct ticket_key *key = &keys[k];
+	size_t klen = key->size == 48 ? 16 : 32;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)key->hmac, klen);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+		return -1;
+	/* Fetched once: EVP_aes_*_cbc() would look the cipher up by name every time. */
+	static EVP_CIPHER *aes128, *aes256;
+	if (aes128 == NULL)
+		aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+	if (aes256 == NULL)
+		aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	const EVP_CIPHER *cipher = key->size == 48 ? aes128 : aes256;
+	if (cipher == NULL)
+		return -1;
+	if (enc) {
+		if (EVP_EncryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
+			return -1;
+		return 1;
+	}
+	if (EVP_DecryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
+		return -1;
+	/*
+	 * 2 renews the ticket. TLS 1.3 sends a new ticket on a resumed
+	 * connection only when asked to (as nginx does), and a ticket under an
+	 * older key is renewed under the current one.
+	 */
+	return k == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
+}
+
+/* nginx's layout: 48 bytes = name, AES-128 key, HMAC key; 80 = name, HMAC key, AES-256 key. */
+static int
+load_ticket_keys(const struct config *cf, const struct srv_conf *srv, struct tls_srv *ts,
+    char *err, size_t errlen)
+{
+	char path[4096];
+
+	ts->file_keys = calloc(srv->ssl_session_ticket_key.n, sizeof(*ts->file_keys));
+	if (ts->file_keys == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < srv->ssl_session_ticket_key.n; i++) {
+		unsigned char buf[81];
+		struct ticket_key *k = &ts->file_keys[i];
+		FILE *f = fopen(config_path(cf, srv->ssl_session_ticket_key.v[i], path, sizeof(path)), "rb");
+		size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+		if (f)
+			fclose(f);
+		if (n != 48 && n != 80) {
+			snprintf(err, errlen, "ssl_session_ticket_key \"%.512s\" must be 48 or 80 bytes", path);
+			return -1;
+		}
+		memcpy(k->name, buf, 16);
+		if (n == 48) {
+			memcpy(k->aes, buf + 16, 16);
+			memcpy(k->hmac, buf + 32, 16);
+		} else {
+			memcpy(k->hmac, buf + 16, 32);
+			memcpy(k->aes, buf + 48, 32);
+		}
+		k->size = (uint8_t)n;
+		memset(buf, 0, sizeof(buf));
+		ts->nfile_keys++;
+	}
+	return 0;
+}
+
+/* ---- client certificates and ALPN ---- */
+
+static int
+verify_cb(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	/* The result is judged after the handshake (tls.c), as nginx does, so
+	 * that the client gets the protocol's own error line. */
+	return 1;
+}
+
+static int
+alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+    unsigned int inlen, void *arg)
+{
+	struct tls_srv *ts = tls_srv_of(ssl);
+	size_t want = strlen(ts->alpn);
+
+	(void)arg;
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int l = in[i];
+		if (i + 1 + l > inlen)
+			break;
+		if (l == want && memcmp(in + i + 1, ts->alpn, want) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)l;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + l;
+	}
+	/* A client that offers ALPN without our protocol is refused (nginx 1.21.4). */
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static int
+setup_verify(SSL_CTX *ctx, const struct config *cf, const struct srv_conf *srv,
+    char *err, size_t errlen)
+{
+	char path[4096], e[256];
+
+	if (srv->ssl_verify_client == VERIFY_OFF)
+		return 0;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_verify_depth(ctx, (int)srv->ssl_verify_depth);
+	if (srv->ssl_client_certificate != NULL) {
+		config_path(cf, srv->ssl_client_certificate, path, sizeof(path));
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
+		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1 || names == NULL) {
+			snprintf(err, errlen, "cannot load ssl_client_certificate \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			return -1;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+	}
+	if (srv->ssl_trusted_certificate != NULL) {
+		config_path(cf, srv->ssl_trusted_certificate, path, sizeof(path));
+		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+			snprintf(err, errlen, "cannot load ssl_trusted_certificate \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			return -1;
+		}
+	}
+	if (srv->ssl_crl != NULL) {
+		X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+		X509_LOOKUP *lk = X509_STORE_add_lookup(st, X509_LOOKUP_file());
+		config_path(cf, srv->ssl_crl, path, sizeof(path));
+		if (lk == NULL || X509_load_crl_file(lk, path, X509_FILETYPE_PEM) <= 0) {
+			snprintf(err, errlen, "cannot load ssl_crl \"%.512s\": %s", path, tls_error_string(e, sizeof(e)));
+			return -1;
+		}
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	}
+	return 0;
+}
+
+static SSL_CTX *
+build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *ts,
+    char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char path[4096], e[256];
+	struct pw_list pw = { 0 };
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new() failed: %s", tls_error_string(e, sizeof(e)));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, proto_version(srv->ssl_protocols, 1));
+	SSL_CTX_set_max_proto_version(ctx, proto_version(srv->ssl_protocols, 0));
+	/* Idle connections give their read/write buffers back to OpenSSL. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Whether to capture TLS 1.3 traffic secrets (utls.h) is decided per
+	 * connection when its ClientHello is in. */
+	SSL_CTX_set_client_hello_cb(ctx, utls_client_hello_cb, NULL);
+	/* A client that just closes (no close_notify) ends the stream, not an error. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (srv->ssl_prefer_server_ciphers)
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_set_cipher_list(ctx, srv->ssl_ciphers) != 1) {
+		snprintf(err, errlen, "ssl_ciphers \"%s\": %s", srv->ssl_ciphers, tls_error_string(e, sizeof(e)));
+		goto fail;
+	}
+	if (srv->ssl_ecdh_curve && strcmp(srv->ssl_ecdh_curve, "auto") != 0 &&
+	    SSL_CTX_set1_groups_list(ctx, srv->ssl_ecdh_curve) != 1) {
+		snprintf(err, errlen, "ssl_ecdh_curve \"%s\": %s", srv->ssl_ecdh_curve,
+		    tls_error_string(e, sizeof(e)));
+		goto fail;
+	}
+	if (srv->ssl_password_file != NULL) {
+		if (read_passwords(config_path(cf, srv->ssl_password_file, path, sizeof(path)), &pw,
+		    err, errlen) < 0)
+			goto fail;
+		SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+	}
+	for (size_t i = 0; i < srv->ssl_certificate.n; i++) {
+		config_path(cf, srv->ssl_certificate.v[i], path, sizeof(path));
+		if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
+			snprintf(err, errlen, "cannot load certificate \"%.512s\": %s", path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		config_path(cf, srv->ssl_certificate_key.v[i], path, sizeof(path));
+		pw.next = 0;
+		SSL_CTX_set_default_passwd_cb_userdata(ctx, &pw);
+		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1) {
+			snprintf(err, errlen, "cannot load certificate key \"%.512s\": %s", path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen, "certificate key \"%.512s\" does not match its certificate: %s",
+			    path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+	}
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	free_passwords(&pw);
+	if (srv->ssl_dhparam != NULL) {
+		config_path(cf, srv->ssl_dhparam, path, sizeof(path));
+		BIO *bio = BIO_new_file(path, "r");
+		EVP_PKEY *dh = bio ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+		BIO_free(bio);
+		if (dh == NULL || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+			EVP_PKEY_free(dh);
+			snprintf(err, errlen, "cannot load ssl_dhparam \"%.512s\": %s", path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+	}
+	/* Sessions of one server never resume on another (CVE-2014-3616). */
+	unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
+	unsigned int sidlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char idx[64];
+	snprintf(idx, sizeof(idx), "MAIL:%zu", (size_t)(srv - cf->servers));
+	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+	EVP_DigestUpdate(md, idx, strlen(idx));
+	for (size_t i = 0; i < srv->ssl_certificate.n; i++)
+		EVP_DigestUpdate(md, srv->ssl_certificate.v[i], strlen(srv->ssl_certificate.v[i]));
+	EVP_DigestFinal_ex(md, sid, &sidlen);
+	EVP_MD_CTX_free(md);
+	SSL_CTX_set_session_id_context(ctx, sid, sidlen > SSL_MAX_SID_CTX_LENGTH ?
+	    SSL_MAX_SID_CTX_LENGTH : sidlen);
+	SSL_CTX_set_timeout(ctx, (long)(srv->ssl_session_timeout / 1000));
+	SSL_CTX_set_ex_data(ctx, tls_srv_index, ts);
+	unsigned mode = srv->ssl_session_cache.mode;
+	if (mode & SSL_CACHE_OFF) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	} else if (mode & (SSL_CACHE_BUILTIN | SSL_CACHE_SHARED)) {
+		long m = SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_AUTO_CLEAR;
+		if (!(mode & SSL_CACHE_BUILTIN))
+			m |= SSL_SESS_CACHE_NO_INTERNAL;
+		SSL_CTX_set_session_cache_mode(ctx, m);
+		if ((mode & SSL_CACHE_BUILTIN) && srv->ssl_session_cache.builtin_size > 0)
+			SSL_CTX_sess_set_cache_size(ctx, srv->ssl_session_cache.builtin_size);
+		if (mode & SSL_CACHE_SHARED) {
+			SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+			SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
+			SSL_CTX_sess_set_remove_cb(ctx, remove_session_cb);
+		}
+	} else {
+		/* "none": claim reuse but store nothing (nginx's default for mail). */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	}
+	if (!srv->ssl_session_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	} else if (ts->nfile_keys > 0 || ts->cache != NULL) {
+		/* Keys from files, or shared in the zone; otherwise OpenSSL's own,
+		 * made here in the master and so the same in every worker. */
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+	}
+	/* One ticket per handshake: OpenSSL sends two by default, clients use one. */
+	SSL_CTX_set_num_tickets(ctx, 1);
+	if (setup_verify(ctx, cf, srv, err, errlen) < 0)
+		goto fail;
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
+	if (srv->ssl_conf_command.n > 0) {
+		SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
+		SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER |
+		    SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SHOW_ERRORS);
+		SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
+		for (size_t i = 0; i < srv->ssl_conf_command.n; i++) {
+			const struct kv *c = &srv->ssl_conf_command.v[i];
+			const char *value = c->value;
+			/* A file or directory (Certificate, ChainCAFile...) is relative to
+			 * the prefix, like ssl_certificate (nginx: ngx_conf_full_name). */
+			int type = SSL_CONF_cmd_value_type(cctx, c->name);
+			if (type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR)
+				value = config_path(cf, c->value, path, sizeof(path));
+			if (SSL_CONF_cmd(cctx, c->name, value) <= 0) {
+				snprintf(err, errlen, "ssl_conf_command \"%s %s\" failed: %s", c->name,
+				    value, tls_error_string(e, sizeof(e)));
+				SSL_CONF_CTX_free(cctx);
+				goto fail;
+			}
+		}
+		SSL_CONF_CTX_finish(cctx);
+		SSL_CONF_CTX_free(cctx);
+	}
+	return ctx;
+fail:
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	free_passwords(&pw);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The context for TLS towards the backends of a server. */
+static SSL_CTX *
+build_client_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char path[4096], e[256];
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new() failed: %s", tls_error_string(e, sizeof(e)));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 1));
+	SSL_CTX_set_max_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 0));
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Sessions are kept by tls.c per backend address (proxy_ssl_session_reuse). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_client_new_session);
+	if (srv->proxy_ssl_ciphers && SSL_CTX_set_cipher_list(ctx, srv->proxy_ssl_ciphers) != 1) {
+		snprintf(err, errlen, "proxy_ssl_ciphers \"%s\": %s", srv->proxy_ssl_ciphers,
+		    tls_error_string(e, sizeof(e)));
+		goto fail;
+	}
+	if (srv->proxy_ssl_verify) {
+		if (srv->proxy_ssl_trusted_certificate == NULL) {
+			snprintf(err, errlen, "proxy_ssl_verify needs proxy_ssl_trusted_certificate");
+			goto fail;
+		}
+		config_path(cf, srv->proxy_ssl_trusted_certificate, path, sizeof(path));
+		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_trusted_certificate \"%.512s\": %s",
+			    path, tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify_depth(ctx, (int)srv->proxy_ssl_verify_depth);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	if (srv->proxy_ssl_certificate != NULL) {
+		config_path(cf, srv->proxy_ssl_certificate, path, sizeof(path));
+		if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_certificate \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+		config_path(cf, srv->proxy_ssl_certificate_key ? srv->proxy_ssl_certificate_key :
+		    srv->proxy_ssl_certificate, path, sizeof(path));
+		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen, "cannot load proxy_ssl_certificate_key \"%.512s\": %s", path,
+			    tls_error_string(e, sizeof(e)));
+			goto fail;
+		}
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static void
+free_srvs(struct tls_srv *ts, size_t n)
+{
+	if (ts == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		SSL_CTX_free(ts[i].client);
+		if (ts[i].file_keys != NULL)
+			memset(ts[i].file_keys, 0, ts[i].nfile_keys * sizeof(*ts[i].file_keys));
+		free(ts[i].file_keys);
+		OPENSSL_cleanse(ts[i].zone_keys, sizeof(ts[i].zone_keys));
+	}
+	free(ts);
+}
+
+static int
+build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+	struct tls_srv *ts;
+
+	if (tls_srv_index < 0)
+		tls_srv_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	cy->tls = calloc(cf->nservers ? cf->nservers : 1, sizeof(*cy->tls));
+	ts = calloc(cf->nservers ? cf->nservers : 1, sizeof(*ts));
+	cy->tls_srv = ts;
+	if (cy->tls == NULL || ts == NULL) {
+		snprintf(err, errlen, "out of memory");
+		tls_cycle_free(cy);
+		return -1;
+	}
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct srv_conf *srv = &cf->servers[i];
+		char e[1024];
+
+		ts[i].conf = srv;
+		if (srv->proxy_ssl || srv->proxy_starttls) {
+			ts[i].client = build_client_ctx(cf, srv, e, sizeof(e));
+			if (ts[i].client == NULL) {
+				snprintf(err, errlen, "%s:%d:%d: server: %s", cf->file, srv->line, srv->col, e);
+				tls_cycle_free(cy);
+				return -1;
+			}
+		}
+		if (!uses_tls(srv))
+			continue;
+		ts[i].alpn = config_proto_name(srv->protocol);
+		e[0] = '\0';
+		if (with_zones && (srv->ssl_session_cache.mode & SSL_CACHE_SHARED)) {
+			const struct ssl_cache_conf *c = &srv->ssl_session_cache;
+			struct shm_zone *z = shm_zone_get(c->shared_name, c->shared_size, e, sizeof(e));
+			if (z != NULL && sslcache_init(z->data, z->size) < 0)
+				snprintf(e, sizeof(e), "zone \"%s\" is too small for a session cache",
+				    c->shared_name);
+			else if (z != NULL)
+				ts[i].cache = z->data;
+		}
+		if (e[0] == '\0' && srv->ssl_session_ticket_key.n > 0)
+			load_ticket_keys(cf, srv, &ts[i], e, sizeof(e));
+		if (e[0] == '\0')
+			cy->tls[i] = build_ctx(cf, srv, &ts[i], e, sizeof(e));
+		if (cy->tls[i] == NULL) {
+			snprintf(err, errlen, "%s:%d:%d: server: %s", cf->file, srv->line, srv->col, e);
+			tls_cycle_free(cy);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+tls_cycle_build(struct cycle *cy, char *err, size_t errlen)
+{
+	return build_all(cy, 1, err, errlen);
+}
+
+void
+tls_cycle_free(struct cycle *cy)
+{
+	if (cy->tls != NULL)
+		for (size_t i = 0; i < cy->cf->nservers; i++)
+			SSL_CTX_free(cy->tls[i]);
+	free(cy->tls);
+	cy->tls = NULL;
+	free_srvs(cy->tls_srv, cy->cf->nservers);
+	cy->tls_srv = NULL;
+}
+
+int
+tls_validate(const struct config *cf, char *err, size_t errlen)
+{
+	struct cycle cy = { .cf = (struct config *)cf };
+	int rc = build_all(&cy, 0, err, errlen);
+
+	tls_cycle_free(&cy);
+	return rc;
+}
