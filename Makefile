@@ -1,6 +1,7 @@
 # mailproxy — see README.md.
 #   make            build ./mailproxy
-#   make check      install deps, build, unit + integration tests, then both again under ASan+UBSan
+#   make check      install deps, the size and include checks, build, unit + integration tests,
+#                   then both again under ASan+UBSan, then the fuzz corpora
 #   make demo       run the proxy against real Dovecot/Postfix with the example auth service
 #   make bench      side-by-side benchmark against nginx's mail proxy
 #   make fuzz       every libFuzzer harness in test/fuzz/ for FUZZ_SECONDS (default 60) each
@@ -58,7 +59,7 @@ else
 BIN := mailproxy
 endif
 
-.PHONY: all check unit integration asan deps demo bench bench-tools clean size docs check-docs \
+.PHONY: all check unit integration asan deps demo bench bench-tools clean size check-includes docs check-docs \
 	fuzz fuzz-bins fuzz-replay
 
 # Objects are rebuilt when the compiler or its flags change (a tree built without
@@ -119,6 +120,10 @@ integration: $(BIN)
 size:
 	@scripts/check-size.sh
 
+# Every #include points down the layers of README's Layout.
+check-includes:
+	@scripts/check-includes.sh
+
 docs: $(BIN)
 	./$(BIN) --reference > docs/directives.md
 
@@ -135,6 +140,7 @@ asan:
 
 check: deps
 	$(MAKE) size
+	$(MAKE) check-includes
 	$(MAKE) all
 	$(MAKE) check-docs
 	$(MAKE) unit

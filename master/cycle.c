@@ -15,7 +15,7 @@
 #include "master/cycle.h"
 #include "master/listen.h"
 #include "master/privs.h"
-#include "worker/tls/tls.h"
+#include "worker/worker.h"
 
 static int
 open_logs(struct cycle *cy, char *err, size_t errlen)
@@ -79,10 +79,10 @@ cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err
 	shm_mark_unused();
 	if (open_zones(cy, err, errlen) < 0)
 		goto fail;
-	if (tls_cycle_build(cy, err, errlen) < 0)
+	if (worker_cycle_prepare(cy, err, errlen) < 0)
 		goto fail;
 	if (listen_open(cy, old, err, errlen) < 0) {
-		tls_cycle_free(cy);
+		worker_cycle_release(cy);
 		goto fail;
 	}
 	if (geteuid() == 0)
@@ -107,7 +107,7 @@ cycle_free(struct cycle *cy)
 	if (cy == NULL)
 		return;
 	listen_close_all(cy);
-	tls_cycle_free(cy);
+	worker_cycle_release(cy);
 	free(cy->srv_log);
 	config_free(cy->cf);
 	free(cy);

@@ -16,12 +16,12 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/version.h"
 #include "config/config.h"
 #include "master/master.h"
-#include "master/privs.h"
 #include "master/signals.h"
-#include "worker/tls/tls.h"
+#include "worker/worker.h"
 
 static void
 usage(FILE *f)
@@ -144,7 +144,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "mailproxy: configuration file %s test failed\n", conf);
 		return 1;
 	}
-	if (test && tls_validate(cf, err, sizeof(err)) < 0) {
+	if (test && worker_config_test(cf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mailproxy: %s\n", err);
 		fprintf(stderr, "mailproxy: configuration file %s test failed\n", conf);
 		config_free(cf);

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/proc.h"
 #include "common/shm.h"
 #include "common/stats.h"
 #include "common/version.h"
@@ -28,8 +30,6 @@
 #include "master/cycle.h"
 #include "master/listen.h"
 #include "master/master.h"
-#include "master/privs.h"
-#include "common/clock.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 2048

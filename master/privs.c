@@ -1,31 +1,10 @@
-/*
- * Privilege drop, rlimits and process titles. The title is written over the
- * argv (and environ) area, as nginx and sendmail do, after moving environ
- * somewhere safe; prctl() sets the short name too.
- */
-#include <errno.h>
+/* The user and group the workers run as, looked up from the configuration. */
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#include "common/log.h"
-#include "common/xalloc.h"
 #include "config/config.h"
 #include "master/privs.h"
-
-extern char **environ;
-
-static char *title_start, *title_end;
-/* Keeps the moved arguments reachable for the process' life (external, so the
- * compiler cannot drop the only store and leave LeakSanitizer a "leak"). */
-char **proctitle_args;
-char **proctitle_env;	/* the same for the environment (unsetenv() forgets entries) */
 
 int
 privs_lookup(const struct main_conf *mc, uid_t *uid, gid_t *gid, char *err, size_t errlen)
@@ -49,92 +28,4 @@ privs_lookup(const struct main_conf *mc, uid_t *uid, gid_t *gid, char *err, size
 		*gid = gr->gr_gid;
 	}
 	return 0;
-}
-
-void
-privs_drop(const struct main_conf *mc, uid_t uid, gid_t gid)
-{
-	if (geteuid() != 0)
-		return;
-	if (setgid(gid) < 0) {
-		log_errno(LL_EMERG, errno, "setgid(%d) failed", (int)gid);
-		exit(2);
-	}
-	if (initgroups(mc->user, gid) < 0) {
-		log_errno(LL_EMERG, errno, "initgroups(%s, %d) failed", mc->user, (int)gid);
-		exit(2);
-	}
-	if (setuid(uid) < 0) {
-		log_errno(LL_EMERG, errno, "setuid(%d) failed", (int)uid);
-		exit(2);
-	}
-	/* setuid() clears the dumpable flag; keep core dumps possible. */
-	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-}
-
-void
-privs_set_nofile(long n)
-{
-	struct rlimit rl = { (rlim_t)n, (rlim_t)n };
-
-	if (n <= 0)
-		return;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		struct rlimit cur;
-		getrlimit(RLIMIT_NOFILE, &cur);
-		log_errno(LL_ALERT, errno, "setrlimit(RLIMIT_NOFILE, %ld) failed, current limit is %llu",
-		    n, (unsigned long long)cur.rlim_cur);
-	}
-}
-
-void
-proctitle_init(int argc, char **argv)
-{
-	size_t n = 0;
-	char *start, *end;
-
-	if (argc == 0 || argv[0] == NULL)
-		return;
-	start = argv[0];
-	end = argv[0] + strlen(argv[0]) + 1;
-	for (int i = 1; i < argc; i++)
-		if (argv[i] == end)
-			end = argv[i] + strlen(argv[i]) + 1;
-	for (char **e = environ; *e; e++) {
-		if (*e == end)
-			end = *e + strlen(*e) + 1;
-		n++;
-	}
-	/* Move the environment and the arguments out of the way before the
-	 * title is written over them; argv stays valid for a binary upgrade. */
-	char **newenv = xcalloc(n + 1, sizeof(*newenv));
-	proctitle_env = xcalloc(n + 1, sizeof(*proctitle_env));
-	for (size_t i = 0; i < n; i++)
-		newenv[i] = proctitle_env[i] = xstrdup(environ[i]);
-	environ = newenv;
-	proctitle_args = xcalloc((size_t)argc + 1, sizeof(*proctitle_args));
-	for (int i = 0; i < argc; i++)
-		argv[i] = proctitle_args[i] = xstrdup(argv[i]);
-	title_start = start;
-	title_end = end;
-}
-
-void
-proctitle_set(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	prctl(PR_SET_NAME, buf, 0, 0, 0);
-	if (title_start == NULL)
-		return;
-	size_t room = (size_t)(title_end - title_start);
-	size_t n = strlen(buf);
-	if (n >= room)
-		n = room - 1;
-	memcpy(title_start, buf, n);
-	memset(title_start + n, '\0', room - n);
 }

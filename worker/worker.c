@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 #include "common/net.h"
+#include "common/proc.h"
 #include "common/shm.h"
 #include "common/stats.h"
-#include "master/privs.h"
 #include "worker/event/event.h"
-#include "worker/session/session.h"
 #include "worker/event/timer.h"
+#include "worker/session/session.h"
+#include "worker/tls/tls.h"
 #include "worker/worker.h"
 
 #define DRAIN_LOG_MS 60000
@@ -68,12 +69,15 @@ accept_resume(struct timer *t)
 		listeners_enable(1);
 }
 
-/* Called by the session layer when a connection slot frees up. */
-void
-worker_conn_released(void)
+/*
+ * Accepting stopped at worker_connections starts again once a tenth of the
+ * slots are free; checked after each loop turn, before epoll waits again.
+ */
+static void
+accept_check_room(void)
 {
 	if (accept_paused == 1 && !draining &&
-	    session_conns() < cy->cf->main.worker_connections * 9 / 10) {
+	    ev_fds() < cy->cf->main.worker_connections * 9 / 10) {
 		accept_paused = 0;
 		listeners_enable(1);
 	}
@@ -109,7 +113,7 @@ accept_cb(struct ev_io *io, uint32_t events)
 		int fd;
 
 		/* A session can need two descriptors; keep room for its backend. */
-		if (session_conns() + 2 > limit) {
+		if (ev_fds() + 2 > limit) {
 			/* Pooled pipes are only a cache: sessions come first. */
 			if (session_release_idle_fds() > 0)
 				continue;
@@ -245,6 +249,24 @@ setup_signals(void)
 }
 
 int
+worker_cycle_prepare(struct cycle *c, char *err, size_t errlen)
+{
+	return tls_cycle_build(c, err, errlen);
+}
+
+void
+worker_cycle_release(struct cycle *c)
+{
+	tls_cycle_free(c);
+}
+
+int
+worker_config_test(const struct config *cf, char *err, size_t errlen)
+{
+	return tls_validate(cf, err, errlen);
+}
+
+int
 worker_main(struct cycle *c, int index, int slot, int single)
 {
 	struct stats_zone *sz = c->stats_zone ? c->stats_zone->data : NULL;
@@ -258,12 +280,12 @@ worker_main(struct cycle *c, int index, int slot, int single)
 	}
 	if (!single)
 		proctitle_set("mailproxy: worker process");
-	privs_set_nofile(cy->cf->main.worker_rlimit_nofile);
+	proc_set_nofile(cy->cf->main.worker_rlimit_nofile);
 	/* Anything that reads root-only files happens before the switch. */
 	if (session_init(cy) < 0)
 		return 2;
 	if (!single)
-		privs_drop(&cy->cf->main, cy->uid, cy->gid);
+		proc_drop_privs(cy->cf->main.user, cy->uid, cy->gid);
 	timer_reset();
 	clock_update();
 	if (ev_init() < 0) {
@@ -292,6 +314,7 @@ worker_main(struct cycle *c, int index, int slot, int single)
 
 	while (!done) {
 		ev_loop_once(timer_next(-1));
+		accept_check_room();
 		if (draining && session_count() == 0)
 			break;
 	}

@@ -2,7 +2,18 @@
 #ifndef MP_WORKER_H
 #define MP_WORKER_H
 
+struct config;
 struct cycle;
+
+/*
+ * Master, for each new cycle before its workers fork: builds what the
+ * workers need made where a failure still refuses the reload (the TLS
+ * contexts). 0, or -1 with err.
+ */
+int worker_cycle_prepare(struct cycle *cy, char *err, size_t errlen);
+void worker_cycle_release(struct cycle *cy);
+/* -t: what worker_cycle_prepare() would refuse in cf (bad keys, certificates). */
+int worker_config_test(const struct config *cf, char *err, size_t errlen);
 
 /*
  * Runs the worker until it is told to stop and its sessions are done.

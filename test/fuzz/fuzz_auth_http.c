@@ -1,5 +1,5 @@
 /*
- * auth_http (worker/auth_http_proto.c). First byte even: a response fed as
+ * auth_http (worker/proto/auth_http_proto.c). First byte even: a response fed as
  * auth_http.c's run() feeds it (the buffer grows chunk by chunk, parsed
  * again each time, EOF last), split at fuzzer-chosen points and whole; both
  * must end alike, and what the result hands on (status text and error code

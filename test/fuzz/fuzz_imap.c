@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the IMAP machine before login (worker/imap.c, its
+ * libFuzzer harness: the IMAP machine before login (worker/proto/imap.c, its
  * tokenizer and worker/sasl*.c) fed by a fake client connection as
  * session.c feeds it, once with reads as large as the buffer allows and
  * once cut where the input says; fm_machine() in lib/fuzz_mail.c checks.

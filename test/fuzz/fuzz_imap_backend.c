@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the IMAP backend login (worker/imap_backend.c). A
+ * libFuzzer harness: the IMAP backend login (worker/proto/imap_backend.c). A
  * client logs in through the IMAP machine (one of the scripts below, picked
  * by the first byte), then the input speaks for the backend, line by line,
  * whole and split; fm_backend_machine() in lib/fuzz_mail_be.c checks.

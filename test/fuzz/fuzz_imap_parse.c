@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the resumable IMAP tokenizer (worker/imap_parse.c).
+ * libFuzzer harness: the resumable IMAP tokenizer (worker/proto/imap_parse.c).
  * Header: byte 0 picks the command limit, byte 1 (low 4 bits) how many
  * chunk sizes follow; the rest is commands, parsed one after another. Each
  * is parsed whole and again fed a growing prefix at the input's chunk

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the POP3 machine before login (worker/pop3.c,
+ * libFuzzer harness: the POP3 machine before login (worker/proto/pop3.c,
  * worker/sasl*.c) fed by a fake client connection as session.c feeds it,
  * once with reads as large as the buffer allows and once cut where the
  * input says; see fm_machine() in lib/fuzz_mail.c for the properties.

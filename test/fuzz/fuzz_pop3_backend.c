@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the POP3 backend login (worker/pop3_backend.c). A
+ * libFuzzer harness: the POP3 backend login (worker/proto/pop3_backend.c). A
  * client logs in through the POP3 machine (one of the scripts below, picked
  * by the first byte), then the input speaks for the backend, line by line,
  * whole and split; fm_backend_machine() in lib/fuzz_mail_be.c checks.

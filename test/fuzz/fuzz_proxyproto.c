@@ -1,5 +1,5 @@
 /*
- * PROXY protocol v1/v2 parser (worker/proxyproto.c), fed as
+ * PROXY protocol v1/v2 parser (worker/proto/proxyproto.c), fed as
  * session_proxy_header_run() feeds it: a peek of the growing prefix at
  * fuzzer-chosen points, at most PROXYPROTO_MAX bytes. Checks: the first
  * answer that is not AGAIN equals the whole-input answer; a full peek never

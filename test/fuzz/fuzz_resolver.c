@@ -1,5 +1,5 @@
 /*
- * The resolver's answer handling (worker/resolver.c, on c-ares' parsers):
+ * The resolver's answer handling (worker/lookup/resolver.c, on c-ares' parsers):
  * raw DNS messages, as a DNS server or anyone spoofing one could send them,
  * through resolver_ptr_answer() then resolver_forward_answer(), exactly as
  * reverse_cb()/forward_cb() chain them. Checks: no over-read (exactly sized

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: base64 and the SASL decoders of worker/sasl.c. The
+ * libFuzzer harness: base64 and the SASL decoders of worker/proto/sasl.c. The
  * input is tried as base64 text and as the bytes a client encoded. Checks:
  * decode(encode(x)) == x; whatever b64_decode() accepts re-encodes to the
  * very same text (strict, canonical); every decoder agrees with the RFC

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the SASL exchange of worker/sasl_exchange.c driven
+ * libFuzzer harness: the SASL exchange of worker/proto/sasl_exchange.c driven
  * line by line as the machines drive it: a line "MECH [initial-response]"
  * begins an exchange, the next lines answer its challenges. The first byte
  * enables CRAM-MD5 / EXTERNAL and picks the prefix. Every result, challenge

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the SMTP machine before login (worker/smtp.c,
+ * libFuzzer harness: the SMTP machine before login (worker/proto/smtp.c,
  * worker/sasl*.c) fed by a fake client connection as session.c feeds it,
  * once with reads as large as the buffer allows and once cut where the
  * input says; see fm_machine() in lib/fuzz_mail.c for the properties.

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness: the SMTP backend login (worker/smtp_backend.c). A
+ * libFuzzer harness: the SMTP backend login (worker/proto/smtp_backend.c). A
  * client logs in through the SMTP machine (one of the scripts below, picked
  * by the first byte), then the input speaks for the backend, line by line,
  * whole and split; fm_backend_machine() in lib/fuzz_mail_be.c checks.

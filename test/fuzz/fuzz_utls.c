@@ -1,5 +1,5 @@
 /*
- * utls record opening (worker/utls.c) over a socket pair: conn A takes a
+ * utls record opening (worker/tls/utls.c) over a socket pair: conn A takes a
  * client's records, sealed by test/fuzz/lib/fuzzb_tls13.c, in chunks cut at
  * fuzzer-chosen points and read with a fuzzer-chosen room; what A seals (its
  * data and its KeyUpdate answers) conn B, a second utls, opens. Modes, by

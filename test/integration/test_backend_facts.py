@@ -1,5 +1,5 @@
 """What the proxy learns about a backend and reuses at the next login to it (per
-worker, worker/backend_facts.c): a POP3 backend whose CAPA lists PIPELINING gets USER and
+worker, worker/session/backend_facts.c): a POP3 backend whose CAPA lists PIPELINING gets USER and
 PASS in one write, and CAPA is asked only at the first login; an SMTP backend gets
 XCLIENT right after its greeting, and one that refuses it there gets nginx's order
 (EHLO, XCLIENT, EHLO) at once and from then on. Scripted backends record what they

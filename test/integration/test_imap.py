@@ -75,7 +75,7 @@ def test_imap_too_long_command_closes(ctx):
     """A line longer than imap_client_buffer (4k): BAD, logged, closed (nginx logs
     "client sent too long command").
 
-    KNOWN PRODUCT BUG (fails until fixed): worker/imap.c imap_input() sets
+    KNOWN PRODUCT BUG (fails until fixed): worker/proto/imap.c imap_input() sets
     ctx->reason = "client sent too long command" and then calls invalid(ctx, NULL),
     which overwrites the reason with NULL, so nothing is logged."""
     _, au, mp = _setup(ctx)

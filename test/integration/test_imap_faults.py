@@ -224,7 +224,7 @@ def test_imap_backend_silent_times_out(ctx):
     internal error line and the connection closes (nginx: "upstream timed out",
     ngx_mail_proxy_internal_server_error).
 
-    KNOWN PRODUCT BUG (fails until fixed): worker/session.c on_timeout() ends
+    KNOWN PRODUCT BUG (fails until fixed): worker/session/session.c on_timeout() ends
     SS_CONNECT / SS_BACKEND_TLS / SS_LOGIN with session_close() - the client gets a
     bare EOF, no "* BAD internal server error" line."""
     silent = ctx.fake_server("silent")

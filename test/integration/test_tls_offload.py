@@ -1,5 +1,5 @@
 """TLS 1.3 records of relayed sessions sealed and opened by mailproxy itself once
-OpenSSL's per-connection state is freed (worker/utls.c): real clients (Python ssl,
+OpenSSL's per-connection state is freed (worker/tls/utls.c): real clients (Python ssl,
 openssl s_client with each TLS 1.3 cipher suite, STARTTLS) through the proxy to the
 real Dovecot, big transfers both ways, KeyUpdate from the client with and without a
 requested answer, records that arrive a byte at a time, a forged record, and TLS 1.2

@@ -1,5 +1,5 @@
 /*
- * The pure half of auth_http (worker/auth_http_proto.c): the request text
+ * The pure half of auth_http (worker/proto/auth_http_proto.c): the request text
  * compared byte for byte with what nginx sends (header order, %-escaping
  * of Auth-User/Auth-Pass/Auth-SSL-Cert), the response parser (nginx's
  * rules: optional status line, exact "OK"/"WAIT", case-insensitive names,

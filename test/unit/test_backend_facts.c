@@ -1,5 +1,5 @@
 /*
- * worker/backend_facts.c: facts are found again by address and port (IPv4 and
+ * worker/session/backend_facts.c: facts are found again by address and port (IPv4 and
  * IPv6 apart), expire after BACKEND_FACTS_TTL_MS, are replaced by a newer put,
  * and a backend never seen knows nothing.
  */

@@ -1,5 +1,5 @@
 /*
- * The IMAP pre-auth machine (worker/imap.c) driven like session.c drives
+ * The IMAP pre-auth machine (worker/proto/imap.c) driven like session.c drives
  * it, against nginx's dialogue (reference/nginx-mail.md section 3):
  * CAPABILITY variants, NOOP, LOGOUT, STARTTLS, LOGIN with every kind of
  * argument, literals, quoted escapes, odd lines, max_errors, pipelining,

@@ -1,5 +1,5 @@
 /*
- * The IMAP pre-auth machine (worker/imap.c), continued from test_imap.c:
+ * The IMAP pre-auth machine (worker/proto/imap.c), continued from test_imap.c:
  * AUTHENTICATE PLAIN/LOGIN/CRAM-MD5/EXTERNAL with and without an initial
  * response and nginx's exact continuation lines, and ID (answered by
  * mailproxy, where nginx says BAD; kept for imap_id_forward).

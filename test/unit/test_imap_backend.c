@@ -1,5 +1,5 @@
 /*
- * The IMAP backend login (worker/imap_backend.c) against scripted backend
+ * The IMAP backend login (worker/proto/imap_backend.c) against scripted backend
  * lines: nginx's LOGIN with synchronizing literals under the client's tag,
  * the one-write LITERAL+ variant, ID forwarding with the client's address,
  * untagged lines before the result, refusals and garbage.

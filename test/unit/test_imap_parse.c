@@ -1,5 +1,5 @@
 /*
- * The resumable IMAP tokenizer (worker/imap_parse.c). Every command is also
+ * The resumable IMAP tokenizer (worker/proto/imap_parse.c). Every command is also
  * fed one prefix at a time and in two pieces split at every offset: the
  * result, the bytes consumed and every token must be the same as when the
  * command arrives whole. Commands are copied to exactly sized heap buffers

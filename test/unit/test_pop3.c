@@ -1,5 +1,5 @@
 /*
- * The POP3 machine before login (worker/pop3.c) driven as the session
+ * The POP3 machine before login (worker/proto/pop3.c) driven as the session
  * drives it, with exact reply bytes: greeting, CAPA, USER/PASS, APOP, STLS,
  * the starttls variants, max_errors, long and split lines, pipelining and
  * hostile input. AUTH and the backend login are in test_pop3_auth.c.

@@ -1,5 +1,5 @@
 /*
- * POP3 logins: AUTH PLAIN/LOGIN/CRAM-MD5/EXTERNAL through worker/pop3.c,
+ * POP3 logins: AUTH PLAIN/LOGIN/CRAM-MD5/EXTERNAL through worker/proto/pop3.c,
  * with and without an initial response, malformed and hostile SASL data.
  * Exact bytes throughout. The backend login: test_pop3_backend.c.
  */

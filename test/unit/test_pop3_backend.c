@@ -1,5 +1,5 @@
 /*
- * The POP3 backend login of worker/pop3_backend.c against scripted, refusing
+ * The POP3 backend login of worker/proto/pop3_backend.c against scripted, refusing
  * and hostile backends: nginx's USER then PASS for a backend known not to
  * pipeline; CAPA at the first login to a backend, USER and PASS in one write
  * to one that lists PIPELINING, and what was learned reported back for the
@@ -10,8 +10,8 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/session/backend_facts.h"
 #include "worker/proto/proto_util.h"
+#include "worker/session/backend_facts.h"
 
 TestSuite(pop3_backend, .init = th_setup, .fini = th_teardown);
 

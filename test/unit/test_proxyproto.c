@@ -1,5 +1,5 @@
 /*
- * PROXY protocol v1/v2 (worker/proxyproto.c): headers written then parsed
+ * PROXY protocol v1/v2 (worker/proto/proxyproto.c): headers written then parsed
  * back, exact bytes against haproxy's proxy-protocol.txt, every truncation
  * waiting for more, and hostile headers refused. Inputs are copied to
  * exactly sized heap buffers so the sanitizer build sees over-reads.

@@ -1,5 +1,5 @@
 /*
- * The resolver's answer handling (worker/resolver.c), as pure functions of
+ * The resolver's answer handling (worker/lookup/resolver.c), as pure functions of
  * c-ares' status and a raw DNS message built here: the PTR step (a valid
  * name, nginx's [UNAVAILABLE]/[TEMPUNAVAIL] split, hostile names refused)
  * and the forward A/AAAA step (the client's address must come back).

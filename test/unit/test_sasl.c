@@ -1,8 +1,8 @@
 /*
- * Base64 (strict RFC 4648) and the SASL decoders (worker/sasl.c): PLAIN,
+ * Base64 (strict RFC 4648) and the SASL decoders (worker/proto/sasl.c): PLAIN,
  * LOGIN/EXTERNAL fields and CRAM-MD5 into struct creds; credentials with
  * CR, LF or NUL are refused (mailproxy's deliberate difference from nginx).
- * Also creds_set()/creds_clear() from worker/proto_rt.c.
+ * Also creds_set()/creds_clear() from worker/proto/proto_rt.c.
  */
 #include <stdio.h>
 #include <stdlib.h>

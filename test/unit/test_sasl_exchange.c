@@ -1,9 +1,9 @@
 /*
  * The SASL exchange shared by the IMAP, POP3 and SMTP machines
- * (worker/sasl_exchange.c), on its own: every mechanism with and without an
+ * (worker/proto/sasl_exchange.c), on its own: every mechanism with and without an
  * initial response, the challenges it queues, disabled and unknown
  * mechanisms, hostile and malformed answers, a step with nothing pending.
- * Also proto_take_line() (worker/proto_util.c), the POP3/SMTP line splitter.
+ * Also proto_take_line() (worker/proto/proto_util.c), the POP3/SMTP line splitter.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * The SMTP machine before login (worker/smtp.c) driven as the session
+ * The SMTP machine before login (worker/proto/smtp.c) driven as the session
  * drives it, with exact reply bytes: HELO/EHLO and the starttls variants,
  * every SASL mechanism with and without an initial response, smtp_auth
  * none (MAIL/RCPT), STARTTLS, max_errors, long and split lines, pipelining

@@ -1,6 +1,6 @@
 /*
- * The SMTP backend login (worker/smtp_backend.c) after a client logged in
- * through worker/smtp.c: the exact commands sent - EHLO, XCLIENT with xtext
+ * The SMTP backend login (worker/proto/smtp_backend.c) after a client logged in
+ * through worker/proto/smtp.c: the exact commands sent - EHLO, XCLIENT with xtext
  * (IPv6, unknown host), the client's HELO/EHLO, AUTH PLAIN, the MAIL/RCPT
  * replay of smtp_auth none - against scripted backends with multi-line
  * replies, and against refusals, garbage and truncated replies, and the
@@ -14,9 +14,9 @@
 
 #include "test/unit/config_helpers.h"
 #include "test/unit/mail_helpers.h"
-#include "worker/session/backend_facts.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl.h"
+#include "worker/session/backend_facts.h"
 
 TestSuite(smtp_backend, .init = th_setup, .fini = th_teardown);
 

@@ -1,5 +1,5 @@
 /*
- * The min-heap timers (worker/timer.c). Each timer knows its heap slot
+ * The min-heap timers (worker/event/timer.c). Each timer knows its heap slot
  * (idx), which lets the tests check the heap invariant directly and take
  * timers off the top in order without waiting for the clock. Criterion runs
  * every test in its own process, so each starts with an empty heap.

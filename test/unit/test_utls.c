@@ -1,5 +1,5 @@
 /*
- * worker/utls.c against a client written here from RFC 8446 (HKDF through
+ * worker/tls/utls.c against a client written here from RFC 8446 (HKDF through
  * OpenSSL's HKDF, records sealed with EVP, not with utls.c's code), over a
  * socket pair: data both ways for each suite, records cut into single bytes,
  * padding, KeyUpdate asked once and many times (one answer), and hostile

@@ -9,7 +9,6 @@
 
 #include "common/buf.h"
 #include "worker/event/conn.h"
-#include "worker/tls/utls.h"
 
 void
 conn_init(struct conn *c, int fd, ev_cb cb)
@@ -139,7 +138,7 @@ conn_recv(struct conn *c, void *buf, size_t len)
 		return ssl_result(c, rc, &c->rd_wait);
 	}
 	if (c->utls != NULL)
-		return utls_recv(c, buf, len);
+		return c->layer->recv(c, buf, len);
 	return conn_recv_plain(c, buf, len);
 }
 
@@ -180,7 +179,7 @@ conn_send(struct conn *c, const void *buf, size_t len)
 		return n == 0 ? CONN_ERROR : n;
 	}
 	if (c->utls != NULL)
-		return utls_send(c, buf, len);
+		return c->layer->send(c, buf, len);
 	return conn_send_plain(c, buf, len);
 }
 
@@ -210,8 +209,8 @@ conn_shutdown_write(struct conn *c)
 		ERR_clear_error();
 		SSL_shutdown(c->ssl);
 	} else if (c->utls != NULL) {
-		utls_close_notify(c);
-		if (utls_pending(c)) {
+		c->layer->close_notify(c);
+		if (c->layer->pending(c)) {
 			c->fin_owed = 1;	/* the FIN follows the bytes (utls_flush) */
 			return;
 		}
@@ -240,11 +239,12 @@ conn_close(struct conn *c)
 	} else if (c->utls != NULL && !c->err) {
 		/* What is still queued, and close_notify: as much as goes now. */
 		if (!c->shut_wr)
-			utls_close_notify(c);
+			c->layer->close_notify(c);
 		else
-			utls_flush(c);
+			c->layer->flush(c);
 	}
-	utls_free(c);
+	if (c->layer != NULL)
+		c->layer->free(c);
 	close(c->io.fd);
 	c->io.fd = -1;
 	c->registered = 0;

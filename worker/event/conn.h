@@ -8,6 +8,7 @@
 #define MP_CONN_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "worker/event/event.h"
@@ -23,11 +24,28 @@ typedef struct ssl_st SSL;
 #define CONN_ERROR	(-2)
 
 struct utls;
+struct conn;
+
+/*
+ * A record layer that takes a TLS connection over from OpenSSL after the
+ * handshake (tls/utls.c, as nginx swaps c->recv/c->send): with c->ssl gone,
+ * conn_recv()/conn_send() and the close go through it. It is set with
+ * c->utls and cleared by its free().
+ */
+struct conn_layer {
+	ssize_t (*recv)(struct conn *c, void *buf, size_t len);
+	ssize_t (*send)(struct conn *c, const void *buf, size_t len);
+	int (*flush)(struct conn *c);		/* 0 when nothing is left queued */
+	int (*pending)(const struct conn *c);	/* sealed bytes still queued */
+	void (*close_notify)(struct conn *c);
+	void (*free)(struct conn *c);
+};
 
 struct conn {
 	struct ev_io io;
 	SSL *ssl;
 	struct utls *utls;	/* TLS 1.3 records without SSL once ssl is NULL (utls.h) */
+	const struct conn_layer *layer;	/* utls's entry points while c->utls is set */
 	uint8_t rd_wait;
 	uint8_t wr_wait;
 	uint8_t hs_wait;	/* TLS handshake */

@@ -12,6 +12,11 @@
 static int epfd = -1;
 static struct ev_io *posted_head, **posted_tail = &posted_head;
 static struct ev_io *running;	/* this turn's posted ios not run yet */
+static unsigned nfds;
+
+void ev_fd_acquired(void) { nfds++; }
+void ev_fd_released(void) { nfds--; }
+unsigned ev_fds(void) { return nfds; }
 
 struct deferred {
 	void (*fn)(void *);

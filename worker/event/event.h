@@ -36,6 +36,13 @@ void ev_unpost(struct ev_io *io);
  * check its own "closed" state).
  */
 int ev_defer(void (*fn)(void *), void *arg);
+/*
+ * Descriptors this process's sessions hold (clients, backends, auth
+ * requests, relay pipes), counted against worker_connections.
+ */
+void ev_fd_acquired(void);
+void ev_fd_released(void);
+unsigned ev_fds(void);
 /* Waits up to timeout_ms (-1 forever) and dispatches; then posted work and timers. */
 int ev_loop_once(int timeout_ms);
 

@@ -16,10 +16,9 @@
 
 #include "common/log.h"
 #include "common/net.h"
-#include "worker/lookup/auth_http.h"
 #include "worker/event/conn.h"
-#include "worker/session/session.h"
 #include "worker/event/timer.h"
+#include "worker/lookup/auth_http.h"
 
 #define AUTH_IDLE_MS 60000	/* an idle kept-alive connection is closed after this */
 
@@ -67,7 +66,7 @@ ac_close(struct auth_conn *ac)
 	timer_cancel(&ac->idle);
 	if (ac->c.io.fd >= 0) {
 		conn_close(&ac->c);
-		session_fd_released();
+		ev_fd_released();
 	}
 	ev_defer(conn_free, ac);
 }
@@ -145,7 +144,7 @@ ac_open(const struct auth_http_url *u, struct auth_result *res)
 	conn_init(&ac->c, fd, io_cb);
 	memcpy(&ac->addr, &u->addr, u->addrlen);
 	ac->addrlen = u->addrlen;
-	session_fd_acquired();
+	ev_fd_acquired();
 	if (conn_connect(&ac->c, (const struct sockaddr *)&u->addr, u->addrlen) < 0) {
 		res->err = errno;
 		res->reason = "connect() to auth http server failed";

@@ -9,8 +9,8 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "worker/event/event.h"
-#include "worker/lookup/resolver.h"
 #include "worker/event/timer.h"
+#include "worker/lookup/resolver.h"
 
 #define MAX_CHANNELS 16
 

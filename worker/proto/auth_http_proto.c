@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "common/net.h"
-#include "worker/lookup/auth_http.h"
+#include "worker/proto/auth_http_proto.h"
 
 void
 auth_result_clear(struct auth_result *r)

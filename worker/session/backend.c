@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "common/stats.h"
-#include "worker/session/backend_facts.h"
 #include "worker/proto/proxyproto.h"
+#include "worker/session/backend_facts.h"
 #include "worker/session/session.h"
 #include "worker/session/session_int.h"
 #include "worker/tls/tls.h"
@@ -63,7 +63,7 @@ backend_connect(struct session *s)
 		backend_failed(s, "socket() for upstream failed", errno);
 		return;
 	}
-	session_fd_acquired();
+	ev_fd_acquired();
 	conn_init(&s->b, fd, backend_cb);
 	/* What the backend machine queues for the client (untagged lines before
 	 * the result) goes out only if the login succeeds. */
@@ -158,7 +158,7 @@ lines(struct session *s)
 				return 1;
 			}
 			pa->be_starttls = 1;
-			tls_backend_start(s);
+			backend_tls_start(s);
 			return 1;
 		}
 		if (a == BA_ERROR) {
@@ -221,7 +221,7 @@ backend_run(struct session *s)
 				backend_failed(s, "send() of the PROXY header failed", s->b.last_errno);
 				return;
 			}
-			tls_backend_start(s);
+			backend_tls_start(s);
 			return;
 		}
 		session_set_state(s, SS_LOGIN);

@@ -67,8 +67,8 @@ pipe_get(void)
 	}
 	p->r = fds[0];
 	p->w = fds[1];
-	session_fd_acquired();
-	session_fd_acquired();
+	ev_fd_acquired();
+	ev_fd_acquired();
 	return p;
 }
 
@@ -78,8 +78,8 @@ pipe_close(struct relay_pipe *p)
 	close(p->r);
 	close(p->w);
 	free(p);
-	session_fd_released();
-	session_fd_released();
+	ev_fd_released();
+	ev_fd_released();
 }
 
 /* An empty pipe goes back to the pool; one with bytes in it is closed. */

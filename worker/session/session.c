@@ -14,9 +14,9 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/stats.h"
+#include "worker/lookup/resolver.h"
 #include "worker/session/session.h"
 #include "worker/session/session_int.h"
-#include "worker/lookup/resolver.h"
 #include "worker/tls/tls.h"
 #include "worker/tls/utls.h"
 
@@ -26,19 +26,9 @@ static struct proto_rt *rts;
 static size_t nrts;
 static struct session *all;
 static size_t nsessions;
-static unsigned nfds;
 static uint64_t local_ids;
 
 size_t session_count(void) { return nsessions; }
-unsigned session_conns(void) { return nfds; }
-void session_fd_acquired(void) { nfds++; }
-
-void
-session_fd_released(void)
-{
-	nfds--;
-	worker_conn_released();
-}
 
 int
 session_init(struct cycle *cy)
@@ -53,6 +43,7 @@ session_init(struct cycle *cy)
 		log_msg(LL_EMERG, "cannot set up TLS record handling (out of memory)");
 		return -1;
 	}
+	tls_set_hooks(&session_tls_hooks);
 	return 0;
 }
 
@@ -64,8 +55,9 @@ session_shutdown(void)
 	resolver_shutdown();
 	relay_shutdown();
 	auth_http_shutdown();
-	tls_shutdown();
+	session_tls_shutdown();
 	utls_shutdown();
+	tls_set_hooks(NULL);
 }
 
 static size_t
@@ -196,11 +188,11 @@ session_close(struct session *s, int level, const char *why)
 	ev_unpost(&s->b.io);
 	if (s->c.io.fd >= 0) {
 		conn_close(&s->c);
-		session_fd_released();
+		ev_fd_released();
 	}
 	if (s->b.io.fd >= 0) {
 		conn_close(&s->b);
-		session_fd_released();
+		ev_fd_released();
 	}
 	preauth_free(s);
 	relay_release(s);
@@ -316,7 +308,7 @@ fill_auth_params(struct session *s, struct auth_params *p, char *ip, size_t iple
 	p->smtp_helo = ctx->cr.helo;
 	p->smtp_from = ctx->cr.from;
 	p->smtp_to = ctx->cr.to;
-	tls_auth_params(s, p);
+	session_tls_auth_params(s, p);
 }
 
 static void auth_done(void *arg, struct auth_result *res);
@@ -476,7 +468,7 @@ preauth_run(struct session *s)
 			if (buf_len(&pa->out) > 0)
 				return;
 			pa->starttls_pending = 0;
-			tls_start(s, 0);
+			session_tls_start(s, 0);
 			return;
 		}
 		if (s->state != SS_PREAUTH)
@@ -520,7 +512,7 @@ session_run(struct session *s)
 		session_greet_delay_run(s);
 		return;
 	case SS_HANDSHAKE:
-		tls_handshake_run(s);
+		session_tls_handshake_run(s);
 		return;
 	case SS_PREAUTH:
 	case SS_CLOSING:
@@ -549,7 +541,7 @@ session_run(struct session *s)
 		backend_run(s);
 		return;
 	case SS_BACKEND_TLS:
-		tls_backend_handshake_run(s);
+		backend_tls_handshake_run(s);
 		return;
 	case SS_RELAY:
 		relay_run(s);
@@ -591,7 +583,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 		close(fd);
 		return;
 	}
-	nfds++;
+	ev_fd_acquired();
 	conn_init(&s->c, fd, client_cb);
 	s->b.io.fd = -1;
 	s->cy = cy;
@@ -643,7 +635,7 @@ void
 session_after_proxy_header(struct session *s)
 {
 	if (s->le->lc->ssl) {
-		tls_start(s, 1);
+		session_tls_start(s, 1);
 		return;
 	}
 	session_greet(s);

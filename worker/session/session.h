@@ -19,15 +19,8 @@ void session_shutdown(void);
 void session_start(struct cycle *cy, const struct listen_entry *le, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
 size_t session_count(void);
-/* Descriptors in use (clients, backends, auth requests), for worker_connections. */
-unsigned session_conns(void);
 /* Closes the idle relay pipes kept for reuse (they count as connections); how many. */
 unsigned session_release_idle_fds(void);
-void session_fd_acquired(void);
-void session_fd_released(void);
 void session_close_all(void);
-
-/* From worker.c: a descriptor slot is free again. */
-void worker_conn_released(void);
 
 #endif

@@ -11,10 +11,10 @@
 
 #include "common/buf.h"
 #include "config/cycle.h"
-#include "worker/lookup/auth_http.h"
 #include "worker/event/conn.h"
-#include "worker/proto/proto.h"
 #include "worker/event/timer.h"
+#include "worker/lookup/auth_http.h"
+#include "worker/proto/proto.h"
 
 enum sess_state {
 	SS_NEW,		/* accepted */
@@ -125,6 +125,19 @@ void backend_run(struct session *s);
 /* The backend handshake finished: go on with the login. */
 void backend_tls_done(struct session *s);
 void backend_failed(struct session *s, const char *what, int err);
+
+/* session_tls.c */
+struct tls_hooks;
+extern const struct tls_hooks session_tls_hooks;	/* SNI, backend sessions kept */
+/* Starts the client handshake; greet: send the greeting once done. */
+void session_tls_start(struct session *s, int greet);
+void session_tls_handshake_run(struct session *s);
+void session_tls_auth_params(struct session *s, struct auth_params *p);
+void session_tls_shutdown(void);
+/* TLS towards the backend (proxy_ssl, proxy_starttls). */
+void backend_tls_start(struct session *s);
+void backend_tls_handshake_run(struct session *s);
+void backend_tls_forget(void);
 
 /* relay.c */
 void relay_start(struct session *s);

@@ -13,9 +13,9 @@
 #include <openssl/ssl.h>
 
 #include "common/log.h"
+#include "worker/lookup/resolver.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/proxyproto.h"
-#include "worker/lookup/resolver.h"
 #include "worker/session/session.h"
 #include "worker/session/session_int.h"
 

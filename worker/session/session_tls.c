@@ -1,8 +1,9 @@
 /*
- * TLS at run time: the non-blocking server handshake for implicit TLS and
- * STARTTLS, the client certificate check nginx makes right after it, and
- * the Auth-SSL-* facts for the auth service. Contexts are built in
- * tls_ctx.c.
+ * A session's TLS: the client handshake for implicit TLS and STARTTLS, the
+ * client certificate check nginx makes right after it, SNI choosing the
+ * server, the Auth-SSL-* facts for the auth service, and the handshake with
+ * the backend (proxy_ssl, proxy_starttls) with its sessions kept for reuse.
+ * The contexts and the callbacks that need no session are in worker/tls/.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,20 +26,19 @@
 #include "worker/session/session_int.h"
 #include "worker/tls/tls.h"
 #include "worker/tls/utls.h"
-#include "worker/tls/tls_int.h"
 
 static char *v_cert;
 
 void
-tls_shutdown(void)
+session_tls_shutdown(void)
 {
 	free(v_cert);
 	v_cert = NULL;
-	tls_backend_forget();
+	backend_tls_forget();
 }
 
 void
-tls_start(struct session *s, int greet)
+session_tls_start(struct session *s, int greet)
 {
 	SSL_CTX *ctx = s->cy->tls ? s->cy->tls[s->le->server] : NULL;
 
@@ -53,7 +53,7 @@ tls_start(struct session *s, int greet)
 	s->greet_after_tls = (uint8_t)greet;
 	session_set_state(s, SS_HANDSHAKE);
 	session_arm_timeout(s, s->conf->timeout);
-	tls_handshake_run(s);
+	session_tls_handshake_run(s);
 }
 
 /*
@@ -139,15 +139,14 @@ session_fits(SSL *ssl, const struct srv_conf *c)
 	return hlen == sizeof(tag) && memcmp(have, tag, sizeof(tag)) == 0;
 }
 
-int
-tls_servername_cb(SSL *ssl, int *alert, void *arg)
+static int
+servername(SSL *ssl, int *alert)
 {
 	struct session *s = SSL_get_app_data(ssl);
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	const struct listen_entry *best = NULL;
 	size_t best_score = 0;
 
-	(void)arg;
 	if (s == NULL)
 		return SSL_TLSEXT_ERR_OK;
 	const struct listener *l = name != NULL ? s->le->l : NULL;
@@ -226,17 +225,15 @@ verify_client(struct session *s)
 }
 
 void
-tls_handshake_run(struct session *s)
+session_tls_handshake_run(struct session *s)
 {
 	char e[256];
-	int rc, code;
+	int code = 0;
+	enum tls_hs hs = tls_handshake_step(&s->c, &code);
 
-	if (s->c.hs_wait != CONN_WAIT_NONE)
+	if (hs == TLS_HS_AGAIN)
 		return;
-	utls_handshake_step(&s->c);
-	ERR_clear_error();
-	rc = SSL_do_handshake(s->c.ssl);
-	if (rc == 1) {
+	if (hs == TLS_HS_DONE) {
 		STAT_ADD(tls_handshakes, 1);
 		if (SSL_session_reused(s->c.ssl))
 			STAT_ADD(tls_resumed, 1);
@@ -256,15 +253,6 @@ tls_handshake_run(struct session *s)
 		session_set_state(s, SS_PREAUTH);
 		session_arm_timeout(s, s->conf->timeout);
 		session_run(s);
-		return;
-	}
-	code = SSL_get_error(s->c.ssl, rc);
-	if (code == SSL_ERROR_WANT_READ) {
-		s->c.hs_wait = CONN_WAIT_READ;
-		return;
-	}
-	if (code == SSL_ERROR_WANT_WRITE) {
-		s->c.hs_wait = CONN_WAIT_WRITE;
 		return;
 	}
 	if (code == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
@@ -295,7 +283,7 @@ name_rfc2253(X509_NAME *name, char *out, size_t len)
 }
 
 void
-tls_auth_params(struct session *s, struct auth_params *p)
+session_tls_auth_params(struct session *s, struct auth_params *p)
 {
 	SSL *ssl = s->c.ssl;
 	X509 *cert;
@@ -393,7 +381,7 @@ reuse_find(const struct session *s, const SSL_CTX *ctx, int create)
 }
 
 void
-tls_backend_start(struct session *s)
+backend_tls_start(struct session *s)
 {
 	struct tls_srv *ts = s->cy->tls_srv ? &s->cy->tls_srv[s->le->server] : NULL;
 	const struct srv_conf *c = s->conf;
@@ -433,30 +421,24 @@ tls_backend_start(struct session *s)
 	}
 	session_set_state(s, SS_BACKEND_TLS);
 	session_arm_timeout(s, c->timeout);
-	tls_backend_handshake_run(s);
+	backend_tls_handshake_run(s);
 }
 
 void
-tls_backend_handshake_run(struct session *s)
+backend_tls_handshake_run(struct session *s)
 {
 	char e[256];
-	int rc, code;
+	int code = 0;
+	enum tls_hs hs = tls_handshake_step(&s->b, &code);
 
-	if (s->b.hs_wait != CONN_WAIT_NONE)
+	if (hs == TLS_HS_AGAIN)
 		return;
-	ERR_clear_error();
-	rc = SSL_do_handshake(s->b.ssl);
-	if (rc == 1) {
+	if (hs == TLS_HS_DONE) {
 		s->pa->ctx.be_tls = 1;
 		if (log_enabled(s->log, LL_DEBUG))
 			session_log(s, LL_DEBUG, 0, "upstream TLS: %s %s%s", SSL_get_version(s->b.ssl),
 			    SSL_get_cipher_name(s->b.ssl), SSL_session_reused(s->b.ssl) ? " (reused)" : "");
 		backend_tls_done(s);
-		return;
-	}
-	code = SSL_get_error(s->b.ssl, rc);
-	if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
-		s->b.hs_wait = code == SSL_ERROR_WANT_READ ? CONN_WAIT_READ : CONN_WAIT_WRITE;
 		return;
 	}
 	long vr = SSL_get_verify_result(s->b.ssl);
@@ -477,8 +459,8 @@ tls_backend_handshake_run(struct session *s)
  * address. TLS 1.3 tickets come after the handshake, so this runs from the
  * context's new-session callback rather than when the handshake ends.
  */
-int
-tls_client_new_session(SSL *ssl, SSL_SESSION *sess)
+static int
+client_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct session *s = SSL_get_app_data(ssl);
 	struct reuse_slot *r;
@@ -494,10 +476,15 @@ tls_client_new_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 void
-tls_backend_forget(void)
+backend_tls_forget(void)
 {
 	for (size_t i = 0; i < REUSE_SLOTS; i++) {
 		SSL_SESSION_free(reuse[i].sess);
 		reuse[i].sess = NULL;
 	}
 }
+
+const struct tls_hooks session_tls_hooks = {
+	.servername = servername,
+	.client_new_session = client_new_session,
+};

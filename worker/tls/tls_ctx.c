@@ -19,14 +19,36 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "config/cycle.h"
 #include "common/log.h"
 #include "common/shm.h"
+#include "config/cycle.h"
 #include "worker/tls/tls.h"
-#include "worker/tls/tls_int.h"
 #include "worker/tls/utls.h"
 
 int tls_srv_index = -1;
+static const struct tls_hooks *hooks;
+
+void
+tls_set_hooks(const struct tls_hooks *h)
+{
+	hooks = h;
+}
+
+/* The contexts are built before the session layer exists (in the master). */
+static int
+servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	(void)arg;
+	return hooks != NULL && hooks->servername != NULL ? hooks->servername(ssl, alert) :
+	    SSL_TLSEXT_ERR_OK;
+}
+
+static int
+client_new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	return hooks != NULL && hooks->client_new_session != NULL ?
+	    hooks->client_new_session(ssl, sess) : 0;
+}
 
 char *
 tls_error_string(char *buf, size_t len)
@@ -372,35 +394,55 @@ setup_verify(SSL_CTX *ctx, const struct config *cf, const struct srv_conf *srv,
 	return 0;
 }
 
+/*
+ * What the client-facing and the backend contexts have in common: the
+ * protocol range, buffers given back while a connection is idle, no
+ * compression or renegotiation, a peer that closes without close_notify
+ * ending the stream rather than failing it, and the cipher list (NULL:
+ * OpenSSL's default) named after its directive in errors.
+ */
 static SSL_CTX *
-build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *ts,
-    char *err, size_t errlen)
+new_ctx(const SSL_METHOD *method, unsigned protocols, const char *ciphers_directive,
+    const char *ciphers, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	char path[4096], e[256];
-	struct pw_list pw = { 0 };
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	char e[256];
 
 	if (ctx == NULL) {
 		snprintf(err, errlen, "SSL_CTX_new() failed: %s", tls_error_string(e, sizeof(e)));
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, proto_version(srv->ssl_protocols, 1));
-	SSL_CTX_set_max_proto_version(ctx, proto_version(srv->ssl_protocols, 0));
-	/* Idle connections give their read/write buffers back to OpenSSL. */
+	SSL_CTX_set_min_proto_version(ctx, proto_version(protocols, 1));
+	SSL_CTX_set_max_proto_version(ctx, proto_version(protocols, 0));
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (ciphers != NULL && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
+		snprintf(err, errlen, "%s \"%s\": %s", ciphers_directive, ciphers,
+		    tls_error_string(e, sizeof(e)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static SSL_CTX *
+build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *ts,
+    char *err, size_t errlen)
+{
+	char path[4096], e[256];
+	struct pw_list pw = { 0 };
+	SSL_CTX *ctx = new_ctx(TLS_server_method(), srv->ssl_protocols, "ssl_ciphers",
+	    srv->ssl_ciphers, err, errlen);
+
+	if (ctx == NULL)
+		return NULL;
 	/* Whether to capture TLS 1.3 traffic secrets (utls.h) is decided per
 	 * connection when its ClientHello is in. */
 	SSL_CTX_set_client_hello_cb(ctx, utls_client_hello_cb, NULL);
-	/* A client that just closes (no close_notify) ends the stream, not an error. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (srv->ssl_prefer_server_ciphers)
 		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_set_cipher_list(ctx, srv->ssl_ciphers) != 1) {
-		snprintf(err, errlen, "ssl_ciphers \"%s\": %s", srv->ssl_ciphers, tls_error_string(e, sizeof(e)));
-		goto fail;
-	}
 	if (srv->ssl_ecdh_curve && strcmp(srv->ssl_ecdh_curve, "auto") != 0 &&
 	    SSL_CTX_set1_groups_list(ctx, srv->ssl_ecdh_curve) != 1) {
 		snprintf(err, errlen, "ssl_ecdh_curve \"%s\": %s", srv->ssl_ecdh_curve,
@@ -492,7 +534,7 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 	if (setup_verify(ctx, cf, srv, err, errlen) < 0)
 		goto fail;
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
-	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
+	SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 	if (srv->ssl_conf_command.n > 0) {
 		SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
 		SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER |
@@ -528,27 +570,15 @@ fail:
 static SSL_CTX *
 build_client_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	char path[4096], e[256];
+	SSL_CTX *ctx = new_ctx(TLS_client_method(), srv->proxy_ssl_protocols, "proxy_ssl_ciphers",
+	    srv->proxy_ssl_ciphers, err, errlen);
 
-	if (ctx == NULL) {
-		snprintf(err, errlen, "SSL_CTX_new() failed: %s", tls_error_string(e, sizeof(e)));
+	if (ctx == NULL)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 1));
-	SSL_CTX_set_max_proto_version(ctx, proto_version(srv->proxy_ssl_protocols, 0));
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* Sessions are kept by tls.c per backend address (proxy_ssl_session_reuse). */
+	/* Sessions are kept by the session layer per backend address (proxy_ssl_session_reuse). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, tls_client_new_session);
-	if (srv->proxy_ssl_ciphers && SSL_CTX_set_cipher_list(ctx, srv->proxy_ssl_ciphers) != 1) {
-		snprintf(err, errlen, "proxy_ssl_ciphers \"%s\": %s", srv->proxy_ssl_ciphers,
-		    tls_error_string(e, sizeof(e)));
-		goto fail;
-	}
+	SSL_CTX_sess_set_new_cb(ctx, client_new_session_cb);
 	if (srv->proxy_ssl_verify) {
 		if (srv->proxy_ssl_trusted_certificate == NULL) {
 			snprintf(err, errlen, "proxy_ssl_verify needs proxy_ssl_trusted_certificate");

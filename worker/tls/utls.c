@@ -65,6 +65,14 @@ static struct suite suites[] = {
 };
 
 static int conn_index = -1;	/* SSL ex_data: the struct conn */
+static const struct conn_layer utls_layer = {
+	.recv = utls_recv,
+	.send = utls_send,
+	.flush = utls_flush,
+	.pending = utls_pending,
+	.close_notify = utls_close_notify,
+	.free = utls_free,
+};
 static void keylog_cb(const SSL *ssl, const char *line);
 static int disabled;
 
@@ -175,6 +183,7 @@ utls_attach(struct conn *c)
 	c->utls = calloc(1, sizeof(*c->utls));
 	if (c->utls == NULL)
 		return;
+	c->layer = &utls_layer;
 	SSL_set_ex_data(c->ssl, conn_index, c);
 	SSL_set_msg_callback(c->ssl, msg_cb);
 }
@@ -342,6 +351,7 @@ utls_install(struct conn *c, uint16_t suite_id, const uint8_t *client_secret,
 	memcpy(u->wr.secret, server_secret, len);
 	u->hashlen = (uint8_t)len;
 	c->utls = u;
+	c->layer = &utls_layer;
 	if (keys_ready(u, suite_id) < 0) {
 		utls_free(c);
 		return -1;
@@ -722,4 +732,5 @@ utls_free(struct conn *c)
 	OPENSSL_cleanse(u, sizeof(*u));
 	free(u);
 	c->utls = NULL;
+	c->layer = NULL;
 }

@@ -11,8 +11,8 @@
 #include <strings.h>
 
 #include "test/fuzz/lib/fuzz_mail.h"
-#include "worker/session/backend_facts.h"
 #include "worker/proto/sasl.h"
+#include "worker/session/backend_facts.h"
 
 /*
  * backend.c reads into a buffer of at most 8192 bytes, so a line of up to

@@ -1,7 +1,7 @@
 /*
  * The reference SASL decoders of fuzz_sasl_ref.h. Deliberately plain and
  * slow: a table lookup per character and one pass per rule, so that a
- * difference from worker/sasl.c points at one of the two, not at both.
+ * difference from worker/proto/sasl.c points at one of the two, not at both.
  */
 #include <stdlib.h>
 #include <string.h>

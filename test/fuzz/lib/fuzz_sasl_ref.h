@@ -1,5 +1,5 @@
 /*
- * Reference models the SASL harnesses compare worker/sasl.c against, written
+ * Reference models the SASL harnesses compare worker/proto/sasl.c against, written
  * from the RFCs rather than from the code: canonical base64 (RFC 4648 3.5:
  * no other alphabet, padding only at the end, unused bits zero), PLAIN
  * (RFC 4616), one LOGIN/EXTERNAL field, and the CRAM-MD5 response (RFC 2195).

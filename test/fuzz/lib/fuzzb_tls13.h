@@ -1,6 +1,6 @@
 /*
  * TLS 1.3 record protection written from RFC 8446 for fuzz_utls (HKDF
- * through OpenSSL's HKDF, AEAD through EVP: none of worker/utls.c's code),
+ * through OpenSSL's HKDF, AEAD through EVP: none of worker/tls/utls.c's code),
  * so the harness seals what utls must open the way a real client would,
  * with padding, KeyUpdates and any outer header it likes.
  */
