@@ -59,7 +59,7 @@ else
 BIN := mailproxy
 endif
 
-.PHONY: all check unit integration asan deps demo bench bench-tools clean size check-includes docs check-docs \
+.PHONY: all check unit integration asan deps demo bench bench-tools clean size check-includes check-pure docs check-docs \
 	fuzz fuzz-bins fuzz-replay
 
 # Objects are rebuilt when the compiler or its flags change (a tree built without
@@ -124,6 +124,10 @@ size:
 check-includes:
 	@scripts/check-includes.sh
 
+# The built protocol machines call no I/O, log, timer or TLS function.
+check-pure: $(BIN)
+	@scripts/check-pure.sh $(BUILD)
+
 docs: $(BIN)
 	./$(BIN) --reference > docs/directives.md
 
@@ -142,6 +146,7 @@ check: deps
 	$(MAKE) size
 	$(MAKE) check-includes
 	$(MAKE) all
+	$(MAKE) check-pure
 	$(MAKE) check-docs
 	$(MAKE) unit
 	$(MAKE) integration

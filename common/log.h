@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/log_conf.h"
+
 enum log_level {
 	LL_EMERG, LL_ALERT, LL_CRIT, LL_ERR, LL_WARN, LL_NOTICE, LL_INFO, LL_DEBUG
 };
@@ -30,16 +32,6 @@ struct log_set {
 	struct log_target t[8];
 };
 
-/* The targets of one error_log context, as the configuration lists them. */
-struct errlog_entry {
-	char *target;		/* path, "stderr" or "syslog:..." */
-	int level;		/* enum log_level */
-};
-
-struct errlog_conf {
-	size_t n;
-	struct errlog_entry *v;
-};
 
 const char *log_level_name(int level);
 int log_level_parse(const char *s);	/* -1 if unknown */

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "common/arena.h"
-#include "common/log.h"
+#include "common/log_conf.h"
 #include "common/net.h"
 
 #define CONF_DIRECTIVES_MAX 128

@@ -89,3 +89,51 @@ def test_allowed_includes_pass(ctx):
         add_include(root, path, include)
     r = run_check(root)
     assert r.returncode == 0, r.stdout
+
+
+def build_objects(ctx, proto_source):
+    """A build folder with one proto/ object made of proto_source, beside empty buf.o/net.o."""
+    b = ctx.path("build-pure")
+    for d in ("worker/proto", "common"):
+        os.makedirs(os.path.join(b, d), exist_ok=True)
+    sources = {"worker/proto/machine": proto_source, "common/buf": "int buf_stub;\n",
+               "common/net": "int net_stub;\n"}
+    for name, text in sources.items():
+        src = os.path.join(b, name + ".c")
+        with open(src, "w") as f:
+            f.write(text)
+        subprocess.run(["cc", "-c", "-O0", "-fno-builtin", "-o", os.path.join(b, name + ".o"), src],
+                       check=True, capture_output=True, timeout=60)
+    return b
+
+
+def run_pure(ctx, build):
+    return subprocess.run(["sh", os.path.join(ctx.repo, "scripts", "check-pure.sh"), build],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_built_machines_pass_the_purity_check(ctx):
+    build = os.path.dirname(ctx.bin) if os.path.basename(os.path.dirname(ctx.bin)).startswith("build") \
+        else os.path.join(ctx.repo, "build")
+    r = run_pure(ctx, build)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "uses no I/O" in r.stdout, r.stdout
+
+
+def test_purity_check_names_each_io_call(ctx):
+    """A machine that logs, sends, reads the clock of the loop or speaks TLS fails the
+    check, each call named; string and memory functions alone pass."""
+    calls = ["log_write", "send", "timer_set", "SSL_read", "ev_post", "session_close"]
+    text = "#include <string.h>\n"
+    text += "".join("extern int %s();\n" % c for c in calls)
+    text += "int machine(char *d, const char *s) {\n  memcpy(d, s, strlen(s));\n"
+    text += "".join("  %s();\n" % c for c in calls)
+    text += "  return 0;\n}\n"
+    r = run_pure(ctx, build_objects(ctx, text))
+    assert r.returncode == 1, r.stdout
+    for c in calls:
+        assert "worker/proto/machine.o: uses %s," % c in r.stdout, (c, r.stdout)
+    assert "%d use(s)" % len(calls) in r.stdout, r.stdout
+    clean = "#include <string.h>\nint machine(char *d, const char *s) { memcpy(d, s, strlen(s)); return 0; }\n"
+    r = run_pure(ctx, build_objects(ctx, clean))
+    assert r.returncode == 0, r.stdout
