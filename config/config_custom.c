@@ -158,13 +158,9 @@ print_error_log(const struct directive *d, const void *field, struct buf *out)
 	(void)d;
 	buf_puts(out, "[");
 	for (size_t i = 0; i < el->n; i++) {
-		struct buf tmp = { 0 };
-		buf_printf(&tmp, "%s %s", el->v[i].target, log_level_name(el->v[i].level));
-		buf_append(&tmp, "", 1);
 		if (i)
 			buf_puts(out, ", ");
-		print_quoted(out, tmp.data);
-		buf_release(&tmp);
+		print_quotedf(out, "%s %s", el->v[i].target, log_level_name(el->v[i].level));
 	}
 	buf_puts(out, "]");
 }
@@ -221,16 +217,8 @@ set_server_name(struct loader *ld, const struct directive *d, void *field, const
 void
 print_server_name(const struct directive *d, const void *field, struct buf *out)
 {
-	const struct strlist *l = field;
-
 	(void)d;
-	buf_puts(out, "[");
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			buf_puts(out, ", ");
-		print_quoted(out, l->v[i]);
-	}
-	buf_puts(out, "]");
+	print_strlist(out, field);
 }
 
 /* ---- resolver ---- */
@@ -488,12 +476,8 @@ set_ssl_protocols(struct loader *ld, const struct directive *d, void *field,
 		return -1;
 	*m = 0;
 	for (size_t i = 0; i < a.n; i++) {
-		const struct name_val *nv;
-		/* Case-insensitive, as nginx's bitmask slot. */
-		for (nv = ssl_proto_names; nv->name; nv++)
-			if (strcasecmp(a.v[i], nv->name) == 0)
-				break;
-		if (nv->name == NULL)
+		const struct name_val *nv = name_val_find(ssl_proto_names, a.v[i]);
+		if (nv == NULL)
 			return lerr(ld, a.at[i], d->name,
 			    "unknown protocol \"%s\" (expected TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3)", a.v[i]);
 		if (nv->val == SSLP_SSLv2 || nv->val == SSLP_SSLv3)
@@ -510,17 +494,8 @@ set_ssl_protocols(struct loader *ld, const struct directive *d, void *field,
 void
 print_ssl_protocols(const struct directive *d, const void *field, struct buf *out)
 {
-	unsigned m = *(const unsigned *)field;
-	int first = 1;
-
 	(void)d;
-	buf_puts(out, "[");
-	for (const struct name_val *nv = ssl_proto_names; nv->name; nv++)
-		if (m & (unsigned)nv->val) {
-			buf_printf(out, "%s%s", first ? "" : ", ", nv->name);
-			first = 0;
-		}
-	buf_puts(out, "]");
+	print_mask(out, ssl_proto_names, *(const unsigned *)field);
 }
 
 /* ---- ssl_session_cache ---- */

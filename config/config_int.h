@@ -89,10 +89,14 @@ int parse_msec(const char *s, uint64_t *ms);
 int parse_size(const char *s, size_t *sz);
 int parse_long(const char *s, long min, long max, long *out);
 int parse_flag(const char *s, int *v);
+const struct name_val *name_val_find(const struct name_val *nv, const char *s);
 
 void print_quoted(struct buf *out, const char *s);
 void print_msec(struct buf *out, uint64_t ms);
 void print_size(struct buf *out, size_t sz);
+void print_quotedf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void print_strlist(struct buf *out, const struct strlist *l);
+void print_mask(struct buf *out, const struct name_val *nv, unsigned m);
 
 const struct directive *directive_find(const char *name);
 size_t directive_index(const struct directive *d);

@@ -59,23 +59,19 @@ listen_addrs(struct loader *ld, const struct directive *d, const struct ynode *a
     const char *spec, struct sockaddr_storage *out, socklen_t *outlen, size_t max, size_t *n)
 {
 	char err[256];
-	const char *colon;
+	const char *colon, *wildport = NULL;
 
 	*n = 0;
 	if (strncmp(spec, "unix:", 5) == 0)
 		return lerr(ld, at, d->name, "unix domain sockets are not supported, got \"%s\"", spec);
 	/* "143" and "*:143" are the IPv4 wildcard, as in nginx. */
-	if (isdigit((unsigned char)spec[0]) && strspn(spec, "0123456789") == strlen(spec)) {
+	if (isdigit((unsigned char)spec[0]) && strspn(spec, "0123456789") == strlen(spec))
+		wildport = spec;
+	else if (spec[0] == '*' && spec[1] == ':')
+		wildport = spec + 2;
+	if (wildport != NULL) {
 		char tmp[32];
-		snprintf(tmp, sizeof(tmp), "0.0.0.0:%s", spec);
-		if (net_parse_hostport(tmp, -1, &out[0], &outlen[0], err, sizeof(err)) < 0)
-			return lerr(ld, at, d->name, "%s", err);
-		*n = 1;
-		return 0;
-	}
-	if (spec[0] == '*' && spec[1] == ':') {
-		char tmp[32];
-		snprintf(tmp, sizeof(tmp), "0.0.0.0:%s", spec + 2);
+		snprintf(tmp, sizeof(tmp), "0.0.0.0:%s", wildport);
 		if (net_parse_hostport(tmp, -1, &out[0], &outlen[0], err, sizeof(err)) < 0)
 			return lerr(ld, at, d->name, "%s", err);
 		*n = 1;

@@ -192,8 +192,8 @@ apply_key(struct loader *ld, unsigned ctx, void *conf, uint8_t *set, struct conf
 
 /*
  * A block must be a mapping; an empty one ("events:" followed by nothing but
- * comments, as nginx's "events {}") is accepted. A null has no kids, so the
- * callers' loops see an empty mapping.
+ * comments, as nginx's "events {}") is accepted. A null has no kids, so
+ * load_map() sees an empty mapping.
  */
 static int
 expect_map(struct loader *ld, const struct ynode *n, const char *what)
@@ -204,13 +204,56 @@ expect_map(struct loader *ld, const struct ynode *n, const char *what)
 	return 0;
 }
 
-/* keyslot remembers the first key, whose line (not its value's) the message names. */
-static int
-block_seen(struct loader *ld, const struct ynode *k, const struct ynode **keyslot)
+/*
+ * A block inside a mapping (events, mail, servers): load_map() finds its key
+ * among the directives, and the caller loads its value after them.
+ */
+struct block {
+	const char *name;
+	const struct ynode *key;	/* the first: "duplicate block" names its line, not its value's */
+	const struct ynode *val;
+};
+
+static struct block *
+block_find(struct block *b, const char *name)
 {
-	if (*keyslot != NULL)
-		return lerr(ld, k, k->str, "duplicate block (first at line %d)", (*keyslot)->line);
-	*keyslot = k;
+	for (; b != NULL && b->name != NULL; b++)
+		if (strcmp(b->name, name) == 0)
+			return b;
+	return NULL;
+}
+
+/*
+ * Applies the directives of the mapping map, in context ctx, to conf (with
+ * its set[] and pos[]); skips "x-" keys and keeps the keys of blocks (ended
+ * by a NULL name, or NULL) for the caller to load. what names map in
+ * messages, NULL at the top level.
+ */
+static int
+load_map(struct loader *ld, const struct ynode *map, const char *what, unsigned ctx,
+    void *conf, uint8_t *set, struct conf_pos *pos, struct block *blocks)
+{
+	if (expect_map(ld, map, what) < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
+		struct block *b;
+		int rc = check_key(ld, k);
+
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			continue;
+		if ((b = block_find(blocks, k->str)) == NULL) {
+			if (apply_key(ld, ctx, conf, set, pos, k, v) < 0)
+				return -1;
+		} else if (b->key != NULL) {
+			return lerr(ld, k, k->str, "duplicate block (first at line %d)", b->key->line);
+		} else {
+			b->key = k;
+			b->val = v;
+		}
+	}
 	return 0;
 }
 
@@ -224,41 +267,19 @@ load_server(struct loader *ld, const struct ynode *map, struct srv_conf *srv)
 	srv->protocol = MP_PROTO_NONE;
 	srv->line = map->line;
 	srv->col = map->col;
-	if (expect_map(ld, map, "servers") < 0)
-		return -1;
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
-		int rc = check_key(ld, k);
-		if (rc < 0 || (rc == 0 && apply_key(ld, CTX_SERVER, srv, srv->set, srv->pos, k, v) < 0))
-			return -1;
-	}
-	return 0;
+	return load_map(ld, map, "servers", CTX_SERVER, srv, srv->set, srv->pos, NULL);
 }
 
 static int
 load_mail(struct loader *ld, const struct ynode *map)
 {
-	const struct ynode *servers = NULL, *servers_key = NULL;
+	struct block blocks[] = { { .name = "servers" }, { .name = NULL } };
+	const struct ynode *servers;
 	struct config *cf = ld->cf;
 
-	if (expect_map(ld, map, "mail") < 0)
+	if (load_map(ld, map, "mail", CTX_MAIL, &cf->mail, cf->mail.set, cf->mail.pos, blocks) < 0)
 		return -1;
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
-		int rc = check_key(ld, k);
-		if (rc < 0)
-			return -1;
-		if (rc > 0)
-			continue;
-		if (strcmp(k->str, "servers") == 0) {
-			if (block_seen(ld, k, &servers_key) < 0)
-				return -1;
-			servers = v;
-			continue;
-		}
-		if (apply_key(ld, CTX_MAIL, &cf->mail, cf->mail.set, cf->mail.pos, k, v) < 0)
-			return -1;
-	}
+	servers = blocks[0].val;
 	if (servers == NULL)
 		return 0;
 	if (config_is_null(servers))
@@ -276,58 +297,27 @@ load_mail(struct loader *ld, const struct ynode *map)
 	return 0;
 }
 
-static int
-load_block(struct loader *ld, const struct ynode *map, unsigned ctx, const char *name)
-{
-	struct main_conf *mc = &ld->cf->main;
-
-	if (expect_map(ld, map, name) < 0)
-		return -1;
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
-		int rc = check_key(ld, k);
-		if (rc < 0 || (rc == 0 && apply_key(ld, ctx, mc, mc->set, mc->pos, k, v) < 0))
-			return -1;
-	}
-	return 0;
-}
-
 static int load_globals(struct loader *ld, const char *globals);
 
 static int
 load_main(struct loader *ld, const struct ynode *root, const char *globals)
 {
-	const struct ynode *events = NULL, *mail = NULL, *events_key = NULL, *mail_key = NULL;
+	struct block blocks[] = { { .name = "events" }, { .name = "mail" }, { .name = NULL } };
+	const struct ynode *events, *mail;
 	struct main_conf *mc = &ld->cf->main;
 
 	/* "---" or "~" alone parse as a null scalar: that is an empty file too. */
 	if (root == NULL || config_is_null(root))
 		return lerr(ld, NULL, NULL, "the configuration is empty (expected a mapping)");
-	if (expect_map(ld, root, NULL) < 0)
+	if (load_map(ld, root, NULL, CTX_MAIN, mc, mc->set, mc->pos, blocks) < 0)
 		return -1;
-	for (size_t i = 0; i + 1 < root->n; i += 2) {
-		const struct ynode *k = root->kids[i], *v = root->kids[i + 1];
-		int rc = check_key(ld, k);
-		if (rc < 0)
-			return -1;
-		if (rc > 0)
-			continue;
-		if (strcmp(k->str, "events") == 0) {
-			if (block_seen(ld, k, &events_key) < 0)
-				return -1;
-			events = v;
-		} else if (strcmp(k->str, "mail") == 0) {
-			if (block_seen(ld, k, &mail_key) < 0)
-				return -1;
-			mail = v;
-			ld->cf->has_mail = 1;
-		} else if (apply_key(ld, CTX_MAIN, mc, mc->set, mc->pos, k, v) < 0) {
-			return -1;
-		}
-	}
+	events = blocks[0].val;
+	mail = blocks[1].val;
+	ld->cf->has_mail = mail != NULL;
 	if (globals != NULL && globals[0] != '\0' && load_globals(ld, globals) < 0)
 		return -1;
-	if (events != NULL && load_block(ld, events, CTX_EVENTS, "events") < 0)
+	if (events != NULL &&
+	    load_map(ld, events, "events", CTX_EVENTS, mc, mc->set, mc->pos, NULL) < 0)
 		return -1;
 	/* The mail level inherits the main error_log unless it sets its own. */
 	ld->cf->mail.error_log = mc->error_log;

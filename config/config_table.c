@@ -6,11 +6,9 @@
  * their own grammar are in config_custom.c (error_log, auth_http, ...) and
  * config_listen.c (listen).
  */
-#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config/config_custom.h"
 #include "config/config_int.h"
@@ -255,14 +253,11 @@ static int
 set_num(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
 {
 	const char *s;
-	char *end;
 	long v;
 
 	if (get_scalar(ld, d, val, &s) < 0)
 		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno)
+	if (parse_long(s, 0, LONG_MAX, &v) < 0)
 		return lerr(ld, val, d->name, "expected a number, got \"%s\"", s);
 	if (v < d->min || v > d->max)
 		return lerr(ld, val, d->name, "%ld is out of range (%ld to %ld)", v, d->min, d->max);
@@ -381,6 +376,7 @@ directive_apply(struct loader *ld, const struct directive *d, void *conf,
     const struct ynode *val)
 {
 	void *field = (char *)conf + d->off;
+	const struct name_val *nv;
 	const char *s;
 	struct args a;
 	char list[256];
@@ -433,23 +429,17 @@ directive_apply(struct loader *ld, const struct directive *d, void *conf,
 	case DT_ENUM:
 		if (get_scalar(ld, d, val, &s) < 0)
 			return -1;
-		for (const struct name_val *nv = d->names; nv->name; nv++)
-			if (strcasecmp(s, nv->name) == 0) {
-				*(int *)field = nv->val;
-				return 0;
-			}
-		return lerr(ld, val, d->name, "expected one of %s, got \"%s\"",
-		    names_list(d->names, list, sizeof(list)), s);
+		if ((nv = name_val_find(d->names, s)) == NULL)
+			return lerr(ld, val, d->name, "expected one of %s, got \"%s\"",
+			    names_list(d->names, list, sizeof(list)), s);
+		*(int *)field = nv->val;
+		return 0;
 	case DT_MASK: {
 		unsigned m = 0;
 		if (get_args(ld, d, val, &a) < 0)
 			return -1;
 		for (size_t i = 0; i < a.n; i++) {
-			const struct name_val *nv;
-			for (nv = d->names; nv->name; nv++)
-				if (strcasecmp(a.v[i], nv->name) == 0)
-					break;
-			if (nv->name == NULL)
+			if ((nv = name_val_find(d->names, a.v[i])) == NULL)
 				return lerr(ld, a.at[i], d->name, "expected %s, got \"%s\"",
 				    names_list(d->names, list, sizeof(list)), a.v[i]);
 			m |= (unsigned)nv->val;
@@ -489,30 +479,13 @@ directive_apply_default(struct loader *ld, const struct directive *d, void *conf
 /* ---- printers (for -T) ---- */
 
 static void
-print_strlist(const struct strlist *l, struct buf *out)
-{
-	buf_puts(out, "[");
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			buf_puts(out, ", ");
-		print_quoted(out, l->v[i]);
-	}
-	buf_puts(out, "]");
-}
-
-static void
 print_kvlist(const struct kvlist *kl, struct buf *out)
 {
 	buf_puts(out, "[");
 	for (size_t i = 0; i < kl->n; i++) {
-		/* A buf, not a fixed array: a value may be up to 64 KB long. */
-		struct buf tmp = { 0 };
 		if (i)
 			buf_puts(out, ", ");
-		buf_printf(&tmp, "%s %s", kl->v[i].name, kl->v[i].value);
-		buf_append(&tmp, "", 1);
-		print_quoted(out, tmp.data);
-		buf_release(&tmp);
+		print_quotedf(out, "%s %s", kl->v[i].name, kl->v[i].value);
 	}
 	buf_puts(out, "]");
 }
@@ -544,7 +517,7 @@ config_print_directive(const struct directive *d, const void *conf, struct buf *
 		break;
 	case DT_STRLIST:
 	case DT_PATHLIST:
-		print_strlist(field, out);
+		print_strlist(out, field);
 		break;
 	case DT_ENUM:
 		for (const struct name_val *nv = d->names; nv->name; nv++)
@@ -553,18 +526,9 @@ config_print_directive(const struct directive *d, const void *conf, struct buf *
 				break;
 			}
 		break;
-	case DT_MASK: {
-		unsigned m = *(const unsigned *)field;
-		buf_puts(out, "[");
-		int first = 1;
-		for (const struct name_val *nv = d->names; nv->name; nv++)
-			if (m & (unsigned)nv->val) {
-				buf_printf(out, "%s%s", first ? "" : ", ", nv->name);
-				first = 0;
-			}
-		buf_puts(out, "]");
+	case DT_MASK:
+		print_mask(out, d->names, *(const unsigned *)field);
 		break;
-	}
 	case DT_KVLIST:
 		print_kvlist(field, out);
 		break;

@@ -1,6 +1,8 @@
 /*
- * Scalar value syntax shared by the setters: nginx times, sizes and flags,
- * argument lists, and the quoting used when printing a configuration back.
+ * Scalar value syntax shared by the setters: nginx times, sizes, flags and
+ * names, argument lists; and the quoting used when printing a configuration
+ * back, with the list and bit-mask printers the table's generic printers
+ * share with config_custom.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -148,6 +150,16 @@ parse_flag(const char *s, int *v)
 	return -1;
 }
 
+/* The entry of nv named s, in any case as nginx's enum and bitmask slots; NULL if none. */
+const struct name_val *
+name_val_find(const struct name_val *nv, const char *s)
+{
+	for (; nv->name; nv++)
+		if (strcasecmp(s, nv->name) == 0)
+			return nv;
+	return NULL;
+}
+
 static void
 vlerr(struct loader *ld, char *dst, size_t dstlen, const struct ynode *at, const char *key,
     const char *fmt, va_list ap)
@@ -231,6 +243,23 @@ is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* The next word at or after *p, with *p moved to its end; NULL when only blanks are left. */
+static const char *
+next_word(const char **p)
+{
+	const char *w = *p, *e;
+
+	while (is_blank(*w))
+		w++;
+	if (*w == '\0')
+		return NULL;
+	e = w;
+	while (*e && !is_blank(*e))
+		e++;
+	*p = e;
+	return w;
+}
+
 int
 get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
     struct args *a)
@@ -275,32 +304,19 @@ get_args(struct loader *ld, const struct directive *d, const struct ynode *val,
 	 * and it must not end up inside a capability or a mechanism name.
 	 */
 	size_t cnt = 0;
+	const char *p, *w;
 	if (config_is_null(val))
 		return lerr(ld, val, d->name, "expected a value, got nothing");
-	for (const char *p = val->str; *p;) {
-		while (is_blank(*p))
-			p++;
-		if (*p == '\0')
-			break;
+	for (p = val->str; next_word(&p) != NULL;)
 		cnt++;
-		while (*p && !is_blank(*p))
-			p++;
-	}
 	if (cnt == 0)
 		return lerr(ld, val, d->name, "expected a value, got nothing");
 	a->v = arena_alloc(ar, cnt * sizeof(*a->v));
 	a->at = arena_alloc(ar, cnt * sizeof(*a->at));
 	if (a->v == NULL || a->at == NULL)
 		return lerr(ld, val, d->name, "out of memory");
-	for (const char *p = val->str; *p;) {
-		while (is_blank(*p))
-			p++;
-		if (*p == '\0')
-			break;
-		const char *start = p;
-		while (*p && !is_blank(*p))
-			p++;
-		a->v[a->n] = arena_strndup(ar, start, (size_t)(p - start));
+	for (p = val->str; (w = next_word(&p)) != NULL;) {
+		a->v[a->n] = arena_strndup(ar, w, (size_t)(p - w));
 		if (a->v[a->n] == NULL)
 			return lerr(ld, val, d->name, "out of memory");
 		a->at[a->n] = val;
@@ -407,4 +423,51 @@ print_size(struct buf *out, size_t sz)
 		buf_printf(out, "%zuk", sz / 1024);
 	else
 		buf_printf(out, "%zu", sz);
+}
+
+/*
+ * print_quoted() of a formatted string: -T's one-value form of an item of
+ * two arguments ("name value", "target level"). A buf, not a fixed array:
+ * a value may be up to 64 KB long.
+ */
+void
+print_quotedf(struct buf *out, const char *fmt, ...)
+{
+	struct buf tmp = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&tmp, fmt, ap);
+	va_end(ap);
+	buf_append(&tmp, "", 1);
+	print_quoted(out, buf_rptr(&tmp));
+	buf_release(&tmp);
+}
+
+/* A flow sequence of quoted strings: ["IMAP4rev1", "IDLE"]; [] when empty. */
+void
+print_strlist(struct buf *out, const struct strlist *l)
+{
+	buf_puts(out, "[");
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			buf_puts(out, ", ");
+		print_quoted(out, l->v[i]);
+	}
+	buf_puts(out, "]");
+}
+
+/* The names of the bits set in m, in the order of nv: "[plain, login]". */
+void
+print_mask(struct buf *out, const struct name_val *nv, unsigned m)
+{
+	int first = 1;
+
+	buf_puts(out, "[");
+	for (; nv->name; nv++)
+		if (m & (unsigned)nv->val) {
+			buf_printf(out, "%s%s", first ? "" : ", ", nv->name);
+			first = 0;
+		}
+	buf_puts(out, "]");
 }
