@@ -30,15 +30,8 @@ tagged(struct proto_ctx *ctx, const char *text)
 static enum proto_action
 invalid(struct proto_ctx *ctx, const char *reason)
 {
-	ctx->state = IMAP_ST_START;
-	ctx->errors++;
-	ctx->reason = reason;
 	tagged(ctx, "BAD invalid command");
-	if (ctx->errors >= ctx->conf->max_errors) {
-		ctx->reason = "client sent too many invalid commands";
-		return PA_CLOSE;
-	}
-	return PA_OK;
+	return proto_count_error(ctx, reason);
 }
 
 static enum proto_action
@@ -70,10 +63,10 @@ take_string(struct proto_ctx *ctx, const char *cmd, int t, char **dst)
 	s = imap_token_dup(p, cmd, t, &n);
 	if (s == NULL)
 		return SASL_NOMEM;
-	rc = creds_set(dst, s, n);
+	rc = sasl_set(dst, s, n);
 	memset(s, 0, n);
 	free(s);
-	return rc == 0 ? SASL_OK : rc == -1 ? SASL_HOSTILE : SASL_NOMEM;
+	return rc;
 }
 
 static enum proto_action
@@ -110,6 +103,12 @@ cmd_authenticate(struct proto_ctx *ctx, const char *cmd)
 	    cmd + mech->off, mech->len, ir ? cmd + ir->off : NULL, ir ? ir->len : 0));
 }
 
+static int
+is_nil(const struct imap_token *t, const char *cmd)
+{
+	return t->kind == IMAP_TOK_ATOM && proto_word_is(cmd + t->off, t->len, "NIL");
+}
+
 /*
  * ID (RFC 2971): NIL or a list of string pairs. nginx answers BAD, and
  * clients that send ID before login (Thunderbird, Apple Mail) log an error.
@@ -121,8 +120,7 @@ cmd_id(struct proto_ctx *ctx, const char *cmd)
 	struct buf list = { 0 };
 	int pairs = 0;
 
-	if (p->ntok == 2 && p->tok[1].kind == IMAP_TOK_ATOM && p->tok[1].len == 3 &&
-	    strncasecmp(cmd + p->tok[1].off, "NIL", 3) == 0) {
+	if (p->ntok == 2 && is_nil(&p->tok[1], cmd)) {
 		/* nothing to keep */
 	} else {
 		if (p->ntok < 3 || p->tok[1].kind != IMAP_TOK_LPAREN ||
@@ -131,8 +129,7 @@ cmd_id(struct proto_ctx *ctx, const char *cmd)
 			return invalid(ctx, NULL);
 		for (int t = 2; t < p->ntok - 1; t += 2) {
 			const struct imap_token *k = &p->tok[t], *v = &p->tok[t + 1];
-			int vnil = v->kind == IMAP_TOK_ATOM && v->len == 3 &&
-			    strncasecmp(cmd + v->off, "NIL", 3) == 0;
+			int vnil = is_nil(v, cmd);
 			if ((k->kind != IMAP_TOK_QUOTED && k->kind != IMAP_TOK_LITERAL) || k->len > 30 ||
 			    (!vnil && v->kind != IMAP_TOK_QUOTED && v->kind != IMAP_TOK_LITERAL) ||
 			    v->len > 1024) {
@@ -184,7 +181,7 @@ command(struct proto_ctx *ctx, const char *cmd)
 	const char *name = cmd + p->tok[0].off;
 	size_t n = p->tok[0].len;
 
-#define IS(s) (n == sizeof(s) - 1 && strncasecmp(name, s, n) == 0)
+#define IS(s) proto_word_is(name, n, s)
 	/* As in nginx, arguments of these commands are not counted. */
 	if (IS("CAPABILITY"))
 		return cmd_capability(ctx);

@@ -34,6 +34,23 @@ add_token(struct imap_parser *p, uint32_t off, uint32_t len, uint8_t kind)
 	return 0;
 }
 
+/* The token that began at tok_start ends before byte i. */
+static int
+end_token(struct imap_parser *p, size_t i, uint8_t kind)
+{
+	return add_token(p, p->tok_start, (uint32_t)i - p->tok_start, kind);
+}
+
+/* A ')' at byte i: closes the open list, if there is one. */
+static int
+close_paren(struct imap_parser *p, size_t i)
+{
+	if (p->depth == 0 || add_token(p, (uint32_t)i, 1, IMAP_TOK_RPAREN) < 0)
+		return -1;
+	p->depth--;
+	return 0;
+}
+
 int
 imap_parse_need_continuation(struct imap_parser *p)
 {
@@ -92,7 +109,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 				go_invalid(p);
 				continue;
 			}
-			add_token(p, p->tok_start, (uint32_t)i - p->tok_start, IMAP_TOK_ATOM);
+			end_token(p, i, IMAP_TOK_ATOM);
 			p->state = c == ' ' ? S_ARG_START : S_CR;
 			if (c == '\n') {
 				p->pos = (uint32_t)i + 1;
@@ -121,11 +138,10 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 				}
 				p->depth++;
 			} else if (c == ')') {
-				if (p->depth == 0 || add_token(p, (uint32_t)i, 1, IMAP_TOK_RPAREN) < 0) {
+				if (close_paren(p, i) < 0) {
 					go_invalid(p);
 					continue;
 				}
-				p->depth--;
 				p->state = S_ARG_END;
 			} else if (c < 0x20 || c == 0x7f) {
 				go_invalid(p);
@@ -137,7 +153,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 			break;
 		case S_ATOM:
 			if (c == ' ' || c == '\r' || c == '\n' || c == ')') {
-				if (add_token(p, p->tok_start, (uint32_t)i - p->tok_start, IMAP_TOK_ATOM) < 0) {
+				if (end_token(p, i, IMAP_TOK_ATOM) < 0) {
 					go_invalid(p);
 					continue;
 				}
@@ -153,7 +169,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 			if (c == '\\') {
 				p->state = S_QUOTED_ESC;
 			} else if (c == '"') {
-				if (add_token(p, p->tok_start, (uint32_t)i - p->tok_start, IMAP_TOK_QUOTED) < 0) {
+				if (end_token(p, i, IMAP_TOK_QUOTED) < 0) {
 					go_invalid(p);
 					continue;
 				}
@@ -175,11 +191,10 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 			if (c == ' ') {
 				p->state = S_ARG_START;
 			} else if (c == ')') {
-				if (p->depth == 0 || add_token(p, (uint32_t)i, 1, IMAP_TOK_RPAREN) < 0) {
+				if (close_paren(p, i) < 0) {
 					go_invalid(p);
 					continue;
 				}
-				p->depth--;
 			} else if (c == '\r') {
 				p->state = S_CR;
 			} else if (c == '\n') {
@@ -261,7 +276,7 @@ imap_parse(struct imap_parser *p, const char *data, size_t len, size_t max)
 			p->literal_left -= (uint32_t)take;
 			i += take;
 			if (p->literal_left == 0) {
-				if (add_token(p, p->tok_start, (uint32_t)i - p->tok_start, IMAP_TOK_LITERAL) < 0) {
+				if (end_token(p, i, IMAP_TOK_LITERAL) < 0) {
 					go_invalid(p);
 					continue;
 				}

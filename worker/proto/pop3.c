@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "worker/proto/proto.h"
 #include "worker/proto/proto_util.h"
@@ -22,12 +21,7 @@ enum pop3_state {
 };
 
 #define POP3_ARGS_MAX 3		/* nginx stops at three arguments */
-
-struct pop3_args {
-	int n;
-	const char *v[POP3_ARGS_MAX];
-	size_t l[POP3_ARGS_MAX];
-};
+_Static_assert(POP3_ARGS_MAX <= PROTO_ARGS_MAX, "struct proto_args holds them");
 
 #define INVALID "-ERR invalid command\r\n"
 
@@ -82,7 +76,7 @@ set_cred(struct proto_ctx *ctx, char **dst, const char *s, size_t n, enum proto_
 }
 
 static enum proto_action
-cmd_capa(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_capa(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	(void)a;
 	/* nginx offers STLS only before USER. */
@@ -91,7 +85,7 @@ cmd_capa(struct proto_ctx *ctx, const struct pop3_args *a)
 }
 
 static enum proto_action
-cmd_user(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_user(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	enum proto_action r;
 
@@ -106,7 +100,7 @@ cmd_user(struct proto_ctx *ctx, const struct pop3_args *a)
 }
 
 static enum proto_action
-cmd_pass(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_pass(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	enum proto_action r;
 
@@ -119,27 +113,15 @@ cmd_pass(struct proto_ctx *ctx, const struct pop3_args *a)
 	return PA_AUTH;
 }
 
-static int
-is_hex32(const char *s, size_t n)
-{
-	if (n != 32)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		    (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 static enum proto_action
-cmd_apop(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_apop(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	enum proto_action r;
 
 	if (proto_starttls_only_blocks(ctx) || a->n != 2 || !(ctx->conf->pop3_auth & AUTHM_APOP))
 		return invalid(ctx, NULL);
 	/* An MD5 digest; nginx passes anything on to the auth service. */
-	if (!is_hex32(a->v[1], a->l[1]))
+	if (!sasl_md5_hex(a->v[1], a->l[1]))
 		return invalid(ctx, "client sent an invalid APOP digest");
 	creds_forget_login(&ctx->cr);
 	if (set_cred(ctx, &ctx->cr.login, a->v[0], a->l[0], &r) < 0 ||
@@ -151,14 +133,8 @@ cmd_apop(struct proto_ctx *ctx, const struct pop3_args *a)
 	return PA_AUTH;
 }
 
-static int
-mech_is(const struct pop3_args *a, const char *name)
-{
-	return a->l[0] == strlen(name) && strncasecmp(a->v[0], name, a->l[0]) == 0;
-}
-
 static enum proto_action
-cmd_auth(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_auth(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	if (proto_starttls_only_blocks(ctx))
 		return invalid(ctx, NULL);
@@ -170,14 +146,14 @@ cmd_auth(struct proto_ctx *ctx, const struct pop3_args *a)
 	if (a->n > 2)
 		return invalid(ctx, NULL);
 	/* CRAM-MD5 challenges with the greeting's APOP timestamp. */
-	if (mech_is(a, "CRAM-MD5") && restore_salt(ctx) < 0)
+	if (proto_word_is(a->v[0], a->l[0], "CRAM-MD5") && restore_salt(ctx) < 0)
 		return internal_error(ctx);
 	return sasl_outcome(ctx, sasl_exchange_begin(ctx, "+ ", ctx->conf->pop3_auth,
 	    a->v[0], a->l[0], a->n == 2 ? a->v[1] : NULL, a->n == 2 ? a->l[1] : 0));
 }
 
 static enum proto_action
-cmd_stls(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_stls(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	(void)a;
 	if (ctx->tls || ctx->conf->starttls == STARTTLS_OFF)
@@ -187,7 +163,7 @@ cmd_stls(struct proto_ctx *ctx, const struct pop3_args *a)
 }
 
 static enum proto_action
-cmd_noop(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_noop(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	(void)a;
 	buf_puts(ctx->out, "+OK\r\n");
@@ -195,7 +171,7 @@ cmd_noop(struct proto_ctx *ctx, const struct pop3_args *a)
 }
 
 static enum proto_action
-cmd_quit(struct proto_ctx *ctx, const struct pop3_args *a)
+cmd_quit(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	(void)a;
 	buf_puts(ctx->out, "+OK\r\n");
@@ -208,7 +184,7 @@ static const struct pop3_cmd {
 	const char *name;
 	unsigned states;	/* IN(state) for each state it is allowed in */
 	uint8_t rest;		/* the argument is the rest of the line, spaces kept */
-	enum proto_action (*fn)(struct proto_ctx *, const struct pop3_args *);
+	enum proto_action (*fn)(struct proto_ctx *, const struct proto_args *);
 } pop3_cmds[] = {
 	{ "CAPA", IN(POP3_ST_START) | IN(POP3_ST_USER), 0, cmd_capa },
 	{ "USER", IN(POP3_ST_START), 1, cmd_user },
@@ -220,57 +196,18 @@ static const struct pop3_cmd {
 	{ "QUIT", IN(POP3_ST_START) | IN(POP3_ST_USER), 0, cmd_quit },
 };
 
-/*
- * Splits the arguments after the command name as nginx does: runs of
- * spaces separate them, at most three. Returns -1 for a fourth.
- */
-static int
-split_args(const char *s, size_t n, int rest, struct pop3_args *a)
-{
-	size_t i = 0;
-
-	a->n = 0;
-	for (;;) {
-		while (i < n && s[i] == ' ')
-			i++;
-		if (i == n)
-			return 0;
-		if (a->n == POP3_ARGS_MAX)
-			return -1;
-		size_t start = i;
-		if (rest)
-			i = n;
-		else
-			while (i < n && s[i] != ' ')
-				i++;
-		a->v[a->n] = s + start;
-		a->l[a->n] = i - start;
-		a->n++;
-	}
-}
-
-static int
-is_alpha(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
 /* One command line (without its line end). */
 static enum proto_action
 command(struct proto_ctx *ctx, const char *line, size_t n)
 {
 	const struct pop3_cmd *cmd = NULL;
-	struct pop3_args a;
-	size_t k = 0;
+	struct proto_args a;
+	size_t k = proto_verb_len(line, n);
 
-	while (k < n && is_alpha(line[k]))
-		k++;
-	if ((k < n && line[k] != ' ') || k != 4)
-		return invalid(ctx, NULL);
 	for (size_t i = 0; i < sizeof(pop3_cmds) / sizeof(pop3_cmds[0]); i++)
-		if (strncasecmp(line, pop3_cmds[i].name, 4) == 0)
+		if (proto_word_is(line, k, pop3_cmds[i].name))
 			cmd = &pop3_cmds[i];
-	if (cmd == NULL || split_args(line + k, n - k, cmd->rest, &a) < 0)
+	if (cmd == NULL || proto_split_args(line + k, n - k, cmd->rest, POP3_ARGS_MAX, &a) < 0)
 		return invalid(ctx, NULL);
 	if (!(cmd->states & IN(ctx->state)))
 		return invalid(ctx, NULL);

@@ -1,23 +1,30 @@
 /* Helpers shared by the protocol machines; see proto_util.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/net.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl_exchange.h"
 
 enum proto_action
-proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason)
+proto_count_error(struct proto_ctx *ctx, const char *reason)
 {
 	ctx->state = 0;
 	ctx->errors++;
 	ctx->reason = reason;
-	buf_puts(ctx->out, reply);
 	if (ctx->errors >= ctx->conf->max_errors) {
 		ctx->reason = "client sent too many invalid commands";
 		return PA_CLOSE;
 	}
 	return PA_OK;
+}
+
+enum proto_action
+proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason)
+{
+	buf_puts(ctx->out, reply);
+	return proto_count_error(ctx, reason);
 }
 
 enum proto_action
@@ -93,6 +100,53 @@ proto_line_refused(struct proto_ctx *ctx, long code, proto_invalid_fn invalid)
 		return PA_CLOSE;
 	}
 	return invalid(ctx, NULL);
+}
+
+static int
+is_alpha(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+size_t
+proto_verb_len(const char *line, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && is_alpha(line[k]))
+		k++;
+	return k < n && line[k] != ' ' ? 0 : k;
+}
+
+int
+proto_split_args(const char *s, size_t n, int rest, int max, struct proto_args *a)
+{
+	size_t i = 0;
+
+	a->n = 0;
+	for (;;) {
+		while (i < n && s[i] == ' ')
+			i++;
+		if (i == n)
+			return 0;
+		if (a->n == max)
+			return -1;
+		size_t start = i;
+		if (rest)
+			i = n;
+		else
+			while (i < n && s[i] != ' ')
+				i++;
+		a->v[a->n] = s + start;
+		a->l[a->n] = i - start;
+		a->n++;
+	}
+}
+
+int
+proto_word_is(const char *s, size_t n, const char *word)
+{
+	return n == strlen(word) && strncasecmp(s, word, n) == 0;
 }
 
 const char *

@@ -5,9 +5,11 @@
 #include "worker/proto/proto.h"
 
 /*
- * The POP3/SMTP invalid-command reply: counts an error and goes back to the
- * start state (0 in every machine); PA_CLOSE once max_errors is reached.
+ * Counts an invalid command, whose reply the caller queues, and goes back
+ * to the start state (0 in every machine); PA_CLOSE once max_errors is reached.
  */
+enum proto_action proto_count_error(struct proto_ctx *ctx, const char *reason);
+/* The POP3/SMTP invalid-command reply, counted by proto_count_error(). */
 enum proto_action proto_invalid(struct proto_ctx *ctx, const char *reply, const char *reason);
 /* The internal-error reply, then close. */
 enum proto_action proto_internal_error(struct proto_ctx *ctx, const char *reply);
@@ -42,6 +44,30 @@ int proto_starttls_only_blocks(const struct proto_ctx *ctx);
 long proto_take_line(const char *data, size_t len, int full, size_t *used);
 /* A PROTO_LINE_* code as the machines answer it (nginx: too long closes). */
 enum proto_action proto_line_refused(struct proto_ctx *ctx, long code, proto_invalid_fn invalid);
+
+#define PROTO_ARGS_MAX 11	/* the most a machine takes (SMTP's) */
+
+/* The arguments of a POP3 or SMTP command, pointing into its line. */
+struct proto_args {
+	int n;
+	const char *v[PROTO_ARGS_MAX];
+	size_t l[PROTO_ARGS_MAX];
+};
+
+/*
+ * The verb of a POP3 or SMTP command line as nginx's parsers read it:
+ * letters up to a space or the line's end. Its length, or 0 when any other
+ * byte ends it (no verb is empty, so 0 matches none).
+ */
+size_t proto_verb_len(const char *line, size_t n);
+/*
+ * Splits what follows the verb as nginx does: runs of spaces separate the
+ * arguments; with rest, the first one runs to the line's end, spaces kept.
+ * 0, or -1 when there are more than max (at most PROTO_ARGS_MAX).
+ */
+int proto_split_args(const char *s, size_t n, int rest, int max, struct proto_args *a);
+/* s[0..n) is word, in any case: a command, a mechanism, NIL. */
+int proto_word_is(const char *s, size_t n, const char *word);
 
 /* Queues prefix + base64(salt) + CRLF, making the salt first if needed. */
 int proto_cram_challenge(struct proto_ctx *ctx, const char *prefix);

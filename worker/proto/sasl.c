@@ -122,10 +122,24 @@ decode_dup(const char *b64, size_t len, size_t *n, int *rc)
 	return buf;
 }
 
-static int
-to_rc(int setrc)
+int
+sasl_set(char **dst, const char *s, size_t n)
 {
-	return setrc == 0 ? SASL_OK : setrc == -1 ? SASL_HOSTILE : SASL_NOMEM;
+	int rc = creds_set(dst, s, n);
+
+	return rc == 0 ? SASL_OK : rc == -1 ? SASL_HOSTILE : SASL_NOMEM;
+}
+
+int
+sasl_md5_hex(const char *s, size_t n)
+{
+	if (n != 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
 }
 
 /* authzid NUL authcid NUL passwd; the login is authcid, as in nginx. */
@@ -150,9 +164,9 @@ sasl_plain(const char *b64, size_t len, struct creds *cr)
 		return SASL_INVALID;
 	}
 	pass = p + 1;
-	rc = to_rc(creds_set(&cr->login, (char *)user, (size_t)(p - user)));
+	rc = sasl_set(&cr->login, (char *)user, (size_t)(p - user));
 	if (rc == SASL_OK)
-		rc = to_rc(creds_set(&cr->passwd, (char *)pass, n - (size_t)(pass - d)));
+		rc = sasl_set(&cr->passwd, (char *)pass, n - (size_t)(pass - d));
 	free(d);
 	return rc;
 }
@@ -174,7 +188,7 @@ sasl_field(const char *b64, size_t len, char **dst, int allow_empty)
 		free(d);
 		return SASL_INVALID;
 	}
-	rc = to_rc(creds_set(dst, (char *)d, n));
+	rc = sasl_set(dst, (char *)d, n);
 	free(d);
 	return rc;
 }
@@ -189,18 +203,14 @@ sasl_cram_md5(const char *b64, size_t len, struct creds *cr)
 	if (d == NULL)
 		return rc;
 	sp = (unsigned char *)strrchr((char *)d, ' ');
-	if (sp == NULL || sp == d || (size_t)(d + n - sp - 1) != 32 || memchr(d, '\0', n)) {
+	if (sp == NULL || sp == d || memchr(d, '\0', n) ||
+	    !sasl_md5_hex((char *)sp + 1, (size_t)(d + n - sp - 1))) {
 		free(d);
 		return SASL_INVALID;
 	}
-	for (unsigned char *h = sp + 1; h < d + n; h++)
-		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f') || (*h >= 'A' && *h <= 'F'))) {
-			free(d);
-			return SASL_INVALID;
-		}
-	rc = to_rc(creds_set(&cr->login, (char *)d, (size_t)(sp - d)));
+	rc = sasl_set(&cr->login, (char *)d, (size_t)(sp - d));
 	if (rc == SASL_OK)
-		rc = to_rc(creds_set(&cr->passwd, (char *)sp + 1, 32));
+		rc = sasl_set(&cr->passwd, (char *)sp + 1, 32);
 	free(d);
 	return rc;
 }

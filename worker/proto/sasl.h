@@ -29,6 +29,11 @@ size_t b64_encode(const void *in, size_t len, char *out);
 /* Heap copy of the encoding, or NULL. */
 char *b64_encode_dup(const void *in, size_t len);
 
+/* creds_set() as a SASL_* code: SASL_OK, SASL_HOSTILE (CR, LF or NUL) or SASL_NOMEM. */
+int sasl_set(char **dst, const char *s, size_t n);
+/* s[0..n) is an MD5 digest in hex, as APOP and CRAM-MD5 answer (32 digits, any case). */
+int sasl_md5_hex(const char *s, size_t n);
+
 int sasl_plain(const char *b64, size_t len, struct creds *cr);
 /* One base64 field (LOGIN's user name or password, EXTERNAL's identity). */
 int sasl_field(const char *b64, size_t len, char **dst, int allow_empty);

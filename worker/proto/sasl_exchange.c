@@ -1,7 +1,4 @@
 /* The SASL exchange shared by IMAP, POP3 and SMTP; see sasl_exchange.h. */
-#include <string.h>
-#include <strings.h>
-
 #include "common/buf.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl_exchange.h"
@@ -10,12 +7,6 @@
  * base64 of "Username:" and "Password:", which clients look for. */
 #define PROMPT_USER	"VXNlcm5hbWU6"
 #define PROMPT_PASS	"UGFzc3dvcmQ6"
-
-static int
-is(const char *mech, size_t mlen, const char *name)
-{
-	return mlen == strlen(name) && strncasecmp(mech, name, mlen) == 0;
-}
 
 static int
 challenge(struct proto_ctx *ctx, const char *prefix, const char *text, enum sasl_wait next)
@@ -41,19 +32,19 @@ sasl_exchange_begin(struct proto_ctx *ctx, const char *prefix, unsigned enabled,
 	int rc;
 
 	ctx->sasl = SASL_WAIT_NONE;
-	if (is(mech, mlen, "PLAIN")) {
+	if (proto_word_is(mech, mlen, "PLAIN")) {
 		if (ir == NULL)
 			return challenge(ctx, prefix, "", SASL_WAIT_PLAIN);
 		return done(ctx, sasl_plain(ir, irlen, &ctx->cr), AUTHM_PLAIN);
 	}
-	if (is(mech, mlen, "LOGIN")) {
+	if (proto_word_is(mech, mlen, "LOGIN")) {
 		if (ir == NULL)
 			return challenge(ctx, prefix, PROMPT_USER, SASL_WAIT_LOGIN_USER);
 		if ((rc = sasl_field(ir, irlen, &ctx->cr.login, 0)) != SASL_OK)
 			return rc;
 		return challenge(ctx, prefix, PROMPT_PASS, SASL_WAIT_LOGIN_PASS);
 	}
-	if (is(mech, mlen, "CRAM-MD5")) {
+	if (proto_word_is(mech, mlen, "CRAM-MD5")) {
 		if (!(enabled & AUTHM_CRAM_MD5) || ir != NULL)
 			return SASL_REFUSED;
 		if (proto_cram_challenge(ctx, prefix) < 0)
@@ -61,7 +52,7 @@ sasl_exchange_begin(struct proto_ctx *ctx, const char *prefix, unsigned enabled,
 		ctx->sasl = SASL_WAIT_CRAM_MD5;
 		return SASL_CHALLENGE;
 	}
-	if (is(mech, mlen, "EXTERNAL")) {
+	if (proto_word_is(mech, mlen, "EXTERNAL")) {
 		/* nginx skips this check for an initial response; mailproxy does not. */
 		if (!(enabled & AUTHM_EXTERNAL))
 			return SASL_REFUSED;

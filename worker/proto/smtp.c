@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "worker/proto/proto.h"
 #include "worker/proto/proto_util.h"
@@ -21,12 +20,7 @@ enum smtp_state {
 };
 
 #define SMTP_ARGS_MAX 11	/* nginx refuses a twelfth argument */
-
-struct smtp_args {
-	int n;
-	const char *v[SMTP_ARGS_MAX];
-	size_t l[SMTP_ARGS_MAX];
-};
+_Static_assert(SMTP_ARGS_MAX <= PROTO_ARGS_MAX, "struct proto_args holds them");
 
 #define R_OK		"250 2.0.0 OK\r\n"
 #define R_INVALID	"500 5.5.1 Invalid command\r\n"
@@ -46,11 +40,18 @@ invalid(struct proto_ctx *ctx, const char *reason)
 	return proto_invalid(ctx, R_INVALID, reason);
 }
 
-/* nginx answers "501" without counting an error or leaving the state. */
+/* nginx answers "501" and "503" without counting an error or leaving the state. */
 static enum proto_action
 bad_argument(struct proto_ctx *ctx)
 {
 	buf_puts(ctx->out, R_BAD_ARG);
+	return PA_OK;
+}
+
+static enum proto_action
+bad_sequence(struct proto_ctx *ctx)
+{
+	buf_puts(ctx->out, R_BAD_SEQ);
 	return PA_OK;
 }
 
@@ -67,7 +68,7 @@ sasl_outcome(struct proto_ctx *ctx, int rc)
 }
 
 static enum proto_action
-cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
+cmd_helo(struct proto_ctx *ctx, const struct proto_args *a, int ehlo)
 {
 	const struct proto_rt *rt = ctx->rt;
 	char *copy = NULL;
@@ -91,19 +92,19 @@ cmd_helo(struct proto_ctx *ctx, const struct smtp_args *a, int ehlo)
 }
 
 static enum proto_action
-cmd_helo_only(struct proto_ctx *ctx, const struct smtp_args *a)
+cmd_helo_only(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	return cmd_helo(ctx, a, 0);
 }
 
 static enum proto_action
-cmd_ehlo(struct proto_ctx *ctx, const struct smtp_args *a)
+cmd_ehlo(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	return cmd_helo(ctx, a, 1);
 }
 
 static enum proto_action
-cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
+cmd_auth(struct proto_ctx *ctx, const struct proto_args *a)
 {
 	/* nginx: AUTH before STARTTLS under "starttls only" is an invalid command. */
 	if (proto_starttls_only_blocks(ctx))
@@ -117,56 +118,56 @@ cmd_auth(struct proto_ctx *ctx, const struct smtp_args *a)
 	    a->v[0], a->l[0], a->n == 2 ? a->v[1] : NULL, a->n == 2 ? a->l[1] : 0));
 }
 
-/* The command line from its start to the end of its last argument, as nginx keeps it. */
+/*
+ * The MAIL or RCPT line from its start to the end of its last argument, as
+ * nginx keeps it. It goes to the auth service unescaped and to the backend
+ * verbatim: no NUL. 0, or -1 with *r set to the answer to a bad one.
+ */
 static int
-keep_line(char **dst, const char *line, const struct smtp_args *a)
+keep_line(struct proto_ctx *ctx, char **dst, const char *line, const struct proto_args *a,
+    enum proto_action *r)
 {
-	size_t n = (size_t)(a->v[a->n - 1] + a->l[a->n - 1] - line);
+	int rc;
 
-	return creds_set(dst, line, n);
+	if (a->n == 0) {
+		*r = bad_argument(ctx);
+		return -1;
+	}
+	rc = creds_set(dst, line, (size_t)(a->v[a->n - 1] + a->l[a->n - 1] - line));
+	if (rc == 0)
+		return 0;
+	*r = rc == -1 ? bad_argument(ctx) : internal_error(ctx);
+	return -1;
 }
 
 static enum proto_action
-cmd_mail(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+cmd_mail(struct proto_ctx *ctx, const char *line, const struct proto_args *a)
 {
-	int rc;
+	enum proto_action r;
 
 	if (!(ctx->conf->smtp_auth & AUTHM_NONE)) {
 		ctx->reason = "client was rejected: MAIL without authentication";
 		buf_puts(ctx->out, R_AUTH_REQ);
 		return PA_OK;
 	}
-	if (ctx->cr.from != NULL) {
-		buf_puts(ctx->out, R_BAD_SEQ);
-		return PA_OK;
-	}
-	if (a->n == 0)
-		return bad_argument(ctx);
-	/* It goes to the auth service unescaped and to the backend verbatim: no NUL. */
-	if ((rc = keep_line(&ctx->cr.from, line, a)) == -1)
-		return bad_argument(ctx);
-	if (rc == -2)
-		return internal_error(ctx);
+	if (ctx->cr.from != NULL)
+		return bad_sequence(ctx);
+	if (keep_line(ctx, &ctx->cr.from, line, a, &r) < 0)
+		return r;
 	creds_forget_login(&ctx->cr);
 	buf_puts(ctx->out, R_OK);
 	return PA_OK;
 }
 
 static enum proto_action
-cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct smtp_args *a)
+cmd_rcpt(struct proto_ctx *ctx, const char *line, const struct proto_args *a)
 {
-	int rc;
+	enum proto_action r;
 
-	if (ctx->cr.from == NULL) {
-		buf_puts(ctx->out, R_BAD_SEQ);
-		return PA_OK;
-	}
-	if (a->n == 0)
-		return bad_argument(ctx);
-	if ((rc = keep_line(&ctx->cr.to, line, a)) == -1)
-		return bad_argument(ctx);
-	if (rc == -2)
-		return internal_error(ctx);
+	if (ctx->cr.from == NULL)
+		return bad_sequence(ctx);
+	if (keep_line(ctx, &ctx->cr.to, line, a, &r) < 0)
+		return r;
 	creds_forget_login(&ctx->cr);
 	ctx->cr.method = AUTHM_NONE;
 	return PA_AUTH;
@@ -198,38 +199,6 @@ cmd_starttls(struct proto_ctx *ctx)
 	return PA_STARTTLS;
 }
 
-/*
- * Splits the arguments after the command name as nginx does: runs of
- * spaces separate them. Returns -1 when there are too many.
- */
-static int
-split_args(const char *s, size_t n, struct smtp_args *a)
-{
-	size_t i = 0;
-
-	a->n = 0;
-	for (;;) {
-		while (i < n && s[i] == ' ')
-			i++;
-		if (i == n)
-			return 0;
-		if (a->n == SMTP_ARGS_MAX)
-			return -1;
-		size_t start = i;
-		while (i < n && s[i] != ' ')
-			i++;
-		a->v[a->n] = s + start;
-		a->l[a->n] = i - start;
-		a->n++;
-	}
-}
-
-static int
-is_alpha(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
 /* The commands nginx's parser knows; the others are invalid before any argument is looked at. */
 enum smtp_cmd {
 	SMTP_HELO, SMTP_EHLO, SMTP_AUTH, SMTP_QUIT, SMTP_NOOP, SMTP_MAIL, SMTP_RSET,
@@ -244,18 +213,14 @@ static const char *const smtp_cmd_names[] = {
 static enum proto_action
 command(struct proto_ctx *ctx, const char *line, size_t n)
 {
-	struct smtp_args a;
-	size_t k = 0;
+	struct proto_args a;
+	size_t k = proto_verb_len(line, n);
 	int cmd = -1;
 
-	while (k < n && is_alpha(line[k]))
-		k++;
-	if (k < n && line[k] != ' ')
-		return invalid(ctx, NULL);
 	for (size_t i = 0; i < sizeof(smtp_cmd_names) / sizeof(smtp_cmd_names[0]); i++)
-		if (k == strlen(smtp_cmd_names[i]) && strncasecmp(line, smtp_cmd_names[i], k) == 0)
+		if (proto_word_is(line, k, smtp_cmd_names[i]))
 			cmd = (int)i;
-	if (cmd < 0 || split_args(line + k, n - k, &a) < 0)
+	if (cmd < 0 || proto_split_args(line + k, n - k, 0, SMTP_ARGS_MAX, &a) < 0)
 		return invalid(ctx, NULL);
 
 	switch ((enum smtp_cmd)cmd) {

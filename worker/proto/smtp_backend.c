@@ -86,11 +86,11 @@ server_name(const struct proto_ctx *ctx)
 	return ctx->conf->server_name.v[0];
 }
 
-/* The client's verb: HELO only when it said HELO. */
-static const char *
-client_verb(const struct proto_ctx *ctx)
+/* The client's greeting was HELO: plain SMTP. No greeting yet counts as EHLO. */
+static int
+client_said_helo(const struct proto_ctx *ctx)
 {
-	return ctx->u.smtp.helo != NULL && !ctx->u.smtp.ehlo ? "HELO" : "EHLO";
+	return ctx->u.smtp.helo != NULL && !ctx->u.smtp.ehlo;
 }
 
 static const char *
@@ -111,8 +111,7 @@ send_xclient(struct proto_ctx *ctx)
 	int port;
 
 	proto_addr(ctx->client_addr, ip, sizeof(ip), &port);
-	buf_printf(ctx->bout, "XCLIENT PROTO=%s",
-	    ctx->u.smtp.helo != NULL && !ctx->u.smtp.ehlo ? "SMTP" : "ESMTP");
+	buf_printf(ctx->bout, "XCLIENT PROTO=%s", client_said_helo(ctx) ? "SMTP" : "ESMTP");
 	if (helo != NULL && helo[0] != '\0') {
 		buf_puts(ctx->bout, " HELO=");
 		smtp_xtext(ctx->bout, helo);
@@ -198,38 +197,44 @@ after_ehlo(struct proto_ctx *ctx)
 }
 
 /*
- * The first greeting to the backend. With XCLIENT it is ours (the backend
- * greets the client's name after XCLIENT); without, it carries the client's
- * own HELO/EHLO name when there is one, so the backend records it at no
- * extra round trip (nginx sends its server_name; its users ask for this).
+ * Greets the backend, then waits in next: "EHLO <server_name>" when ours is
+ * set or the client has not greeted; else the client's own HELO or EHLO, so
+ * the backend records the client's name (nginx sends its server_name; its
+ * users ask for this).
+ */
+static void
+send_greeting(struct proto_ctx *ctx, int ours, enum smtp_be_state next)
+{
+	const char *helo = client_helo(ctx);
+
+	if (ours || helo == NULL)
+		buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
+	else
+		buf_printf(ctx->bout, "%s %s\r\n", client_said_helo(ctx) ? "HELO" : "EHLO", helo);
+	be_set_state(ctx, next);
+}
+
+/*
+ * The first greeting is ours before XCLIENT (the client's name follows it)
+ * and before STARTTLS (the greeting over TLS carries it); without either the
+ * client's name goes at once, at no extra round trip.
  */
 static void
 send_first_ehlo(struct proto_ctx *ctx)
 {
-	const char *helo = client_helo(ctx);
-
-	if (ctx->conf->xclient || ctx->conf->proxy_starttls || helo == NULL)
-		buf_printf(ctx->bout, "%s %s\r\n", ctx->conf->xclient || ctx->conf->proxy_starttls ?
-		    "EHLO" : client_verb(ctx), server_name(ctx));
-	else
-		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), helo);
-	be_set_state(ctx, SMTP_BE_EHLO);
+	send_greeting(ctx, ctx->conf->xclient || ctx->conf->proxy_starttls, SMTP_BE_EHLO);
 }
 
 enum backend_action
 smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 {
-	const char *helo;
 	int more = 0, code;
 
 	if (line == NULL) {
 		if (ctx->be_state != SMTP_BE_STARTTLS)
 			return BA_CONTINUE;	/* connected: the backend speaks first */
-		if (!ctx->conf->xclient && client_helo(ctx) != NULL)
-			buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx), client_helo(ctx));
-		else
-			buf_printf(ctx->bout, "EHLO %s\r\n", server_name(ctx));
-		be_set_state(ctx, SMTP_BE_EHLO);
+		/* RFC 3207: greet again over TLS, still ours before XCLIENT. */
+		send_greeting(ctx, ctx->conf->xclient, SMTP_BE_EHLO);
 		return BA_CONTINUE;
 	}
 	code = reply_code(line, len, &more);
@@ -289,10 +294,7 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 		if (code != 220 && code != 250)
 			return BA_INVALID;
 		/* Postfix starts the session over after XCLIENT: greet it again. */
-		helo = client_helo(ctx);
-		buf_printf(ctx->bout, "%s %s\r\n", client_verb(ctx),
-		    helo != NULL ? helo : server_name(ctx));
-		be_set_state(ctx, SMTP_BE_HELO);
+		send_greeting(ctx, 0, SMTP_BE_HELO);
 		return BA_CONTINUE;
 	case SMTP_BE_HELO:
 		if (code != 250)
