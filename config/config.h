@@ -4,9 +4,10 @@
  * modified afterwards, and freed as a whole by config_free(). Every string
  * and array lives in the config's arena.
  *
- * Times are milliseconds, sizes bytes. Directives allowed in both "mail" and
- * "server" context live in struct srv_conf; each server's copy is merged from
- * the mail level as nginx merges (server value, else mail value, else default).
+ * Times are milliseconds (fields named *_us: microseconds), sizes bytes.
+ * Directives allowed in both "mail" and "server" context live in struct
+ * srv_conf; each server's copy is merged from the mail level as nginx merges
+ * (server value, else mail value, else default).
  */
 #ifndef MP_CONFIG_H
 #define MP_CONFIG_H
@@ -100,6 +101,18 @@ struct resolver_conf {
 	struct sockaddr_storage *addrs;
 	uint64_t valid;		/* ms, 0 = use the record TTL */
 	int ipv4, ipv6;
+};
+
+/* A failed-login limit: a leaky bucket per key (client address, login, or both). */
+struct limit_rule_conf {
+	uint64_t interval_us;	/* one failure per interval is the sustained rate; 0 = this limit is off */
+	unsigned burst;		/* failures allowed above the rate before the key is blocked */
+	uint64_t block_ms;	/* how long a key that went over stays blocked; 0 = until it drains below the burst */
+};
+
+struct limit_zone_conf {
+	char *name;		/* NULL = off */
+	size_t size;
 };
 
 /* Where a directive was written: line 0 means a default or the command line. */
@@ -198,6 +211,19 @@ struct srv_conf {
 	char *proxy_ssl_ciphers;
 	char *proxy_ssl_certificate;
 	char *proxy_ssl_certificate_key;
+
+	/* login limits (mailproxy only) */
+	struct limit_zone_conf login_limit_zone;	/* "shared:NAME:SIZE" | "off" (default off) */
+	struct limit_rule_conf login_limit_addr;	/* per client address */
+	struct limit_rule_conf login_limit_user;	/* per login name */
+	struct limit_rule_conf login_limit_pair;	/* per address + login */
+	unsigned login_limit_ipv6_prefix;		/* default 64, 1..128: IPv6 clients grouped by this prefix */
+	struct cidrlist login_limit_allow;		/* never limited; default none */
+	int login_limit_dry_run;			/* flag, default off: log what would be blocked, block nothing */
+	int login_limit_log_level;			/* error_log level name (info, notice, warn, error...), default "warn"; use the same level names/parser as error_log */
+	uint64_t login_limit_tarpit;			/* time, default 2s: delay before a blocked client's answer (the worker bounds it by "timeout") */
+	unsigned limit_sessions_user;			/* 0 = off: relayed sessions per login name */
+	unsigned limit_sessions_user_addr;		/* 0 = off: relayed sessions per login + client address */
 };
 
 struct main_conf {

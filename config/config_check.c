@@ -119,6 +119,34 @@ check_tls(struct loader *ld, struct srv_conf *srv, int uses_tls)
 	return 0;
 }
 
+/*
+ * The failed-login rules and the session limits count in the shared zone of
+ * login_limit_zone: one of them on without a zone is an error at its line.
+ */
+static int
+check_limits(struct loader *ld, const struct srv_conf *srv)
+{
+	const struct {
+		const char *name;
+		int on;
+	} uses[] = {
+		{ "login_limit_addr", srv->login_limit_addr.interval_us != 0 },
+		{ "login_limit_user", srv->login_limit_user.interval_us != 0 },
+		{ "login_limit_pair", srv->login_limit_pair.interval_us != 0 },
+		{ "limit_sessions_user", srv->limit_sessions_user != 0 },
+		{ "limit_sessions_user_addr", srv->limit_sessions_user_addr != 0 },
+	};
+	struct ynode tmp;
+
+	if (srv->login_limit_zone.name != NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+		if (uses[i].on)
+			return lerr(ld, at_pos(&tmp, srv, uses[i].name), uses[i].name,
+			    "needs \"login_limit_zone\" (its counters live in that shared zone)");
+	return 0;
+}
+
 static int
 check_server(struct loader *ld, struct srv_conf *srv)
 {
@@ -162,7 +190,7 @@ check_server(struct loader *ld, struct srv_conf *srv)
 	for (size_t i = 0; i < srv->nlisten; i++)
 		if (srv->listen[i].ssl)
 			uses_tls = 1;
-	if (check_tls(ld, srv, uses_tls) < 0)
+	if (check_tls(ld, srv, uses_tls) < 0 || check_limits(ld, srv) < 0)
 		return -1;
 	if (srv->protocol != MP_PROTO_SMTP && (srv->smtp_auth & AUTHM_NONE) &&
 	    conf_isset(srv->set, directive_index(directive_find("smtp_auth"))))
@@ -321,23 +349,33 @@ check_listen_pairs(struct loader *ld)
 	return dup != NULL ? -1 : 0;
 }
 
+/* A shared zone a server names: its TLS session cache or its login-limit counters. */
 struct zref {
-	const struct ssl_cache_conf *c;
+	const char *name;
+	size_t size;
 	size_t srv;
+	int kind;		/* 0 ssl_session_cache, 1 login_limit_zone: table order in a server */
+	const char *dname;	/* the directive naming it */
 };
 
 static int
 zref_cmp(const void *pa, const void *pb)
 {
 	const struct zref *a = pa, *b = pb;
-	int c = strcmp(a->c->shared_name, b->c->shared_name);
+	int c = strcmp(a->name, b->name);
 
 	if (c != 0)
 		return c;
-	return a->srv < b->srv ? -1 : a->srv > b->srv;
+	if (a->srv != b->srv)
+		return a->srv < b->srv ? -1 : 1;
+	return a->kind - b->kind;
 }
 
-/* Servers naming the same shared zone must agree on its size. */
+/*
+ * Servers naming the same shared zone must agree on its size (and on its
+ * use: a TLS session cache and login-limit counters cannot share a zone,
+ * as nginx refuses a zone "already declared for a different use").
+ */
 static int
 check_zones(struct loader *ld)
 {
@@ -347,24 +385,34 @@ check_zones(struct loader *ld)
 	struct ynode tmp;
 	size_t n = 0;
 
-	v = xcalloc(cf->nservers ? cf->nservers : 1, sizeof(*v));
-	for (size_t i = 0; i < cf->nservers; i++)
-		if (cf->servers[i].ssl_session_cache.mode & SSL_CACHE_SHARED)
-			v[n++] = (struct zref){ &cf->servers[i].ssl_session_cache, i };
+	v = xcalloc(2 * (cf->nservers ? cf->nservers : 1), sizeof(*v));
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct srv_conf *srv = &cf->servers[i];
+		if (srv->ssl_session_cache.mode & SSL_CACHE_SHARED)
+			v[n++] = (struct zref){ srv->ssl_session_cache.shared_name,
+			    srv->ssl_session_cache.shared_size, i, 0, "ssl_session_cache" };
+		if (srv->login_limit_zone.name != NULL)
+			v[n++] = (struct zref){ srv->login_limit_zone.name, srv->login_limit_zone.size, i,
+			    1, "login_limit_zone" };
+	}
 	qsort(v, n, sizeof(*v), zref_cmp);
 	/* Per name, the first server to differ from the first declaration. */
 	for (size_t s = 0, e; s < n; s = e) {
-		for (e = s + 1; e < n && strcmp(v[s].c->shared_name, v[e].c->shared_name) == 0; e++)
-			if (v[e].c->shared_size != v[s].c->shared_size &&
+		for (e = s + 1; e < n && strcmp(v[s].name, v[e].name) == 0; e++)
+			if ((v[e].size != v[s].size || v[e].kind != v[s].kind) &&
 			    (bad == NULL || v[e].srv < bad->srv)) {
 				bad = &v[e];
 				first = &v[s];
 			}
 	}
-	if (bad != NULL)
-		lerr(ld, at_pos(&tmp, &cf->servers[bad->srv], "ssl_session_cache"),
-		    "ssl_session_cache", "zone \"%s\" is declared with two sizes (%zu and %zu bytes)",
-		    bad->c->shared_name, first->c->shared_size, bad->c->shared_size);
+	if (bad != NULL && bad->kind != first->kind)
+		lerr(ld, at_pos(&tmp, &cf->servers[bad->srv], bad->dname), bad->dname,
+		    "zone \"%s\" is already used by \"%s\" (a shared zone serves one directive)",
+		    bad->name, first->dname);
+	else if (bad != NULL)
+		lerr(ld, at_pos(&tmp, &cf->servers[bad->srv], bad->dname), bad->dname,
+		    "zone \"%s\" is declared with two sizes (%zu and %zu bytes)",
+		    bad->name, first->size, bad->size);
 	free(v);
 	return bad != NULL ? -1 : 0;
 }

@@ -18,6 +18,10 @@ CUSTOM_DECL(auth_http);
 CUSTOM_DECL(cidrs);
 CUSTOM_DECL(ssl_protocols);
 CUSTOM_DECL(ssl_session_cache);
+/* config_limits.c */
+CUSTOM_DECL(limit_zone);
+CUSTOM_DECL(limit_rule);
+CUSTOM_DECL(log_level);
 
 /* One listen item as written, for -T. */
 void print_listen_item(const struct listen_conf *l, struct buf *out);

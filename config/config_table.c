@@ -3,8 +3,8 @@
  * value shape, default (in nginx notation, parsed by the same setter as a
  * user's value), and a line for the reference page. Generic setters and
  * printers for the common shapes live here too; the few directives with
- * their own grammar are in config_custom.c (error_log, auth_http, ...) and
- * config_listen.c (listen).
+ * their own grammar are in config_custom.c (error_log, auth_http, ...),
+ * config_listen.c (listen) and config_limits.c (the failed-login limits).
  */
 #include <limits.h>
 #include <stddef.h>
@@ -225,6 +225,38 @@ const struct directive directives[] = {
 	  .syntax = "file", .doc = "client certificate presented to backends" },
 	{ "proxy_ssl_certificate_key", MS, DT_PATH, SF(proxy_ssl_certificate_key), .flags = DF_MAILPROXY,
 	  .syntax = "file", .doc = "key of proxy_ssl_certificate" },
+
+	/* login limits (mailproxy only): abuse control against credential stuffing */
+	{ "login_limit_zone", MS, CUSTOM(limit_zone), SF(login_limit_zone), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "shared:name:size | off",
+	  .doc = "shared zone (at least 32k) of the failed-login and session counters, which login_limit_addr, login_limit_user, login_limit_pair and the limit_sessions directives need" },
+	{ "login_limit_addr", MS, CUSTOM(limit_rule), SF(login_limit_addr), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "rate [burst=number] [block=time] | off",
+	  .doc = "failed logins per client address: rate N/s, N/m or N/h, burst failures allowed above it, block = how long a client that went over is refused (0: until it drains)" },
+	{ "login_limit_user", MS, CUSTOM(limit_rule), SF(login_limit_user), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "rate [burst=number] [block=time] | off",
+	  .doc = "failed logins per login name, as login_limit_addr" },
+	{ "login_limit_pair", MS, CUSTOM(limit_rule), SF(login_limit_pair), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "rate [burst=number] [block=time] | off",
+	  .doc = "failed logins per client address and login name together, as login_limit_addr" },
+	{ "login_limit_ipv6_prefix", MS, DT_NUM, SF(login_limit_ipv6_prefix), .dflt = "64", .min = 1, .max = 128,
+	  .flags = DF_MAILPROXY, .syntax = "number",
+	  .doc = "IPv6 clients are counted per network of this prefix length" },
+	{ "login_limit_allow", MS, CUSTOM(cidrs), SF(login_limit_allow), .flags = DF_MAILPROXY,
+	  .syntax = "address | CIDR | unix: (or a sequence)", .doc = "clients never limited" },
+	{ "login_limit_dry_run", MS, DT_FLAG, SF(login_limit_dry_run), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "log what the limits would block, block nothing" },
+	{ "login_limit_log_level", MS, CUSTOM(log_level), SF(login_limit_log_level), .dflt = "warn",
+	  .flags = DF_MAILPROXY, .syntax = "debug | info | notice | warn | error | crit | alert | emerg",
+	  .doc = "level of the log lines about blocked (or, in dry run, would-be blocked) clients" },
+	{ "login_limit_tarpit", MS, DT_MSEC, SF(login_limit_tarpit), .dflt = "2s", .flags = DF_MAILPROXY,
+	  .syntax = "time", .doc = "delay before a blocked client gets its answer (at most timeout)" },
+	{ "limit_sessions_user", MS, DT_NUM, SF(limit_sessions_user), .dflt = "0", .min = 0, .max = 1000000,
+	  .flags = DF_MAILPROXY, .syntax = "number",
+	  .doc = "relayed sessions at once per login name; 0 = no limit; needs login_limit_zone" },
+	{ "limit_sessions_user_addr", MS, DT_NUM, SF(limit_sessions_user_addr), .dflt = "0", .min = 0,
+	  .max = 1000000, .flags = DF_MAILPROXY, .syntax = "number",
+	  .doc = "relayed sessions at once per login name and client address; 0 = no limit; needs login_limit_zone" },
 };
 
 const size_t ndirectives = sizeof(directives) / sizeof(directives[0]);

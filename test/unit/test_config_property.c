@@ -212,6 +212,19 @@ custom_values(const char *name, struct vals *vs)
 		{ "ssl_session_cache", { "off", "none", "builtin", "builtin:1", "\"shared:Z:1m\"",
 		    "\"builtin:100 shared:a-b_c:32k\"", "[builtin, \"shared:x:10m\"]", "\"shared:Z:1048577\"",
 		    "\"shared:Q:4g\"" } },
+		{ "login_limit_zone", { "off", "\"shared:L:32k\"", "shared:a-b_C9:10m", "\"shared:Q:4g\"",
+		    "\"shared:x:1048577\"", "shared:lz:32768" } },
+		{ "login_limit_addr", { "off", "10/m", "\"10/m burst=20 block=15m\"", "[1/s, burst=0]",
+		    "1000000/s", "1/h", "7/s", "61/m", "\"block=1h burst=1000000 3600/h\"",
+		    "\"10/m block=0s\"", "[5/m, \"block=1h 30m\"]", "\"1000000/h burst=5\"",
+		    "\"  2/s  \"", "00010/m", "[999999/m, block=100y]" } },
+		{ "login_limit_user", { "off", "10/m", "\"7/h burst=3 block=1500ms\"", "[59/m, burst=1]" } },
+		{ "login_limit_pair", { "off", "1/s", "\"1000000/m block=1d\"", "[3/h, block=0]" } },
+		{ "login_limit_allow", { "[]", "10.0.0.0/8", "10.1.2.3/8", "\"::1\"", "\"unix:\"",
+		    "2001:db8::/32", "0.0.0.0/0", "[192.168.1.1, \"::ffff:1.2.3.4/128\", \"unix:\"]",
+		    "\"10.0.0.1 10.0.0.2\"" } },
+		{ "login_limit_log_level", { "debug", "info", "notice", "warn", "error", "crit", "alert",
+		    "emerg", "\"warn\"" } },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -334,6 +347,14 @@ gen_hostile(struct vals *vs)
 	}
 }
 
+/* Directives that need login_limit_zone once they are on (config_check.c). */
+static int
+needs_limit_zone(const char *name)
+{
+	return (strncmp(name, "login_limit_", 12) == 0 && strcmp(name, "login_limit_zone") != 0) ||
+	    strncmp(name, "limit_sessions_", 15) == 0;
+}
+
 /* The whole configuration around one directive written at where. */
 static void
 build(struct buf *b, const char *name, const char *val, enum where where)
@@ -347,6 +368,8 @@ build(struct buf *b, const char *name, const char *val, enum where where)
 		buf_puts(b, "  auth_http: 127.0.0.1:9000/auth\n");
 	if (where != W_MAIL || strncmp(name, "ssl_certificate", 15) != 0)
 		buf_puts(b, "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n");
+	if (needs_limit_zone(name))
+		buf_puts(b, "  login_limit_zone: \"shared:pz:1m\"\n");
 	if (where == W_MAIL)
 		buf_printf(b, "  %s: %s\n", name, val);
 	buf_puts(b, "  servers:\n");
@@ -675,7 +698,8 @@ static int
 fixed_by_base(const struct directive *d)
 {
 	return d->type == DT_RENAMED || strcmp(d->name, "listen") == 0 ||
-	    strcmp(d->name, "auth_http") == 0 || strncmp(d->name, "ssl_certificate", 15) == 0;
+	    strcmp(d->name, "auth_http") == 0 || strncmp(d->name, "ssl_certificate", 15) == 0 ||
+	    strcmp(d->name, "login_limit_zone") == 0;
 }
 
 static void
@@ -710,6 +734,8 @@ rand_config(uint64_t *s, struct buf *b)
 	buf_puts(b, "mail:\n  auth_http: 127.0.0.1:9000/auth\n");
 	buf_printf(b, "  ssl_certificate: [%s]\n  ssl_certificate_key: cert.key\n",
 	    files[pick(s, sizeof(files) / sizeof(files[0]))][1]);
+	/* The login limits a block may turn on need a zone; one size for every server. */
+	buf_printf(b, "  login_limit_zone: \"shared:rz:%zuk\"\n", 32 + pick(s, 1000));
 	rand_block(s, CTX_MAIL, "  ", 6, b);
 	buf_puts(b, "  servers:\n");
 	for (size_t i = 0; i < nsrv; i++) {

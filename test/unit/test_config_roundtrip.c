@@ -107,6 +107,12 @@ Test(config_roundtrip, dump_details)
 	    "\"[::]:1993 ssl bind ipv6only=off\"]\n"));
 	cr_assert_not_null(strstr(d, "\n      ssl_session_cache: \"off\"\n"));
 	cr_assert_not_null(strstr(d, "\n      pop3_capabilities: []\n"));
+	cr_assert_not_null(strstr(d, "\n  login_limit_zone: \"shared:logins:10m\"\n"));
+	cr_assert_not_null(strstr(d, "\n  login_limit_addr: \"10/m burst=20 block=15m\"\n"));
+	cr_assert_not_null(strstr(d, "\n  login_limit_user: \"1/s burst=5\"\n"));
+	cr_assert_not_null(strstr(d, "\n  login_limit_allow: [\"127.0.0.1/32\", \"::1/128\", \"unix:\"]\n"));
+	cr_assert_not_null(strstr(d, "\n      login_limit_pair: \"3/h block=1d\"\n"));
+	cr_assert_not_null(strstr(d, "\n      login_limit_addr: off\n"));
 	free(d);
 	config_free(cf);
 }

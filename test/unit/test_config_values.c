@@ -105,6 +105,17 @@ static const struct sample {
 	{ "proxy_ssl_ciphers", "HIGH", CTXMS },
 	{ "proxy_ssl_certificate", "client.pem", CTXMS },
 	{ "proxy_ssl_certificate_key", "client.key", CTXMS },
+	{ "login_limit_zone", "shared:logins:10m", CTXMS },
+	{ "login_limit_addr", "\"10/m burst=20 block=15m\"", CTXMS },
+	{ "login_limit_user", "[5/m, burst=3]", CTXMS },
+	{ "login_limit_pair", "1/s", CTXMS },
+	{ "login_limit_ipv6_prefix", "56", CTXMS },
+	{ "login_limit_allow", "[127.0.0.1/32, \"::1\"]", CTXMS },
+	{ "login_limit_dry_run", "on", CTXMS },
+	{ "login_limit_log_level", "notice", CTXMS },
+	{ "login_limit_tarpit", "1s", CTXMS },
+	{ "limit_sessions_user", "10", CTXMS },
+	{ "limit_sessions_user_addr", "3", CTXMS },
 };
 
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
@@ -154,7 +165,20 @@ Test(config_values, every_table_directive_has_a_sample)
 	}
 }
 
-/* Every sample, alone, in every context it is allowed in. */
+/* The limits that count in a shared zone are refused without one (test_config_limits.c). */
+static const char *
+zone_for(const char *name, const char *indent)
+{
+	static char line[64];
+
+	if (strcmp(name, "login_limit_addr") != 0 && strcmp(name, "login_limit_user") != 0 &&
+	    strcmp(name, "login_limit_pair") != 0 && strncmp(name, "limit_sessions_", 15) != 0)
+		return "";
+	snprintf(line, sizeof(line), "%slogin_limit_zone: shared:lz:1m\n", indent);
+	return line;
+}
+
+/* Every sample, alone (but for the zone a limit needs), in every context it is allowed in. */
 Test(config_values, every_directive_accepted_in_its_contexts)
 {
 	char yaml[2048];
@@ -180,7 +204,8 @@ Test(config_values, every_directive_accepted_in_its_contexts)
 				snprintf(yaml, sizeof(yaml), "mail:\n  auth_http: %s\n"
 				    "  servers:\n    - listen: \"143\"\n", s->value);
 			else
-				snprintf(yaml, sizeof(yaml), MAILV("  %s: %s\n"), s->name, s->value);
+				snprintf(yaml, sizeof(yaml), MAILV("%s  %s: %s\n"), zone_for(s->name, "  "),
+				    s->name, s->value);
 			cf = th_load(yaml);
 			cr_assert_not_null(cf, "mail %s: %s", s->name, th_err());
 			cr_assert_eq(cf->nservers, 1);
@@ -191,7 +216,8 @@ Test(config_values, every_directive_accepted_in_its_contexts)
 				snprintf(yaml, sizeof(yaml), MAIL_HEAD "  servers:\n    - listen: %s\n"
 				    "      protocol: imap\n", s->value);
 			else
-				snprintf(yaml, sizeof(yaml), SRV("      %s: %s\n"), s->name, s->value);
+				snprintf(yaml, sizeof(yaml), SRV("%s      %s: %s\n"),
+				    zone_for(s->name, "      "), s->name, s->value);
 			cf = th_load(yaml);
 			cr_assert_not_null(cf, "server %s: %s", s->name, th_err());
 			config_free(cf);

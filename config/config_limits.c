@@ -1,0 +1,249 @@
+/*
+ * The failed-login limit directives with a grammar of their own:
+ * login_limit_zone ("shared:NAME:SIZE" | off), the rules login_limit_addr,
+ * login_limit_user and login_limit_pair ("10/m burst=20 block=15m" | off),
+ * and login_limit_log_level (error_log's level names). Each setter reports
+ * the position of the offending argument; each printer writes what its
+ * setter reads back to the same value (-T).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/shm.h"
+#include "common/stats.h"
+#include "config/config_custom.h"
+
+#define LIMIT_ZONE_MIN		(32 * 1024)
+#define LIMIT_ZONE_MAX		((size_t)4 * 1024 * 1024 * 1024)
+#define LIMIT_RATE_MAX		1000000
+#define LIMIT_BURST_MAX		1000000
+
+/* ---- login_limit_zone ---- */
+
+int
+set_limit_zone(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct limit_zone_conf *z = field;
+	const char *s, *name, *colon;
+	size_t sz, nlen;
+
+	if (get_scalar(ld, d, val, &s) < 0)
+		return -1;
+	memset(z, 0, sizeof(*z));
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (strncmp(s, "shared:", 7) != 0 || (colon = strrchr(s + 7, ':')) == NULL)
+		return lerr(ld, val, d->name, "expected shared:NAME:SIZE or off, got \"%s\"", s);
+	name = s + 7;
+	nlen = (size_t)(colon - name);
+	if (nlen == 0)
+		return lerr(ld, val, d->name, "empty zone name in \"%s\"", s);
+	for (const char *q = name; q < colon; q++)
+		if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-'))
+			return lerr(ld, val, d->name,
+			    "invalid zone name in \"%s\" (letters, digits, _ and -)", s);
+	/* shm_zone_get() would refuse it only when the master starts. */
+	if (nlen >= sizeof(((struct shm_zone *)0)->name))
+		return lerr(ld, val, d->name, "zone name \"%.*s...\" is longer than %zu characters",
+		    16, name, sizeof(((struct shm_zone *)0)->name) - 1);
+	/* The master's own counters live in a zone of that name. */
+	if (nlen == strlen(STATS_ZONE) && memcmp(name, STATS_ZONE, nlen) == 0)
+		return lerr(ld, val, d->name, "zone name \"%s\" is reserved for the server's counters",
+		    STATS_ZONE);
+	if (parse_size(colon + 1, &sz) < 0)
+		return lerr(ld, val, d->name, "invalid zone size in \"%s\"", s);
+	if (sz < LIMIT_ZONE_MIN)
+		return lerr(ld, val, d->name, "zone \"%.*s\" is too small (at least %dk)", (int)nlen,
+		    name, LIMIT_ZONE_MIN / 1024);
+	if (sz > LIMIT_ZONE_MAX)
+		return lerr(ld, val, d->name, "zone \"%.*s\" is larger than 4g", (int)nlen, name);
+	z->name = arena_strndup(&ld->cf->arena, name, nlen);
+	if (z->name == NULL)
+		return lerr(ld, val, d->name, "out of memory");
+	z->size = sz;
+	return 0;
+}
+
+void
+print_limit_zone(const struct directive *d, const void *field, struct buf *out)
+{
+	const struct limit_zone_conf *z = field;
+	struct buf tmp = { 0 };
+
+	(void)d;
+	if (z->name == NULL) {
+		buf_puts(out, "off");
+		return;
+	}
+	buf_printf(&tmp, "shared:%s:", z->name);
+	print_size(&tmp, z->size);
+	buf_append(&tmp, "", 1);
+	print_quoted(out, buf_rptr(&tmp));
+	buf_release(&tmp);
+}
+
+/* ---- login_limit_addr, login_limit_user, login_limit_pair ---- */
+
+/* Microseconds per rate unit: N/s, N/m, N/h. */
+static uint64_t
+rate_unit_us(char u)
+{
+	switch (u) {
+	case 's': return 1000000ULL;
+	case 'm': return 60000000ULL;
+	case 'h': return 3600000000ULL;
+	default: return 0;
+	}
+}
+
+/*
+ * "N/s", "N/m" or "N/h" with N in 1..LIMIT_RATE_MAX into the interval
+ * between two failures (rounded down, at least 1 us). Returns 0, -1 when
+ * the text is no rate, -2 when N is out of range.
+ */
+static int
+parse_rate(const char *p, uint64_t *interval_us)
+{
+	const char *slash = strchr(p, '/');
+	size_t nlen = slash ? (size_t)(slash - p) : 0;
+	uint64_t unit, n = 0;
+
+	if (nlen == 0 || strspn(p, "0123456789") != nlen || slash[1] == '\0' || slash[2] != '\0' ||
+	    (unit = rate_unit_us(slash[1])) == 0)
+		return -1;
+	for (size_t i = 0; i < nlen; i++) {
+		n = n * 10 + (uint64_t)(p[i] - '0');
+		if (n > LIMIT_RATE_MAX)
+			return -2;
+	}
+	if (n == 0)
+		return -2;
+	*interval_us = unit / n ? unit / n : 1;
+	return 0;
+}
+
+int
+set_limit_rule(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct limit_rule_conf *r = field;
+	int have_rate = 0, have_burst = 0, have_block = 0;
+	struct args a;
+	long v;
+
+	if (get_args(ld, d, val, &a) < 0)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < a.n; i++) {
+		const char *p = a.v[i];
+		int rc;
+
+		if (strcmp(p, "off") == 0) {
+			if (a.n != 1)
+				return lerr(ld, a.at[i], d->name, "\"off\" must be the only value");
+			return 0;
+		}
+		if (strncmp(p, "burst=", 6) == 0) {
+			if (have_burst++)
+				return lerr(ld, a.at[i], d->name, "burst is given twice");
+			if (parse_long(p + 6, 0, LIMIT_BURST_MAX, &v) < 0)
+				return lerr(ld, a.at[i], d->name,
+				    "invalid burst in \"%s\" (expected burst=N with N from 0 to %d)", p,
+				    LIMIT_BURST_MAX);
+			r->burst = (unsigned)v;
+		} else if (strncmp(p, "block=", 6) == 0) {
+			if (have_block++)
+				return lerr(ld, a.at[i], d->name, "block is given twice");
+			if (parse_msec(p + 6, &r->block_ms) < 0)
+				return lerr(ld, a.at[i], d->name,
+				    "invalid time in \"%s\" (expected block=TIME such as 15m or 1h)", p);
+		} else if (strchr(p, '/') != NULL && strchr(p, '=') == NULL) {
+			if (have_rate++)
+				return lerr(ld, a.at[i], d->name, "the rate is given twice");
+			rc = parse_rate(p, &r->interval_us);
+			if (rc == -1)
+				return lerr(ld, a.at[i], d->name,
+				    "invalid rate \"%s\" (expected N/s, N/m or N/h)", p);
+			if (rc == -2)
+				return lerr(ld, a.at[i], d->name,
+				    "rate \"%s\" is out of range (N from 1 to %d)", p, LIMIT_RATE_MAX);
+		} else if (p[strspn(p, "0123456789")] == '\0') {
+			return lerr(ld, a.at[i], d->name,
+			    "rate \"%s\" has no unit (expected %s/s, %s/m or %s/h)", p, p, p, p);
+		} else {
+			return lerr(ld, a.at[i], d->name, "unexpected \"%s\" (expected a rate N/s, N/m "
+			    "or N/h, burst=N, block=TIME, or off)", p);
+		}
+	}
+	if (!have_rate)
+		return lerr(ld, val, d->name, "no rate given (expected N/s, N/m or N/h, "
+		    "e.g. \"10/m burst=20\")");
+	return 0;
+}
+
+/*
+ * The rate as N/unit: the first unit whose N gives the same interval back
+ * (the unit written may come back as another one: 60/m prints 1/s). One
+ * always does: for I = U / n rounded down, U / (U / I) rounded down is I.
+ */
+static void
+print_rate(struct buf *out, uint64_t interval_us)
+{
+	static const char units[] = "smh";
+
+	for (size_t i = 0; i < 3; i++) {
+		uint64_t u = rate_unit_us(units[i]), n = u / interval_us;
+		if (n >= 1 && n <= LIMIT_RATE_MAX && u / n == interval_us) {
+			buf_printf(out, "%llu/%c", (unsigned long long)n, units[i]);
+			return;
+		}
+	}
+	/* Not reached for intervals parse_rate() makes; keeps the value visible. */
+	buf_printf(out, "%lluus", (unsigned long long)interval_us);
+}
+
+void
+print_limit_rule(const struct directive *d, const void *field, struct buf *out)
+{
+	const struct limit_rule_conf *r = field;
+
+	(void)d;
+	if (r->interval_us == 0) {
+		buf_puts(out, "off");
+		return;
+	}
+	buf_puts(out, "\"");
+	print_rate(out, r->interval_us);
+	if (r->burst)
+		buf_printf(out, " burst=%u", r->burst);
+	if (r->block_ms) {
+		buf_puts(out, " block=");
+		print_msec(out, r->block_ms);
+	}
+	buf_puts(out, "\"");
+}
+
+/* ---- login_limit_log_level ---- */
+
+int
+set_log_level(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	const char *s;
+	int level;
+
+	if (get_scalar(ld, d, val, &s) < 0)
+		return -1;
+	if ((level = log_level_parse(s)) < 0)
+		return lerr(ld, val, d->name,
+		    "unknown level \"%s\" (expected debug, info, notice, warn, error, crit, alert or emerg)",
+		    s);
+	*(int *)field = level;
+	return 0;
+}
+
+void
+print_log_level(const struct directive *d, const void *field, struct buf *out)
+{
+	(void)d;
+	buf_puts(out, log_level_name(*(const int *)field));
+}
