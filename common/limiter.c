@@ -39,7 +39,8 @@ struct entry {
 	uint32_t prev, next;	/* LRU list, most recent first */
 	uint32_t bucket;
 	uint32_t flags;
-	uint8_t pad[12];
+	uint32_t sessions;	/* relayed sessions of this key now (limit_sessions_*) */
+	uint64_t good_until;	/* ms: the pair logged in; its address and login are not blocked for it */
 };
 
 _Static_assert(sizeof(struct entry) == 64, "entry layout");
@@ -395,7 +396,8 @@ drop(struct table_hdr *h, uint32_t i)
 static int
 drained(const struct entry *e, uint64_t now_ms)
 {
-	return e->tat_us <= sat_mul(now_ms, 1000) && e->blocked_until <= now_ms;
+	return e->tat_us <= sat_mul(now_ms, 1000) && e->blocked_until <= now_ms &&
+	    e->good_until <= now_ms && e->sessions == 0;
 }
 
 /* Links a free entry in as k's; the caller has made sure one is free. */
@@ -442,6 +444,21 @@ make_room(struct table_hdr *h, uint64_t now_ms)
 	}
 	h->st.evictions++;
 	drop(h, pick ? pick : h->lru_tail);
+}
+
+/* key's entry, made most recently used; a new one (room made) when absent. */
+static uint32_t
+find_or_add(struct table_hdr *h, const uint8_t *key, uint64_t now_ms)
+{
+	uint32_t i = find(h, key);
+
+	if (i) {
+		lru_unlink(h, i);
+		lru_push(h, i);
+		return i;
+	}
+	make_room(h, now_ms);
+	return insert(h, key);
 }
 
 /* Frees a few drained entries at the LRU tail, so the entry count stays
@@ -577,15 +594,7 @@ limiter_fail(void *mem, const struct limit_key *k, const struct limit_rule *r,
 	int started = 0;
 
 	reap(h, now_ms);
-	uint32_t i = find(h, k->b);
-	if (i) {
-		lru_unlink(h, i);
-		lru_push(h, i);
-	} else {
-		make_room(h, now_ms);
-		i = insert(h, k->b);
-	}
-	struct entry *e = ent(h, i);
+	struct entry *e = ent(h, find_or_add(h, k->b, now_ms));
 	e->tat_us = sat_add(e->tat_us > now_us ? e->tat_us : now_us, iv);
 	uint64_t excess = e->tat_us - now_us;
 	h->st.fails++;
@@ -617,6 +626,68 @@ limiter_clear(void *mem, const struct limit_key *k)
 
 	if (i)
 		drop(h, i);
+	unlock(h);
+}
+
+void
+limiter_mark_good(void *mem, const struct limit_key *k, uint64_t now_ms, uint64_t ttl_ms)
+{
+	struct table_hdr *h = lock(mem);
+	struct entry *e = ent(h, find_or_add(h, k->b, now_ms));
+
+	e->tat_us = 0;
+	e->blocked_until = 0;
+	e->flags &= ~E_LOGGED;
+	e->good_until = sat_add(now_ms, ttl_ms);
+	unlock(h);
+}
+
+int
+limiter_is_good(void *mem, const struct limit_key *k, uint64_t now_ms)
+{
+	struct table_hdr *h = lock(mem);
+	uint32_t i = find(h, k->b);
+	int good = i && ent(h, i)->good_until > now_ms;
+
+	unlock(h);
+	return good;
+}
+
+int
+limiter_session_take(void *mem, const struct limit_key *k, uint32_t cap, uint64_t now_ms)
+{
+	struct table_hdr *h = lock(mem);
+	struct entry *e = ent(h, find_or_add(h, k->b, now_ms));
+	int ok;
+
+	ok = e->sessions < cap;
+	if (ok)
+		e->sessions++;
+	else
+		h->st.session_refusals++;
+	unlock(h);
+	return ok;
+}
+
+void
+limiter_session_drop(void *mem, const struct limit_key *k)
+{
+	struct table_hdr *h = lock(mem);
+	uint32_t i = find(h, k->b);
+
+	/* Gone (evicted, or forgotten after a crash): nothing to give back. */
+	if (i && ent(h, i)->sessions > 0)
+		ent(h, i)->sessions--;
+	unlock(h);
+}
+
+void
+limiter_sessions_forget(void *mem)
+{
+	struct table_hdr *h = lock(mem);
+
+	for (uint32_t i = 1; i <= h->st.capacity; i++)
+		ent(h, i)->sessions = 0;
 	unlock(h);
 }
 

@@ -37,6 +37,7 @@ struct limit_rule {
 struct limiter_stats {
 	uint64_t entries, capacity;
 	uint64_t fails, blocks_started, blocked_checks, evictions, expired;
+	uint64_t session_refusals;	/* logins refused by limit_sessions_* */
 };
 
 /*
@@ -83,6 +84,30 @@ int limiter_fail(void *mem, const struct limit_key *k, const struct limit_rule *
 
 /* Forgets k's failures and any block on it: for the pair key after a success. */
 void limiter_clear(void *mem, const struct limit_key *k);
+
+/*
+ * A success of the pair k: its failures and block go, and it is known good
+ * until now + ttl_ms. A known-good pair is let through its address's and its
+ * login's blocks (the user behind an attacker's NAT, the account sprayed from
+ * elsewhere); only guesses at the pair itself block it again.
+ */
+void limiter_mark_good(void *mem, const struct limit_key *k, uint64_t now_ms, uint64_t ttl_ms);
+int limiter_is_good(void *mem, const struct limit_key *k, uint64_t now_ms);
+
+/*
+ * Relayed sessions per key (limit_sessions_*): take() counts one more and
+ * returns 1 while fewer than cap are open, else 0 and counts nothing; drop()
+ * gives one back. A key with sessions open is never reused, but may be
+ * evicted from a full table (its count is then lost: the cap fails open).
+ */
+int limiter_session_take(void *mem, const struct limit_key *k, uint32_t cap, uint64_t now_ms);
+void limiter_session_drop(void *mem, const struct limit_key *k);
+/*
+ * Zeroes every session count: the master calls it when a worker died, whose
+ * sessions can no longer give theirs back. Counts are then low until the
+ * sessions of the others end: the cap fails open for a while, never shut.
+ */
+void limiter_sessions_forget(void *mem);
 
 /* Returns 1 for the first caller after a block of k began, 0 otherwise and
  * when k is not blocked, so a refusal is logged once per key and block. */

@@ -287,6 +287,64 @@ Test(limiter, clear_on_success)
 	verify(t);
 }
 
+/* A success marks the pair good for a while: its block goes, expiry keeps it, then it ages out. */
+Test(limiter, mark_good)
+{
+	size_t size = 1 << 16;
+	void *t = table(size);
+	struct limit_rule r = { .interval_us = 1000000, .burst = 1, .block_ms = 60000 };
+	struct limit_key k = key('p', 4), other = key('p', 5);
+
+	cr_assert_eq(limiter_is_good(t, &k, 0), 0);
+	limiter_fail(t, &k, &r, 0, NULL);
+	cr_assert_eq(limiter_fail(t, &k, &r, 0, NULL), 1);
+	limiter_mark_good(t, &k, 10, 5000);
+	cr_assert_eq(limiter_blocked(t, &k, 11), 0, "a success ends the block");
+	cr_assert_eq(limiter_is_good(t, &k, 11), 1);
+	cr_assert_eq(limiter_is_good(t, &other, 11), 0);
+	/* drained but still good: a check must not free it */
+	cr_assert_eq(limiter_blocked(t, &k, 4000), 0);
+	cr_assert_eq(limiter_is_good(t, &k, 4000), 1);
+	cr_assert_eq(stats(t, size).entries, 1);
+	/* guesses at the pair itself still block it */
+	limiter_fail(t, &k, &r, 4000, NULL);
+	cr_assert_eq(limiter_fail(t, &k, &r, 4000, NULL), 1);
+	cr_assert_neq(limiter_blocked(t, &k, 4001), 0);
+	/* aged out: neither good nor kept once drained */
+	cr_assert_eq(limiter_is_good(t, &k, 5010), 0);
+	cr_assert_eq(limiter_blocked(t, &k, 200000), 0);
+	cr_assert_eq(stats(t, size).entries, 0);
+	verify(t);
+}
+
+/* Relayed sessions: a cap per key, places given back, a key with sessions kept, a crash forgotten. */
+Test(limiter, sessions)
+{
+	size_t size = 1 << 16;
+	void *t = table(size);
+	struct limit_key k = key('S', 1), other = key('S', 2);
+
+	cr_assert_eq(limiter_session_take(t, &k, 2, 0), 1);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 0), 1);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 0), 0, "the cap");
+	cr_assert_eq(limiter_session_take(t, &other, 2, 0), 1, "another key has its own");
+	cr_assert_eq(stats(t, size).session_refusals, 1);
+	/* open sessions keep the entry however long they last */
+	cr_assert_eq(limiter_blocked(t, &k, 86400000), 0);
+	cr_assert_eq(stats(t, size).entries, 2);
+	limiter_session_drop(t, &k);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 1), 1, "a place given back");
+	cr_assert_eq(limiter_session_take(t, &k, 2, 1), 0);
+	/* a worker died: counts start again from nothing, dropping below 0 is a no-op */
+	limiter_sessions_forget(t);
+	limiter_session_drop(t, &k);
+	limiter_session_drop(t, &k);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 2), 1);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 2), 1);
+	cr_assert_eq(limiter_session_take(t, &k, 2, 2), 0);
+	verify(t);
+}
+
 Test(limiter, kinds_are_separate)
 {
 	void *t = table(1 << 16);
