@@ -33,7 +33,7 @@ struct stats_slot {
 	uint64_t tls_handshakes;
 	uint64_t tls_resumed;
 	uint64_t tls_offloaded;	/* relayed TLS 1.3 sessions whose records moved out of OpenSSL */
-	uint64_t pad2[1];
+	uint64_t limit_blocked;	/* logins login_limit_* refused without asking the auth service */
 };
 
 struct stats_zone {
@@ -54,7 +54,8 @@ struct stats_zone {
  */
 #define STATS_COUNTERS(X) \
 	X(accepted) X(handled) X(bytes_in) X(bytes_out) X(auth_ok) X(auth_fail) \
-	X(auth_error) X(backend_error) X(tls_handshakes) X(tls_resumed) X(tls_offloaded)
+	X(auth_error) X(backend_error) X(tls_handshakes) X(tls_resumed) X(tls_offloaded) \
+	X(limit_blocked)
 
 /* The calling worker's slot (NULL in the master). */
 extern struct stats_slot *stats_self;

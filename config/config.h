@@ -268,6 +268,14 @@ const char *config_path(const struct config *cf, const char *name, char *buf, si
 
 const char *config_proto_name(enum mail_proto p);
 
+/* A failed-login limit is on in c: a zone and at least one rule. */
+static inline int
+config_login_limited(const struct srv_conf *c)
+{
+	return c->login_limit_zone.name != NULL && (c->login_limit_addr.interval_us != 0 ||
+	    c->login_limit_user.interval_us != 0 || c->login_limit_pair.interval_us != 0);
+}
+
 struct buf;
 /* -T: the effective configuration, every default filled in, as YAML that loads again. */
 void config_dump(const struct config *cf, struct buf *out);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/limiter.h"
 #include "common/shm.h"
 #include "common/stats.h"
 #include "common/xalloc.h"
@@ -32,6 +33,32 @@ open_logs(struct cycle *cy, char *err, size_t errlen)
 	return 0;
 }
 
+/* The login_limit_zone of every server: kept across reloads by name and size. */
+static int
+open_limit_zones(struct cycle *cy, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+
+	if (cy->login_limit == NULL)
+		cy->login_limit = xcalloc(cf->nservers ? cf->nservers : 1, sizeof(*cy->login_limit));
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct srv_conf *srv = &cf->servers[i];
+		const struct limit_zone_conf *lz = &srv->login_limit_zone;
+		char e[256];
+
+		if (lz->name == NULL)
+			continue;
+		struct shm_zone *z = shm_zone_get(lz->name, lz->size, e, sizeof(e));
+		if (z == NULL || limiter_init(z->data, z->size) < 0) {
+			snprintf(err, errlen, "%s:%d:%d: login_limit_zone \"%s\": %s", cf->file, srv->line,
+			    srv->col, lz->name, z == NULL ? e : "too small for a counter table");
+			return -1;
+		}
+		cy->login_limit[i] = z->data;
+	}
+	return 0;
+}
+
 static int
 open_zones(struct cycle *cy, char *err, size_t errlen)
 {
@@ -48,7 +75,7 @@ open_zones(struct cycle *cy, char *err, size_t errlen)
 	sz->master_pid = (int32_t)getpid();
 	sz->generation = cy->generation;
 	cy->stats_zone = z;
-	return 0;
+	return open_limit_zones(cy, err, errlen);
 }
 
 /* Marks every zone cy uses as in use, so that a sweep keeps them. */
@@ -97,6 +124,7 @@ fail:
 		shm_sweep_unused();
 	}
 	free(cy->srv_log);
+	free(cy->login_limit);
 	free(cy);
 	return NULL;
 }
@@ -109,6 +137,7 @@ cycle_free(struct cycle *cy)
 	listen_close_all(cy);
 	worker_cycle_release(cy);
 	free(cy->srv_log);
+	free(cy->login_limit);
 	config_free(cy->cf);
 	free(cy);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/limiter.h"
 #include "common/proc.h"
 #include "common/shm.h"
 #include "common/stats.h"
@@ -253,6 +254,20 @@ retire_cycle_if_done(struct cycle *cy)
 	close_unused_logs();
 }
 
+/*
+ * A worker that did not end its sessions cannot give back what they count
+ * in limit_sessions_*: every count of the zones it used starts again from
+ * nothing (the caps fail open for a while rather than lock users out).
+ */
+static void
+forget_sessions(struct cycle *cy)
+{
+	for (size_t i = 0; cy->login_limit != NULL && i < cy->cf->nservers; i++)
+		if (cy->login_limit[i] != NULL && (cy->cf->servers[i].limit_sessions_user != 0 ||
+		    cy->cf->servers[i].limit_sessions_user_addr != 0))
+			limiter_sessions_forget(cy->login_limit[i]);
+}
+
 static void
 worker_died(struct wproc *w, int status)
 {
@@ -270,6 +285,8 @@ worker_died(struct wproc *w, int status)
 		log_msg(LL_NOTICE, "worker process %d exited with code 0", (int)w->pid);
 
 	stats_slot_release(w->slot);
+	if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+		forget_sessions(cy);
 	cy->workers_alive--;
 	int respawn = !w->exiting && !stopping && !noaccept && cy == current &&
 	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0);

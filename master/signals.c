@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/limiter.h"
 #include "common/shm.h"
 #include "common/sslcache.h"
 #include "common/stats.h"
@@ -120,18 +121,28 @@ slot_json(const struct stats_slot *s)
 	return o;
 }
 
-static json_t *
-cache_json(pid_t pid, const struct ssl_cache_conf *c)
+/* The zone name of the master pid, mapped read-only; NULL when it cannot be. */
+static const char *
+map_zone(pid_t pid, const char *name, size_t *size)
 {
-	int fd = find_zone_fd(pid, c->shared_name);
-	size_t size;
-	struct sslcache_stats st;
-	json_t *o = NULL;
+	int fd = find_zone_fd(pid, name);
+	const char *h;
 
 	if (fd < 0)
 		return NULL;
-	const char *h = shm_map_readonly(fd, &size);
+	h = shm_map_readonly(fd, size);
 	close(fd);
+	return h;
+}
+
+static json_t *
+cache_json(pid_t pid, const struct ssl_cache_conf *c)
+{
+	size_t size;
+	struct sslcache_stats st;
+	json_t *o = NULL;
+	const char *h = map_zone(pid, c->shared_name, &size);
+
 	if (h == NULL)
 		return NULL;
 	if (sslcache_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
@@ -146,6 +157,31 @@ cache_json(pid_t pid, const struct ssl_cache_conf *c)
 		    "evictions", (json_int_t)st.evictions,
 		    "expired", (json_int_t)st.expired,
 		    "removes", (json_int_t)st.removes);
+	munmap((void *)h, size);
+	return o;
+}
+
+static json_t *
+limit_json(pid_t pid, const struct limit_zone_conf *lz)
+{
+	size_t size;
+	struct limiter_stats st;
+	json_t *o = NULL;
+	const char *h = map_zone(pid, lz->name, &size);
+
+	if (h == NULL)
+		return NULL;
+	if (limiter_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
+		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		    "size", (json_int_t)lz->size,
+		    "entries", (json_int_t)st.entries,
+		    "capacity", (json_int_t)st.capacity,
+		    "failures", (json_int_t)st.fails,
+		    "blocks", (json_int_t)st.blocks_started,
+		    "blocked_logins", (json_int_t)st.blocked_checks,
+		    "evictions", (json_int_t)st.evictions,
+		    "expired", (json_int_t)st.expired,
+		    "session_refusals", (json_int_t)st.session_refusals);
 	munmap((void *)h, size);
 	return o;
 }
@@ -204,6 +240,16 @@ print_status(pid_t pid, const struct config *cf)
 			json_object_set_new(caches, c->shared_name, o);
 	}
 	json_object_set_new(root, "ssl_session_caches", caches);
+	json_t *limits = json_object();
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct limit_zone_conf *lz = &cf->servers[i].login_limit_zone;
+		if (lz->name == NULL || json_object_get(limits, lz->name))
+			continue;
+		json_t *o = limit_json(pid, lz);
+		if (o != NULL)
+			json_object_set_new(limits, lz->name, o);
+	}
+	json_object_set_new(root, "login_limit_zones", limits);
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("%s\n", out);
 	free(out);

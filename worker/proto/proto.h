@@ -128,6 +128,7 @@ struct proto_ctx {
 	uint8_t be_learned;	/* ... and sets this when it did, to be remembered */
 	uint8_t be_lines;	/* lines of a multi-line backend reply so far */
 	uint8_t sasl;		/* enum sasl_wait: what the next line answers */
+	uint8_t guess;		/* the client's SASL data did not decode: a failed guess (login limits) */
 	unsigned errors;
 	unsigned commands;	/* taken before login, for max_commands; never reset */
 	unsigned login_attempt;
@@ -165,6 +166,13 @@ struct proto {
 	 */
 	enum backend_action (*backend_line)(struct proto_ctx *ctx, const char *line, size_t len);
 	void (*free)(struct proto_ctx *ctx);
+	/*
+	 * A login the login limits refused: a temporary failure, with the
+	 * response code clients take as "try later", not "wrong password"
+	 * (IMAP [UNAVAILABLE], RFC 5530; POP3 [SYS/TEMP], RFC 3206; SMTP 454 4.7.0).
+	 */
+	const char *limited_text;
+	const char *limited_code;	/* SMTP's reply code, NULL elsewhere */
 	const char *internal_error;	/* canned line, then close */
 	const char *cert_error;
 	const char *no_cert;

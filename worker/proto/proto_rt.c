@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -85,6 +86,16 @@ proto_make_salt(const struct srv_conf *conf)
 }
 
 /* Mechanism names in nginx's order; "" where a protocol has no SASL name. */
+/* cap is in list, in any case. */
+static int
+has_cap(const struct strlist *list, const char *cap)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcasecmp(list->v[i], cap) == 0)
+			return 1;
+	return 0;
+}
+
 static const struct {
 	unsigned bit;
 	const char *imap, *pop3, *smtp;
@@ -163,6 +174,9 @@ build_pop3(const struct srv_conf *c, struct proto_rt *rt)
 				continue;
 			buf_printf(&b, "%s\r\n", c->pop3_capabilities.v[i]);
 		}
+		/* Login limits answer [SYS/TEMP]: say that response codes come (RFC 2449). */
+		if (config_login_limited(c) && !has_cap(&c->pop3_capabilities, "RESP-CODES"))
+			buf_puts(&b, "RESP-CODES\r\n");
 		if (variant < 2) {
 			struct buf s = { 0 };
 			sasl = 0;

@@ -60,10 +60,12 @@ proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
 	case SASL_NOMEM:
 		return proto_internal_error(ctx, internal_reply);
 	case SASL_HOSTILE:
+		ctx->guess = 1;
 		return invalid(ctx, "client sent credentials with CR, LF or NUL");
 	case SASL_REFUSED:
 		return invalid(ctx, NULL);
 	default:
+		ctx->guess = 1;
 		return invalid(ctx, "client sent invalid SASL data");
 	}
 }

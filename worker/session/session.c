@@ -194,6 +194,7 @@ session_close(struct session *s, int level, const char *why)
 		conn_close(&s->b);
 		ev_fd_released();
 	}
+	session_limit_release(s);
 	preauth_free(s);
 	relay_release(s);
 	s->state = SS_CLOSED;
@@ -312,6 +313,27 @@ fill_auth_params(struct session *s, struct auth_params *p, char *ip, size_t iple
 }
 
 static void auth_done(void *arg, struct auth_result *res);
+static void auth_failed_reply(struct session *s, int retry);
+
+/*
+ * A login the limits refused: no auth request; the answer is the protocol's
+ * temporary failure, after the tarpit, and the client may try again later.
+ */
+static void
+limited_reply(struct session *s, uint64_t tarpit)
+{
+	struct auth_result *ar = &s->pa->ar;
+
+	snprintf(ar->text, sizeof(ar->text), "%s", s->proto->limited_text);
+	snprintf(ar->code, sizeof(ar->code), "%s", s->proto->limited_code ? s->proto->limited_code : "");
+	if (tarpit == 0) {
+		auth_failed_reply(s, 1);
+		return;
+	}
+	session_set_state(s, SS_AUTH_WAIT);
+	s->auth_retry = 0;
+	session_arm_timeout(s, tarpit);
+}
 
 static void
 start_auth(struct session *s)
@@ -319,6 +341,10 @@ start_auth(struct session *s)
 	struct auth_params p;
 	char ip[NET_ADDRSTRLEN];
 
+	if (session_limit_check(s)) {
+		limited_reply(s, session_limit_tarpit(s));
+		return;
+	}
 	fill_auth_params(s, &p, ip, sizeof(ip));
 	session_set_state(s, SS_AUTH);
 	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
@@ -364,14 +390,20 @@ auth_done(void *arg, struct auth_result *res)
 			return;
 		}
 		STAT_ADD(auth_ok, 1);
+		session_limit_ok(s);
+		free(s->login);
+		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
+		if (session_limit_take(s) < 0) {
+			STAT_ADD(limit_blocked, 1);
+			limited_reply(s, 0);
+			return;
+		}
 		pa->ctx.be_login = res->user ? res->user : pa->ctx.cr.login ? pa->ctx.cr.login : "";
 		/* APOP and CRAM-MD5 digests and EXTERNAL are no password for the
 		 * backend: Auth-Pass or none (NULL), as nginx. */
 		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.method == AUTHM_APOP ||
 		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
 		    NULL : pa->ctx.cr.passwd;
-		free(s->login);
-		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
 		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));
 		backend_connect(s);
 		return;
@@ -383,6 +415,8 @@ auth_done(void *arg, struct auth_result *res)
 		return;
 	case AUTH_FAIL:
 		STAT_ADD(auth_fail, 1);
+		if (pa->ctx.cr.method != AUTHM_NONE)
+			session_limit_failed(s);
 		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
 		if (res->wait >= 0) {
 			/* nginx: answer after the wait, then the client may try again. */
@@ -405,6 +439,11 @@ act(struct session *s, enum proto_action a)
 {
 	struct proto_ctx *ctx = &s->pa->ctx;
 
+	if (ctx->guess) {
+		/* Bad SASL data is a guess too, though no auth request was made. */
+		ctx->guess = 0;
+		session_limit_failed(s);
+	}
 	switch (a) {
 	case PA_OK:
 	case PA_AGAIN:

@@ -90,6 +90,7 @@ struct session {
 	uint8_t state;
 	uint8_t greet_after_tls;	/* implicit TLS: greet once the handshake is done */
 	uint8_t auth_retry;		/* Auth-Wait after "WAIT": ask again (not answer) */
+	uint8_t limit_held;		/* counted by limit_sessions_*: given back at close */
 	struct session *next, *prev;	/* all sessions of the worker */
 };
 
@@ -138,6 +139,14 @@ void session_tls_shutdown(void);
 void backend_tls_start(struct session *s);
 void backend_tls_handshake_run(struct session *s);
 void backend_tls_forget(void);
+
+/* session_limit.c: login_limit_* */
+int session_limit_check(struct session *s);	/* 1: blocked, answer after the tarpit */
+void session_limit_failed(struct session *s);
+void session_limit_ok(struct session *s);
+uint64_t session_limit_tarpit(const struct session *s);
+int session_limit_take(struct session *s);	/* -1: limit_sessions_* reached */
+void session_limit_release(struct session *s);
 
 /* relay.c */
 void relay_start(struct session *s);

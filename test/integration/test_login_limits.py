@@ -1,0 +1,296 @@
+"""Failed-login limits (login_limit_*) through the real binary, the example auth
+service and Dovecot: a blocked address, login or pair gets no auth request, then
+the protocol's temporary failure (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP] with
+RESP-CODES in CAPA, SMTP 454 4.7.0); an honest user who logged in from an address
+keeps logging in from it while others' guesses block it; the allow-list is never
+limited; dry run blocks nothing and says what it would block; counters live in the
+shared zone, so every worker sees them and they survive a reload.
+
+Clients bind to distinct 127.0.0.x addresses to be distinct client addresses. Every
+rule here is "1/m burst=2 block=10m": the third quick failure of a key blocks it."""
+
+import base64
+import os
+import signal
+
+from harness import LineClient, children_of, pid_alive, stop_pid, wait_pid_gone, wait_until
+
+RULE = "1/m burst=2 block=10m"
+IMAP_LIMITED = b"NO [UNAVAILABLE] Temporary authentication failure\r\n"
+POP3_LIMITED = b"-ERR [SYS/TEMP] Temporary authentication failure\r\n"
+SMTP_LIMITED = b"454 4.7.0 Temporary authentication failure\r\n"
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def setup(ctx, protocol="imap", workers=1, **limits):
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+    conf = {"protocol": protocol, "login_limit_zone": "shared:logins:1m",
+            "login_limit_tarpit": "100ms"}
+    conf.update(limits)
+    mp = ctx.mailproxy(auth=au, servers=[conf], main={"worker_processes": workers})
+    return mp, mp.ports[protocol], au
+
+
+def imap_login(port, user, password, source="127.0.0.1", tag="a1"):
+    """One IMAP login on a fresh connection; the tagged reply without the tag."""
+    with LineClient(port, source=(source, 0)) as c:
+        assert c.readline().startswith(b"* OK")
+        c.cmd("%s LOGIN %s %s" % (tag, user, password))
+        line = c.read_until(tag.encode() + b" ")[-1]
+        return line[len(tag) + 1:]
+
+
+def fail_times(port, user, n, source):
+    for _ in range(n):
+        assert imap_login(port, user, "wrong", source) == b"NO Invalid login or password\r\n"
+
+
+def assert_requests(au, user, n):
+    """Exactly n auth requests for user, once everything before now is logged."""
+    au.assert_log_count(r'user="%s" protocol' % user, n, after=au.sentinel())
+
+
+# ---------------------------------------------------------------- per address
+
+def test_address_blocked_imap_no_auth_request_then_unavailable(ctx):
+    mp, port, au = setup(ctx, login_limit_addr=RULE)
+    fail_times(port, "alice", 3, "127.0.0.11")
+    mp.wait_log(r"login limit: address 127\.0\.0\.11 over the limit with \d+ failures")
+    # the right password too: the address is blocked, the auth service is not asked
+    assert imap_login(port, "alice", "alicepw", "127.0.0.11") == IMAP_LIMITED
+    assert imap_login(port, "bob", "bobpw", "127.0.0.11") == IMAP_LIMITED
+    assert_requests(au, "alice", 3)
+    assert_requests(au, "bob", 0)
+    mp.wait_log(r"login limit: address 127\.0\.0\.11 blocked for \d+ s more")
+    # logged once per key and block, not per attempt
+    mp.assert_log_count(r"address 127\.0\.0\.11 blocked for", 1, after=r"over the limit")
+    # another address is not affected
+    assert imap_login(port, "alice", "alicepw", "127.0.0.12").startswith(b"OK")
+
+
+def test_address_blocked_pop3_sys_temp_and_resp_codes(ctx):
+    mp, port, au = setup(ctx, "pop3", login_limit_addr=RULE)
+    with LineClient(port, source=("127.0.0.21", 0)) as c:
+        assert c.readline().startswith(b"+OK")
+        c.cmd("CAPA")
+        capa = c.read_until(b".")
+        assert b"RESP-CODES\r\n" in capa, capa
+        for _ in range(3):
+            c.cmd("USER alice")
+            assert c.readline() == b"+OK\r\n"
+            c.cmd("PASS wrong")
+            assert c.readline() == b"-ERR Invalid login or password\r\n"
+        c.cmd("USER alice")
+        assert c.readline() == b"+OK\r\n"
+        c.cmd("PASS alicepw")
+        assert c.readline() == POP3_LIMITED
+        # still open: the client may try again later on the same connection
+        c.cmd("NOOP")
+        assert c.readline() == b"+OK\r\n"
+    assert_requests(au, "alice", 3)
+
+
+def test_address_blocked_smtp_454(ctx):
+    dv = ctx.dovecot()
+    pf = ctx.postfix()
+    au = ctx.auth_service(dovecot=dv, postfix=pf)
+    mp = ctx.mailproxy(auth=au, servers=[{
+        "protocol": "smtp", "smtp_auth": ["plain", "login"], "xclient": "off",
+        "login_limit_zone": "shared:logins:1m", "login_limit_tarpit": "0s",
+        "login_limit_addr": RULE}])
+    port = mp.ports["smtp"]
+    with LineClient(port, source=("127.0.0.31", 0)) as c:
+        assert c.readline().startswith(b"220 ")
+        c.cmd("EHLO client.test")
+        c.read_until(b"250 ")
+        for _ in range(3):
+            c.cmd("AUTH PLAIN " + b64("\0alice\0wrong"))
+            assert c.readline().startswith(b"535 "), "a refusal before the block"
+        c.cmd("AUTH PLAIN " + b64("\0alice\0alicepw"))
+        assert c.readline() == SMTP_LIMITED
+    assert_requests(au, "alice", 3)
+
+
+# ---------------------------------------------------------------- per login, per pair
+
+def test_login_blocked_from_any_address(ctx):
+    """An account under attack from many addresses: its login is blocked everywhere,
+    except from an address it logged in from before."""
+    mp, port, au = setup(ctx, login_limit_user=RULE)
+    assert imap_login(port, "alice", "alicepw", "127.0.0.40").startswith(b"OK")
+    for i in range(3):
+        assert imap_login(port, "ALICE", "wrong", "127.0.0.%d" % (41 + i)) == \
+            b"NO Invalid login or password\r\n"
+    mp.wait_log(r"login limit: login over the limit")
+    assert imap_login(port, "alice", "alicepw", "127.0.0.49") == IMAP_LIMITED
+    # the real user, from where she logged in before, is not locked out
+    assert imap_login(port, "alice", "alicepw", "127.0.0.40").startswith(b"OK")
+    # another login is not limited
+    assert imap_login(port, "bob", "bobpw", "127.0.0.49").startswith(b"OK")
+
+
+def test_pair_blocked_other_login_from_same_address_goes_on(ctx):
+    mp, port, au = setup(ctx, login_limit_pair=RULE)
+    fail_times(port, "alice", 3, "127.0.0.51")
+    assert imap_login(port, "alice", "alicepw", "127.0.0.51") == IMAP_LIMITED
+    assert imap_login(port, "bob", "bobpw", "127.0.0.51").startswith(b"OK")
+    assert imap_login(port, "alice", "alicepw", "127.0.0.52").startswith(b"OK")
+
+
+def test_success_clears_the_pair(ctx):
+    mp, port, au = setup(ctx, login_limit_pair=RULE)
+    for _ in range(3):
+        fail_times(port, "alice", 2, "127.0.0.55")
+        assert imap_login(port, "alice", "alicepw", "127.0.0.55").startswith(b"OK")
+    assert_requests(au, "alice", 9)
+
+
+# ---------------------------------------------------------------- the honest user next door
+
+def test_honest_user_on_attackers_address_keeps_logging_in(ctx):
+    mp, port, au = setup(ctx, login_limit_addr=RULE, login_limit_pair=RULE)
+    nat = "127.0.0.61"
+    assert imap_login(port, "alice", "alicepw", nat).startswith(b"OK")
+    for user in ("bob", "carol", "dave", "erin"):
+        imap_login(port, user, "guess", nat)
+    mp.wait_log(r"login limit: address 127\.0\.0\.61 over the limit")
+    assert imap_login(port, "bob", "bobpw", nat) == IMAP_LIMITED
+    for _ in range(3):
+        assert imap_login(port, "alice", "alicepw", nat).startswith(b"OK")
+
+
+# ---------------------------------------------------------------- allow-list, dry run
+
+def test_allow_list_is_never_limited(ctx):
+    mp, port, au = setup(ctx, login_limit_addr=RULE, login_limit_user=RULE,
+                         login_limit_allow=["127.0.0.64/30"])
+    fail_times(port, "bob", 6, "127.0.0.65")
+    assert imap_login(port, "bob", "bobpw", "127.0.0.65").startswith(b"OK")
+    assert_requests(au, "bob", 7)
+    mp.assert_not_logged(r"login limit", after=r"client login failed")
+
+
+def test_dry_run_logs_but_blocks_nothing(ctx):
+    mp, port, au = setup(ctx, login_limit_addr=RULE, login_limit_dry_run="on")
+    fail_times(port, "alice", 4, "127.0.0.71")
+    mp.wait_log(r"login limit: address 127\.0\.0\.71 over the limit with \d+ failures "
+                r"\(dry run: not blocked\)")
+    assert imap_login(port, "alice", "alicepw", "127.0.0.71").startswith(b"OK")
+    mp.wait_log(r"address 127\.0\.0\.71 blocked for \d+ s more \(dry run: let through\)")
+    assert_requests(au, "alice", 5)
+
+
+# ---------------------------------------------------------------- guesses without a request
+
+def test_bad_sasl_counts_as_a_guess(ctx):
+    mp, port, au = setup(ctx, login_limit_addr=RULE)
+    with LineClient(port, source=("127.0.0.81", 0)) as c:
+        assert c.readline().startswith(b"* OK")
+        for i in range(3):
+            c.cmd("b%d AUTHENTICATE PLAIN" % i)
+            assert c.readline() == b"+ \r\n"
+            c.cmd("!!!not-base64!!!")
+            assert c.read_until(b"b%d " % i)[-1].startswith(b"b%d BAD" % i)
+    assert imap_login(port, "alice", "alicepw", "127.0.0.81") == IMAP_LIMITED
+    assert_requests(au, "alice", 0)
+
+
+# ---------------------------------------------------------------- shared state
+
+def test_counters_shared_by_workers_and_kept_across_reload(ctx):
+    mp, port, au = setup(ctx, workers=2, login_limit_addr=RULE)
+    fail_times(port, "alice", 3, "127.0.0.91")
+    # many connections: whichever worker takes each, the block holds
+    for _ in range(6):
+        assert imap_login(port, "alice", "alicepw", "127.0.0.91") == IMAP_LIMITED
+    mp.reload()
+    mp.wait_log(r"configuration generation 1 is running")
+    for _ in range(4):
+        assert imap_login(port, "alice", "alicepw", "127.0.0.91") == IMAP_LIMITED
+    assert_requests(au, "alice", 3)
+    status = ctx.cli("-c", mp.config_path, "-s", "status")
+    assert '"login_limit_zones"' in status.out and '"logins"' in status.out, status
+
+
+# ---------------------------------------------------------------- sessions after login
+
+def open_session(port, user, password, source):
+    """A logged-in IMAP session kept open (relayed); None when the login was refused."""
+    c = LineClient(port, source=(source, 0))
+    assert c.readline().startswith(b"* OK")
+    c.cmd("s1 LOGIN %s %s" % (user, password))
+    line = c.read_until(b"s1 ")[-1]
+    if line.startswith(b"s1 OK"):
+        return c
+    assert line == b"s1 " + IMAP_LIMITED, line
+    c.close()
+    return None
+
+
+def test_concurrent_sessions_per_login_and_per_login_and_address(ctx):
+    mp, port, au = setup(ctx, workers=2, limit_sessions_user=3, limit_sessions_user_addr=2)
+    a = [open_session(port, "alice", "alicepw", "127.0.0.101") for _ in range(2)]
+    assert all(a)
+    # a third from the same address: the per-address cap
+    assert open_session(port, "alice", "alicepw", "127.0.0.101") is None
+    mp.wait_log(r"login limit: 2 sessions of this login from 127\.0\.0\.101 are open")
+    # from elsewhere: the login's cap (3) lets one more in, then refuses
+    b = open_session(port, "alice", "alicepw", "127.0.0.102")
+    assert b is not None
+    assert open_session(port, "alice", "alicepw", "127.0.0.103") is None
+    mp.wait_log(r"login limit: 3 sessions of this login are open")
+    # another login is not affected
+    other = open_session(port, "bob", "bobpw", "127.0.0.101")
+    assert other is not None
+    # a session that ends gives its place back
+    a[0].cmd("s2 LOGOUT")
+    a[0].read_until(b"s2 ")
+    a[0].close()
+    mp.wait_log(r"client closed connection|upstream closed", count=1)
+    c = None
+    for _ in range(50):
+        c = open_session(port, "alice", "alicepw", "127.0.0.101")
+        if c is not None:
+            break
+    assert c is not None, "the place of the ended session never came back"
+    for x in [a[1], b, other, c]:
+        x.close()
+
+
+def test_counters_survive_binary_upgrade(ctx):
+    """USR2, WINCH and QUIT of the old master: the zone passes to the new binary with
+    its counters, so a blocked address stays blocked."""
+    mp, port, au = setup(ctx, login_limit_addr=RULE)
+    fail_times(port, "alice", 3, "127.0.0.95")
+    assert imap_login(port, "alice", "alicepw", "127.0.0.95") == IMAP_LIMITED
+    old_workers = mp.workers()
+    new_master = [None]
+
+    def stop_new():
+        pid = new_master[0]
+        if pid and pid_alive(pid):
+            kids = children_of(pid)
+            stop_pid(pid, signal.SIGQUIT, timeout=10)
+            for k in kids:
+                stop_pid(k, signal.SIGTERM, timeout=5)
+    ctx.cleanup(stop_new)
+    mp.signal(signal.SIGUSR2)
+    wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
+               mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
+    new_master[0] = mp.pidfile_pid()
+    wait_until(lambda: len(children_of(new_master[0])) == 1, 20, what="the new worker")
+    mp.signal(signal.SIGWINCH)
+    for w in old_workers:
+        assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
+    mp.signal(signal.SIGQUIT)
+    assert mp.wait_exit(15) is not None, "the old master did not leave"
+    assert imap_login(port, "alice", "alicepw", "127.0.0.95") == IMAP_LIMITED
+    assert imap_login(port, "alice", "alicepw", "127.0.0.96").startswith(b"OK")
+    assert_requests(au, "alice", 4)
+    pid = new_master[0]
+    os.kill(pid, signal.SIGQUIT)
+    assert wait_pid_gone(pid, 15), "the new master did not stop"

@@ -1,0 +1,302 @@
+/*
+ * Failed-login limits (login_limit_*): before a login goes to the auth
+ * service, its client address, login name and the pair of both are looked
+ * up in the server's shared counter zone (common/limiter.h); a blocked one
+ * gets no auth request at all, a tarpit, then the protocol's temporary
+ * failure. After the answer, a refusal counts against all three keys and a
+ * success clears the pair and marks it good: a user who logged in from an
+ * address keeps logging in from it while others' guesses block the address
+ * or the account.
+ */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/limiter.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/stats.h"
+#include "worker/session/session_int.h"
+
+/* How long a pair that logged in stays good: a day, as long as the longest block. */
+#define PAIR_GOOD_MS (24ULL * 3600 * 1000)
+
+enum { K_ADDR, K_USER, K_PAIR, K_MAX };
+
+struct keys {
+	struct limit_key k[K_MAX];
+	const struct limit_rule_conf *rule[K_MAX];
+	char addr[NET_ADDRSTRLEN + 8];	/* the address or network, for the log */
+};
+
+/* What the log line names: the login itself follows in every session line. */
+static void
+describe(const struct keys *ks, int which, char *out, size_t len)
+{
+	if (which == K_ADDR)
+		snprintf(out, len, "address %s", ks->addr);
+	else if (which == K_USER)
+		snprintf(out, len, "login");
+	else
+		snprintf(out, len, "login from address %s", ks->addr);
+}
+
+static void *
+zone_of(const struct session *s)
+{
+	return s->cy->login_limit != NULL ? s->cy->login_limit[s->le->server] : NULL;
+}
+
+/*
+ * The client's address as a key: IPv4 whole, IPv6 cut to
+ * login_limit_ipv6_prefix (a host has a /64 to pick from), an IPv4-mapped
+ * IPv6 address as the IPv4 one it is.
+ */
+static size_t
+addr_bytes(const struct session *s, uint8_t out[17], char *text, size_t textlen)
+{
+	const struct sockaddr *sa = &s->client.sa;
+
+	if (sa->sa_family == AF_INET6) {
+		const uint8_t *a = s->client.sin6.sin6_addr.s6_addr;
+		unsigned bits = s->conf->login_limit_ipv6_prefix;
+
+		if (!IN6_IS_ADDR_V4MAPPED(&s->client.sin6.sin6_addr)) {
+			struct cidr c = { .family = AF_INET6, .bits = (int)bits };
+			memset(out, 0, 17);
+			for (unsigned i = 0; i < 16; i++) {
+				unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
+				out[i] = keep ? (uint8_t)(a[i] & (0xff << (8 - keep))) : 0;
+			}
+			out[16] = (uint8_t)bits;
+			memcpy(c.addr, out, 16);
+			net_cidr_format(&c, text, textlen);
+			return 17;
+		}
+		memcpy(out, a + 12, 4);
+		snprintf(text, textlen, "%u.%u.%u.%u", out[0], out[1], out[2], out[3]);
+		return 4;
+	}
+	memcpy(out, &s->client.sin.sin_addr, 4);
+	net_ntop(sa, text, textlen);
+	return 4;
+}
+
+/* The login as the auth service sees it, ASCII case folded; 0 when there is none. */
+static size_t
+login_folded(const char *login, char *out, size_t max)
+{
+	size_t n = 0;
+
+	if (login == NULL)
+		return 0;
+	for (; login[n] != '\0' && n < max; n++)
+		out[n] = login[n] >= 'A' && login[n] <= 'Z' ? (char)(login[n] - 'A' + 'a') : login[n];
+	return n;
+}
+
+/*
+ * 0 with the keys of this address and login, or -1 when no limit applies:
+ * no zone, or an allow-listed client. user/pair are the kinds of the login's
+ * keys: failed logins and relayed sessions count apart.
+ */
+static int
+make_keys(const struct session *s, const char *user, char kuser, char kpair, struct keys *ks)
+{
+	const struct srv_conf *c = s->conf;
+	uint8_t addr[17], pair[17 + 1 + 512];
+	char login[512];
+	size_t al, ll;
+
+	if (zone_of(s) == NULL)
+		return -1;
+	for (size_t i = 0; i < c->login_limit_allow.n; i++)
+		if (net_cidr_match(&c->login_limit_allow.v[i], &s->client.sa))
+			return -1;
+	al = addr_bytes(s, addr, ks->addr, sizeof(ks->addr));
+	ll = login_folded(user, login, sizeof(login));
+	limit_key_make(&ks->k[K_ADDR], 'a', addr, al);
+	limit_key_make(&ks->k[K_USER], kuser, login, ll);
+	memcpy(pair, addr, al);
+	pair[al] = '\0';
+	memcpy(pair + al + 1, login, ll);
+	limit_key_make(&ks->k[K_PAIR], kpair, pair, al + 1 + ll);
+	ks->rule[K_ADDR] = &c->login_limit_addr;
+	ks->rule[K_USER] = ll > 0 ? &c->login_limit_user : NULL;
+	ks->rule[K_PAIR] = ll > 0 ? &c->login_limit_pair : NULL;
+	return 0;
+}
+
+/* The keys of the failed-login limits, -1 when none applies. */
+static int
+login_keys(const struct session *s, struct keys *ks)
+{
+	if (!config_login_limited(s->conf))
+		return -1;
+	return make_keys(s, s->pa->ctx.cr.login, LIMIT_KIND_USER, LIMIT_KIND_PAIR, ks);
+}
+
+static void
+to_rule(const struct limit_rule_conf *rc, struct limit_rule *r)
+{
+	r->interval_us = rc->interval_us;
+	r->burst = rc->burst;
+	r->block_ms = rc->block_ms;
+}
+
+/*
+ * Before the auth request: 1 when the login is blocked (the session then
+ * waits out the tarpit and answers the temporary failure), 0 to go on.
+ */
+int
+session_limit_check(struct session *s)
+{
+	void *zone = zone_of(s);
+	uint64_t now = clock_now();
+	struct keys ks;
+	int good, which = -1;
+	uint64_t left = 0;
+
+	if (s->pa->ctx.cr.method == AUTHM_NONE || login_keys(s, &ks) < 0)
+		return 0;
+	good = ks.rule[K_PAIR] != NULL && limiter_is_good(zone, &ks.k[K_PAIR], now);
+	for (int i = K_PAIR; i >= K_ADDR; i--) {
+		if (ks.rule[i] == NULL || ks.rule[i]->interval_us == 0 || (good && i != K_PAIR))
+			continue;
+		if ((left = limiter_blocked(zone, &ks.k[i], now)) > 0) {
+			which = i;
+			break;
+		}
+	}
+	if (which < 0)
+		return 0;
+	if (limiter_should_log(zone, &ks.k[which], now)) {
+		char what[NET_ADDRSTRLEN + 64];
+		describe(&ks, which, what, sizeof(what));
+		session_log(s, s->conf->login_limit_log_level, 0,
+		    "login limit: %s blocked for %llu s more%s", what,
+		    (unsigned long long)(left + 999) / 1000,
+		    s->conf->login_limit_dry_run ? " (dry run: let through)" : "");
+	}
+	if (s->conf->login_limit_dry_run)
+		return 0;
+	STAT_ADD(limit_blocked, 1);
+	return 1;
+}
+
+/*
+ * The auth service refused the login, or the client sent SASL data that
+ * does not decode: every key there is counts one failure (without a login
+ * yet, the address alone).
+ */
+void
+session_limit_failed(struct session *s)
+{
+	void *zone = zone_of(s);
+	uint64_t now = clock_now();
+	struct keys ks;
+
+	if (login_keys(s, &ks) < 0)
+		return;
+	for (int i = K_ADDR; i < K_MAX; i++) {
+		struct limit_rule r;
+		unsigned level = 0;
+
+		if (ks.rule[i] == NULL || ks.rule[i]->interval_us == 0)
+			continue;
+		to_rule(ks.rule[i], &r);
+		if (limiter_fail(zone, &ks.k[i], &r, now, &level) == 1) {
+			char what[NET_ADDRSTRLEN + 64];
+			describe(&ks, i, what, sizeof(what));
+			session_log(s, s->conf->login_limit_log_level, 0,
+			    "login limit: %s over the limit with %u failures%s", what, level,
+			    s->conf->login_limit_dry_run ? " (dry run: not blocked)" : "");
+		}
+	}
+}
+
+/* A good login: the pair starts again from nothing, and is known good. */
+void
+session_limit_ok(struct session *s)
+{
+	void *zone = zone_of(s);
+	struct keys ks;
+
+	if (s->pa->ctx.cr.method == AUTHM_NONE || login_keys(s, &ks) < 0 || ks.rule[K_PAIR] == NULL)
+		return;
+	limiter_mark_good(zone, &ks.k[K_PAIR], clock_now(), PAIR_GOOD_MS);
+}
+
+/* The tarpit: how long a blocked client waits for its answer (bounded by timeout). */
+uint64_t
+session_limit_tarpit(const struct session *s)
+{
+	uint64_t t = s->conf->login_limit_tarpit;
+
+	return t < s->conf->timeout ? t : s->conf->timeout;
+}
+
+/* Kinds of the relayed-session counters: a login, and a login from an address. */
+#define KIND_SESSIONS_USER 'S'
+#define KIND_SESSIONS_PAIR 'T'
+
+static int
+sessions_capped(const struct srv_conf *c)
+{
+	return c->limit_sessions_user != 0 || c->limit_sessions_user_addr != 0;
+}
+
+/*
+ * limit_sessions_user and limit_sessions_user_addr, after the auth service
+ * said yes: 0 when the session may be relayed (it now counts, until
+ * session_limit_release()), -1 when a cap is reached.
+ */
+int
+session_limit_take(struct session *s)
+{
+	const struct srv_conf *c = s->conf;
+	void *zone = zone_of(s);
+	uint64_t now = clock_now();
+	struct keys ks;
+
+	if (s->login == NULL || !sessions_capped(c) ||
+	    make_keys(s, s->login, KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
+		return 0;
+	if (c->limit_sessions_user != 0 &&
+	    !limiter_session_take(zone, &ks.k[K_USER], c->limit_sessions_user, now)) {
+		session_log(s, c->login_limit_log_level, 0,
+		    "login limit: %u sessions of this login are open (limit_sessions_user)",
+		    c->limit_sessions_user);
+		return -1;
+	}
+	if (c->limit_sessions_user_addr != 0 &&
+	    !limiter_session_take(zone, &ks.k[K_PAIR], c->limit_sessions_user_addr, now)) {
+		if (c->limit_sessions_user != 0)
+			limiter_session_drop(zone, &ks.k[K_USER]);
+		session_log(s, c->login_limit_log_level, 0,
+		    "login limit: %u sessions of this login from %s are open (limit_sessions_user_addr)",
+		    c->limit_sessions_user_addr, ks.addr);
+		return -1;
+	}
+	s->limit_held = 1;
+	return 0;
+}
+
+/* The session ends: what session_limit_take() counted is given back. */
+void
+session_limit_release(struct session *s)
+{
+	const struct srv_conf *c = s->conf;
+	void *zone = zone_of(s);
+	struct keys ks;
+
+	if (!s->limit_held)
+		return;
+	s->limit_held = 0;
+	if (make_keys(s, s->login, KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
+		return;
+	if (c->limit_sessions_user != 0)
+		limiter_session_drop(zone, &ks.k[K_USER]);
+	if (c->limit_sessions_user_addr != 0)
+		limiter_session_drop(zone, &ks.k[K_PAIR]);
+}
