@@ -149,6 +149,54 @@ def test_success_clears_the_pair(ctx):
     assert_requests(au, "alice", 9)
 
 
+def pop3_login(port, user, password, source):
+    with LineClient(port, source=(source, 0)) as c:
+        assert c.readline().startswith(b"+OK")
+        c.cmd("USER %s" % user)
+        assert c.readline() == b"+OK\r\n"
+        c.cmd("PASS %s" % password)
+        return c.readline()
+
+
+def smtp_login(port, user, password, source):
+    with LineClient(port, source=(source, 0)) as c:
+        assert c.readline().startswith(b"220 ")
+        c.cmd("EHLO client.test")
+        c.read_until(b"250 ")
+        c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, password)))
+        return c.readline()
+
+
+def test_login_and_pair_blocked_pop3_and_smtp(ctx):
+    """The login's and the pair's blocks answer with each protocol's code too."""
+    dv = ctx.dovecot()
+    pf = ctx.postfix()
+    au = ctx.auth_service(dovecot=dv, postfix=pf)
+    limits = {"login_limit_tarpit": "0s", "login_limit_user": RULE, "login_limit_pair": RULE}
+    # a zone each: in one zone a login is one login whatever the protocol
+    mp = ctx.mailproxy(auth=au, servers=[
+        dict(protocol="pop3", login_limit_zone="shared:pop3:1m", **limits),
+        dict(protocol="smtp", smtp_auth=["plain", "login"], xclient="off",
+             login_limit_zone="shared:smtp:1m", **limits)])
+    for proto, login, limited, refused in (
+            ("pop3", pop3_login, POP3_LIMITED, b"-ERR Invalid login or password\r\n"),
+            ("smtp", smtp_login, SMTP_LIMITED, b"535 5.7.8 Invalid login or password\r\n")):
+        port = mp.ports[proto]
+        base = 110 if proto == "pop3" else 120
+        # the pair: three guesses at alice from one address block alice there only
+        for _ in range(3):
+            got = login(port, "alice", "wrong", "127.0.1.%d" % base)
+            assert got == refused, (proto, got)
+        assert login(port, "alice", "alicepw", "127.0.1.%d" % base) == limited
+        assert login(port, "bob", "bobpw", "127.0.1.%d" % base) != limited
+        # the login: bob guessed at from three more addresses is blocked everywhere new
+        for i in range(3):
+            assert login(port, "bob", "wrong", "127.0.1.%d" % (base + 1 + i)) == refused
+        assert login(port, "bob", "bobpw", "127.0.1.%d" % (base + 9)) == limited, proto
+        # but not where bob logged in before
+        assert login(port, "bob", "bobpw", "127.0.1.%d" % base) != limited
+
+
 # ---------------------------------------------------------------- the honest user next door
 
 def test_honest_user_on_attackers_address_keeps_logging_in(ctx):
