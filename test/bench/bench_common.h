@@ -201,16 +201,16 @@ bc_pick(const char *arg, const char *const *names, int n, const char *what)
 	exit(2);
 }
 
-/* Appends the address arg to list (at most BC_MAX_ADDRS), or exit(2). */
+/* Appends the address arg to list (at most max entries), or exit(2). */
 static inline void
-bc_add_addr(struct sockaddr_in *list, int *n, const char *arg, int port_opt,
+bc_add_addr(struct sockaddr_in *list, int *n, int max, const char *arg, int port_opt,
     const char *what)
 {
 	char err[128];
 
-	if (*n == BC_MAX_ADDRS || bc_parse_addr(arg, &list[*n], port_opt, err,
+	if (*n == max || bc_parse_addr(arg, &list[*n], port_opt, err,
 	    sizeof err) != 0) {
-		fprintf(stderr, "%s: %s\n", what, *n == BC_MAX_ADDRS ?
+		fprintf(stderr, "%s: %s\n", what, *n == max ?
 		    "too many addresses" : err);
 		exit(2);
 	}

@@ -64,6 +64,18 @@ def cpu_seconds(pids):
     return tot / float(os.sysconf("SC_CLK_TCK"))
 
 
+def user_cpu_seconds(pids):
+    """User-mode CPU seconds only (utime): the proxy's own code, without the kernel's TCP."""
+    tot = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                tot += int(f.read().rsplit(")", 1)[1].split()[11])
+        except (OSError, IndexError, ValueError):
+            pass
+    return tot / float(os.sysconf("SC_CLK_TCK"))
+
+
 def box_cpu_seconds():
     """CPU seconds the whole machine spent busy (every process and the kernel's
     softirq work for loopback TCP), from the first line of /proc/stat."""
@@ -138,6 +150,50 @@ def loadgen(tools, args, timeout):
     raise RuntimeError("loadgen gave no result: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
 
 
+def loadgen_start(tools, args, log):
+    """Starts loadgen in the background (stdout and stderr to log); see loadgen_result."""
+    return Proc([os.path.join(tools, "loadgen")] + [str(a) for a in args], log)
+
+
+def loadgen_result(proc, timeout):
+    """Waits (bounded) for a loadgen from loadgen_start; its JSON result."""
+    try:
+        proc.p.wait(timeout)
+    finally:
+        proc.stop()
+    for line in reversed(proc.text().strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("loadgen gave no result: %s" % proc.text()[-800:])
+
+
+def auth_stats(port):
+    """fakeauth's counters (GET /stats): dict of requests, ok, fail, bad, timeout."""
+    with socket.create_connection((LOOP, port), timeout=5) as s:
+        s.sendall(b"GET /stats HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    body = data.decode().split("\r\n\r\n", 1)[1]
+    return {k: int(v) for k, v in (f.split("=") for f in body.split())}
+
+
+# The failed-login limits of the credential-stuffing case (mailproxy only). The
+# tarpit is 0: a tarpit holds the attacker's session open (a timer and an idle
+# session) and slows only an attacker that waits for the answer; with 0 every
+# refusal is answered at once, so the attack keeps its full rate and the figures
+# are the proxy's own cost per refused login.
+STUFFING_LIMITS = """  login_limit_zone: "shared:logins:10m"
+  login_limit_addr: "10/m burst=5 block=10m"
+  login_limit_user: "30/m burst=50 block=10m"
+  login_limit_pair: "5/m burst=5 block=10m"
+  login_limit_tarpit: 0s
+"""
+
+
 def median(xs):
     xs = sorted(x for x in xs if x is not None)
     if not xs:
@@ -193,8 +249,10 @@ mail {
 """ % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, **ports)
 
 
-def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive):
+def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive, extra=""):
+    """extra: more settings of the mail block, as YAML lines indented by 2."""
     ka = "  auth_http_keepalive: %d\n" % keepalive if keepalive else ""
+    ka += extra
     return """daemon: off
 worker_processes: %(workers)d
 worker_rlimit_nofile: 20000
@@ -216,7 +274,8 @@ mail:
 """ % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, ka=ka, **ports)
 
 
-def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0):
+def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0,
+                extra=""):
     names = ("imap", "pop3", "smtp", "imaps", "imapsnt")
     px.ports = dict(zip(names, free_ports(len(names))))
     if px.kind == "nginx":
@@ -227,7 +286,8 @@ def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepali
     else:
         conf = os.path.join(px.dir, "mailproxy.yaml")
         with open(conf, "w") as f:
-            f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns, keepalive))
+            f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
+                                   keepalive, extra))
         argv = [binary, "-c", conf]
     px.proc = Proc(argv, os.path.join(px.dir, "stdout.log"))
     for p in px.ports.values():

@@ -7,6 +7,9 @@
  * auth_http_keepalive) gets "Content-Length: 0" and the connection stays open
  * for the next request. Connection state lives in a table indexed by
  * fd and allocated once at start: nothing is allocated per request.
+ * With --require-pass, a login with any other password is refused, as an
+ * auth service refuses a wrong guess (the credential-stuffing benchmark).
+ * "GET /stats" answers the counters so far (and is not counted).
  */
 #include "bench_common.h"
 
@@ -45,6 +48,7 @@ static unsigned nbackends[P_N], next_backend[P_N];
 static const char *fail_users[FAIL_MAX];
 static unsigned nfail_users;
 static const char *fixed_pass = "secret";
+static const char *require_pass;	/* --require-pass: the only password accepted */
 static int send_pass;
 static struct aconn *conns;
 static int maxconns, epfd, lfd, lpaused;
@@ -56,7 +60,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: fakeauth [--listen 127.0.0.1:PORT] [--imap H:P]... [--pop3 H:P]...\n"
 	    "                [--smtp H:P]... [--fail-user NAME]... [--send-pass]\n"
-	    "                [--password PASS] [--timeout SEC]\n"
+	    "                [--password PASS] [--require-pass PASS] [--timeout SEC]\n"
 	    "Answers nginx auth_http requests: Auth-Status OK with Auth-Server/Auth-Port\n"
 	    "of a backend picked round-robin for the request's Auth-Protocol.\n"
 	    "  --listen ADDR     listen address (default 127.0.0.1:9000; port 0 = any)\n"
@@ -66,6 +70,8 @@ usage(FILE *f)
 	    "                    method plain, else --password); apop, cram-md5 and\n"
 	    "                    external always get Auth-Pass: --password\n"
 	    "  --password PASS   password returned for apop/cram-md5/external (secret)\n"
+	    "  --require-pass PASS  refuse a plain/login login whose password is not PASS\n"
+	    "                    (\"Invalid login or password\", Auth-Wait: 0)\n"
 	    "  --timeout SEC     close connections idle that long (default 30)\n");
 }
 
@@ -165,6 +171,26 @@ pass_line(char *out, size_t outsz, const char *p, size_t plen)
 	return o;
 }
 
+/* 1 when the request's password (nginx's %XX escaping undone) is want. */
+static int
+pass_is(const char *p, size_t plen, const char *want)
+{
+	size_t wl = strlen(want), o = 0;
+
+	for (size_t i = 0; i < plen; i++, o++) {
+		int c = (unsigned char)p[i], h, l;
+
+		if (c == '%' && i + 2 < plen && (h = hexval(p[i + 1])) >= 0 &&
+		    (l = hexval(p[i + 2])) >= 0) {
+			c = h * 16 + l;
+			i += 2;
+		}
+		if (o >= wl || (unsigned char)want[o] != c)
+			return 0;
+	}
+	return o == wl;
+}
+
 /* Sends iov; on a short write keeps the rest in c->out for EPOLLOUT. */
 static void
 respond(int fd, struct iovec *iov, int n)
@@ -205,14 +231,14 @@ respond(int fd, struct iovec *iov, int n)
 }
 
 static void
-respond_status(int fd, const char *status)
+respond_status(int fd, const char *status, const char *extra)
 {
 	char buf[256];
 	struct iovec iov;
 
 	iov.iov_base = buf;
-	iov.iov_len = (size_t)snprintf(buf, sizeof buf, "%sAuth-Status: %s\r\n\r\n",
-	    conns[fd].keep ? status_11 : status_10, status);
+	iov.iov_len = (size_t)snprintf(buf, sizeof buf, "%sAuth-Status: %s\r\n%s\r\n",
+	    conns[fd].keep ? status_11 : status_10, status, extra);
 	respond(fd, &iov, 1);
 }
 
@@ -228,9 +254,21 @@ handle_request(int fd, char *head)
 	struct backend *b;
 	const char *eol = strchr(head, '\n');
 
-	n_req++;
 	conns[fd].keep = eol != NULL && eol - head >= 9 &&
 	    strncmp(eol - (eol[-1] == '\r' ? 9 : 8), "HTTP/1.1", 8) == 0;
+	if (strncmp(head, "GET /stats ", 11) == 0) {	/* the counters, not counted */
+		char st[320];
+
+		iov[0].iov_base = st;
+		iov[0].iov_len = (size_t)snprintf(st, sizeof st, "%s\r\n\r\nrequests=%llu ok=%llu "
+		    "fail=%llu bad=%llu timeout=%llu\r\n", conns[fd].keep ?
+		    "HTTP/1.1 200 OK\r\nConnection: close" : "HTTP/1.0 200 OK", n_req, n_ok,
+		    n_fail, n_bad, n_timeout);
+		conns[fd].keep = 0;
+		respond(fd, iov, 1);
+		return;
+	}
+	n_req++;
 	if (strncmp(head, "GET ", 4) != 0) {
 		static char bad[] = "HTTP/1.0 400 Bad Request\r\n\r\n";
 
@@ -249,19 +287,26 @@ handle_request(int fd, char *head)
 			break;
 	if (p == P_N) {
 		n_bad++;
-		respond_status(fd, "Unknown Auth-Protocol");
+		respond_status(fd, "Unknown Auth-Protocol", "");
 		return;
 	}
 	for (unsigned i = 0; i < nfail_users; i++)
 		if (strlen(fail_users[i]) == ulen &&
 		    memcmp(fail_users[i], user, ulen) == 0) {
 			n_fail++;
-			respond_status(fd, "Invalid login or password");
+			respond_status(fd, "Invalid login or password", "");
 			return;
 		}
+	if (require_pass != NULL && (mlen == 0 || (mlen == 5 && strncasecmp(method, "plain", 5) == 0) ||
+	    (mlen == 5 && strncasecmp(method, "login", 5) == 0)) &&
+	    !pass_is(pass, pwlen, require_pass)) {
+		n_fail++;
+		respond_status(fd, "Invalid login or password", "Auth-Wait: 0\r\n");
+		return;
+	}
 	if (nbackends[p] == 0) {
 		n_bad++;
-		respond_status(fd, "Temporary server problem, try again later");
+		respond_status(fd, "Temporary server problem, try again later", "");
 		return;
 	}
 	b = &backends[p][next_backend[p]++ % nbackends[p]];
@@ -380,6 +425,7 @@ main(int argc, char **argv)
 		{ "fail-user", required_argument, NULL, 'f' },
 		{ "send-pass", no_argument, NULL, 'P' },
 		{ "password", required_argument, NULL, 'w' },
+		{ "require-pass", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -399,6 +445,7 @@ main(int argc, char **argv)
 		case 's': add_backend(P_SMTP, optarg); break;
 		case 'P': send_pass = 1; break;
 		case 'w': fixed_pass = optarg; break;
+		case 'r': require_pass = optarg; break;
 		case 't': timeout_us = (uint64_t)atoi(optarg) * 1000000u; break;
 		case 'f':
 			if (nfail_users < FAIL_MAX)

@@ -1,10 +1,11 @@
 /*
  * loadgen: the benchmark's load generator. One process, one level-triggered
  * epoll loop, thousands of non-blocking client sessions. Every session runs
- * the same script (send a line, wait for the expected reply), built once at
- * start for the chosen --mode and --proto; optional implicit TLS wraps it.
- * Bounded by --count sessions and --seconds of wall time; prints one JSON
- * line on stdout at the end and a human summary on stderr.
+ * a script (send a line, wait for the expected reply), built once at start
+ * for the chosen --mode and --proto, one per --user (loadgen_script.h);
+ * optional implicit TLS wraps it. Bounded by --count sessions, --seconds of
+ * wall time and optionally --rate; prints one JSON line on stdout at the end
+ * and a human summary on stderr.
  */
 #include "bench_common.h"
 
@@ -22,6 +23,8 @@
 #define CHUNK (256 * 1024)
 #define MAX_STEPS 16
 #define SPOOL 1024		/* TLS sessions kept for --resume */
+#define MAX_BINDS 256		/* --bind addresses */
+#define MAX_USERS 16		/* --user names */
 
 enum mode { M_LOGIN, M_IDLE, M_STREAM, M_TLS, M_AUTH };
 enum proto { P_IMAP, P_POP3, P_SMTP };
@@ -45,7 +48,7 @@ struct step {
 
 struct sess {
 	int fd;
-	uint8_t phase, step, again, wantw;
+	uint8_t phase, step, again, wantw, ui;	/* ui: index of the session's --user */
 	uint32_t rlen, ev;
 	SSL *ssl;
 	size_t woff;		/* bytes of the step's line already sent */
@@ -57,27 +60,32 @@ struct sess {
 
 static struct {
 	int mode, proto, tls, resume, notickets, tlsver, retry, literal, lplus, upload;
+	int refusals;		/* a refused login is counted, not an error */
 	long long count, conc, bytes;
-	double seconds, timeout, hold;
-	const char *user, *pass, *ehlo, *sni, *uri;
-	struct sockaddr_in targets[BC_MAX_ADDRS], binds[BC_MAX_ADDRS];
-	int ntargets, nbinds;
+	double seconds, timeout, hold, rate;
+	const char *users[MAX_USERS], *pass, *ehlo, *sni, *uri;
+	struct sockaddr_in targets[BC_MAX_ADDRS], binds[MAX_BINDS];
+	int ntargets, nbinds, nusers;
 } opt = {
 	.count = -1, .conc = 100, .bytes = 64 << 20, .seconds = 60, .timeout = 10,
-	.user = "user", .pass = "pass", .ehlo = "loadgen.test", .uri = "/auth",
+	.pass = "pass", .ehlo = "loadgen.test", .uri = "/auth",
 };
 
-static struct step script[MAX_STEPS];
-static int nsteps, epfd, nfree, nagain;
+static struct step script[MAX_USERS][MAX_STEPS];	/* one script per --user */
+static int nsteps, build_ui, epfd, nfree, nagain;
 static struct sess *pool, **free_list, **again_list;
 static SSL_CTX *ctx;
 static SSL_SESSION *spool[SPOOL], *last_sess;
 static int nspool;
 static uint32_t *lat;		/* login (or handshake) latencies, microseconds */
-static long long nlat, started, active, ok, errs[E_N], nerr, retries, held, dropped;
+static uint32_t *rlat;		/* --refusals: connect to the refusal, microseconds */
+static long long nlat, nrlat, refused, refused_temp;
+static long long started, active, ok, errs[E_N], nerr, retries, held, dropped;
 static long long aborted, handshakes, resumed;
 static uint64_t now, timeout_us, bytes_total;
 static char first_error[160], scratch[CHUNK], upload[CHUNK];
+
+#include "loadgen_script.h"	/* the scripts and the reply judge */
 
 /* Closes s and returns its slot; success counts it in "ok". */
 static void
@@ -125,15 +133,27 @@ static void
 step_begin(struct sess *s)
 {
 	s->woff = 0;
-	if (script[s->step].flags & F_UPLOAD)
+	if (script[s->ui][s->step].flags & F_UPLOAD)
 		s->up_left = (uint64_t)opt.bytes;
+}
+
+/* --refusals: the login was refused (temp: the temporary failure the login
+ * limits answer); the session is closed and counted apart, not as an error. */
+static void
+sess_refused(struct sess *s, int temp)
+{
+	refused++;
+	refused_temp += temp;
+	if (nrlat < opt.count)
+		rlat[nrlat++] = (uint32_t)(bc_now_us() - s->t0);
+	sess_end(s, 0);
 }
 
 /* The current step got its reply: go on; -1 when the session has ended. */
 static int
 sess_advance(struct sess *s)
 {
-	if (script[s->step].flags & F_LOGIN) {
+	if (script[s->ui][s->step].flags & F_LOGIN) {
 		record_latency(s);
 		if (opt.mode == M_IDLE) {
 			s->phase = PH_HELD;
@@ -147,45 +167,6 @@ sess_advance(struct sess *s)
 	}
 	step_begin(s);
 	return 0;
-}
-
-/* Judges one reply line: 1 step done, 0 keep waiting, -1 unexpected. */
-static int
-on_line(struct sess *s, const char *line, size_t len)
-{
-	const struct step *st = &script[s->step];
-	const char *brace;
-
-	switch (st->exp) {
-	case X_IMAP_GREET:
-		return strncmp(line, "* OK", 4) == 0 || strncmp(line, "* PREAUTH", 9) == 0
-		    ? 1 : -1;
-	case X_CONT:
-		return line[0] == '+' ? 1 : line[0] == '*' ? 0 : -1;
-	case X_TAG:
-		if (len == 0)
-			return 0;
-		if (line[0] == '*') {	/* untagged; may announce a literal */
-			if (line[len - 1] == '}' && (brace = memrchr(line, '{', len)))
-				s->raw_left = strtoull(brace + 1, NULL, 10);
-			return 0;
-		}
-		return line[0] == st->tag && strncmp(line + 1, " OK", 3) == 0 ? 1 : -1;
-	case X_POP_OK:
-		return strncmp(line, "+OK", 3) == 0 ? 1 : -1;
-	case X_HTTP:		/* auth_http answer: only Auth-Status counts */
-		if (strncasecmp(line, "Auth-Status:", 12) != 0)
-			return 0;
-		return strcmp(line + 12 + strspn(line + 12, " \t"), "OK") == 0 ? 1 : -1;
-	case X_SMTP:
-		if (len < 3 || atoi(line) != st->code)
-			return -1;
-		return line[3] == '-' ? 0 : 1;
-	case X_EOF:
-		return 0;
-	default:
-		return 1;
-	}
 }
 
 /* Handles buffered reply bytes; -1 when the session has ended. */
@@ -218,6 +199,10 @@ sess_parse(struct sess *s)
 			sess_fail(s, E_PROTO, line);
 			return -1;
 		}
+		if (r >= 2) {
+			sess_refused(s, r == 3);
+			return -1;
+		}
 		if (r > 0 && sess_advance(s) < 0)
 			return -1;
 	}
@@ -248,7 +233,7 @@ sess_read(struct sess *s)
 		sess_end(s, 0);
 		return -1;
 	}
-	if (n == -2 && script[s->step].exp == X_EOF) {
+	if (n == -2 && script[s->ui][s->step].exp == X_EOF) {
 		sess_end(s, 1);
 		return -1;
 	}
@@ -274,7 +259,7 @@ sess_read(struct sess *s)
 static int
 sess_write(struct sess *s)
 {
-	const struct step *st = &script[s->step];
+	const struct step *st = &script[s->ui][s->step];
 	int progress = 0;
 
 	for (int guard = 0; guard < 64; guard++) {
@@ -327,7 +312,7 @@ sess_handshake(struct sess *s)
 static void
 sess_interest(struct sess *s)
 {
-	const struct step *st = &script[s->step];
+	const struct step *st = &script[s->ui][s->step];
 	struct epoll_event ev = { .data.ptr = s };
 
 	ev.events = s->phase == PH_CONNECT ? EPOLLOUT : EPOLLIN;
@@ -408,13 +393,15 @@ sess_start(void)
 {
 	static unsigned long long nconn;	/* every (target, bind) pair in turn */
 	struct sess *s = free_list[--nfree];
+	unsigned npairs = (unsigned)opt.ntargets * (unsigned)(opt.nbinds ? opt.nbinds : 1);
 	const struct sockaddr_in *dst = &opt.targets[nconn % (unsigned)opt.ntargets];
-	const struct sockaddr_in *src = &opt.binds[nconn++ / (unsigned)opt.ntargets %
+	const struct sockaddr_in *src = &opt.binds[nconn / (unsigned)opt.ntargets %
 	    (unsigned)(opt.nbinds ? opt.nbinds : 1)];
 	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = s };
 	int one = 1;
 
 	memset(s, 0, offsetof(struct sess, rbuf));
+	s->ui = (uint8_t)(nconn++ / npairs % (unsigned)opt.nusers);	/* then the next user */
 	started++;
 	active++;
 	s->phase = PH_CONNECT;
@@ -457,104 +444,6 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 static void
-add_step(const char *send, int exp, int flags, int code, char tag)
-{
-	script[nsteps++] = (struct step){ send ? strdup(send) : NULL,
-	    send ? strlen(send) : 0, exp, flags, code, tag };
-}
-
-/* An IMAP astring: s itself when it is an atom, else a quoted string. */
-static const char *
-imap_astring(const char *s, char *buf, size_t len)
-{
-	size_t o = 1;
-	int atom = *s != '\0';
-
-	for (buf[0] = '"'; *s && o + 3 < len; s++) {
-		atom &= (unsigned char)*s > 0x20 && *s != 0x7f && !strchr("(){%*\"\\]", *s);
-		if (*s == '"' || *s == '\\')
-			buf[o++] = '\\';
-		buf[o++] = *s;
-	}
-	buf[o] = '"';
-	buf[o + 1] = '\0';
-	if (atom)
-		buf[o] = '\0';
-	return atom ? buf + 1 : buf;
-}
-
-static void
-build_script(void)
-{
-	char b[1200], qu[520], qp[520];
-	unsigned char plain[520], b64[720];
-	size_t ul = strlen(opt.user), pl = strlen(opt.pass);
-
-	if (opt.mode == M_TLS) {	/* handshake, then any greeting line: timed to the greeting */
-		add_step(NULL, X_ANY, F_LOGIN, 0, 0);
-		return;
-	}
-	if (opt.mode == M_AUTH) {	/* one auth_http request, as nginx sends it */
-		snprintf(b, sizeof b, "GET %s HTTP/1.0\r\nHost: localhost\r\n"
-		    "Auth-Method: plain\r\nAuth-User: %s\r\nAuth-Pass: %s\r\n"
-		    "Auth-Protocol: %s\r\nAuth-Login-Attempt: 1\r\n"
-		    "Client-IP: 127.0.0.1\r\n\r\n", opt.uri, opt.user, opt.pass,
-		    proto_name[opt.proto]);
-		add_step(b, X_HTTP, F_LOGIN, 0, 0);
-		add_step(NULL, X_EOF, 0, 0, 0);
-		return;
-	}
-	if (opt.proto == P_IMAP) {
-		add_step(NULL, X_IMAP_GREET, 0, 0, 0);
-		if (opt.lplus) {
-			snprintf(b, sizeof b, "a LOGIN {%zu+}\r\n%s {%zu+}\r\n%s\r\n",
-			    ul, opt.user, pl, opt.pass);
-			add_step(b, X_TAG, F_LOGIN, 0, 'a');
-		} else if (opt.literal) {
-			snprintf(b, sizeof b, "a LOGIN {%zu}\r\n", ul);
-			add_step(b, X_CONT, 0, 0, 0);
-			snprintf(b, sizeof b, "%s {%zu}\r\n", opt.user, pl);
-			add_step(b, X_CONT, 0, 0, 0);
-			snprintf(b, sizeof b, "%s\r\n", opt.pass);
-			add_step(b, X_TAG, F_LOGIN, 0, 'a');
-		} else {
-			snprintf(b, sizeof b, "a LOGIN %s %s\r\n", imap_astring(opt.user,
-			    qu, sizeof qu), imap_astring(opt.pass, qp, sizeof qp));
-			add_step(b, X_TAG, F_LOGIN, 0, 'a');
-		}
-		if (opt.mode == M_STREAM && opt.upload) {
-			snprintf(b, sizeof b, "s XSINK {%lld}\r\n", opt.bytes);
-			add_step(b, X_CONT, 0, 0, 0);
-			add_step("\r\n", X_TAG, F_UPLOAD, 0, 's');
-		} else if (opt.mode == M_STREAM) {
-			snprintf(b, sizeof b, "s XSTREAM %lld\r\n", opt.bytes);
-			add_step(b, X_TAG, 0, 0, 's');
-		}
-		add_step("b LOGOUT\r\n", X_TAG, 0, 0, 'b');
-	} else if (opt.proto == P_POP3) {
-		add_step(NULL, X_POP_OK, 0, 0, 0);
-		snprintf(b, sizeof b, "USER %s\r\n", opt.user);
-		add_step(b, X_POP_OK, 0, 0, 0);
-		snprintf(b, sizeof b, "PASS %s\r\n", opt.pass);
-		add_step(b, X_POP_OK, F_LOGIN, 0, 0);
-		add_step("QUIT\r\n", X_POP_OK, 0, 0, 0);
-	} else {
-		add_step(NULL, X_SMTP, 0, 220, 0);
-		snprintf(b, sizeof b, "EHLO %s\r\n", opt.ehlo);
-		add_step(b, X_SMTP, 0, 250, 0);
-		plain[0] = '\0';
-		memcpy(plain + 1, opt.user, ul);
-		plain[ul + 1] = '\0';
-		memcpy(plain + ul + 2, opt.pass, pl);
-		EVP_EncodeBlock(b64, plain, (int)(ul + pl + 2));
-		snprintf(b, sizeof b, "AUTH PLAIN %s\r\n", (char *)b64);
-		add_step(b, X_SMTP, F_LOGIN, 235, 0);
-		add_step("QUIT\r\n", X_SMTP, 0, 221, 0);
-	}
-	add_step(NULL, X_EOF, 0, 0, 0);
-}
-
-static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: loadgen --target H:P [options]\n"
@@ -565,7 +454,12 @@ usage(FILE *f)
 	    "  --count N      sessions in all (1000; stream: --streams)\n"
 	    "  --concurrency N  sessions at once (100; idle: ones logging in at once)\n"
 	    "  --seconds S    hard time limit (60)   --timeout S  per-session inactivity (10)\n"
-	    "  --user U --pass P   (user/pass)   --ehlo NAME (loadgen.test)\n"
+	    "  --user U --pass P   (user/pass; --user repeatable: sessions take the\n"
+	    "                 users in turn, each over all (target, bind) pairs)\n"
+	    "  --ehlo NAME (loadgen.test)\n"
+	    "  --rate R       start at most R sessions per second (0: no limit)\n"
+	    "  --refusals     a refused login (IMAP NO, POP3 -ERR, SMTP 4xx/5xx) is no\n"
+	    "                 error: the session closes, counted in refused/refused_temp\n"
 	    "  --literal      IMAP LOGIN with {n} literals   --literal-plus  with {n+}\n"
 	    "  --retry        start a new session for each failed one\n"
 	    "  idle:   --hold S  keep sessions open S seconds after \"holding N\" (0: until\n"
@@ -581,7 +475,7 @@ report(uint64_t t_start, uint64_t t_end)
 {
 	double secs = (double)(t_end - t_start) / 1e6, mean = 0;
 	long long done = opt.mode == M_IDLE ? held : ok, e = nerr;
-	uint32_t p50, p90, p99, pmax;
+	uint32_t p50, p90, p99, pmax, r50, r99;
 
 	for (long long i = 0; i < nlat; i++)
 		mean += lat[i];
@@ -590,6 +484,8 @@ report(uint64_t t_start, uint64_t t_end)
 	p90 = bc_quantile(lat, nlat, 0.9, 0);
 	p99 = bc_quantile(lat, nlat, 0.99, 0);
 	pmax = bc_quantile(lat, nlat, 1, 0);
+	r50 = bc_quantile(rlat, nrlat, 0.5, 1);
+	r99 = bc_quantile(rlat, nrlat, 0.99, 0);
 	if (secs <= 0)
 		secs = 1e-6;
 	printf("{\"mode\":\"%s\",\"proto\":\"%s\",\"tls\":%s,\"count\":%lld,"
@@ -599,20 +495,22 @@ report(uint64_t t_start, uint64_t t_end)
 	    "\"rate\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
 	    "\"max_ms\":%.3f,\"mean_ms\":%.3f,\"bytes\":%llu,\"mbps\":%.1f,"
 	    "\"handshakes\":%lld,\"resumed\":%lld,\"resume_rate\":%.4f,"
-	    "\"held\":%lld,\"dropped\":%lld,\"first_error\":\"%s\"}\n",
+	    "\"held\":%lld,\"dropped\":%lld,\"refused\":%lld,\"refused_temp\":%lld,"
+	    "\"refused_p50_ms\":%.3f,\"refused_p99_ms\":%.3f,\"first_error\":\"%s\"}\n",
 	    mode_name[opt.mode], proto_name[opt.proto], opt.tls ? "true" : "false",
 	    opt.count, opt.conc, done, e, errs[E_CONNECT], errs[E_TIMEOUT],
 	    errs[E_CLOSED], errs[E_PROTO], errs[E_TLS], aborted, retries, secs,
 	    (double)done / secs, p50 / 1e3, p90 / 1e3, p99 / 1e3, pmax / 1e3, mean,
 	    (unsigned long long)bytes_total, (double)bytes_total / 1e6 / secs,
 	    handshakes, resumed, handshakes > 1 ? (double)resumed / (double)(handshakes - 1) : 0.0,
-	    held, dropped, first_error);
+	    held, dropped, refused, refused_temp, r50 / 1e3, r99 / 1e3, first_error);
 	fflush(stdout);
 	fprintf(stderr, "loadgen: %s %s%s: ok=%lld errors=%lld in %.2fs = %.0f/s, "
-	    "p50=%.2fms p99=%.2fms, %.1f MB/s, resumed %lld/%lld%s%s\n",
+	    "p50=%.2fms p99=%.2fms, %.1f MB/s, resumed %lld/%lld, refused %lld "
+	    "(temporary %lld)%s%s\n",
 	    mode_name[opt.mode], proto_name[opt.proto], opt.tls ? "+tls" : "", done,
 	    e, secs, (double)done / secs, p50 / 1e3, p99 / 1e3,
-	    (double)bytes_total / 1e6 / secs, resumed, handshakes,
+	    (double)bytes_total / 1e6 / secs, resumed, handshakes, refused, refused_temp,
 	    first_error[0] ? ", first error " : "", first_error);
 }
 
@@ -632,6 +530,7 @@ parse_args(int argc, char **argv)
 		{ "tls", 0, NULL, 'x' }, { "resume", 0, NULL, 'R' },
 		{ "tickets", 1, NULL, 'k' }, { "tls-version", 1, NULL, 'v' },
 		{ "sni", 1, NULL, 'N' }, { "uri", 1, NULL, 'I' },
+		{ "rate", 1, NULL, 'a' }, { "refusals", 0, NULL, 'F' },
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -643,13 +542,22 @@ parse_args(int argc, char **argv)
 		switch (o) {
 		case 'm': opt.mode = bc_pick(optarg, mode_name, 5, "--mode"); break;
 		case 'P': opt.proto = bc_pick(optarg, proto_name, 3, "--proto"); break;
-		case 't': bc_add_addr(opt.targets, &opt.ntargets, optarg, 0, "--target"); break;
-		case 'b': bc_add_addr(opt.binds, &opt.nbinds, optarg, 1, "--bind"); break;
+		case 't': bc_add_addr(opt.targets, &opt.ntargets, BC_MAX_ADDRS, optarg, 0,
+		    "--target"); break;
+		case 'b': bc_add_addr(opt.binds, &opt.nbinds, MAX_BINDS, optarg, 1, "--bind"); break;
 		case 'n': opt.count = bc_parse_size(optarg); break;
 		case 'c': opt.conc = bc_parse_size(optarg); break;
 		case 's': opt.seconds = atof(optarg); break;
 		case 'T': opt.timeout = atof(optarg); break;
-		case 'u': opt.user = optarg; break;
+		case 'u':
+			if (opt.nusers == MAX_USERS || strlen(optarg) > 255) {
+				fprintf(stderr, "loadgen: too many --user, or one too long\n");
+				exit(2);
+			}
+			opt.users[opt.nusers++] = optarg;
+			break;
+		case 'a': opt.rate = atof(optarg); break;
+		case 'F': opt.refusals = 1; break;
 		case 'p': opt.pass = optarg; break;
 		case 'e': opt.ehlo = optarg; break;
 		case 'l': opt.literal = 1; break;
@@ -676,10 +584,12 @@ parse_args(int argc, char **argv)
 	}
 	if (opt.count < 0)
 		opt.count = 1000;
+	if (opt.nusers == 0)
+		opt.users[opt.nusers++] = "user";
 	opt.tls |= opt.mode == M_TLS;
 	if (optind != argc || opt.ntargets == 0 || opt.count <= 0 || opt.conc <= 0 ||
-	    opt.bytes < 0 || opt.seconds <= 0 || opt.timeout <= 0 ||
-	    strlen(opt.user) > 255 || strlen(opt.pass) > 255 || strlen(opt.uri) > 200 ||
+	    opt.bytes < 0 || opt.seconds <= 0 || opt.timeout <= 0 || opt.rate < 0 ||
+	    strlen(opt.pass) > 255 || strlen(opt.uri) > 200 ||
 	    (opt.mode == M_STREAM && opt.proto != P_IMAP)) {
 		fprintf(stderr, "loadgen: bad arguments (stream needs --proto imap; "
 		    "--target is required)\n");
@@ -723,8 +633,9 @@ main(int argc, char **argv)
 	free_list = calloc((size_t)npool, sizeof *free_list);
 	again_list = calloc((size_t)npool * 2, sizeof *again_list);
 	lat = calloc((size_t)opt.count, sizeof *lat);
+	rlat = calloc(opt.refusals ? (size_t)opt.count : 1, sizeof *rlat);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!pool || !free_list || !again_list || !lat || epfd < 0) {
+	if (!pool || !free_list || !again_list || !lat || !rlat || epfd < 0) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		return 1;
 	}
@@ -737,8 +648,12 @@ main(int argc, char **argv)
 		long long cap = opt.resume && ok + held + nerr == 0 ? 1 : opt.conc;
 		int n;
 
-		for (int k = 0; k < 256 && started < opt.count && nfree > 0 &&
-		    active - held < cap; k++)
+		/* --rate: no more sessions started than the rate allows by now */
+		long long due = opt.rate > 0 ? 1 + (long long)((double)(now - t_start) *
+		    opt.rate / 1e6) : opt.count;
+
+		for (int k = 0; k < 256 && started < opt.count && started < due &&
+		    nfree > 0 && active - held < cap; k++)
 			sess_start();
 		if (opt.mode != M_IDLE && started >= opt.count && active == 0)
 			break;
@@ -752,7 +667,7 @@ main(int argc, char **argv)
 		if (holding && (bc_usr1 || (opt.hold > 0 &&
 		    now - t_held >= (uint64_t)(opt.hold * 1e6))))
 			break;
-		n = epoll_wait(epfd, evs, 1024, nagain ? 0 : 50);
+		n = epoll_wait(epfd, evs, 1024, nagain ? 0 : opt.rate > 0 ? 2 : 50);
 		now = bc_now_us();
 		for (int i = 0; i < n; i++) {
 			struct sess *s = evs[i].data.ptr;

@@ -2,9 +2,11 @@
 # test/bench/selftest.sh: quick self-check of the benchmark tools, no proxy.
 # Starts fakebackend and fakeauth on free 127.0.0.1 ports, runs loadgen
 # "direct" against fakebackend (login for imap/pop3/smtp, stream down and up,
-# idle) and against fakeauth (auth mode, plus raw requests), then stops what
-# it started, by PID. Checks results (counts, replies), never timings; prints
-# the rates seen and ends with "N passed, N failed".
+# idle, --rate, 200 --bind addresses) and against fakeauth (auth mode with
+# --refusals and two --user, raw requests, a second fakeauth --require-pass
+# and its /stats), then stops what it started, by PID. Checks results (counts,
+# replies), never timings (except that --rate cannot finish early); prints the
+# rates seen and ends with "N passed, N failed".
 # Usage: test/bench/selftest.sh [TOOLS_DIR]   (default build/bench; run
 # `make bench-tools` first). Env: COUNT (20000), IDLE (5000), STREAM_MB (64).
 set -u
@@ -84,18 +86,25 @@ wait_line "$tmp/fa.out" '^listening on' || { echo "fakeauth did not start"; cat 
 AUTH=$(awk '{ print $3; exit }' "$tmp/fa.out")
 echo "fakebackend imap=$IMAP pop3=$POP3 smtp=$SMTP; fakeauth $AUTH"
 
+# a second auth service that accepts one password only (credential stuffing)
+"$T/fakeauth" --listen 127.0.0.1:0 --imap "127.0.0.1:$IMAP" --require-pass "se cret" \
+    > "$tmp/fa2.out" 2> "$tmp/fa2.err" &
+fa2=$!; pids+=("$fa2")
+wait_line "$tmp/fa2.out" '^listening on' || { echo "fakeauth --require-pass did not start"; cat "$tmp/fa2.err"; exit 1; }
+AUTH2=$(awk '{ print $3; exit }' "$tmp/fa2.out")
+
 # fakeauth: raw requests as nginx sends them
-raw_auth() {	# raw_auth PROTO USER METHOD
-	python3 - "$AUTH" "$@" <<'EOF'
+raw_auth() {	# raw_auth PROTO USER METHOD [PASS [ADDR]]
+	python3 - "${5:-$AUTH}" "$1" "$2" "$3" "${4:-se%20cret}" <<'EOF'
 import socket, sys
 host, port = sys.argv[1].split(":")
-proto, user, method = sys.argv[2:5]
+proto, user, method, pw = sys.argv[2:6]
 s = socket.create_connection((host, int(port)), timeout=5)
 # Auth-Protocol comes last: the last header must be seen too
 s.sendall(("GET /auth HTTP/1.0\r\nHost: localhost\r\nAuth-Method: %s\r\n"
-           "Auth-User: %s\r\nAuth-Pass: se%%20cret\r\nAuth-Login-Attempt: 1\r\n"
+           "Auth-User: %s\r\nAuth-Pass: %s\r\nAuth-Login-Attempt: 1\r\n"
            "Client-IP: 127.0.0.1\r\nAuth-Protocol: %s\r\n\r\n"
-           % (method, user, proto)).encode())
+           % (method, user, pw, proto)).encode())
 data = b""
 for _ in range(100):
     chunk = s.recv(4096)
@@ -113,6 +122,10 @@ r=$(raw_auth pop3 carol apop)
 check "fakeauth apop gets Auth-Pass" "$(echo "$r" | grep -q "Auth-Port: $POP3|Auth-Pass: secret||"; echo $?)" "$r"
 r=$(raw_auth imap baduser plain)
 check "fakeauth --fail-user" "$([ "$r" = "HTTP/1.0 200 OK|Auth-Status: Invalid login or password||" ]; echo $?)" "$r"
+r=$(raw_auth imap alice plain se%20cret "$AUTH2")
+check "fakeauth --require-pass right" "$([ "$r" = "HTTP/1.0 200 OK|Auth-Status: OK|Auth-Server: 127.0.0.1|Auth-Port: $IMAP||" ]; echo $?)" "$r"
+r=$(raw_auth imap alice plain guess "$AUTH2")
+check "fakeauth --require-pass wrong" "$([ "$r" = "HTTP/1.0 200 OK|Auth-Status: Invalid login or password|Auth-Wait: 0||" ]; echo $?)" "$r"
 
 fb0=$(cpu "$fb"); fa0=$(cpu "$fa")
 run_loadgen auth-imap --mode auth --proto imap --target "$AUTH" --count "$COUNT" --concurrency 200
@@ -125,6 +138,33 @@ fb1=$(cpu "$fb")
 run_loadgen stream-down --mode stream --target "127.0.0.1:$IMAP" --streams 4 --bytes "${STREAM_MB}m"
 run_loadgen stream-up --mode stream --upload --target "127.0.0.1:$IMAP" --streams 4 --bytes "${STREAM_MB}m"
 fb2=$(cpu "$fb")
+
+# credential-stuffing options: --user (repeated), --refusals, --rate, many --bind
+"$T/loadgen" --mode auth --target "$AUTH" --user alice --user baduser --refusals \
+    --count 2000 --concurrency 50 > "$tmp/ref.json" 2> "$tmp/ref.err"
+check "loadgen --refusals, two users" "$([ "$(json "$tmp/ref.json" '"%d %d %d" % (d["ok"], d["refused"], d["errors"])' 2>/dev/null)" = "1000 1000 0" ]; echo $?)" \
+    "$(json "$tmp/ref.json" '"ok=%d refused=%d errors=%d" % (d["ok"], d["refused"], d["errors"])' 2>/dev/null)"
+"$T/loadgen" --mode auth --target "$AUTH2" --pass guess --refusals --count 500 \
+    > "$tmp/ref2.json" 2> "$tmp/ref2.err"
+st=$(python3 -c 'import socket, sys
+h, p = sys.argv[1].split(":")
+s = socket.create_connection((h, int(p)), timeout=5)
+s.sendall(b"GET /stats HTTP/1.0\r\n\r\n")
+d = b""
+while True:
+    c = s.recv(4096)
+    if not c:
+        break
+    d += c
+print(d.decode().split("\r\n\r\n", 1)[1].strip())' "$AUTH2")
+check "fakeauth /stats" "$([ "$st" = "requests=502 ok=1 fail=501 bad=0 timeout=0" ] && [ "$(json "$tmp/ref2.json" 'd["refused"]' 2>/dev/null)" = 500 ]; echo $?)" "$st"
+run_loadgen login-rate --proto imap --target "127.0.0.1:$IMAP" --count 500 --rate 1000
+secs=$(json "$tmp/login-rate.json" 'd["seconds"]' 2>/dev/null)
+check "loadgen --rate 1000: 500 sessions in about 0.5 s" \
+    "$(awk -v s="${secs:-0}" 'BEGIN { exit !(s >= 0.45 && s < 10) }'; echo $?)" "${secs:-?} s"
+binds=()
+for i in $(seq 200); do binds+=(--bind "127.0.1.$i"); done
+run_loadgen login-200-binds --proto imap --target "127.0.0.1:$IMAP" "${binds[@]}" --count 2000 --concurrency 100
 
 # idle: IDLE sessions held open; RSS read while they are held
 "$T/loadgen" --mode idle --proto imap --target "127.0.0.1:$IMAP" --count "$IDLE" \
