@@ -103,7 +103,7 @@ fuzz-bins: $(FUZZ_BINS)
 $(BUILD)/unit-tests: $(LIB_OBJS) $(UNIT_OBJS) $(FLAGS_STAMP)
 	$(CC) $(OPT) -o $@ $(LIB_OBJS) $(UNIT_OBJS) $(LDLIBS_ALL) $(CRIT_LIBS)
 
-$(BUILD)/bench/%: test/bench/%.c test/bench/bench_common.h
+$(BUILD)/bench/%: test/bench/%.c $(wildcard test/bench/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O2 -g $(CPPFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
