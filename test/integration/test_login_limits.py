@@ -13,7 +13,7 @@ import base64
 import os
 import signal
 
-from harness import LineClient, children_of, pid_alive, stop_pid, wait_pid_gone, wait_until
+from harness import LineClient, wait_pid_gone
 
 RULE = "1/m burst=2 block=10m"
 IMAP_LIMITED = b"NO [UNAVAILABLE] Temporary authentication failure\r\n"
@@ -315,30 +315,9 @@ def test_counters_survive_binary_upgrade(ctx):
     mp, port, au = setup(ctx, login_limit_addr=RULE)
     fail_times(port, "alice", 3, "127.0.0.95")
     assert imap_login(port, "alice", "alicepw", "127.0.0.95") == IMAP_LIMITED
-    old_workers = mp.workers()
-    new_master = [None]
-
-    def stop_new():
-        pid = new_master[0]
-        if pid and pid_alive(pid):
-            kids = children_of(pid)
-            stop_pid(pid, signal.SIGQUIT, timeout=10)
-            for k in kids:
-                stop_pid(k, signal.SIGTERM, timeout=5)
-    ctx.cleanup(stop_new)
-    mp.signal(signal.SIGUSR2)
-    wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
-               mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
-    new_master[0] = mp.pidfile_pid()
-    wait_until(lambda: len(children_of(new_master[0])) == 1, 20, what="the new worker")
-    mp.signal(signal.SIGWINCH)
-    for w in old_workers:
-        assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
-    mp.signal(signal.SIGQUIT)
-    assert mp.wait_exit(15) is not None, "the old master did not leave"
+    new_master, _ = mp.upgrade(ctx, workers=1)
     assert imap_login(port, "alice", "alicepw", "127.0.0.95") == IMAP_LIMITED
     assert imap_login(port, "alice", "alicepw", "127.0.0.96").startswith(b"OK")
     assert_requests(au, "alice", 4)
-    pid = new_master[0]
-    os.kill(pid, signal.SIGQUIT)
-    assert wait_pid_gone(pid, 15), "the new master did not stop"
+    os.kill(new_master, signal.SIGQUIT)
+    assert wait_pid_gone(new_master, 15), "the new master did not stop"

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from harness import children_of, pid_alive, stop_pid, wait_pid_gone, wait_until
+from harness import wait_pid_gone, wait_until
 from tls_support import (IMAP_GREETING, cache_stats, client_context, handshakes,
                          self_signed, status, tls_greeting, tls_server)
 
@@ -262,28 +262,7 @@ def test_tls_sessions_and_zone_ticket_keys_survive_binary_upgrade(ctx):
         cc = client_context()
         _g, s0, _r, _v = tls_greeting(_port(mp, i), cc)
         saved.append((_port(mp, i), cc, s0))
-    old_workers = mp.workers()
-    new_master = [None]
-
-    def stop_new():
-        pid = new_master[0]
-        if pid and pid_alive(pid):
-            kids = children_of(pid)
-            stop_pid(pid, signal.SIGQUIT, timeout=10)
-            for k in kids:
-                stop_pid(k, signal.SIGTERM, timeout=5)
-    ctx.cleanup(stop_new)
-    mp.signal(signal.SIGUSR2)
-    wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
-               mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
-    new_master[0] = mp.pidfile_pid()
-    wait_until(lambda: len(children_of(new_master[0])) == 2, 20, what="the new workers")
-    new_workers = children_of(new_master[0])
-    mp.signal(signal.SIGWINCH)
-    for w in old_workers:
-        assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
-    mp.signal(signal.SIGQUIT)
-    assert mp.wait_exit(15) is not None, "the old master did not leave"
+    new_master, new_workers = mp.upgrade(ctx, workers=2)
     mark = len(mp.log())
     for port, cc, s0 in saved:
         g, _s, reused, _v = tls_greeting(port, cc, session=s0)
@@ -296,7 +275,7 @@ def test_tls_sessions_and_zone_ticket_keys_survive_binary_upgrade(ctx):
     assert r.rc == 0 and '"U"' in r.stdout, r
     # stop the new master by the PID in the pid file
     pid = mp.pidfile_pid()
-    assert pid == new_master[0]
+    assert pid == new_master
     os.kill(pid, signal.SIGQUIT)
     assert wait_pid_gone(pid, 15), "the new master did not stop"
     for w in new_workers:
