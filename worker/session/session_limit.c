@@ -18,7 +18,7 @@
 #include "common/stats.h"
 #include "worker/session/session_int.h"
 
-/* How long a pair that logged in stays good: a day, as long as the longest block. */
+/* How long a pair that logged in stays good: a day, past the blocks an operator sets (minutes to hours). */
 #define PAIR_GOOD_MS (24ULL * 3600 * 1000)
 
 enum { K_ADDR, K_USER, K_PAIR, K_MAX };
