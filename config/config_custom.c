@@ -13,7 +13,6 @@
 #include <sys/un.h>
 
 #include "common/log.h"
-#include "common/shm.h"
 #include "config/config_custom.h"
 
 /* ---- user ---- */
@@ -527,32 +526,14 @@ set_ssl_session_cache(struct loader *ld, const struct directive *d, void *field,
 				    "invalid session count in \"%s\" (expected builtin:NUMBER)", p);
 		} else if (strncmp(p, "shared:", 7) == 0) {
 			const char *name = p + 7, *colon = strrchr(name, ':');
-			size_t sz;
 			if (c->mode & SSL_CACHE_SHARED)
 				return lerr(ld, a.at[i], d->name, "only one shared zone per server");
 			if (colon == NULL || colon == name)
 				return lerr(ld, a.at[i], d->name, "expected shared:NAME:SIZE, got \"%s\"", p);
-			for (const char *q = name; q < colon; q++)
-				if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-'))
-					return lerr(ld, a.at[i], d->name,
-					    "invalid zone name in \"%s\" (letters, digits, _ and -)", p);
-			/* shm_zone_get() would refuse it only when the master starts. */
-			if ((size_t)(colon - name) >= sizeof(((struct shm_zone *)0)->name))
-				return lerr(ld, a.at[i], d->name,
-				    "zone name \"%.*s...\" is longer than %zu characters", 16, name,
-				    sizeof(((struct shm_zone *)0)->name) - 1);
-			if (parse_size(colon + 1, &sz) < 0)
-				return lerr(ld, a.at[i], d->name, "invalid zone size in \"%s\"", p);
-			if (sz < 8 * ld->cf->page_size)
-				return lerr(ld, a.at[i], d->name,
-				    "zone \"%.*s\" is too small (at least %zuk)", (int)(colon - name), name,
-				    8 * ld->cf->page_size / 1024);
-			if (sz > (size_t)4 * 1024 * 1024 * 1024)
-				return lerr(ld, a.at[i], d->name, "zone \"%.*s\" is larger than 4g",
-				    (int)(colon - name), name);
+			if (set_zone_name_size(ld, a.at[i], d->name, p, name, (size_t)(colon - name),
+			    8 * ld->cf->page_size, &c->shared_name, &c->shared_size) < 0)
+				return -1;
 			c->mode |= SSL_CACHE_SHARED;
-			c->shared_name = arena_strndup(&ld->cf->arena, name, (size_t)(colon - name));
-			c->shared_size = sz;
 		} else {
 			return lerr(ld, a.at[i], d->name,
 			    "expected off, none, builtin[:N] or shared:NAME:SIZE, got \"%s\"", p);

@@ -87,6 +87,14 @@ int get_scalar(struct loader *ld, const struct directive *d, const struct ynode 
 
 int parse_msec(const char *s, uint64_t *ms);
 int parse_size(const char *s, size_t *sz);
+/*
+ * The NAME and SIZE of a "shared:NAME:SIZE" zone: name[0..nlen) is followed
+ * by ':' and the size. Checked as shm_zone_get() will need them, SIZE at
+ * least min bytes; text (the whole value) names them in messages. 0, or -1
+ * reported at at.
+ */
+int set_zone_name_size(struct loader *ld, const struct ynode *at, const char *key, const char *text,
+    const char *name, size_t nlen, size_t min, char **out_name, size_t *out_size);
 int parse_long(const char *s, long min, long max, long *out);
 int parse_flag(const char *s, int *v);
 const struct name_val *name_val_find(const struct name_val *nv, const char *s);

@@ -6,16 +6,13 @@
  * the position of the offending argument; each printer writes what its
  * setter reads back to the same value (-T).
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "common/log.h"
-#include "common/shm.h"
 #include "common/stats.h"
 #include "config/config_custom.h"
 
 #define LIMIT_ZONE_MIN		(32 * 1024)
-#define LIMIT_ZONE_MAX		((size_t)4 * 1024 * 1024 * 1024)
 #define LIMIT_RATE_MAX		1000000
 #define LIMIT_BURST_MAX		1000000
 
@@ -26,7 +23,7 @@ set_limit_zone(struct loader *ld, const struct directive *d, void *field, const 
 {
 	struct limit_zone_conf *z = field;
 	const char *s, *name, *colon;
-	size_t sz, nlen;
+	size_t nlen;
 
 	if (get_scalar(ld, d, val, &s) < 0)
 		return -1;
@@ -39,30 +36,11 @@ set_limit_zone(struct loader *ld, const struct directive *d, void *field, const 
 	nlen = (size_t)(colon - name);
 	if (nlen == 0)
 		return lerr(ld, val, d->name, "empty zone name in \"%s\"", s);
-	for (const char *q = name; q < colon; q++)
-		if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-'))
-			return lerr(ld, val, d->name,
-			    "invalid zone name in \"%s\" (letters, digits, _ and -)", s);
-	/* shm_zone_get() would refuse it only when the master starts. */
-	if (nlen >= sizeof(((struct shm_zone *)0)->name))
-		return lerr(ld, val, d->name, "zone name \"%.*s...\" is longer than %zu characters",
-		    16, name, sizeof(((struct shm_zone *)0)->name) - 1);
 	/* The master's own counters live in a zone of that name. */
 	if (nlen == strlen(STATS_ZONE) && memcmp(name, STATS_ZONE, nlen) == 0)
 		return lerr(ld, val, d->name, "zone name \"%s\" is reserved for the server's counters",
 		    STATS_ZONE);
-	if (parse_size(colon + 1, &sz) < 0)
-		return lerr(ld, val, d->name, "invalid zone size in \"%s\"", s);
-	if (sz < LIMIT_ZONE_MIN)
-		return lerr(ld, val, d->name, "zone \"%.*s\" is too small (at least %dk)", (int)nlen,
-		    name, LIMIT_ZONE_MIN / 1024);
-	if (sz > LIMIT_ZONE_MAX)
-		return lerr(ld, val, d->name, "zone \"%.*s\" is larger than 4g", (int)nlen, name);
-	z->name = arena_strndup(&ld->cf->arena, name, nlen);
-	if (z->name == NULL)
-		return lerr(ld, val, d->name, "out of memory");
-	z->size = sz;
-	return 0;
+	return set_zone_name_size(ld, val, d->name, s, name, nlen, LIMIT_ZONE_MIN, &z->name, &z->size);
 }
 
 void

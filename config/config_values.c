@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/shm.h"
 #include "config/config_int.h"
 
 /*
@@ -470,4 +471,31 @@ print_mask(struct buf *out, const struct name_val *nv, unsigned m)
 			first = 0;
 		}
 	buf_puts(out, "]");
+}
+
+int
+set_zone_name_size(struct loader *ld, const struct ynode *at, const char *key, const char *text,
+    const char *name, size_t nlen, size_t min, char **out_name, size_t *out_size)
+{
+	size_t sz;
+
+	for (const char *q = name; q < name + nlen; q++)
+		if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '-'))
+			return lerr(ld, at, key, "invalid zone name in \"%s\" (letters, digits, _ and -)",
+			    text);
+	/* shm_zone_get() would refuse it only when the master starts. */
+	if (nlen >= sizeof(((struct shm_zone *)0)->name))
+		return lerr(ld, at, key, "zone name \"%.*s...\" is longer than %zu characters", 16,
+		    name, sizeof(((struct shm_zone *)0)->name) - 1);
+	if (parse_size(name + nlen + 1, &sz) < 0)
+		return lerr(ld, at, key, "invalid zone size in \"%s\"", text);
+	if (sz < min)
+		return lerr(ld, at, key, "zone \"%.*s\" is too small (at least %zuk)", (int)nlen, name,
+		    min / 1024);
+	if (sz > (size_t)4 * 1024 * 1024 * 1024)
+		return lerr(ld, at, key, "zone \"%.*s\" is larger than 4g", (int)nlen, name);
+	if ((*out_name = arena_strndup(&ld->cf->arena, name, nlen)) == NULL)
+		return lerr(ld, at, key, "out of memory");
+	*out_size = sz;
+	return 0;
 }
