@@ -137,7 +137,7 @@ conn_recv(struct conn *c, void *buf, size_t len)
 			return rc;
 		return ssl_result(c, rc, &c->rd_wait);
 	}
-	if (c->utls != NULL)
+	if (c->layer != NULL)
 		return c->layer->recv(c, buf, len);
 	return conn_recv_plain(c, buf, len);
 }
@@ -178,7 +178,7 @@ conn_send(struct conn *c, const void *buf, size_t len)
 			c->ssl_wpend = 1;
 		return n == 0 ? CONN_ERROR : n;
 	}
-	if (c->utls != NULL)
+	if (c->layer != NULL)
 		return c->layer->send(c, buf, len);
 	return conn_send_plain(c, buf, len);
 }
@@ -208,10 +208,10 @@ conn_shutdown_write(struct conn *c)
 	if (c->ssl != NULL) {
 		ERR_clear_error();
 		SSL_shutdown(c->ssl);
-	} else if (c->utls != NULL) {
+	} else if (c->layer != NULL) {
 		c->layer->close_notify(c);
 		if (c->layer->pending(c)) {
-			c->fin_owed = 1;	/* the FIN follows the bytes (utls_flush) */
+			c->fin_owed = 1;	/* the FIN follows the bytes (the layer's flush) */
 			return;
 		}
 	}
@@ -236,7 +236,7 @@ conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 		ERR_clear_error();
-	} else if (c->utls != NULL && !c->err) {
+	} else if (c->layer != NULL && !c->err) {
 		/* What is still queued, and close_notify: as much as goes now. */
 		if (!c->shut_wr)
 			c->layer->close_notify(c);

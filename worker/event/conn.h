@@ -73,7 +73,7 @@ void conn_event(struct conn *c, uint32_t events);
 static inline int conn_can_read(const struct conn *c) { return c->rd_wait == CONN_WAIT_NONE; }
 static inline int conn_can_write(const struct conn *c) { return c->wr_wait == CONN_WAIT_NONE; }
 /* TLS of either kind: reads return a record at a time, short reads prove nothing. */
-static inline int conn_tls(const struct conn *c) { return c->ssl != NULL || c->utls != NULL; }
+static inline int conn_tls(const struct conn *c) { return c->ssl != NULL || c->layer != NULL; }
 
 /* > 0 bytes, 0 end of stream, CONN_AGAIN, CONN_ERROR. */
 ssize_t conn_recv(struct conn *c, void *buf, size_t len);
