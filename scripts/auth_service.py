@@ -23,6 +23,7 @@ ignored by the proxy, only the headers count), then closes the connection:
               [Auth-Wait: N]      while Auth-Login-Attempt <= --max-attempts, so the
                                   proxy lets the client retry after N seconds; after
                                   that no Auth-Wait, so the proxy closes the session
+                                  (as it does with --wait 0: "Auth-Wait: 0" is no wait)
               [Auth-Error-Code: 535 5.7.8]   (smtp only)
 
 Methods

@@ -292,7 +292,10 @@ def test_cve_2025_53859_smtp_auth_none_sends_only_what_the_client_sent(ctx):
         if req.header("Auth-Method") == "none":
             return [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
                     ("Auth-Port", str(srv.port))]
-        return [("Auth-Status", "Invalid login or password"), ("Auth-Wait", "0")]
+        if req.header("Auth-User").startswith("mallory"):
+            # Auth-Wait: 1 keeps the session for the next try (0 would close it, as nginx)
+            return [("Auth-Status", "Invalid login or password"), ("Auth-Wait", "1")]
+        return [("Auth-Status", "Invalid login or password")]
 
     fa = ctx.fake_auth(respond=respond)
     mp = ctx.mailproxy(auth=fa, main={"worker_processes": 1}, servers=[{
@@ -303,13 +306,17 @@ def test_cve_2025_53859_smtp_auth_none_sends_only_what_the_client_sent(ctx):
     secrets = []
 
     def other_session(i):
-        """A concurrent session on the same worker that sends a secret password."""
+        """Concurrent sessions on the same worker that send a secret password (no
+        Auth-Wait: each is answered and closed)."""
         secret = "S3cr3t-%s-%s" % (i, uniq())
         secrets.append(secret)
         with LineClient(port) as o:
             o.readline()
             o.cmd("AUTH PLAIN " + b64("\0otheruser%d\0%s" % (i, secret)))
             assert smtp_lines_until_last(o).startswith(b"535 ")
+            assert o.closed()
+        with LineClient(port) as o:
+            o.readline()
             o.cmd("AUTH LOGIN " + b64("otherlogin%d" % i))
             assert o.readline() == b"334 UGFzc3dvcmQ6\r\n"
             o.cmd(b64(secret + "-login"))
@@ -333,7 +340,7 @@ def test_cve_2025_53859_smtp_auth_none_sends_only_what_the_client_sent(ctx):
             assert c.readline() == SMTP_GREETING
             c.send(b"EHLO " + helo + b"\r\n")
             assert smtp_lines_until_last(c).startswith(b"250-mx.cve.test\r\n")
-            # a complete AUTH PLAIN that fails (Auth-Wait 0: the client may go on)
+            # a complete AUTH PLAIN that fails (Auth-Wait 1: the client may go on)
             c.cmd("AUTH PLAIN " + b64("authz\0mallory%d\0pw-%s" % (i, uniq())))
             assert smtp_lines_until_last(c) == b"535 5.7.0 Invalid login or password\r\n"
             other_session(i)

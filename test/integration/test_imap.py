@@ -11,7 +11,7 @@ import imaplib
 import re
 import time
 
-from harness import client_tls_context, timeout, wait_until
+from harness import LineClient, client_tls_context, timeout, wait_until
 from imap_support import (CAPS, b64, connect, cram_md5_answer, gen_cert, imap,
                           closed_after, nothing_arrives, proxy, tagged, uniq)
 
@@ -432,6 +432,34 @@ def test_imap_wrong_password_attempts_exhausted_closes(ctx):
         assert time.monotonic() - t >= 0.9
         c.cmd("y LOGIN bob bobpw")
         assert tagged(c, "y")[1].startswith(b"y OK")
+
+
+def test_auth_wait_zero_answers_and_closes_as_nginx(ctx):
+    """nginx treats "Auth-Wait: 0" as no wait at all: the error, then the close
+    (ngx_mail_auth_http_module: a zero sleep sets s->quit). All three protocols."""
+    fa = ctx.fake_auth(respond=lambda req: [("Auth-Status", "Invalid login or password"),
+                                            ("Auth-Wait", "0")])
+    mp = ctx.mailproxy(auth=fa, servers=[{"protocol": "imap"}, {"protocol": "pop3"},
+                                         {"protocol": "smtp", "smtp_auth": ["plain"]}])
+    with connect(mp.ports["imap"]) as c:
+        c.cmd("a LOGIN alice wrong")
+        assert c.readline() == b"a NO Invalid login or password\r\n"
+        assert closed_after(c) == b""
+    with LineClient(mp.ports["pop3"]) as c:
+        assert c.readline().startswith(b"+OK")
+        c.cmd("USER alice")
+        assert c.readline() == b"+OK\r\n"
+        c.cmd("PASS wrong")
+        assert c.readline() == b"-ERR Invalid login or password\r\n"
+        assert c.closed(5.0) and c.buf == b""
+    with LineClient(mp.ports["smtp"]) as c:
+        assert c.readline().startswith(b"220 ")
+        c.cmd("EHLO client.test")
+        c.read_until(b"250 ")
+        c.cmd("AUTH PLAIN " + b64("\0alice\0wrong"))
+        assert c.readline() == b"535 5.7.0 Invalid login or password\r\n"
+        assert c.closed(5.0) and c.buf == b""
+    assert len(fa.requests) == 3
 
 
 # ------------------------------------------------------------ STARTTLS

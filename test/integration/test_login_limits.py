@@ -74,16 +74,20 @@ def test_address_blocked_imap_no_auth_request_then_unavailable(ctx):
 
 def test_address_blocked_pop3_sys_temp_and_resp_codes(ctx):
     mp, port, au = setup(ctx, "pop3", login_limit_addr=RULE)
+    for _ in range(3):
+        # the auth service sends no Auth-Wait: each refusal closes, as nginx
+        with LineClient(port, source=("127.0.0.21", 0)) as c:
+            assert c.readline().startswith(b"+OK")
+            c.cmd("USER alice")
+            assert c.readline() == b"+OK\r\n"
+            c.cmd("PASS wrong")
+            assert c.readline() == b"-ERR Invalid login or password\r\n"
+            assert c.closed()
     with LineClient(port, source=("127.0.0.21", 0)) as c:
         assert c.readline().startswith(b"+OK")
         c.cmd("CAPA")
         capa = c.read_until(b".")
         assert b"RESP-CODES\r\n" in capa, capa
-        for _ in range(3):
-            c.cmd("USER alice")
-            assert c.readline() == b"+OK\r\n"
-            c.cmd("PASS wrong")
-            assert c.readline() == b"-ERR Invalid login or password\r\n"
         c.cmd("USER alice")
         assert c.readline() == b"+OK\r\n"
         c.cmd("PASS alicepw")
@@ -103,15 +107,23 @@ def test_address_blocked_smtp_454(ctx):
         "login_limit_zone": "shared:logins:1m", "login_limit_tarpit": "0s",
         "login_limit_addr": RULE}])
     port = mp.ports["smtp"]
-    with LineClient(port, source=("127.0.0.31", 0)) as c:
+    def ehlo(c):
         assert c.readline().startswith(b"220 ")
         c.cmd("EHLO client.test")
         c.read_until(b"250 ")
-        for _ in range(3):
+
+    for _ in range(3):
+        with LineClient(port, source=("127.0.0.31", 0)) as c:
+            ehlo(c)
             c.cmd("AUTH PLAIN " + b64("\0alice\0wrong"))
             assert c.readline().startswith(b"535 "), "a refusal before the block"
+    with LineClient(port, source=("127.0.0.31", 0)) as c:
+        ehlo(c)
         c.cmd("AUTH PLAIN " + b64("\0alice\0alicepw"))
         assert c.readline() == SMTP_LIMITED
+        # still open: the client may try again later on the same connection
+        c.cmd("NOOP")
+        assert c.readline().startswith(b"250 ")
     assert_requests(au, "alice", 3)
 
 

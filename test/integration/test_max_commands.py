@@ -6,7 +6,8 @@ max_errors closes), the connection closes and the log says "client sent too many
 commands". The count is per connection until login: a failed login, a SASL answer
 line, STARTTLS and the handshake do not reset it, and pipelined commands count
 one by one, also those that waited in the buffer while the auth service decided.
-The auth service here always refuses (Auth-Wait: 0, so the client may go on)."""
+The auth service here always refuses with Auth-Wait: 1, so the client may go on
+(without a wait, or with Auth-Wait: 0, the proxy answers and closes, as nginx)."""
 
 import base64
 
@@ -20,7 +21,7 @@ def b64(s):
 
 
 def refuse(req):
-    return [("Auth-Status", "Invalid login or password"), ("Auth-Wait", "0")]
+    return [("Auth-Status", "Invalid login or password"), ("Auth-Wait", "1")]
 
 
 def setup(ctx, protocol):

@@ -418,8 +418,9 @@ auth_done(void *arg, struct auth_result *res)
 		if (pa->ctx.cr.method != AUTHM_NONE)
 			session_limit_failed(s);
 		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
-		if (res->wait >= 0) {
-			/* nginx: answer after the wait, then the client may try again. */
+		if (res->wait > 0) {
+			/* nginx: answer after the wait, then the client may try again;
+			 * without a wait (or with Auth-Wait: 0) answer and close. */
 			session_set_state(s, SS_AUTH_WAIT);
 			s->auth_retry = 0;
 			session_arm_timeout(s, (uint64_t)res->wait * 1000);
