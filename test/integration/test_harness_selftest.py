@@ -1,5 +1,6 @@
-"""The harness checks itself: real Dovecot/Postfix peers, the example auth service
-(every method and fault flag), the fake servers and the MailProxy wrapper."""
+"""The harness checks itself: real Dovecot/Postfix/Redis peers, the example auth
+service (every method and fault flag), the fake servers (and the fake Redis), the
+RESP codec and the MailProxy wrapper."""
 
 import hashlib
 import hmac
@@ -14,8 +15,10 @@ import sys
 import time
 import uuid
 
-from harness import (AUTH_SCRIPT, LineClient, auth_module, auth_request, client_tls_context,
-                     free_port, free_ports, is_listening, pid_alive, wait_until)
+from harness import (AUTH_SCRIPT, ClosedError, Incomplete, LineClient, ProtocolError,
+                     RedisError, Status, auth_module, auth_request, client_tls_context,
+                     decode, encode, encode_command, free_port, free_ports, is_listening,
+                     pid_alive, resp_call, wait_until)
 
 
 def uniq():
@@ -414,6 +417,126 @@ def test_fake_servers(ctx):
     hung = ctx.fake_auth(respond=lambda req: None)
     r = auth_request(hung.port, user="x", password="y", timeout=2)
     assert r.raw == b""
+
+
+# ------------------------------------------------------------------ Redis
+
+def raises(exc, fn, *args, **kw):
+    """The exception fn(*args, **kw) raised; AssertionError unless it is an exc."""
+    try:
+        got = fn(*args, **kw)
+    except exc as e:
+        return e
+    raise AssertionError("%s not raised (got %r)" % (exc, got))
+
+
+def test_resp_codec(ctx):
+    assert encode_command("SET", "k", 12, b"\x00") == \
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n$1\r\n\x00\r\n"
+    value = [1, b"a\r\nb", None, [Status(b"OK"), -7], []]
+    raw = encode(value)
+    assert decode(raw) == (value, len(raw))
+    assert decode(b"*-1\r\n$0\r\n\r\n") == (None, 5)
+    assert decode(b"*-1\r\n$0\r\n\r\n", 5) == (b"", 11)
+    err, _ = decode(b"-WRONGPASS invalid username-password pair\r\n")
+    assert isinstance(err, RedisError) and err.code == "WRONGPASS"
+    for partial in (b"", b"*3\r\n:1\r\n", b"$5\r\nab", b":12"):
+        raises(Incomplete, decode, partial)
+    for bad in (b"@@nonsense\r\n", b":1x\r\n", b"$2\r\nabc\r\n", b"$-2\r\n"):
+        raises(ProtocolError, decode, bad)
+
+
+def test_redis_commands_and_log(ctx):
+    r = ctx.redis()
+    assert pid_alive(r.pid) and is_listening(r.port, "127.0.0.1")
+    assert r.cmd("PING") == b"PONG"
+    assert r.cmd("SET", "k", "v") == b"OK" and r.cmd("GET", "k") == b"v"
+    assert r.cmd("GET", "missing") is None
+    assert r.cmd("INCR", "n") == 1 and r.cmd("RPUSH", "l", "a", "b") == 2
+    assert r.cmd("LRANGE", "l", 0, -1) == [b"a", b"b"]
+    assert r.keys() == [b"k", b"l", b"n"] and r.keys("l*") == [b"l"]
+    assert raises(RedisError, r.cmd, "NOSUCHCOMMAND").code == "ERR"
+    assert raises(RedisError, r.cmd, "INCR", "k").code == "ERR"
+    assert r.flushall() == b"OK" and r.keys() == []
+    assert r.cmd("CONFIG", "GET", "save") == [b"save", b""]
+    assert r.cmd("CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
+    r.wait_log(r"Ready to accept connections")
+    assert r.stop() == 0 and not pid_alive(r.pid)
+
+
+def test_redis_password_and_acl_user(ctx):
+    r = ctx.redis(password='pw with "quotes" and spaces')
+    assert r.cmd("SET", "k", "v") == b"OK" and r.cmd("GET", "k") == b"v"
+    assert raises(RedisError, r.cmd, "GET", "k", auth=None).code == "NOAUTH"
+    assert raises(RedisError, r.cmd, "PING", auth="wrong").code == "WRONGPASS"
+    assert resp_call(r.port, "PING", auth=r.password) == b"PONG"
+
+    a = ctx.redis(acl_user=("limits", "lim pw"))
+    assert a.cmd("ACL", "WHOAMI") == b"limits"
+    assert a.cmd("SET", "k", "v") == b"OK" and a.keys() == [b"k"]
+    assert raises(RedisError, a.cmd, "GET", "k", auth=None).code == "NOAUTH"
+    assert raises(RedisError, a.cmd, "PING", auth=("limits", "wrong")).code == "WRONGPASS"
+    assert raises(RedisError, a.cmd, "PING", auth=("default", "")).code == "WRONGPASS"
+    assert raises(RedisError, a.cmd, "PING", auth="lim pw").code == "WRONGPASS"
+
+
+def test_redis_kill_restart_same_port(ctx):
+    r = ctx.redis()
+    port, pid = r.port, r.pid
+    r.cmd("SET", "k", "v")
+    r.kill()
+    assert not pid_alive(pid) and not r.alive()
+    raises(ConnectionRefusedError, r.cmd, "PING", timeout=2)
+    r.restart()
+    assert r.port == port and r.pid != pid and r.cmd("PING") == b"PONG"
+    assert r.cmd("GET", "k") is None            # nothing persisted
+    pid = r.pid
+    r.restart()                                 # from running: stop, then start
+    assert r.port == port and not pid_alive(pid) and r.cmd("PING") == b"PONG"
+
+    fixed = free_port()
+    f = ctx.redis(port=fixed, start=False)
+    assert f.port == fixed and f.pid is None
+    f.start()
+    assert f.cmd("PING") == b"PONG"
+
+
+def test_redis_freeze_thaw(ctx):
+    r = ctx.redis(acl_user=("u", "p"))
+    r.freeze()
+    assert pid_alive(r.pid)
+    raises(TimeoutError, r.cmd, "PING", timeout=0.5)   # connects (backlog), no answer
+    r.thaw()
+    assert r.cmd("PING") == b"PONG"
+    r.freeze()                                  # stop() works on a frozen server too
+    pid = r.pid
+    assert r.stop() == 0 and not pid_alive(pid)
+
+
+def test_fake_redis_modes(ctx):
+    garbage = ctx.fake_redis("garbage")
+    raises(ProtocolError, resp_call, garbage.port, "PING", timeout=2)
+    with LineClient(garbage.port, timeout=2) as c:
+        c.send(encode_command("GET", "k"))
+        assert c.readline() == b"@@nonsense\r\n"
+    garbage.wait_connections(2)
+    garbage.wait_received(b"GET")
+
+    half = ctx.fake_redis("half")
+    e = raises(ClosedError, resp_call, half.port, "INCR", "k", timeout=2)
+    assert e.data == b"*3\r\n:1\r\n"
+    half.wait_received(b"INCR")
+
+    hang = ctx.fake_redis("hang")
+    raises(TimeoutError, resp_call, hang.port, "PING", timeout=0.5)
+    hang.wait_received(b"PING")
+
+    closing = ctx.fake_redis("close")
+    with LineClient(closing.port, timeout=2) as c:
+        assert c.closed(timeout=2)
+    raises(ConnectionError, resp_call, closing.port, "PING", timeout=2)
+    closing.wait_connections(2)
+    assert closing.received == [b"", b""]            # closed before reading anything
 
 
 # ------------------------------------------------------------------ the proxy wrapper

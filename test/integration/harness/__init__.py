@@ -5,9 +5,11 @@ from .auth import (AUTH_SCRIPT, AuthResponse, AuthService, auth_module, auth_req
 from .clients import LineClient
 from .context import Context, Session, SANITIZER_PATTERNS
 from .dovecot import Dovecot, client_tls_context, make_cert
-from .fakes import AuthRequest, FakeAuth, FakeServer
+from .fakes import AuthRequest, FakeAuth, FakeRedis, FakeServer
 from .postfix import Postfix
 from .proxy import CliResult, MailProxy, parse_listen, run_cli
+from .redis import (ClosedError, Incomplete, ProtocolError, Redis, RedisError, RespClient,
+                    Status, decode, encode, encode_command, resp_call)
 from .util import (LOOPBACK, LogWaits, Skip, TestTimeout, can_connect, children_of, free_port,
                    timeout, free_ports, is_listening, pid_alive, read_text, stop_pid,
                    tcp_sockets, wait_pid_gone, wait_until)

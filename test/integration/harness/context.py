@@ -5,9 +5,10 @@ import threading
 
 from .auth import AuthService
 from .dovecot import Dovecot
-from .fakes import FakeAuth, FakeServer
+from .fakes import FakeAuth, FakeRedis, FakeServer
 from .postfix import Postfix
 from .proxy import MailProxy, run_cli
+from .redis import Redis
 from .util import Skip, mkdir
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
@@ -74,6 +75,11 @@ class Context:
     .auth_service(**kw)     AuthService(...) started, stopped at teardown
     .fake_server(mode, ...) FakeServer started, stopped at teardown
     .fake_auth(respond=None, ...)  FakeAuth started, stopped at teardown
+    .redis(start=True, **kw)  a private Redis(dir, password=, acl_user=, port=,
+                            extra_conf=) on 127.0.0.1, started unless start=False,
+                            stopped at teardown
+    .fake_redis(mode, ...)  FakeRedis ("garbage", "half", "hang", "close") started,
+                            stopped at teardown
     .mailproxy(**kw)        MailProxy(self.bin, prefix, **kw) started (start=False to
                             only write the config), stopped at teardown; its logs are
                             scanned under --sanitizer
@@ -133,6 +139,16 @@ class Context:
 
     def fake_auth(self, respond=None, **kw):
         f = FakeAuth(respond, **kw)
+        self.cleanup(f.stop)
+        return f.start()
+
+    def redis(self, start=True, **kw):
+        r = Redis(self._subdir("redis"), **kw)
+        self.cleanup(r.stop)
+        return r.start() if start else r
+
+    def fake_redis(self, mode="hang", **kw):
+        f = FakeRedis(mode, **kw)
         self.cleanup(f.stop)
         return f.start()
 

@@ -8,6 +8,9 @@ FakeServer(mode, ...)  a TCP server on a free loopback port:
   .port, .host, .connections (count), .received (list of bytes, one per connection),
   .start(), .stop(). Use as a context manager or stop it (ctx.fake_server does).
 
+FakeRedis(mode)  a FakeServer answering like a broken Redis: "garbage" (not RESP),
+  "half" (a reply cut short, then close), "hang" (reads, never answers), "close".
+
 FakeAuth(respond=None)  an auth_http server that records every request and answers
   with respond(request) -> list of (name, value) headers, or bytes sent verbatim, or
   None to close without answering. Default: Auth-Status OK to 127.0.0.1:backend_port.
@@ -142,6 +145,55 @@ class FakeServer:
         if self._token:
             unregister_live(self._token)
             self._token = None
+
+
+class FakeRedis(FakeServer):
+    """A fault-injecting "Redis" on a free loopback port (a FakeServer thread):
+    "garbage"  answers every read with bytes that are not RESP (b"@@nonsense\\r\\n")
+    "half"     answers the first command with the start of a valid reply
+               (b"*3\\r\\n:1\\r\\n") and closes
+    "hang"     accepts and reads, never answers
+    "close"    accepts and closes at once
+    reply=     other bytes for garbage / half. Members of FakeServer: port, host,
+    connections, received, wait_connections(n), wait_received(data), start(), stop().
+    """
+
+    MODES = {"garbage": b"@@nonsense\r\n", "half": b"*3\r\n:1\r\n", "hang": None,
+             "close": None}
+
+    def __init__(self, mode="hang", reply=None, host=LOOPBACK, port=0):
+        if mode not in self.MODES:
+            raise ValueError("FakeRedis mode must be one of %s" % ", ".join(self.MODES))
+        super().__init__("script", handler=None, host=host, port=port)
+        self.redis_mode = mode
+        self.reply = self.MODES[mode] if reply is None else reply
+
+    def _serve(self, conn, idx):
+        try:
+            if self.redis_mode == "close":
+                return
+            conn.settimeout(0.2)
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                with self._lock:
+                    self.received[idx] += data
+                if self.redis_mode == "garbage":
+                    conn.sendall(self.reply)
+                elif self.redis_mode == "half":
+                    conn.sendall(self.reply)
+                    return
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 class AuthRequest:
