@@ -316,12 +316,62 @@ print_resolver(const struct directive *d, const void *field, struct buf *out)
 
 /* ---- auth_http ---- */
 
+/*
+ * hostport ("IP", "IP:port", "[IPv6]:port", "name" or "name:port") into
+ * *addr; a name is resolved now and its first address used, as nginx does
+ * at load. *host (may be NULL) gets the host as written, without the port.
+ * s is the whole value, for the messages. 0, or -1 after lerr().
+ */
+int
+load_hostport(struct loader *ld, const struct ynode *val, const char *dname, const char *s,
+    const char *hostport, int defport, struct sockaddr_storage *addr, socklen_t *addrlen,
+    char **host_out)
+{
+	char err[256], host[280];
+
+	if (net_parse_hostport(hostport, defport, addr, addrlen, err, sizeof(err)) == 0) {
+		const char *hend = hostport[0] == '[' ? strchr(hostport, ']') + 1 : strrchr(hostport, ':');
+		size_t hl = hend ? (size_t)(hend - hostport) : strlen(hostport);
+		if (host_out != NULL)
+			*host_out = arena_strndup(&ld->cf->arena, hostport, hl);
+		return 0;
+	}
+	const char *colon = strrchr(hostport, ':');
+	long port = defport;
+	size_t hl = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	if (hostport[0] == '[' || (colon && strchr(hostport, ':') != colon))
+		return lerr(ld, val, dname, "%s", err);
+	if (colon && parse_long(colon + 1, 1, 65535, &port) < 0)
+		return lerr(ld, val, dname, "invalid port in \"%s\" (expected 1-65535)", s);
+	if (hl == 0)
+		return lerr(ld, val, dname, "no host in \"%s\"", s);
+	/* A DNS name has at most 253 bytes. */
+	if (hl >= sizeof(host))
+		return lerr(ld, val, dname, "host name too long in \"%.40s...\"", s);
+	memcpy(host, hostport, hl);
+	host[hl] = '\0';
+	for (const char *c = host; *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '.' || *c == '_'))
+			return lerr(ld, val, dname, "invalid host \"%s\"", host);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0)
+		return lerr(ld, val, dname, "host not found in \"%s\": %s", s, gai_strerror(rc));
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*addrlen = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	net_set_port((struct sockaddr *)addr, (int)port);
+	if (host_out != NULL)
+		*host_out = arena_strdup(&ld->cf->arena, host);
+	return 0;
+}
+
+
 int
 set_auth_http(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
 {
 	struct auth_http_url *u = field;
 	const char *s, *p;
-	char err[256];
 
 	if (get_scalar(ld, d, val, &s) < 0)
 		return -1;
@@ -354,7 +404,7 @@ set_auth_http(struct loader *ld, const struct directive *d, void *field, const s
 
 	const char *slash = strchr(p, '/');
 	size_t hp = slash ? (size_t)(slash - p) : strlen(p);
-	char hostport[300], host[280];
+	char hostport[300];
 	if (hp == 0 || hp >= sizeof(hostport))
 		return lerr(ld, val, d->name, "no host in \"%s\"", s);
 	memcpy(hostport, p, hp);
@@ -364,41 +414,7 @@ set_auth_http(struct loader *ld, const struct directive *d, void *field, const s
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			return lerr(ld, val, d->name, "the URI in \"%s\" contains a blank or control character", s);
 
-	if (net_parse_hostport(hostport, 80, &u->addr, &u->addrlen, err, sizeof(err)) == 0) {
-		/* Host header: the host as written, without the port (nginx). */
-		const char *hend = hostport[0] == '[' ? strchr(hostport, ']') + 1 : strrchr(hostport, ':');
-		size_t hl = hend ? (size_t)(hend - hostport) : strlen(hostport);
-		u->host = arena_strndup(&ld->cf->arena, hostport, hl);
-		return 0;
-	}
-	/* A host name, resolved now: the first address is used, as in nginx. */
-	const char *colon = strrchr(hostport, ':');
-	long port = 80;
-	size_t hl = colon ? (size_t)(colon - hostport) : strlen(hostport);
-	if (hostport[0] == '[' || (colon && strchr(hostport, ':') != colon))
-		return lerr(ld, val, d->name, "%s", err);
-	if (colon && parse_long(colon + 1, 1, 65535, &port) < 0)
-		return lerr(ld, val, d->name, "invalid port in \"%s\" (expected 1-65535)", s);
-	if (hl == 0)
-		return lerr(ld, val, d->name, "no host in \"%s\"", s);
-	/* hostport may hold 299 bytes, host fewer; a DNS name has at most 253. */
-	if (hl >= sizeof(host))
-		return lerr(ld, val, d->name, "host name too long in \"%.40s...\"", s);
-	memcpy(host, hostport, hl);
-	host[hl] = '\0';
-	for (const char *c = host; *c; c++)
-		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '.' || *c == '_'))
-			return lerr(ld, val, d->name, "invalid host \"%s\"", host);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-	int rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc != 0)
-		return lerr(ld, val, d->name, "host not found in \"%s\": %s", s, gai_strerror(rc));
-	memcpy(&u->addr, res->ai_addr, res->ai_addrlen);
-	u->addrlen = (socklen_t)res->ai_addrlen;
-	freeaddrinfo(res);
-	net_set_port((struct sockaddr *)&u->addr, (int)port);
-	u->host = arena_strdup(&ld->cf->arena, host);
-	return 0;
+	return load_hostport(ld, val, d->name, s, hostport, 80, &u->addr, &u->addrlen, &u->host);
 }
 
 void

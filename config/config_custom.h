@@ -23,6 +23,13 @@ CUSTOM_DECL(limit_zone);
 CUSTOM_DECL(limit_rule);
 CUSTOM_DECL(log_level);
 
+CUSTOM_DECL(limit_store);
+
+/* "IP[:port]", "[IPv6]:port" or "name[:port]" (resolved now) into an address. */
+int load_hostport(struct loader *ld, const struct ynode *val, const char *dname, const char *s,
+    const char *hostport, int defport, struct sockaddr_storage *addr, socklen_t *addrlen,
+    char **host_out);
+
 /* One listen item as written, for -T. */
 void print_listen_item(const struct listen_conf *l, struct buf *out);
 
