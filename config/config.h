@@ -115,6 +115,18 @@ struct limit_zone_conf {
 	size_t size;
 };
 
+/* login_limit_store: a Redis server that nodes share their failed-login counters through. */
+struct limit_store_conf {
+	char *spec;		/* as written; NULL = off */
+	struct sockaddr_storage addr;	/* TCP, resolved at load, or AF_UNIX */
+	socklen_t addrlen;
+	char *user;		/* ACL user (AUTH user password); NULL = none */
+	char *password;		/* NULL = no AUTH */
+	unsigned db;		/* SELECT db when not 0 */
+	uint64_t timeout;	/* ms a login waits for an answer before deciding alone (default 100ms) */
+	char *prefix;		/* key prefix, default "mailproxy:" */
+};
+
 /* Where a directive was written: line 0 means a default or the command line. */
 struct conf_pos {
 	int line, col;
@@ -214,6 +226,7 @@ struct srv_conf {
 
 	/* login limits (mailproxy only) */
 	struct limit_zone_conf login_limit_zone;	/* "shared:NAME:SIZE" | "off" (default off) */
+	struct limit_store_conf login_limit_store;	/* "redis ADDRESS [db= user= password= timeout= prefix=]" | off */
 	struct limit_rule_conf login_limit_addr;	/* per client address */
 	struct limit_rule_conf login_limit_user;	/* per login name */
 	struct limit_rule_conf login_limit_pair;	/* per address + login */

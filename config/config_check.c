@@ -135,6 +135,7 @@ check_limits(struct loader *ld, const struct srv_conf *srv)
 		{ "login_limit_pair", srv->login_limit_pair.interval_us != 0 },
 		{ "limit_sessions_user", srv->limit_sessions_user != 0 },
 		{ "limit_sessions_user_addr", srv->limit_sessions_user_addr != 0 },
+		{ "login_limit_store", srv->login_limit_store.spec != NULL },
 	};
 	struct ynode tmp;
 

@@ -7,6 +7,7 @@
  * setter reads back to the same value (-T).
  */
 #include <string.h>
+#include <sys/un.h>
 
 #include "common/log.h"
 #include "common/stats.h"
@@ -224,4 +225,134 @@ print_log_level(const struct directive *d, const void *field, struct buf *out)
 {
 	(void)d;
 	buf_puts(out, log_level_name(*(const int *)field));
+}
+
+/* ---- login_limit_store ---- */
+
+#define STORE_DB_MAX		65535
+#define STORE_PREFIX_MAX	64
+#define STORE_TIMEOUT_MAX	60000
+
+/* A user name, password or prefix goes into a Redis command as one argument:
+ * anything but blanks and control characters. */
+static int
+store_word_ok(const char *v)
+{
+	if (*v == '\0')
+		return 0;
+	for (; *v; v++)
+		if ((unsigned char)*v <= ' ' || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+store_address(struct loader *ld, const struct directive *d, const struct ynode *at,
+    const char *a, struct limit_store_conf *st)
+{
+	char hostport[300];
+	size_t n = strlen(a);
+
+	if (strncmp(a, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&st->addr;
+		if (n == 5 || n - 5 >= sizeof(sun->sun_path))
+			return lerr(ld, at, d->name, "invalid unix socket path in \"%s\"", a);
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, a + 5, n - 5);
+		st->addrlen = sizeof(*sun);
+		return 0;
+	}
+	if (n == 0 || n >= sizeof(hostport))
+		return lerr(ld, at, d->name, "invalid address \"%.40s\"", a);
+	memcpy(hostport, a, n + 1);
+	return load_hostport(ld, at, d->name, a, hostport, 6379, &st->addr, &st->addrlen, NULL);
+}
+
+int
+set_limit_store(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct limit_store_conf *st = field;
+	struct arena *ar = &ld->cf->arena;
+	struct args a;
+	long v;
+
+	if (get_args(ld, d, val, &a) < 0)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	if (a.n == 1 && strcmp(a.v[0], "off") == 0)
+		return 0;
+	if (strcmp(a.v[0], "redis") != 0)
+		return lerr(ld, a.at[0], d->name, "expected \"redis ADDRESS [db=N] [user=NAME] "
+		    "[password=SECRET] [timeout=TIME] [prefix=STRING]\" or off, got \"%s\"", a.v[0]);
+	if (a.n < 2)
+		return lerr(ld, val, d->name, "no Redis address given (expected e.g. \"redis 127.0.0.1:6379\")");
+	if (store_address(ld, d, a.at[1], a.v[1], st) < 0)
+		return -1;
+	st->timeout = 100;
+	for (size_t i = 2; i < a.n; i++) {
+		const char *p = a.v[i], *eq = strchr(p, '=');
+		size_t kl = eq ? (size_t)(eq - p) : 0;
+		const char *ov = eq ? eq + 1 : "";
+
+#define STORE_KEY(k) (kl == sizeof(k) - 1 && memcmp(p, k, kl) == 0)
+		if (STORE_KEY("db")) {
+			if (parse_long(ov, 0, STORE_DB_MAX, &v) < 0)
+				return lerr(ld, a.at[i], d->name, "invalid db in \"%s\" (expected 0 to %d)",
+				    p, STORE_DB_MAX);
+			st->db = (unsigned)v;
+		} else if (STORE_KEY("user") || STORE_KEY("password") || STORE_KEY("prefix")) {
+			char **slot = STORE_KEY("user") ? &st->user : STORE_KEY("password") ?
+			    &st->password : &st->prefix;
+			if (!store_word_ok(ov) || (slot == &st->prefix && strlen(ov) > STORE_PREFIX_MAX))
+				return lerr(ld, a.at[i], d->name, "invalid %.*s (expected%s characters "
+				    "without blanks or control characters)", (int)kl, p,
+				    slot == &st->prefix ? " 1 to 64" : " one or more");
+			if (*slot != NULL)
+				return lerr(ld, a.at[i], d->name, "%.*s is given twice", (int)kl, p);
+			*slot = arena_strdup(ar, ov);
+		} else if (STORE_KEY("timeout")) {
+			if (parse_msec(ov, &st->timeout) < 0 || st->timeout == 0 ||
+			    st->timeout > STORE_TIMEOUT_MAX)
+				return lerr(ld, a.at[i], d->name,
+				    "invalid timeout in \"%s\" (expected a time from 1ms to 60s)", p);
+		} else {
+			return lerr(ld, a.at[i], d->name, "unexpected \"%s\" (expected db=N, user=NAME, "
+			    "password=SECRET, timeout=TIME or prefix=STRING)", p);
+		}
+#undef STORE_KEY
+	}
+	if (st->user != NULL && st->password == NULL)
+		return lerr(ld, val, d->name, "user=%s needs a password=", st->user);
+	if (st->prefix == NULL)
+		st->prefix = arena_strdup(ar, "mailproxy:");
+	/* -T prints it as written, but for the parts in their canonical form. */
+	st->spec = arena_strdup(ar, a.v[1]);
+	return 0;
+}
+
+void
+print_limit_store(const struct directive *d, const void *field, struct buf *out)
+{
+	const struct limit_store_conf *st = field;
+
+	(void)d;
+	if (st->spec == NULL) {
+		buf_puts(out, "off");
+		return;
+	}
+	struct buf tmp = { 0 };
+
+	buf_printf(&tmp, "redis %s", st->spec);
+	if (st->db)
+		buf_printf(&tmp, " db=%u", st->db);
+	if (st->user)
+		buf_printf(&tmp, " user=%s", st->user);
+	if (st->password)
+		buf_printf(&tmp, " password=%s", st->password);
+	buf_puts(&tmp, " timeout=");
+	print_msec(&tmp, st->timeout);
+	buf_printf(&tmp, " prefix=%s", st->prefix);
+	buf_append(&tmp, "", 1);
+	print_quoted(out, buf_rptr(&tmp));
+	buf_release(&tmp);
 }

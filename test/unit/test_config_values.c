@@ -106,6 +106,7 @@ static const struct sample {
 	{ "proxy_ssl_certificate", "client.pem", CTXMS },
 	{ "proxy_ssl_certificate_key", "client.key", CTXMS },
 	{ "login_limit_zone", "shared:logins:10m", CTXMS },
+	{ "login_limit_store", "\"redis 127.0.0.1:6379 db=2\"", CTXMS },
 	{ "login_limit_addr", "\"10/m burst=20 block=15m\"", CTXMS },
 	{ "login_limit_user", "[5/m, burst=3]", CTXMS },
 	{ "login_limit_pair", "1/s", CTXMS },
@@ -172,7 +173,8 @@ zone_for(const char *name, const char *indent)
 	static char line[64];
 
 	if (strcmp(name, "login_limit_addr") != 0 && strcmp(name, "login_limit_user") != 0 &&
-	    strcmp(name, "login_limit_pair") != 0 && strncmp(name, "limit_sessions_", 15) != 0)
+	    strcmp(name, "login_limit_pair") != 0 && strcmp(name, "login_limit_store") != 0 &&
+	    strncmp(name, "limit_sessions_", 15) != 0)
 		return "";
 	snprintf(line, sizeof(line), "%slogin_limit_zone: shared:lz:1m\n", indent);
 	return line;
