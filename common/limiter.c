@@ -618,6 +618,31 @@ limiter_fail(void *mem, const struct limit_key *k, const struct limit_rule *r,
 	return started;
 }
 
+int
+limiter_block(void *mem, const struct limit_key *k, uint64_t until_ms, uint64_t now_ms)
+{
+	struct table_hdr *h = lock(mem);
+	struct entry *e = ent(h, find_or_add(h, k->b, now_ms));
+	int started = e->blocked_until <= now_ms;
+
+	if (started) {
+		e->flags &= ~E_LOGGED;
+		h->st.blocks_started++;
+	}
+	if (until_ms > e->blocked_until)
+		e->blocked_until = until_ms;
+	unlock(h);
+	return started;
+}
+
+void
+limiter_count_store(void *mem, int answered)
+{
+	/* Statistics only: no lock, as the status reader takes none either. */
+	struct table_hdr *h = mem;
+	__atomic_fetch_add(answered ? &h->st.store_answers : &h->st.fallbacks, 1, __ATOMIC_RELAXED);
+}
+
 void
 limiter_clear(void *mem, const struct limit_key *k)
 {

@@ -38,6 +38,8 @@ struct limiter_stats {
 	uint64_t entries, capacity;
 	uint64_t fails, blocks_started, blocked_checks, evictions, expired;
 	uint64_t session_refusals;	/* logins refused by limit_sessions_* */
+	uint64_t store_answers;		/* checks login_limit_store (Redis) decided */
+	uint64_t fallbacks;		/* checks decided here because the store was down or slow */
 };
 
 /*
@@ -81,6 +83,16 @@ uint64_t limiter_blocked(void *mem, const struct limit_key *k, uint64_t now_ms);
  */
 int limiter_fail(void *mem, const struct limit_key *k, const struct limit_rule *r,
     uint64_t now_ms, unsigned *level);
+
+/*
+ * A block the shared store (Redis) reports for k: k stays blocked here at
+ * least until until_ms, so the zone keeps deciding like the store while
+ * the store is away. Returns 1 when k was not blocked here before.
+ */
+int limiter_block(void *mem, const struct limit_key *k, uint64_t until_ms, uint64_t now_ms);
+
+/* Counts one check decided by the store (answered 1) or here without it (0). */
+void limiter_count_store(void *mem, int answered);
 
 /* Forgets k's failures and any block on it: for the pair key after a success. */
 void limiter_clear(void *mem, const struct limit_key *k);

@@ -172,7 +172,7 @@ limit_json(pid_t pid, const struct limit_zone_conf *lz)
 	if (h == NULL)
 		return NULL;
 	if (limiter_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
-		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "size", (json_int_t)lz->size,
 		    "entries", (json_int_t)st.entries,
 		    "capacity", (json_int_t)st.capacity,
@@ -181,7 +181,9 @@ limit_json(pid_t pid, const struct limit_zone_conf *lz)
 		    "blocked_logins", (json_int_t)st.blocked_checks,
 		    "evictions", (json_int_t)st.evictions,
 		    "expired", (json_int_t)st.expired,
-		    "session_refusals", (json_int_t)st.session_refusals);
+		    "session_refusals", (json_int_t)st.session_refusals,
+		    "store_answers", (json_int_t)st.store_answers,
+		    "fallbacks", (json_int_t)st.fallbacks);
 	munmap((void *)h, size);
 	return o;
 }

@@ -378,6 +378,33 @@ Test(limiter, should_log_once_per_block)
 	cr_assert_eq(limiter_should_log(t, &k, 1002), 0);
 }
 
+/* A block the shared store reports: kept here, logged once, never shortened. */
+Test(limiter, store_block_is_kept)
+{
+	void *t = table(1 << 16);
+	struct limit_key k = key('a', 11);
+	struct limiter_stats st;
+
+	cr_assert_eq(limiter_block(t, &k, 5000, 100), 1, "a new block");
+	cr_assert_eq(limiter_blocked(t, &k, 100), 4900);
+	cr_assert_eq(limiter_should_log(t, &k, 100), 1);
+	cr_assert_eq(limiter_block(t, &k, 3000, 200), 0, "still blocked: no new block");
+	cr_assert_eq(limiter_blocked(t, &k, 200), 4800, "a shorter report does not shorten it");
+	cr_assert_eq(limiter_block(t, &k, 9000, 300), 0);
+	cr_assert_eq(limiter_blocked(t, &k, 300), 8700, "a longer one lengthens it");
+	cr_assert_eq(limiter_should_log(t, &k, 300), 0, "logged once per block");
+	cr_assert_eq(limiter_blocked(t, &k, 9000), 0, "over");
+	cr_assert_eq(limiter_block(t, &k, 10000, 9500), 1, "a block after the last one ended");
+	cr_assert_eq(limiter_should_log(t, &k, 9500), 1);
+	limiter_count_store(t, 1);
+	limiter_count_store(t, 1);
+	limiter_count_store(t, 0);
+	cr_assert_eq(limiter_peek_stats(t, 1 << 16, &st), 0);
+	cr_assert_eq(st.store_answers, 2);
+	cr_assert_eq(st.fallbacks, 1);
+	verify(t);
+}
+
 Test(limiter, lru_eviction)
 {
 	size_t size = size_for(16), cap = limiter_capacity(size);
