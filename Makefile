@@ -10,7 +10,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PYTHON ?= python3
-PKGS := openssl yaml-0.1 jansson libcares
+PKGS := openssl yaml-0.1 jansson libcares hiredis
 BUILD ?= build
 SAN ?= 0
 # The sanitizer pass uses clang: its UBSan also checks pointer arithmetic (NULL + 0),

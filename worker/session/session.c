@@ -55,6 +55,7 @@ session_shutdown(void)
 	resolver_shutdown();
 	relay_shutdown();
 	auth_http_shutdown();
+	limit_store_shutdown();
 	session_tls_shutdown();
 	utls_shutdown();
 	tls_set_hooks(NULL);
@@ -336,15 +337,11 @@ limited_reply(struct session *s, uint64_t tarpit)
 }
 
 static void
-start_auth(struct session *s)
+ask_auth(struct session *s)
 {
 	struct auth_params p;
 	char ip[NET_ADDRSTRLEN];
 
-	if (session_limit_check(s)) {
-		limited_reply(s, session_limit_tarpit(s));
-		return;
-	}
 	fill_auth_params(s, &p, ip, sizeof(ip));
 	session_set_state(s, SS_AUTH);
 	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
@@ -353,6 +350,31 @@ start_auth(struct session *s)
 		STAT_ADD(auth_error, 1);
 		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
 	}
+}
+
+static void
+start_auth(struct session *s)
+{
+	switch (session_limit_check(s)) {
+	case LIMIT_BLOCKED:
+		limited_reply(s, session_limit_tarpit(s));
+		return;
+	case LIMIT_WAIT:
+		/* login_limit_store's timeout bounds this wait. */
+		session_set_state(s, SS_AUTH);
+		timer_cancel(&s->timer);
+		return;
+	}
+	ask_auth(s);
+}
+
+void
+session_limit_checked(struct session *s, int blocked)
+{
+	if (blocked)
+		limited_reply(s, session_limit_tarpit(s));
+	else
+		ask_auth(s);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include "worker/event/conn.h"
 #include "worker/event/timer.h"
 #include "worker/lookup/auth_http.h"
+#include "worker/lookup/limit_store.h"
 #include "worker/proto/proto.h"
 
 enum sess_state {
@@ -57,6 +58,9 @@ struct preauth {
 	/* From a PROXY protocol header, for the Proxy-Protocol-* auth headers. */
 	uint8_t have_pp;
 	char pp_addr[NET_ADDRSTRLEN], pp_port[8], pp_server_addr[NET_ADDRSTRLEN], pp_server_port[8];
+	/* login_limit_store asked before the auth request. */
+	struct store_check limit_check;
+	struct session *limit_owner;
 };
 
 /* One relay direction: bytes read but not yet written (only under backpressure). */
@@ -141,7 +145,9 @@ void backend_tls_handshake_run(struct session *s);
 void backend_tls_forget(void);
 
 /* session_limit.c: login_limit_* */
-int session_limit_check(struct session *s);	/* 1: blocked, answer after the tarpit */
+enum { LIMIT_PASS, LIMIT_BLOCKED, LIMIT_WAIT };
+int session_limit_check(struct session *s);	/* LIMIT_BLOCKED: answer after the tarpit */
+void session_limit_checked(struct session *s, int blocked);	/* session.c: after LIMIT_WAIT */
 void session_limit_failed(struct session *s);
 void session_limit_ok(struct session *s);
 uint64_t session_limit_tarpit(const struct session *s);

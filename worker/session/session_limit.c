@@ -10,12 +10,14 @@
  */
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/limiter.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/stats.h"
+#include "worker/lookup/limit_store.h"
 #include "worker/session/session_int.h"
 
 /* How long a pair that logged in stays good: a day, past the blocks an operator sets (minutes to hours). */
@@ -144,35 +146,21 @@ to_rule(const struct limit_rule_conf *rc, struct limit_rule *r)
 	r->block_ms = rc->block_ms;
 }
 
-/*
- * Before the auth request: 1 when the login is blocked (the session then
- * waits out the tarpit and answers the temporary failure), 0 to go on.
- */
-int
-session_limit_check(struct session *s)
+static const struct limit_store_conf *
+store_of(const struct session *s)
+{
+	return s->conf->login_limit_store.spec != NULL ? &s->conf->login_limit_store : NULL;
+}
+
+/* Key which is blocked for left more ms: logged once per block; 1 when refused. */
+static int
+refuse(struct session *s, const struct keys *ks, int which, uint64_t left, uint64_t now)
 {
 	void *zone = zone_of(s);
-	uint64_t now = clock_now();
-	struct keys ks;
-	int good, which = -1;
-	uint64_t left = 0;
 
-	if (s->pa->ctx.cr.method == AUTHM_NONE || login_keys(s, &ks) < 0)
-		return 0;
-	good = ks.rule[K_PAIR] != NULL && limiter_is_good(zone, &ks.k[K_PAIR], now);
-	for (int i = K_PAIR; i >= K_ADDR; i--) {
-		if (ks.rule[i] == NULL || ks.rule[i]->interval_us == 0 || (good && i != K_PAIR))
-			continue;
-		if ((left = limiter_blocked(zone, &ks.k[i], now)) > 0) {
-			which = i;
-			break;
-		}
-	}
-	if (which < 0)
-		return 0;
-	if (limiter_should_log(zone, &ks.k[which], now)) {
+	if (limiter_should_log(zone, &ks->k[which], now)) {
 		char what[NET_ADDRSTRLEN + 64];
-		describe(&ks, which, what, sizeof(what));
+		describe(ks, which, what, sizeof(what));
 		session_log(s, s->conf->login_limit_log_level, 0,
 		    "login limit: %s blocked for %llu s more%s", what,
 		    (unsigned long long)(left + 999) / 1000,
@@ -182,6 +170,145 @@ session_limit_check(struct session *s)
 		return 0;
 	STAT_ADD(limit_blocked, 1);
 	return 1;
+}
+
+/* The verdict of this node's zone alone. */
+static int
+decide_locally(struct session *s, const struct keys *ks, uint64_t now)
+{
+	void *zone = zone_of(s);
+	uint64_t left = 0;
+	int good;
+
+	good = ks->rule[K_PAIR] != NULL && limiter_is_good(zone, &ks->k[K_PAIR], now);
+	for (int i = K_PAIR; i >= K_ADDR; i--) {
+		if (ks->rule[i] == NULL || ks->rule[i]->interval_us == 0 || (good && i != K_PAIR))
+			continue;
+		if ((left = limiter_blocked(zone, &ks->k[i], now)) > 0)
+			return refuse(s, ks, i, left, now);
+	}
+	return 0;
+}
+
+/* login_limit_store's answer, or its silence: the login goes on (session_limit_checked()). */
+static void
+store_checked(struct store_check *sc, int answered)
+{
+	struct preauth *pa = (struct preauth *)((char *)sc - offsetof(struct preauth, limit_check));
+	struct session *s = pa->limit_owner;
+	void *zone = zone_of(s);
+	uint64_t now = clock_now();
+	struct keys ks;
+	int blocked = 0;
+
+	if (login_keys(s, &ks) < 0) {
+		session_limit_checked(s, 0);
+		return;
+	}
+	limiter_count_store(zone, answered);
+	if (!answered) {
+		blocked = decide_locally(s, &ks, now);
+	} else if (sc->blocked >= 0) {
+		/* The zone keeps the block, for when Redis is away. */
+		limiter_block(zone, &ks.k[sc->blocked], now + sc->left_ms, now);
+		blocked = refuse(s, &ks, sc->blocked, sc->left_ms, now);
+	}
+	session_limit_checked(s, blocked);
+}
+
+/*
+ * Before the auth request: LIMIT_BLOCKED when the login is blocked (the
+ * session then waits out the tarpit and answers the temporary failure),
+ * LIMIT_PASS to go on, LIMIT_WAIT while login_limit_store is asked (the
+ * answer comes through session_limit_checked()).
+ */
+int
+session_limit_check(struct session *s)
+{
+	const struct limit_store_conf *st = store_of(s);
+	struct keys ks;
+
+	if (s->pa->ctx.cr.method == AUTHM_NONE || login_keys(s, &ks) < 0)
+		return LIMIT_PASS;
+	if (st != NULL) {
+		int use[K_MAX];
+		for (int i = K_ADDR; i < K_MAX; i++)
+			use[i] = ks.rule[i] != NULL && ks.rule[i]->interval_us != 0;
+		s->pa->limit_check.done = store_checked;
+		s->pa->limit_owner = s;
+		if (limit_store_check(st, ks.k, use, ks.rule[K_PAIR] != NULL, &s->pa->limit_check) == 0)
+			return LIMIT_WAIT;
+		limiter_count_store(zone_of(s), 0);
+	}
+	return decide_locally(s, &ks, clock_now()) ? LIMIT_BLOCKED : LIMIT_PASS;
+}
+
+/*
+ * A failure counted in login_limit_store: its answer may come after the
+ * session is gone, so it carries what the log line and the zone need.
+ */
+struct fail_note {
+	struct store_fail sf;
+	void *zone;
+	struct limit_key k[K_MAX];
+	const struct log_set *log;
+	uint64_t id;
+	int level, dry_run;
+	char what[K_MAX][NET_ADDRSTRLEN + 64];
+	char where[2 * NET_ADDRSTRLEN + 600];	/* ", client: ..., server: ..., login: ..." */
+};
+
+static void
+store_failed(struct store_fail *sf, int answered)
+{
+	struct fail_note *n = (struct fail_note *)sf;
+	uint64_t now = clock_now();
+
+	for (int i = K_ADDR; answered && i < K_MAX; i++) {
+		if (!(sf->sent & 1u << i))
+			continue;
+		if (sf->res[i].left_ms > 0)
+			limiter_block(n->zone, &n->k[i], now + sf->res[i].left_ms, now);
+		if (sf->res[i].started)
+			log_write(n->log, n->level, 0, n->id,
+			    "login limit: %s over the limit with %u failures on all nodes%s%s", n->what[i],
+			    sf->res[i].level, n->dry_run ? " (dry run: not blocked)" : "", n->where);
+	}
+	free(n);
+}
+
+/* Sends the failure to login_limit_store; 0 when it went (the answer logs), -1 when not. */
+static int
+fail_shared(struct session *s, const struct keys *ks, const struct limit_rule r[K_MAX])
+{
+	const struct limit_rule *rp[K_MAX];
+	struct fail_note *n;
+	char client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
+	const char *login = s->pa->ctx.cr.login;
+
+	if (store_of(s) == NULL || (n = calloc(1, sizeof(*n))) == NULL)
+		return -1;
+	for (int i = K_ADDR; i < K_MAX; i++) {
+		rp[i] = ks->rule[i] != NULL && ks->rule[i]->interval_us != 0 ? &r[i] : NULL;
+		n->k[i] = ks->k[i];
+		describe(ks, i, n->what[i], sizeof(n->what[i]));
+	}
+	n->sf.done = store_failed;
+	n->zone = zone_of(s);
+	n->log = s->log;
+	n->id = s->id;
+	n->level = s->conf->login_limit_log_level;
+	n->dry_run = s->conf->login_limit_dry_run;
+	net_ntop(&s->client.sa, client, sizeof(client));
+	net_ntop_port((const struct sockaddr *)&s->le->lc->addr, server, sizeof(server));
+	snprintf(n->where, sizeof(n->where), ", client: %s, server: %s%s%.500s%s", client, server,
+	    login ? ", login: \"" : "", login ? login : "", login ? "\"" : "");
+	if (limit_store_fail(store_of(s), ks->k, rp, &n->sf) < 0) {
+		free(n);
+		limiter_count_store(zone_of(s), 0);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -194,18 +321,23 @@ session_limit_failed(struct session *s)
 {
 	void *zone = zone_of(s);
 	uint64_t now = clock_now();
+	struct limit_rule r[K_MAX];
 	struct keys ks;
+	int shared;
 
 	if (login_keys(s, &ks) < 0)
 		return;
+	for (int i = K_ADDR; i < K_MAX; i++)
+		if (ks.rule[i] != NULL)
+			to_rule(ks.rule[i], &r[i]);
+	/* The zone counts too: it decides alone whenever Redis is away. */
+	shared = fail_shared(s, &ks, r) == 0;
 	for (int i = K_ADDR; i < K_MAX; i++) {
-		struct limit_rule r;
 		unsigned level = 0;
 
 		if (ks.rule[i] == NULL || ks.rule[i]->interval_us == 0)
 			continue;
-		to_rule(ks.rule[i], &r);
-		if (limiter_fail(zone, &ks.k[i], &r, now, &level) == 1) {
+		if (limiter_fail(zone, &ks.k[i], &r[i], now, &level) == 1 && !shared) {
 			char what[NET_ADDRSTRLEN + 64];
 			describe(&ks, i, what, sizeof(what));
 			session_log(s, s->conf->login_limit_log_level, 0,
@@ -225,6 +357,8 @@ session_limit_ok(struct session *s)
 	if (s->pa->ctx.cr.method == AUTHM_NONE || login_keys(s, &ks) < 0 || ks.rule[K_PAIR] == NULL)
 		return;
 	limiter_mark_good(zone, &ks.k[K_PAIR], clock_now(), PAIR_GOOD_MS);
+	if (store_of(s) != NULL)
+		limit_store_good(store_of(s), &ks.k[K_PAIR], PAIR_GOOD_MS);
 }
 
 /* The tarpit: how long a blocked client waits for its answer (bounded by timeout). */
@@ -290,6 +424,8 @@ session_limit_release(struct session *s)
 	void *zone = zone_of(s);
 	struct keys ks;
 
+	if (s->pa != NULL && s->pa->limit_check.req != NULL)
+		limit_store_check_cancel(&s->pa->limit_check);
 	if (!s->limit_held)
 		return;
 	s->limit_held = 0;
