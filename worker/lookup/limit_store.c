@@ -147,21 +147,31 @@ noscript(const struct limit_store_conf *c, const redisReply *rp)
 
 /* ---- check ---- */
 
+int
+limit_store_parse_check(const redisReply *rp, struct store_check *sc)
+{
+	long long which = elem(rp, 0), left = elem(rp, 1), good = elem(rp, 2);
+
+	if (rp == NULL || rp->elements != 3 || which < 0 || which > STORE_NKEYS || left < 0 ||
+	    good > 1 || good < 0)
+		return -1;
+	sc->blocked = (int)which - 1;
+	sc->left_ms = (uint64_t)left;
+	sc->good = good != 0;
+	return 0;
+}
+
 static void
 check_reply(void *arg, const redisReply *rp)
 {
 	struct store_check *sc = arg;
-	long long which = elem(rp, 0), left = elem(rp, 1), good = elem(rp, 2);
 
 	sc->req = NULL;
-	if (which < 0 || which > STORE_NKEYS || left < 0 || good < 0) {
+	if (limit_store_parse_check(rp, sc) < 0) {
 		noscript(sc->c, rp);
 		sc->done(sc, 0);
 		return;
 	}
-	sc->blocked = (int)which - 1;
-	sc->left_ms = (uint64_t)left;
-	sc->good = good != 0;
 	sc->done(sc, 1);
 }
 
@@ -202,31 +212,38 @@ limit_store_check_cancel(struct store_check *sc)
 
 /* ---- fail ---- */
 
-static void
-fail_reply(void *arg, const redisReply *rp)
+int
+limit_store_parse_fail(const redisReply *rp, struct store_fail *sf)
 {
-	struct store_fail *sf = arg;
 	size_t j = 0;
 
-	sf->req = NULL;
-	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY) {
-		noscript(sf->c, rp);
-		sf->done(sf, 0);
-		return;
-	}
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY)
+		return -1;
 	for (int i = 0; i < STORE_NKEYS; i++) {
 		long long st, lv, left;
 		if (!(sf->sent & 1u << i))
 			continue;
 		st = elem(rp, j), lv = elem(rp, j + 1), left = elem(rp, j + 2);
 		j += 3;
-		if (st < 0 || lv < 0 || left < 0) {
-			sf->done(sf, 0);
-			return;
-		}
+		if (st < 0 || st > 1 || lv < 0 || left < 0)
+			return -1;
 		sf->res[i].started = st != 0;
 		sf->res[i].level = lv > UINT32_MAX ? UINT32_MAX : (unsigned)lv;
 		sf->res[i].left_ms = (uint64_t)left;
+	}
+	return j == rp->elements ? 0 : -1;
+}
+
+static void
+fail_reply(void *arg, const redisReply *rp)
+{
+	struct store_fail *sf = arg;
+
+	sf->req = NULL;
+	if (limit_store_parse_fail(rp, sf) < 0) {
+		noscript(sf->c, rp);
+		sf->done(sf, 0);
+		return;
 	}
 	sf->done(sf, 1);
 }

@@ -63,6 +63,15 @@ int limit_store_fail(const struct limit_store_conf *c, const struct limit_key k[
 void limit_store_good(const struct limit_store_conf *c, const struct limit_key *pair,
     uint64_t ttl_ms);
 
+/*
+ * The scripts' answers into sc or sf (sf->sent says which keys were sent):
+ * 0, or -1 for anything but the exact shape (the caller then decides
+ * alone). For the fuzzer; the callbacks use them.
+ */
+struct redisReply;
+int limit_store_parse_check(const struct redisReply *rp, struct store_check *sc);
+int limit_store_parse_fail(const struct redisReply *rp, struct store_fail *sf);
+
 /* Worker exit. */
 void limit_store_shutdown(void);
 

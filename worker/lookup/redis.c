@@ -47,7 +47,6 @@ struct redis {
 	struct ev_io io;
 	uint32_t events;	/* epoll interest hiredis asked for */
 	int registered;
-	int up;			/* connected and past AUTH/SELECT, as far as we know */
 	int failed;		/* the last attempt or connection failed: logged once */
 	uint64_t retry_at;	/* no new connection before this */
 	redis_on_connect on_connect;
@@ -220,7 +219,6 @@ redis_cancel(struct redis_req *q)
 static void
 went_down(struct redis *r, const char *why)
 {
-	r->up = 0;
 	r->retry_at = clock_now() + RETRY_MS;
 	if (!r->failed)
 		log_msg(LL_ERR, "login_limit_store redis %s: %s; the limits count locally until it is back",
@@ -239,7 +237,6 @@ on_connect(const redisAsyncContext *ac, int status)
 		went_down(r, ac->errstr[0] ? ac->errstr : "cannot connect");
 		return;
 	}
-	r->up = 1;
 	if (r->failed)
 		log_msg(LL_NOTICE, "login_limit_store redis %s: connected, the limits are shared again",
 		    r->name);
