@@ -13,7 +13,7 @@ import base64
 import os
 import signal
 
-from harness import LineClient, wait_pid_gone
+from harness import LineClient, free_port, wait_pid_gone
 
 RULE = "1/m burst=2 block=10m"
 IMAP_LIMITED = b"NO [UNAVAILABLE] Temporary authentication failure\r\n"
@@ -333,3 +333,51 @@ def test_counters_survive_binary_upgrade(ctx):
     assert_requests(au, "alice", 4)
     os.kill(new_master, signal.SIGQUIT)
     assert wait_pid_gone(new_master, 15), "the new master did not stop"
+
+
+# ---------------------------------------------------------------- IPv6 networks
+
+def proxied_login(port, addr, user, password):
+    """An IMAP login from addr, as a PROXY v1 header says (the connection itself is
+    on loopback); the tagged reply without the tag."""
+    with LineClient(port) as c:
+        c.send(b"PROXY TCP6 %s ::1 40000 143\r\n" % addr.encode())
+        assert c.readline().startswith(b"* OK")
+        c.cmd("a1 LOGIN %s %s" % (user, password))
+        return c.read_until(b"a1 ")[-1][3:]
+
+
+def test_ipv6_clients_counted_per_network_prefix(ctx):
+    """An IPv6 host has a /64 to pick addresses from: failures from three addresses of
+    one /64 block the whole network, not the next one; login_limit_ipv6_prefix: 128
+    counts every address apart."""
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+
+    def server(**kw):
+        conf = {"protocol": "imap", "login_limit_zone": "shared:logins:1m",
+                "login_limit_tarpit": "0s", "login_limit_addr": RULE,
+                "listen": "127.0.0.1:%d proxy_protocol" % free_port(),
+                "set_real_ip_from": "127.0.0.1"}
+        conf.update(kw)
+        mp = ctx.mailproxy(auth=au, servers=[conf], main={"worker_processes": 1})
+        return mp, mp.ports["imap"]
+
+    mp, port = server()
+    for addr in ("2001:db8:1:2::10", "2001:db8:1:2::11", "2001:db8:1:2:2::12"):
+        assert proxied_login(port, addr, "alice", "wrong") == b"NO Invalid login or password\r\n"
+    mp.wait_log(r"login limit: address 2001:db8:1:2::/64 over the limit with 3 failures")
+    assert proxied_login(port, "2001:db8:1:2:ffff::1", "alice", "alicepw") == IMAP_LIMITED
+    assert proxied_login(port, "2001:db8:1:3::10", "alice", "alicepw").startswith(b"OK")
+    assert_requests(au, "alice", 4)
+
+    mp, port = server(login_limit_ipv6_prefix=128)
+    for addr in ("2001:db8:1:2::20", "2001:db8:1:2::21", "2001:db8:1:2::22"):
+        assert proxied_login(port, addr, "bob", "wrong") == b"NO Invalid login or password\r\n"
+    # three addresses, one failure each: none is over
+    assert proxied_login(port, "2001:db8:1:2::23", "bob", "bobpw").startswith(b"OK")
+    for _ in range(2):
+        assert proxied_login(port, "2001:db8:1:2::20", "bob", "wrong") == \
+            b"NO Invalid login or password\r\n"
+    mp.wait_log(r"login limit: address 2001:db8:1:2::20/128 over the limit with 3 failures")
+    assert proxied_login(port, "2001:db8:1:2::20", "bob", "bobpw") == IMAP_LIMITED
