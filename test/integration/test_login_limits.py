@@ -321,6 +321,29 @@ def test_concurrent_sessions_per_login_and_per_login_and_address(ctx):
         x.close()
 
 
+def test_session_caps_count_the_mailbox_not_the_alias(ctx):
+    """Two logins the auth service maps to one mailbox (Auth-User) share its cap."""
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv, users={
+        "alice": "alicepw", "Alias": {"password": "aliaspw", "login": "alice", "passwd": "alicepw"}})
+    mp = ctx.mailproxy(auth=au, main={"worker_processes": 1}, servers=[{
+        "protocol": "imap", "login_limit_zone": "shared:logins:1m", "limit_sessions_user": 1}])
+    port = mp.ports["imap"]
+    first = open_session(port, "alice", "alicepw", "127.0.0.104")
+    assert first is not None
+    assert open_session(port, "Alias", "aliaspw", "127.0.0.105") is None
+    mp.wait_log(r'login limit: 1 sessions of this login are open.*login: "Alias"')
+    first.close()
+    second = None
+    for _ in range(50):
+        second = open_session(port, "Alias", "aliaspw", "127.0.0.105")
+        if second is not None:
+            break
+    assert second is not None, "the place of the ended session never came back"
+    assert open_session(port, "alice", "alicepw", "127.0.0.104") is None
+    second.close()
+
+
 def test_counters_survive_binary_upgrade(ctx):
     """USR2, WINCH and QUIT of the old master: the zone passes to the new binary with
     its counters, so a blocked address stays blocked."""

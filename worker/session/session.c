@@ -115,6 +115,7 @@ session_free(void *p)
 	struct session *s = p;
 
 	free(s->login);
+	free(s->limit_user);
 	free(s);
 }
 
@@ -415,7 +416,7 @@ auth_done(void *arg, struct auth_result *res)
 		session_limit_ok(s);
 		free(s->login);
 		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
-		if (session_limit_take(s) < 0) {
+		if (session_limit_take(s, res->user) < 0) {
 			STAT_ADD(limit_blocked, 1);
 			limited_reply(s, 0);
 			return;

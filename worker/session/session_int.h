@@ -89,6 +89,7 @@ struct session {
 	struct relay_dir up;	/* client -> backend */
 	struct relay_dir down;	/* backend -> client */
 	char *login;		/* for log lines after login */
+	char *limit_user;	/* limit_sessions_* count this user (Auth-User) when not login */
 	union sockaddr_any client;
 	union sockaddr_any backend;
 	uint8_t state;
@@ -151,7 +152,7 @@ void session_limit_checked(struct session *s, int blocked);	/* session.c: after 
 void session_limit_failed(struct session *s);
 void session_limit_ok(struct session *s);
 uint64_t session_limit_tarpit(const struct session *s);
-int session_limit_take(struct session *s);	/* -1: limit_sessions_* reached */
+int session_limit_take(struct session *s, const char *auth_user);	/* -1: limit_sessions_* reached */
 void session_limit_release(struct session *s);
 
 /* relay.c */

@@ -370,6 +370,12 @@ session_limit_tarpit(const struct session *s)
 	return t < s->conf->timeout ? t : s->conf->timeout;
 }
 
+static const char *
+session_limit_user(const struct session *s)
+{
+	return s->limit_user != NULL ? s->limit_user : s->login;
+}
+
 /* Kinds of the relayed-session counters: a login, and a login from an address. */
 #define KIND_SESSIONS_USER 'S'
 #define KIND_SESSIONS_PAIR 'T'
@@ -383,18 +389,25 @@ sessions_capped(const struct srv_conf *c)
 /*
  * limit_sessions_user and limit_sessions_user_addr, after the auth service
  * said yes: 0 when the session may be relayed (it now counts, until
- * session_limit_release()), -1 when a cap is reached.
+ * session_limit_release()), -1 when a cap is reached. The user counted is
+ * the mailbox's: the auth service's Auth-User when it names one (aliases
+ * of one account count together, as Dovecot counts its final user), else
+ * the client's login.
  */
 int
-session_limit_take(struct session *s)
+session_limit_take(struct session *s, const char *auth_user)
 {
 	const struct srv_conf *c = s->conf;
 	void *zone = zone_of(s);
 	uint64_t now = clock_now();
 	struct keys ks;
 
-	if (s->login == NULL || !sessions_capped(c) ||
-	    make_keys(s, s->login, KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
+	if (s->login == NULL || !sessions_capped(c))
+		return 0;
+	if (auth_user != NULL && strcmp(auth_user, s->login) != 0 &&
+	    (s->limit_user = strdup(auth_user)) == NULL)
+		return 0;	/* out of memory: the cap fails open */
+	if (make_keys(s, session_limit_user(s), KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
 		return 0;
 	if (c->limit_sessions_user != 0 &&
 	    !limiter_session_take(zone, &ks.k[K_USER], c->limit_sessions_user, now)) {
@@ -429,7 +442,7 @@ session_limit_release(struct session *s)
 	if (!s->limit_held)
 		return;
 	s->limit_held = 0;
-	if (make_keys(s, s->login, KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
+	if (make_keys(s, session_limit_user(s), KIND_SESSIONS_USER, KIND_SESSIONS_PAIR, &ks) < 0)
 		return;
 	if (c->limit_sessions_user != 0)
 		limiter_session_drop(zone, &ks.k[K_USER]);
