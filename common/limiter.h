@@ -38,8 +38,8 @@ struct limiter_stats {
 	uint64_t entries, capacity;
 	uint64_t fails, blocks_started, blocked_checks, evictions, expired;
 	uint64_t session_refusals;	/* logins refused by limit_sessions_* */
-	uint64_t store_answers;		/* checks login_limit_store (Redis) decided */
-	uint64_t fallbacks;		/* checks decided here because the store was down or slow */
+	uint64_t store_answers;		/* checks login_limit_store (Redis) answered */
+	uint64_t fallbacks;		/* checks and failures it did not take: down, slow, refused */
 };
 
 /*
@@ -91,7 +91,7 @@ int limiter_fail(void *mem, const struct limit_key *k, const struct limit_rule *
  */
 int limiter_block(void *mem, const struct limit_key *k, uint64_t until_ms, uint64_t now_ms);
 
-/* Counts one check decided by the store (answered 1) or here without it (0). */
+/* Counts one check the store answered (1), or one check or failure it did not take (0). */
 void limiter_count_store(void *mem, int answered);
 
 /* Forgets k's failures and any block on it: for the pair key after a success. */

@@ -244,9 +244,33 @@ def test_password_db_and_prefix(ctx):
     _counts_in_db3_with_prefix(ctx, rd, "password=s3cret-pw", "127.0.0.91")
 
 
+# The ACL the README gives: only what the scripts and the connection set-up use.
+MAILPROXY_ACL = ("user mailproxy on >pw-acl ~mx1:* +evalsha +script|load +select +time +hget "
+                 "+hmget +hset +pexpire")
+
+
 def test_acl_user_db_and_prefix(ctx):
-    rd = ctx.redis(acl_user=("mailproxy", "pw-acl"))
+    """A Redis ACL user allowed only the README's commands on the prefix's keys."""
+    rd = ctx.redis(acl_user=("admin", "pw-admin"), extra_conf=MAILPROXY_ACL)
     _counts_in_db3_with_prefix(ctx, rd, "user=mailproxy password=pw-acl", "127.0.0.92")
+
+
+def test_acl_refusing_a_script_command_is_logged_once_and_falls_back(ctx):
+    rd = ctx.redis(acl_user=("admin", "pw-admin"), extra_conf=MAILPROXY_ACL.replace(" +hset", ""))
+    dv = ctx.dovecot()
+    au = ctx.auth_service(dovecot=dv)
+    mp, port = node(ctx, au, rd, store_extra="prefix=mx1: user=mailproxy password=pw-acl",
+                    login_limit_addr=RULE)
+    fail_times(port, "bob", 3, "127.0.0.95")
+    # Redis answers the check (not blocked: it counted nothing); the zone's block stands
+    assert imap_login(port, "bob", "bobpw", "127.0.0.95") == IMAP_LIMITED
+    # the check script runs (it only reads); the failure script may not write
+    mp.wait_log(r'login_limit_store: Redis answered "[^"]*can.t run this command[^"]*"; '
+                r'the limits count locally')
+    mp.wait_log(r"address 127\.0\.0\.95 over the limit with 3 failures, client")
+    mp.assert_log_count(r"login_limit_store: Redis answered", 1,
+                        after=r"address 127\.0\.0\.95 blocked for")
+    assert zone_status(ctx, mp)["fallbacks"] >= 1
 
 
 def test_wrong_password_is_logged_and_falls_back(ctx):

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/log.h"
 #include "worker/lookup/limit_store.h"
 #include "worker/lookup/redis.h"
 
@@ -134,15 +135,27 @@ elem(const redisReply *rp, size_t i)
 	return rp->element[i]->integer;
 }
 
-/* SCRIPT FLUSH on the server: load them again, this one is unanswered. */
+/* An error of each script logged until it answers again: once, not per login. */
+static int error_logged[S_MAX];
+
+/*
+ * A reply that is no answer. An error is logged once (an ACL without the
+ * scripts' commands, a read-only replica, a full memory); after SCRIPT
+ * FLUSH on the server the scripts are loaded again.
+ */
 static void
-noscript(const struct limit_store_conf *c, const redisReply *rp)
+no_answer(const struct limit_store_conf *c, const redisReply *rp, int script)
 {
 	struct redis *r;
 
-	if (rp != NULL && rp->type == REDIS_REPLY_ERROR && strncmp(rp->str, "NOSCRIPT", 8) == 0 &&
-	    (r = conn(c)) != NULL)
+	if (rp == NULL || rp->type != REDIS_REPLY_ERROR)
+		return;
+	if (strncmp(rp->str, "NOSCRIPT", 8) == 0 && (r = conn(c)) != NULL)
 		load_scripts(r, NULL);
+	if (!error_logged[script])
+		log_msg(LL_ERR, "login_limit_store: Redis answered \"%.200s\"; the limits count "
+		    "locally until it answers", rp->str);
+	error_logged[script] = 1;
 }
 
 /* ---- check ---- */
@@ -168,10 +181,11 @@ check_reply(void *arg, const redisReply *rp)
 
 	sc->req = NULL;
 	if (limit_store_parse_check(rp, sc) < 0) {
-		noscript(sc->c, rp);
+		no_answer(sc->c, rp, S_CHECK);
 		sc->done(sc, 0);
 		return;
 	}
+	error_logged[S_CHECK] = 0;
 	sc->done(sc, 1);
 }
 
@@ -241,10 +255,11 @@ fail_reply(void *arg, const redisReply *rp)
 
 	sf->req = NULL;
 	if (limit_store_parse_fail(rp, sf) < 0) {
-		noscript(sf->c, rp);
+		no_answer(sf->c, rp, S_FAIL);
 		sf->done(sf, 0);
 		return;
 	}
+	error_logged[S_FAIL] = 0;
 	sf->done(sf, 1);
 }
 
@@ -295,7 +310,9 @@ limit_store_fail(const struct limit_store_conf *c, const struct limit_key k[STOR
 static void
 good_reply(void *arg, const redisReply *rp)
 {
-	noscript(arg, rp);
+	if (rp != NULL && rp->type == REDIS_REPLY_INTEGER)
+		error_logged[S_GOOD] = 0;
+	no_answer(arg, rp, S_GOOD);
 }
 
 void

@@ -172,15 +172,14 @@ refuse(struct session *s, const struct keys *ks, int which, uint64_t left, uint6
 	return 1;
 }
 
-/* The verdict of this node's zone alone. */
+/* The verdict of this node's zone; good: the store knows the pair as good. */
 static int
-decide_locally(struct session *s, const struct keys *ks, uint64_t now)
+decide_locally(struct session *s, const struct keys *ks, uint64_t now, int good)
 {
 	void *zone = zone_of(s);
 	uint64_t left = 0;
-	int good;
 
-	good = ks->rule[K_PAIR] != NULL && limiter_is_good(zone, &ks->k[K_PAIR], now);
+	good = good || (ks->rule[K_PAIR] != NULL && limiter_is_good(zone, &ks->k[K_PAIR], now));
 	for (int i = K_PAIR; i >= K_ADDR; i--) {
 		if (ks->rule[i] == NULL || ks->rule[i]->interval_us == 0 || (good && i != K_PAIR))
 			continue;
@@ -206,12 +205,15 @@ store_checked(struct store_check *sc, int answered)
 		return;
 	}
 	limiter_count_store(zone, answered);
-	if (!answered) {
-		blocked = decide_locally(s, &ks, now);
-	} else if (sc->blocked >= 0) {
+	if (answered && sc->blocked >= 0) {
 		/* The zone keeps the block, for when Redis is away. */
 		limiter_block(zone, &ks.k[sc->blocked], now + sc->left_ms, now);
 		blocked = refuse(s, &ks, sc->blocked, sc->left_ms, now);
+	} else {
+		/* The failures this node saw count even when Redis has lost them (a
+		 * restart, a script it refuses): the zone holds at most what Redis
+		 * should, so its block stands. */
+		blocked = decide_locally(s, &ks, now, answered && sc->good);
 	}
 	session_limit_checked(s, blocked);
 }
@@ -240,7 +242,7 @@ session_limit_check(struct session *s)
 			return LIMIT_WAIT;
 		limiter_count_store(zone_of(s), 0);
 	}
-	return decide_locally(s, &ks, clock_now()) ? LIMIT_BLOCKED : LIMIT_PASS;
+	return decide_locally(s, &ks, clock_now(), 0) ? LIMIT_BLOCKED : LIMIT_PASS;
 }
 
 /*
@@ -254,6 +256,8 @@ struct fail_note {
 	const struct log_set *log;
 	uint64_t id;
 	int level, dry_run;
+	int local_started[K_MAX];
+	unsigned local_level[K_MAX];
 	char what[K_MAX][NET_ADDRSTRLEN + 64];
 	char where[2 * NET_ADDRSTRLEN + 600];	/* ", client: ..., server: ..., login: ..." */
 };
@@ -264,9 +268,19 @@ store_failed(struct store_fail *sf, int answered)
 	struct fail_note *n = (struct fail_note *)sf;
 	uint64_t now = clock_now();
 
-	for (int i = K_ADDR; answered && i < K_MAX; i++) {
+	if (!answered)
+		limiter_count_store(n->zone, 0);
+	for (int i = K_ADDR; i < K_MAX; i++) {
 		if (!(sf->sent & 1u << i))
 			continue;
+		if (!answered) {
+			/* What this node's zone saw, as without a store. */
+			if (n->local_started[i])
+				log_write(n->log, n->level, 0, n->id,
+				    "login limit: %s over the limit with %u failures%s%s", n->what[i],
+				    n->local_level[i], n->dry_run ? " (dry run: not blocked)" : "", n->where);
+			continue;
+		}
 		if (sf->res[i].left_ms > 0)
 			limiter_block(n->zone, &n->k[i], now + sf->res[i].left_ms, now);
 		if (sf->res[i].started)
@@ -279,7 +293,8 @@ store_failed(struct store_fail *sf, int answered)
 
 /* Sends the failure to login_limit_store; 0 when it went (the answer logs), -1 when not. */
 static int
-fail_shared(struct session *s, const struct keys *ks, const struct limit_rule r[K_MAX])
+fail_shared(struct session *s, const struct keys *ks, const struct limit_rule r[K_MAX],
+    const int started[K_MAX], const unsigned level[K_MAX])
 {
 	const struct limit_rule *rp[K_MAX];
 	struct fail_note *n;
@@ -291,6 +306,8 @@ fail_shared(struct session *s, const struct keys *ks, const struct limit_rule r[
 	for (int i = K_ADDR; i < K_MAX; i++) {
 		rp[i] = ks->rule[i] != NULL && ks->rule[i]->interval_us != 0 ? &r[i] : NULL;
 		n->k[i] = ks->k[i];
+		n->local_started[i] = started[i];
+		n->local_level[i] = level[i];
 		describe(ks, i, n->what[i], sizeof(n->what[i]));
 	}
 	n->sf.done = store_failed;
@@ -323,25 +340,27 @@ session_limit_failed(struct session *s)
 	uint64_t now = clock_now();
 	struct limit_rule r[K_MAX];
 	struct keys ks;
-	int shared;
+	int started[K_MAX] = { 0 };
+	unsigned level[K_MAX] = { 0 };
 
 	if (login_keys(s, &ks) < 0)
 		return;
-	for (int i = K_ADDR; i < K_MAX; i++)
-		if (ks.rule[i] != NULL)
-			to_rule(ks.rule[i], &r[i]);
 	/* The zone counts too: it decides alone whenever Redis is away. */
-	shared = fail_shared(s, &ks, r) == 0;
 	for (int i = K_ADDR; i < K_MAX; i++) {
-		unsigned level = 0;
-
 		if (ks.rule[i] == NULL || ks.rule[i]->interval_us == 0)
 			continue;
-		if (limiter_fail(zone, &ks.k[i], &r[i], now, &level) == 1 && !shared) {
+		to_rule(ks.rule[i], &r[i]);
+		started[i] = limiter_fail(zone, &ks.k[i], &r[i], now, &level[i]) == 1;
+	}
+	/* With a store, its answer logs (or, without one, what the zone saw). */
+	if (fail_shared(s, &ks, r, started, level) == 0)
+		return;
+	for (int i = K_ADDR; i < K_MAX; i++) {
+		if (started[i]) {
 			char what[NET_ADDRSTRLEN + 64];
 			describe(&ks, i, what, sizeof(what));
 			session_log(s, s->conf->login_limit_log_level, 0,
-			    "login limit: %s over the limit with %u failures%s", what, level,
+			    "login limit: %s over the limit with %u failures%s", what, level[i],
 			    s->conf->login_limit_dry_run ? " (dry run: not blocked)" : "");
 		}
 	}
