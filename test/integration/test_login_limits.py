@@ -291,6 +291,16 @@ def open_session(port, user, password, source):
     return None
 
 
+def reopen(port, user, password, source):
+    """A session once an ended one has given its place back (the worker sees the
+    close a moment after the client); bounded in attempts."""
+    for _ in range(50):
+        c = open_session(port, user, password, source)
+        if c is not None:
+            return c
+    raise AssertionError("the place of the ended session never came back")
+
+
 def test_concurrent_sessions_per_login_and_per_login_and_address(ctx):
     mp, port, au = setup(ctx, workers=2, limit_sessions_user=3, limit_sessions_user_addr=2)
     a = [open_session(port, "alice", "alicepw", "127.0.0.101") for _ in range(2)]
@@ -311,12 +321,7 @@ def test_concurrent_sessions_per_login_and_per_login_and_address(ctx):
     a[0].read_until(b"s2 ")
     a[0].close()
     mp.wait_log(r"client closed connection|upstream closed", count=1)
-    c = None
-    for _ in range(50):
-        c = open_session(port, "alice", "alicepw", "127.0.0.101")
-        if c is not None:
-            break
-    assert c is not None, "the place of the ended session never came back"
+    c = reopen(port, "alice", "alicepw", "127.0.0.101")
     for x in [a[1], b, other, c]:
         x.close()
 
@@ -334,12 +339,7 @@ def test_session_caps_count_the_mailbox_not_the_alias(ctx):
     assert open_session(port, "Alias", "aliaspw", "127.0.0.105") is None
     mp.wait_log(r'login limit: 1 sessions of this login are open.*login: "Alias"')
     first.close()
-    second = None
-    for _ in range(50):
-        second = open_session(port, "Alias", "aliaspw", "127.0.0.105")
-        if second is not None:
-            break
-    assert second is not None, "the place of the ended session never came back"
+    second = reopen(port, "Alias", "aliaspw", "127.0.0.105")
     assert open_session(port, "alice", "alicepw", "127.0.0.104") is None
     second.close()
 

@@ -19,10 +19,7 @@ import threading
 import time
 
 from harness import LineClient
-
-RULE = "1/m burst=2 block=10m"
-IMAP_LIMITED = b"NO [UNAVAILABLE] Temporary authentication failure\r\n"
-FAILED = b"NO Invalid login or password\r\n"
+from test_login_limits import IMAP_LIMITED, RULE, assert_requests, fail_times, imap_login
 
 
 def node(ctx, au, rd, store_extra="", port=None, **limits):
@@ -33,24 +30,6 @@ def node(ctx, au, rd, store_extra="", port=None, **limits):
     conf.update(limits)
     mp = ctx.mailproxy(auth=au, servers=[conf], main={"worker_processes": 1})
     return mp, mp.ports["imap"]
-
-
-def imap_login(port, user, password, source="127.0.0.1", tag="a1"):
-    """One IMAP login on a fresh connection; the tagged reply without the tag."""
-    with LineClient(port, source=(source, 0)) as c:
-        assert c.readline().startswith(b"* OK")
-        c.cmd("%s LOGIN %s %s" % (tag, user, password))
-        line = c.read_until(tag.encode() + b" ")[-1]
-        return line[len(tag) + 1:]
-
-
-def fail_times(port, user, n, source):
-    for _ in range(n):
-        assert imap_login(port, user, "wrong", source) == FAILED
-
-
-def assert_requests(au, user, n):
-    au.assert_log_count(r'user="%s" protocol' % user, n, after=au.sentinel())
 
 
 def zone_status(ctx, mp):

@@ -110,18 +110,25 @@ class FakeServer:
             if mode == "close":
                 conn.close()
                 return
-            conn.settimeout(0.2)
-            while not self._stop.is_set():       # silent: swallow input until stopped
-                try:
-                    data = conn.recv(65536)
-                except socket.timeout:
-                    continue
-                if not data:
-                    return
-                with self._lock:
-                    self.received[idx] += data
+            self._take_input(conn, idx)          # silent: swallow input until stopped
         except OSError:
             pass
+
+    def _take_input(self, conn, idx, on_data=None):
+        """Reads conn until EOF or stop, keeping what comes in received[idx];
+        on_data(data) after each read may answer, and returns True to stop."""
+        conn.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return
+            with self._lock:
+                self.received[idx] += data
+            if on_data is not None and on_data(data):
+                return
 
     def stop(self):
         self._stop.set()
@@ -172,21 +179,12 @@ class FakeRedis(FakeServer):
         try:
             if self.redis_mode == "close":
                 return
-            conn.settimeout(0.2)
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except socket.timeout:
-                    continue
-                if not data:
-                    return
-                with self._lock:
-                    self.received[idx] += data
-                if self.redis_mode == "garbage":
+
+            def answer(_data):
+                if self.redis_mode in ("garbage", "half"):
                     conn.sendall(self.reply)
-                elif self.redis_mode == "half":
-                    conn.sendall(self.reply)
-                    return
+                return self.redis_mode == "half"
+            self._take_input(conn, idx, answer)
         except OSError:
             pass
         finally:
