@@ -94,7 +94,8 @@ int limiter_block(void *mem, const struct limit_key *k, uint64_t until_ms, uint6
 /* Counts one check the store answered (1), or one check or failure it did not take (0). */
 void limiter_count_store(void *mem, int answered);
 
-/* Forgets k's failures and any block on it: for the pair key after a success. */
+/* Forgets k altogether, as if never seen: its failures, any block, its good
+ * mark and its session count (the cap fails open for sessions still open). */
 void limiter_clear(void *mem, const struct limit_key *k);
 
 /*

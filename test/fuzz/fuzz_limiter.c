@@ -1,11 +1,24 @@
 /*
  * The failed-login table (common/limiter.c) driven by a sequence of
  * operations on a few keys with time moving on, checked against a model
- * that keeps one bucket per key in plain variables. With few keys the table
- * never fills and must agree with the model exactly; with more keys than
- * entries it may only forget (never count more than the model), and must
- * stay consistent (limiter_verify) after every operation. An odd first
- * byte instead feeds the rest to limit_rule_parse_rate() as a string.
+ * that keeps one bucket per key in plain variables, written from
+ * limiter.h: failures, checks, "should log", clears, blocks the shared
+ * store reports, good marks and relayed-session counts. With few keys the
+ * table never fills and must agree with the model exactly; with more keys
+ * than entries it may only forget (a level never above the model's, no
+ * good mark the model lacks, no session refused that the model takes: the
+ * cap fails open), and must stay consistent (limiter_verify) after every
+ * operation. An odd first byte instead feeds the rest to
+ * limit_rule_parse_rate() as a string.
+ *
+ * Input: mode (bit 0 rate string, bit 1 40 keys, bits 2-3 time scale),
+ * the start time, two rules, then operations of two bytes, op and time
+ * step: op's low 3 bits the kind (fail under rule 0, 1, 0; blocked twice;
+ * should_log; clear; more), the rest the key. Kind 7 takes a third byte
+ * x: x & 7 picks limiter_block() until now + (x >> 3) - 2 units (so also
+ * in the past), limiter_mark_good() for x >> 3 units, limiter_is_good(),
+ * limiter_session_take() with cap (x >> 3) & 7 (twice), _drop() (twice)
+ * or limiter_sessions_forget(); a unit is 16 time steps.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,8 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ZONE_SIZE 2048		/* 28 entries */
 
 struct model {
-	uint64_t tat_us, blocked_until;
+	uint64_t tat_us, blocked_until, good_until;
 	int logged;
+	uint32_t sessions;
 };
 
 static uint64_t
@@ -51,6 +65,77 @@ model_fail(struct model *m, const struct limit_rule *r, uint64_t now, unsigned *
 		m->blocked_until = free_at;
 	}
 	return started;
+}
+
+/* Kind 7: the operations of the shared store, good pairs and session caps. */
+static void
+op_more(void *mem, struct model *m, int nkeys, int ki, const struct limit_key *k, uint8_t x,
+    uint64_t now, uint64_t unit, int exact, uint64_t *refusals)
+{
+	struct model *km = &m[ki];
+	uint64_t arg = x >> 3;
+
+	switch (x & 7) {
+	case 0: {
+		/* A block the store reports: until may lie in the past. */
+		uint64_t until = arg >= 2 || now > (2 - arg) * unit ? now + arg * unit - 2 * unit : 0;
+		int started = limiter_block(mem, k, until, now);
+		int mstarted = km->blocked_until <= now;
+		if (mstarted)
+			km->logged = 0;
+		if (until > km->blocked_until)
+			km->blocked_until = until;
+		if (exact)
+			FUZZB_CHECK(started == mstarted, "key %d at %llu: block until %llu gave %d, model %d",
+			    ki, (unsigned long long)now, (unsigned long long)until, started, mstarted);
+		if (until > now)
+			FUZZB_CHECK(limiter_blocked(mem, k, now) >= until - now,
+			    "key %d: blocked less than the store's %llu ms", ki,
+			    (unsigned long long)(until - now));
+		break;
+	}
+	case 1:
+		limiter_mark_good(mem, k, now, arg * unit);
+		km->tat_us = km->blocked_until = 0;
+		km->logged = 0;
+		km->good_until = now + arg * unit;
+		FUZZB_CHECK(limiter_blocked(mem, k, now) == 0, "key %d: blocked after a success", ki);
+		break;
+	case 2: {
+		int good = limiter_is_good(mem, k, now), mgood = km->good_until > now;
+		FUZZB_CHECK(good <= mgood, "key %d at %llu: good, model not", ki, (unsigned long long)now);
+		if (exact)
+			FUZZB_CHECK(good == mgood, "key %d at %llu: is_good %d, model %d", ki,
+			    (unsigned long long)now, good, mgood);
+		break;
+	}
+	case 3:
+	case 4: {
+		uint32_t cap = (uint32_t)(arg & 7);
+		int ok = limiter_session_take(mem, k, cap, now), mok = km->sessions < cap;
+		if (mok)
+			km->sessions++;
+		else
+			(*refusals)++;
+		/* Forgotten counts make the table let more in, never fewer. */
+		FUZZB_CHECK(ok >= mok, "key %d: session refused at %u of %u", ki, km->sessions, cap);
+		if (exact)
+			FUZZB_CHECK(ok == mok, "key %d: session take %d, model %d (%u open, cap %u)", ki,
+			    ok, mok, km->sessions - (uint32_t)mok, cap);
+		break;
+	}
+	case 5:
+	case 6:
+		limiter_session_drop(mem, k);
+		if (km->sessions > 0)
+			km->sessions--;
+		break;
+	default:
+		limiter_sessions_forget(mem);
+		for (int i = 0; i < nkeys; i++)
+			m[i].sessions = 0;
+		break;
+	}
 }
 
 /* Accepted means digits, an optional r, a slash and one unit letter, and the
@@ -95,6 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct limit_key keys[MAX_KEYS];
 	struct limit_rule rules[2];
 	char err[200];
+	uint64_t refusals = 0;
 	uint8_t mode = fuzzb_u8(&in);
 	uint64_t now = 1 + fuzzb_u8(&in);
 
@@ -162,9 +248,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZB_CHECK(log == mlog, "key %d: should_log %d, model %d", ki, log, mlog);
 			break;
 		}
-		default:
+		case 6:
+			/* The key is forgotten altogether, session count too (limiter.h). */
 			limiter_clear(mem, k);
 			memset(km, 0, sizeof(*km));
+			break;
+		default:
+			op_more(mem, m, nkeys, ki, k, fuzzb_u8(&in), now, 16 * (uint64_t)time_scale, exact,
+			    &refusals);
 			break;
 		}
 		FUZZB_CHECK(limiter_verify(mem, err, sizeof(err)) == 0, "table: %s", err);
@@ -172,5 +263,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct limiter_stats st;
 	FUZZB_CHECK(limiter_peek_stats(mem, ZONE_SIZE, &st) == 0 && st.entries <= st.capacity,
 	    "stats");
+	FUZZB_CHECK(exact ? st.session_refusals == refusals : st.session_refusals <= refusals,
+	    "%llu session refusals counted, model %llu", (unsigned long long)st.session_refusals,
+	    (unsigned long long)refusals);
 	return 0;
 }

@@ -229,23 +229,27 @@ limit_store_check_cancel(struct store_check *sc)
 int
 limit_store_parse_fail(const redisReply *rp, struct store_fail *sf)
 {
-	size_t j = 0;
+	long long v[3 * STORE_NKEYS];
+	size_t n = 0, j;
 
-	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY)
+	for (int i = 0; i < STORE_NKEYS; i++)
+		n += sf->sent & 1u << i ? 3 : 0;
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != n)
 		return -1;
+	/* The whole answer is checked before any of it is written: refused, sf is as it was. */
+	for (j = 0; j < n; j++)
+		if ((v[j] = elem(rp, j)) < 0 || (j % 3 == 0 && v[j] > 1))
+			return -1;
+	j = 0;
 	for (int i = 0; i < STORE_NKEYS; i++) {
-		long long st, lv, left;
 		if (!(sf->sent & 1u << i))
 			continue;
-		st = elem(rp, j), lv = elem(rp, j + 1), left = elem(rp, j + 2);
+		sf->res[i].started = v[j] != 0;
+		sf->res[i].level = v[j + 1] > UINT32_MAX ? UINT32_MAX : (unsigned)v[j + 1];
+		sf->res[i].left_ms = (uint64_t)v[j + 2];
 		j += 3;
-		if (st < 0 || st > 1 || lv < 0 || left < 0)
-			return -1;
-		sf->res[i].started = st != 0;
-		sf->res[i].level = lv > UINT32_MAX ? UINT32_MAX : (unsigned)lv;
-		sf->res[i].left_ms = (uint64_t)left;
 	}
-	return j == rp->elements ? 0 : -1;
+	return 0;
 }
 
 static void

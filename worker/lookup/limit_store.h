@@ -65,8 +65,8 @@ void limit_store_good(const struct limit_store_conf *c, const struct limit_key *
 
 /*
  * The scripts' answers into sc or sf (sf->sent says which keys were sent):
- * 0, or -1 for anything but the exact shape (the caller then decides
- * alone). For the fuzzer; the callbacks use them.
+ * 0, or -1 for anything but the exact shape, leaving sc or sf as it was
+ * (the caller then decides alone). For the fuzzer; the callbacks use them.
  */
 struct redisReply;
 int limit_store_parse_check(const struct redisReply *rp, struct store_check *sc);
