@@ -5,6 +5,7 @@ here is stopped, by PID."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,6 +195,126 @@ STUFFING_LIMITS = """  login_limit_zone: "shared:logins:10m"
 """
 
 
+# ---------------------------------------------------------------- Redis
+
+class Redis:
+    """A private redis-server on 127.0.0.1 for the login_limit_store case: a free
+    port, its own directory, nothing persisted (save "", appendonly no), stopped by
+    PID (stop(), also when it did not come up)."""
+
+    def __init__(self, workdir, binary="redis-server", timeout=10.0):
+        if shutil.which(binary) is None:
+            raise RuntimeError("%s not found (scripts/deps.sh bench installs it)" % binary)
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.port = free_ports(1)[0]
+        conf = os.path.join(workdir, "redis.conf")
+        with open(conf, "w") as f:
+            f.write("bind 127.0.0.1\nport %d\nsave \"\"\nappendonly no\ndaemonize no\n"
+                    "protected-mode no\ndir %s\nlogfile \"\"\n" % (self.port, workdir))
+        self.proc = Proc([binary, conf], os.path.join(workdir, "redis.log"))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.call("PING", timeout=1.0) == "PONG":
+                    break
+            except (OSError, RuntimeError):
+                pass
+            if self.proc.p.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("redis-server did not answer PING on port %d:\n%s" % (
+                    self.port, self.proc.text()[-2000:]))
+            time.sleep(0.05)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        self.proc.stop()
+
+    def call(self, *args, timeout=5.0):
+        return resp_call(self.port, *args, timeout=timeout)
+
+    def info(self, section):
+        """INFO SECTION as a dict of its name:value lines (values as text)."""
+        out = {}
+        for line in self.call("INFO", section).splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                out[k] = v
+        return out
+
+    def counts(self):
+        """total_commands_processed, and the calls of each command (INFO commandstats:
+        'evalsha', 'hget', ...), read before the INFO that reads them is counted."""
+        total = int(self.info("stats")["total_commands_processed"])
+        calls = {}
+        for k, v in self.info("commandstats").items():
+            if k.startswith("cmdstat_"):
+                calls[k[8:]] = int(dict(f.split("=", 1) for f in v.split(","))["calls"])
+        return {"total": total, "calls": calls}
+
+
+def resp_call(port, *args, timeout=5.0):
+    """One Redis command on a fresh loopback connection (RESP2). Returns the reply:
+    str for a status or bulk string, int, list, None; raises RuntimeError for an
+    error reply."""
+    req = b"*%d\r\n" % len(args)
+    for a in args:
+        a = str(a).encode()
+        req += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.create_connection((LOOP, port), timeout=timeout) as s:
+        s.sendall(req)
+        f = s.makefile("rb")
+
+        def reply():
+            line = f.readline()
+            if not line.endswith(b"\r\n"):
+                raise OSError("redis closed mid-reply")
+            kind, rest = line[:1], line[1:-2].decode()
+            if kind == b"+":
+                return rest
+            if kind == b"-":
+                raise RuntimeError("redis: " + rest)
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)
+                if len(data) != n + 2:
+                    raise OSError("redis closed mid-reply")
+                return data[:-2].decode("utf-8", "replace")
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [reply() for _ in range(n)]
+            raise OSError("not RESP: %r" % line[:80])
+        return reply()
+
+
+def mailproxy_status(binary, conf):
+    """`mailproxy -s status -c CONF`: the running server's counters (JSON)."""
+    r = subprocess.run([binary, "-s", "status", "-c", conf], capture_output=True, text=True,
+                       timeout=20)
+    out = r.stdout
+    if r.returncode != 0 or "{" not in out:
+        raise RuntimeError("mailproxy -s status: %s %s" % (out[-500:], r.stderr[-500:]))
+    return json.loads(out[out.index("{"):])
+
+
+def limit_zone_status(binary, conf):
+    """The first login_limit_zone of -s status (entries, failures, blocks,
+    blocked_logins, store_answers, fallbacks, ...), with the workers' total of
+    limit_blocked (every login the limits refused, whoever decided)."""
+    st = mailproxy_status(binary, conf)
+    zones = st["login_limit_zones"]
+    out = dict(zones[0] if isinstance(zones, list) else next(iter(zones.values())))
+    out["limit_blocked"] = st["totals"]["limit_blocked"]
+    return out
+
+
 def median(xs):
     xs = sorted(x for x in xs if x is not None)
     if not xs:
@@ -210,6 +331,7 @@ class Proxy:
         os.makedirs(workdir, exist_ok=True)
         self.proc = None
         self.ports = {}
+        self.conf = None
 
     def pids(self):
         if self.proc is None:
@@ -285,6 +407,7 @@ def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepali
         argv = ["nginx", "-p", px.dir, "-c", conf]
     else:
         conf = os.path.join(px.dir, "mailproxy.yaml")
+        px.conf = conf
         with open(conf, "w") as f:
             f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
                                    keepalive, extra))

@@ -35,10 +35,12 @@ class Bench:
         self.tools = os.path.abspath(args.tools)
         self.bin = os.path.abspath(args.bin)
         self.tmp = tempfile.mkdtemp(prefix="mailproxy-bench-")
-        self.rows = []          # (section, metric, unit, nginx, mailproxy, third, better)
+        self.rows = []          # (section, metric, unit, nginx, mailproxy, third, better, fourth)
         # Sections whose third column is not mailproxy + auth_http_keepalive get a
         # table of their own: section -> that column's heading.
         self.third = {"stuffing": "mailproxy + login limits"}
+        # ... and those with a fourth column: section -> its heading.
+        self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
         self.notes = []
         self.started = []
         subprocess.run([os.path.join(REPO, "scripts", "gen-cert.sh"), self.tmp, "cert"], check=True)
@@ -80,9 +82,10 @@ class Bench:
         finally:
             px.stop()
 
-    def add(self, section, metric, unit, vals, better="higher", third="mailproxy+ka"):
+    def add(self, section, metric, unit, vals, better="higher", third="mailproxy+ka",
+            fourth=None):
         self.rows.append((section, metric, unit, vals.get("nginx"), vals.get("mailproxy"),
-                          vals.get(third), better))
+                          vals.get(third), better, vals.get(fourth) if fourth else None))
 
     # -- login handoffs
     def bench_logins(self):
@@ -247,17 +250,22 @@ class Bench:
         lines.append("Benchmark of %s, %d rounds each (median), %s, %d CPUs, %s; %s; "
                      "total %.0f s." % (time.strftime("%Y-%m-%d"), self.a.rounds, cpu,
                                         os.cpu_count(), platform.release(), nginx_v, self.seconds))
-        tables = [("mailproxy + auth_http_keepalive",
+        tables = [("mailproxy + auth_http_keepalive", None,
                    [r for r in self.rows if r[0] not in self.third])]
-        tables += [(head, [r for r in self.rows if r[0] == sec])
+        tables += [(head, self.fourth.get(sec), [r for r in self.rows if r[0] == sec])
                    for sec, head in self.third.items()]
-        for head, rows in tables:
+        for head, head4, rows in tables:
             if not rows:
                 continue
             lines.append("")
-            lines.append("| metric | nginx | mailproxy | ratio | %s | ratio |" % head)
-            lines.append("|---|---:|---:|---:|---:|---:|")
-            for sec, metric, unit, ng, mp, mpk, better in rows:
+            if head4:
+                lines.append("| metric | nginx | mailproxy | ratio | %s | ratio | %s | ratio |"
+                             % (head, head4))
+                lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+            else:
+                lines.append("| metric | nginx | mailproxy | ratio | %s | ratio |" % head)
+                lines.append("|---|---:|---:|---:|---:|---:|")
+            for sec, metric, unit, ng, mp, mpk, better, mp4 in rows:
                 def fmt(v):
                     if v is None:
                         return "—"
@@ -267,8 +275,11 @@ class Bench:
                     if v is None or not ng:
                         return "—"
                     return "%.2f" % (v / ng)
-                lines.append("| %s (%s is better) | %s | %s | %s | %s | %s |" % (
-                    metric, better, fmt(ng), fmt(mp), ratio(mp), fmt(mpk), ratio(mpk)))
+                line = "| %s (%s is better) | %s | %s | %s | %s | %s |" % (
+                    metric, better, fmt(ng), fmt(mp), ratio(mp), fmt(mpk), ratio(mpk))
+                if head4:
+                    line += " %s | %s |" % (fmt(mp4), ratio(mp4))
+                lines.append(line)
         lines.append("")
         for n in self.notes:
             lines.append("- " + n)
@@ -290,7 +301,7 @@ class Bench:
                 return "?"
             return "%.3f" % (v / ng if better == "higher" else ng / v)
         with open(data, "w") as f:
-            for sec, metric, unit, ng, mp, mpk, better in self.rows:
+            for sec, metric, unit, ng, mp, mpk, better, _ in self.rows:
                 if sec in self.third:
                     continue    # its third column is not the chart's
                 if ng and mp and unit in ("/s", "MB/s", "us", "s", "B"):
