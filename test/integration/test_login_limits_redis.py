@@ -66,6 +66,7 @@ def test_address_blocked_on_a_is_blocked_on_b(ctx):
     assert keys and all(re.fullmatch(rb"mailproxy:[0-9a-f]{32}", k) for k in keys), keys
     st = zone_status(ctx, b)
     assert st["store_answers"] >= 3 and st["fallbacks"] == 0, st
+    assert st["blocked_logins"] == 2 and st["blocks"] == 1, st
 
 
 def test_failures_add_up_across_nodes(ctx):

@@ -206,8 +206,10 @@ store_checked(struct store_check *sc, int answered)
 	}
 	limiter_count_store(zone, answered);
 	if (answered && sc->blocked >= 0) {
-		/* The zone keeps the block, for when Redis is away. */
+		/* The zone keeps the block, for when Redis is away, and counts the
+		 * refusal as its own (blocked_logins). */
 		limiter_block(zone, &ks.k[sc->blocked], now + sc->left_ms, now);
+		limiter_blocked(zone, &ks.k[sc->blocked], now);
 		blocked = refuse(s, &ks, sc->blocked, sc->left_ms, now);
 	} else {
 		/* The failures this node saw count even when Redis has lost them (a

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import time
 
-from .util import (LOOPBACK, LogWaits, children_of, free_port, is_listening, mkdir,
-                   pid_alive, read_text, register_live, stop_pid, tail, unregister_live,
+from .util import (LOOPBACK, LogWaits, children_of, free_port, is_listening, listening_ports,
+                   mkdir, pid_alive, read_text, register_live, stop_pid, tail, unregister_live,
                    wait_pid_gone, wait_until)
 from .yamlgen import to_yaml
 
@@ -219,8 +219,10 @@ class MailProxy(LogWaits):
                 self._stderr.close()
                 raise RuntimeError("mailproxy exited with %s during start-up\n%s" % (
                     rc, self.describe()))
+            now_listening = listening_ports()
             pending = [(h, p) for h, p in self.wait_ports
-                       if not is_listening(p, h if h not in ("0.0.0.0", "::") else LOOPBACK)]
+                       if not is_listening(p, h if h not in ("0.0.0.0", "::") else LOOPBACK,
+                                           now_listening)]
             # The master listens before it writes its pid file and forks its
             # workers: wait for those too (the pid file when the config names one,
             # worker_processes when it is a number), so -s commands, pidfile_pid() and
