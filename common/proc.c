@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/xalloc.h"
@@ -60,6 +62,83 @@ proc_set_nofile(long n)
 		log_errno(LL_ALERT, errno, "setrlimit(RLIMIT_NOFILE, %ld) failed, current limit is %llu",
 		    n, (unsigned long long)cur.rlim_cur);
 	}
+}
+
+void
+proc_set_core(long long n)
+{
+	struct rlimit rl = { (rlim_t)n, (rlim_t)n };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		log_errno(LL_ALERT, errno, "setrlimit(RLIMIT_CORE, %lld) failed", n);
+}
+
+void
+proc_set_priority(int nice)
+{
+	if (nice != 0 && setpriority(PRIO_PROCESS, 0, nice) < 0)
+		log_errno(LL_ALERT, errno, "setpriority(%d) failed", nice);
+}
+
+void
+proc_set_affinity(const struct cpu_mask *m)
+{
+	cpu_set_t set;
+	char hex[CPU_MASK_BITS / 4 + 3];
+
+	CPU_ZERO(&set);
+	for (unsigned c = 0; c < CPU_MASK_BITS && c < CPU_SETSIZE; c++)
+		if (cpu_mask_isset(m, c))
+			CPU_SET(c, &set);
+	cpu_mask_hex(m, hex, sizeof(hex));
+	log_msg(LL_NOTICE, "sched_setaffinity(%s)", hex);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		log_errno(LL_ALERT, errno, "sched_setaffinity(%s) failed%s", hex,
+		    errno == EINVAL ? ": the mask has no CPU this process may run on" : "");
+}
+
+/* Whether env names var (as "VAR" or "VAR=..."). */
+static int
+env_names(const char *entry, const char *var, size_t vlen)
+{
+	return strncmp(entry, var, vlen) == 0 && (entry[vlen] == '\0' || entry[vlen] == '=');
+}
+
+char **
+proc_env_build(char **old, const char *const *list, size_t n)
+{
+	size_t cap = n + 2, k = 0;
+	char **env;
+
+	for (char **e = old; e && *e; e++)
+		cap++;
+	env = calloc(cap, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	/* TZ and MAILPROXY_* are kept as nginx keeps TZ and NGINX. */
+	for (char **e = old; e && *e; e++)
+		if (strncmp(*e, "TZ=", 3) == 0 || strncmp(*e, "MAILPROXY_", 10) == 0)
+			env[k++] = *e;
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(list[i], '=');
+		size_t vlen = eq ? (size_t)(eq - list[i]) : strlen(list[i]);
+		size_t j;
+		/* A later entry for a variable replaces an earlier one. */
+		for (j = 0; j < k && !env_names(env[j], list[i], vlen); j++)
+			;
+		char *val = NULL;
+		if (eq)
+			val = (char *)list[i];
+		else
+			for (char **e = old; e && *e && val == NULL; e++)
+				if (env_names(*e, list[i], vlen) && (*e)[vlen] == '=')
+					val = *e;
+		if (val == NULL)
+			continue;
+		env[j < k ? j : k++] = val;
+	}
+	env[k] = NULL;
+	return env;
 }
 
 void

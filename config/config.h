@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "common/arena.h"
+#include "common/cpu.h"
 #include "common/log_conf.h"
 #include "common/net.h"
 
@@ -247,12 +248,25 @@ struct main_conf {
 	int worker_processes;		/* 0 = auto, resolved at load */
 	int worker_processes_auto;
 	long worker_rlimit_nofile;	/* 0 = unchanged */
+	long long worker_rlimit_core;	/* bytes, if worker_rlimit_core_set */
+	int worker_rlimit_core_set;
+	int worker_priority;		/* nice value, -20..20, default 0 */
+	int cpu_affinity_auto;		/* worker_cpu_affinity auto [MASK] */
+	size_t ncpu_affinity;		/* masks; with auto, 0 or 1 */
+	struct cpu_mask *cpu_affinity;
+	struct strlist cpu_affinity_text;	/* as written, for -T; n == 0: unset */
+	char *working_directory;	/* NULL = unchanged */
+	struct strlist env;		/* "VAR" (kept) or "VAR=VALUE" (set) */
+	uint64_t timer_resolution;	/* accepted, no effect (see the reference) */
 	uint64_t worker_shutdown_timeout;	/* 0 = none */
 	char *pid;
 	int daemon;
 	int master_process;
 	unsigned worker_connections;
 	int multi_accept;
+	int use_epoll;			/* events "use": epoll is the only method */
+	int accept_mutex;		/* accepted; EPOLLEXCLUSIVE does its work */
+	uint64_t accept_mutex_delay;
 };
 
 struct config {

@@ -24,6 +24,12 @@ CUSTOM_DECL(limit_rule);
 CUSTOM_DECL(log_level);
 
 CUSTOM_DECL(limit_store);
+/* config_proc.c */
+CUSTOM_DECL(cpu_affinity);
+CUSTOM_DECL(priority);
+CUSTOM_DECL(rlimit_core);
+CUSTOM_DECL(env);
+CUSTOM_DECL(event_use);
 
 /* "IP[:port]", "[IPv6]:port" or "name[:port]" (resolved now) into an address. */
 int load_hostport(struct loader *ld, const struct ynode *val, const char *dname, const char *s,

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/xalloc.h"
 #include "config/config_int.h"
 
@@ -406,8 +407,8 @@ finalize_main(struct config *cf)
 	struct main_conf *mc = &cf->main;
 
 	if (mc->worker_processes_auto) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		mc->worker_processes = n > 0 ? (int)n : 1;
+		unsigned n = cpu_usable();
+		mc->worker_processes = n > 1024 ? 1024 : (int)n;
 	}
 }
 

@@ -25,6 +25,11 @@ printable(const struct directive *d, const void *conf, unsigned ctx)
 		return 0;
 	if (strcmp(d->name, "auth_http") == 0 && ((const struct auth_http_url *)field)->url == NULL)
 		return 0;
+	if (strcmp(d->name, "worker_rlimit_core") == 0 && !((const struct main_conf *)conf)->worker_rlimit_core_set)
+		return 0;
+	if (strcmp(d->name, "worker_cpu_affinity") == 0 &&
+	    ((const struct main_conf *)conf)->cpu_affinity_text.n == 0)
+		return 0;
 	if (strcmp(d->name, "protocol") == 0 && *(const int *)field == MP_PROTO_NONE)
 		return 0;
 	return 1;

@@ -50,9 +50,29 @@ const struct directive directives[] = {
 	{ "user", MAIN, CUSTOM(user), MF(user), .dflt = "nobody nogroup",
 	  .syntax = "user [group]", .doc = "unprivileged user (and group) workers run as when started as root" },
 	{ "worker_processes", MAIN, CUSTOM(worker_processes), MF(worker_processes), .dflt = "1",
-	  .syntax = "number | auto", .doc = "number of worker processes; auto = online CPUs" },
+	  .syntax = "number | auto", .doc = "number of worker processes; auto = the CPUs this process may run on "
+	  "(its affinity, limited by a cgroup v2 cpu.max quota), at least 1" },
 	{ "worker_rlimit_nofile", MAIN, DT_NUM, MF(worker_rlimit_nofile), .min = 1, .max = 1048576,
 	  .syntax = "number", .doc = "RLIMIT_NOFILE for workers" },
+	{ "worker_cpu_affinity", MAIN, CUSTOM(cpu_affinity), MF(cpu_affinity_text),
+	  .syntax = "cpumask ... | auto [cpumask]",
+	  .doc = "binds workers to CPUs: one mask per worker (rightmost bit = CPU 0; with fewer masks "
+	  "than workers the last applies to the rest), or auto: worker i on the i-th CPU this process "
+	  "may run on (wrapping), only among those of cpumask if given" },
+	{ "worker_priority", MAIN, CUSTOM(priority), MF(worker_priority), .dflt = "0",
+	  .syntax = "number", .doc = "nice value of the workers, -20 (highest) to 20 (setpriority)" },
+	{ "worker_rlimit_core", MAIN, CUSTOM(rlimit_core), MF(worker_rlimit_core),
+	  .syntax = "size", .doc = "RLIMIT_CORE for workers (largest core file); unset leaves it alone" },
+	{ "working_directory", MAIN, DT_PATH, MF(working_directory),
+	  .syntax = "directory", .doc = "current directory of the workers (where they dump core); "
+	  "relative to the prefix" },
+	{ "env", MAIN, CUSTOM(env), MF(env),
+	  .syntax = "variable[=value] (or a sequence)", .doc = "environment of the workers: VAR keeps VAR "
+	  "from the master's environment, VAR=VALUE sets it; every other variable is removed, except TZ "
+	  "and mailproxy's own MAILPROXY_* (as nginx keeps TZ and NGINX)" },
+	{ "timer_resolution", MAIN, DT_MSEC, MF(timer_resolution),
+	  .syntax = "interval", .doc = "accepted for nginx configurations, no effect: the worker "
+	  "already reads the clock once per event-loop turn, which is what nginx's setting buys" },
 	{ "worker_shutdown_timeout", MAIN, DT_MSEC, MF(worker_shutdown_timeout),
 	  .syntax = "time", .doc = "how long a gracefully stopping worker may keep sessions" },
 	{ "error_log", MAIN | MS, CUSTOM(error_log), MF(error_log), .dflt = "logs/error.log error",
@@ -69,6 +89,13 @@ const struct directive directives[] = {
 	  .min = 1, .max = 1048576, .syntax = "number", .doc = "connections per worker (client and backend sides count)" },
 	{ "multi_accept", EVENTS, DT_FLAG, MF(multi_accept), .dflt = "off",
 	  .syntax = "on | off", .doc = "accept all pending connections at once" },
+	{ "use", EVENTS, CUSTOM(event_use), MF(use_epoll), .dflt = "epoll",
+	  .syntax = "epoll", .doc = "event method; epoll is the only one on Linux (kqueue, poll... are refused)" },
+	{ "accept_mutex", EVENTS, DT_FLAG, MF(accept_mutex), .dflt = "off",
+	  .syntax = "on | off", .doc = "accepted, no effect: the listening sockets are registered with "
+	  "EPOLLEXCLUSIVE, so the kernel wakes one worker per connection, as nginx does with it off" },
+	{ "accept_mutex_delay", EVENTS, DT_MSEC, MF(accept_mutex_delay), .dflt = "500ms",
+	  .syntax = "time", .doc = "accepted, no effect (see accept_mutex)" },
 
 	/* mail core */
 	{ "listen", SRV, CUSTOM(listen), SF(listen), .flags = DF_NOPRINT,

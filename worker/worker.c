@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
+#include "common/log.h"
 #include "common/net.h"
 #include "common/proc.h"
 #include "common/shm.h"
@@ -266,6 +268,74 @@ worker_config_test(const struct config *cf, char *err, size_t errlen)
 	return tls_validate(cf, err, errlen);
 }
 
+/* worker_cpu_affinity for worker index: its mask, or auto's CPU among those allowed. */
+static void
+set_affinity(const struct main_conf *mc, int index)
+{
+	struct cpu_mask allowed, m;
+	char hex[CPU_MASK_BITS / 4 + 3];
+
+	if (mc->cpu_affinity_text.n == 0)
+		return;
+	if (cpu_allowed(&allowed) < 0) {
+		log_errno(LL_ALERT, errno, "sched_getaffinity() failed");
+		return;
+	}
+	if (mc->cpu_affinity_auto) {
+		const struct cpu_mask *only = mc->ncpu_affinity ? &mc->cpu_affinity[0] : NULL;
+		if (cpu_auto_pick(&allowed, only, (unsigned)index, &m) < 0) {
+			cpu_mask_hex(only, hex, sizeof(hex));
+			log_msg(LL_ALERT, "worker_cpu_affinity auto: none of the CPUs of mask %s is "
+			    "allowed to this process, affinity left unchanged", hex);
+			return;
+		}
+	} else {
+		size_t i = (size_t)index < mc->ncpu_affinity ? (size_t)index : mc->ncpu_affinity - 1;
+		unsigned common = 0;
+		m = mc->cpu_affinity[i];
+		for (size_t w = 0; w < sizeof(m.w) / sizeof(m.w[0]); w++)
+			common += (unsigned)__builtin_popcountll(m.w[w] & allowed.w[w]);
+		if (common == 0) {
+			cpu_mask_hex(&m, hex, sizeof(hex));
+			log_msg(LL_ALERT, "worker_cpu_affinity: the mask \"%s\" (%s) of worker %d has no "
+			    "CPU this process is allowed to run on, affinity left unchanged",
+			    mc->cpu_affinity_text.v[i], hex, index);
+			return;
+		}
+	}
+	proc_set_affinity(&m);
+}
+
+/* env: the workers' environment, as nginx's ngx_set_environment(). */
+static void
+set_environment(const struct main_conf *mc)
+{
+	extern char **environ;
+	static char **env;	/* lives as long as the worker */
+	char **e = proc_env_build(environ, (const char *const *)mc->env.v, mc->env.n);
+
+	if (e == NULL) {
+		log_msg(LL_ALERT, "out of memory building the environment, kept as is");
+		return;
+	}
+	env = e;
+	environ = env;
+}
+
+/* working_directory: nginx's chdir(), after the user switch. */
+static void
+set_working_directory(const struct config *cf)
+{
+	char path[4096];
+	const char *dir;
+
+	if (cf->main.working_directory == NULL)
+		return;
+	dir = config_path(cf, cf->main.working_directory, path, sizeof(path));
+	if (chdir(dir) < 0)
+		log_errno(LL_ALERT, errno, "chdir(\"%s\") failed", dir);
+}
+
 int
 worker_main(struct cycle *c, int index, int slot, int single)
 {
@@ -278,14 +348,23 @@ worker_main(struct cycle *c, int index, int slot, int single)
 		stats_self->pid = (int32_t)getpid();
 		stats_self->state = SLOT_RUNNING;
 	}
-	if (!single)
+	if (!single) {
 		proctitle_set("mailproxy: worker process");
+		set_affinity(&cy->cf->main, index);
+		proc_set_priority(cy->cf->main.worker_priority);
+		if (cy->cf->main.worker_rlimit_core_set)
+			proc_set_core(cy->cf->main.worker_rlimit_core);
+	}
 	proc_set_nofile(cy->cf->main.worker_rlimit_nofile);
 	/* Anything that reads root-only files happens before the switch. */
 	if (session_init(cy) < 0)
 		return 2;
-	if (!single)
+	if (!single) {
+		/* After session_init: TLS is set up with the master's environment. */
+		set_environment(&cy->cf->main);
 		proc_drop_privs(cy->cf->main.user, cy->uid, cy->gid);
+		set_working_directory(cy->cf);
+	}
 	timer_reset();
 	clock_update();
 	if (ev_init() < 0) {

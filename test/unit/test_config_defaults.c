@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/log.h"
 #include "test/unit/config_helpers.h"
 
@@ -239,11 +240,17 @@ Test(config_defaults, no_mail_block)
 Test(config_defaults, worker_processes_auto)
 {
 	struct config *cf;
+	struct cpu_mask m;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	LOAD_OK(cf, "worker_processes: auto\n");
 	cr_assert_eq(cf->main.worker_processes_auto, 1);
-	cr_assert_eq(cf->main.worker_processes, n > 0 ? (int)n : 1);
+	cr_assert_eq(cf->main.worker_processes, (int)cpu_usable());
+	/* The CPUs this process may run on, not all those online. */
+	cr_assert(cpu_allowed(&m) == 0);
+	cr_assert_leq(cf->main.worker_processes, (int)cpu_mask_count(&m));
+	cr_assert_leq(cf->main.worker_processes, n > 0 ? (int)n : 1);
+	cr_assert_geq(cf->main.worker_processes, 1);
 	config_free(cf);
 }
 

@@ -642,3 +642,37 @@ Test(config_errors, values_dump_could_not_keep)
 	    "012345678901234567890123:1m\"\n"), "t.yaml:3:22: \"ssl_session_cache\": zone name "
 	    "\"0123456789012345...\" is longer than 63 characters");
 }
+
+Test(config_errors, worker_process_directives)
+{
+	EXPECT_ERR("worker_cpu_affinity: \"01 12\"\n",
+	    "t.yaml:1:22: \"worker_cpu_affinity\": invalid character \"2\" in CPU mask \"12\" "
+	    "(expected 0 and 1, the rightmost for CPU 0)");
+	EXPECT_ERR("worker_cpu_affinity: [\"01\", \"000\"]\n",
+	    "t.yaml:1:29: \"worker_cpu_affinity\": CPU mask \"000\" has no CPU (no 1 bit)");
+	EXPECT_ERR("worker_cpu_affinity: \"auto 01 10\"\n",
+	    "t.yaml:1:22: \"worker_cpu_affinity\": expected \"auto [mask]\", got 3 values");
+	EXPECT_ERR("worker_cpu_affinity: \"01 auto\"\n",
+	    "t.yaml:1:22: \"worker_cpu_affinity\": invalid character \"o\" in CPU mask \"auto\" "
+	    "(expected 0 and 1, the rightmost for CPU 0)");
+	EXPECT_ERR("worker_priority: 21\n",
+	    "t.yaml:1:18: \"worker_priority\": expected a nice value from -20 to 20, got \"21\"");
+	EXPECT_ERR("worker_priority: -21\n",
+	    "t.yaml:1:18: \"worker_priority\": expected a nice value from -20 to 20, got \"-21\"");
+	EXPECT_ERR("worker_rlimit_core: lots\n",
+	    "t.yaml:1:21: \"worker_rlimit_core\": expected a size such as 0, 500m or 2g, got \"lots\"");
+	EXPECT_ERR("env: [\"=x\"]\n",
+	    "t.yaml:1:7: \"env\": expected \"VAR\" or \"VAR=VALUE\" (a name without blanks or control "
+	    "characters), got \"=x\"");
+	EXPECT_ERR("env: {A: b}\n",
+	    "t.yaml:1:6: \"env\": expected \"VAR\" or \"VAR=VALUE\", or a sequence of them");
+	EXPECT_ERR("events:\n  use: kqueue\n",
+	    "t.yaml:2:8: \"use\": the \"kqueue\" method is not supported: mailproxy runs on Linux "
+	    "and its event loop is built on epoll (use epoll or leave \"use\" out)");
+	EXPECT_ERR("events:\n  use: fancy\n",
+	    "t.yaml:2:8: \"use\": unknown event method \"fancy\" (expected epoll)");
+	EXPECT_ERR("use: epoll\n",
+	    "t.yaml:1:1: \"use\": not allowed in \"main\" (allowed in \"events\")");
+	EXPECT_ERR("events:\n  accept_mutex: maybe\n",
+	    "t.yaml:2:17: \"accept_mutex\": expected on or off, got \"maybe\"");
+}
