@@ -320,6 +320,18 @@ set_environment(const struct main_conf *mc)
 	}
 	env = e;
 	environ = env;
+	/* Names only: values may be secrets. */
+	char names[1024];
+	size_t o = 0;
+	names[0] = '\0';
+	for (char **v = env; *v && o + 2 < sizeof(names); v++) {
+		int n = snprintf(names + o, sizeof(names) - o, "%s%.*s", o ? " " : "",
+		    (int)strcspn(*v, "="), *v);
+		if (n < 0)
+			break;
+		o += (size_t)n < sizeof(names) - o ? (size_t)n : sizeof(names) - o - 1;
+	}
+	log_msg(LL_DEBUG, "worker environment: %s", names[0] ? names : "(empty)");
 }
 
 /* working_directory: nginx's chdir(), after the user switch. */
