@@ -161,7 +161,9 @@ proctitle_init(int argc, char **argv)
 	}
 	/* Move the environment and the arguments out of the way before the
 	 * title is written over them; argv stays valid for a binary upgrade. */
-	char **newenv = xcalloc(n + 1, sizeof(*newenv));
+	/* The array stays ours (static) when env later installs another. */
+	static char **newenv;
+	newenv = xcalloc(n + 1, sizeof(*newenv));
 	proctitle_env = xcalloc(n + 1, sizeof(*proctitle_env));
 	for (size_t i = 0; i < n; i++)
 		newenv[i] = proctitle_env[i] = xstrdup(environ[i]);
