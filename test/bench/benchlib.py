@@ -348,10 +348,12 @@ class Proxy:
             self.proc = None
 
 
-def nginx_conf(d, ports, auth_url, cert, key, workers, conns):
+def nginx_conf(d, ports, auth_url, cert, key, workers, conns, affinity=None):
+    """affinity: worker_cpu_affinity's value ("auto", masks), or None for none."""
+    aff = "worker_cpu_affinity %s;\n" % affinity if affinity else ""
     return """load_module /usr/lib/nginx/modules/ngx_mail_module.so;
 worker_processes %(workers)d;
-worker_rlimit_nofile 20000;
+%(aff)sworker_rlimit_nofile 20000;
 error_log %(d)s/error.log crit;
 pid %(d)s/nginx.pid;
 daemon off;
@@ -368,16 +370,20 @@ mail {
     server { listen 127.0.0.1:%(imaps)d ssl; protocol imap; }
     server { listen 127.0.0.1:%(imapsnt)d ssl; protocol imap; ssl_session_tickets off; }
 }
-""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, **ports)
+""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, aff=aff,
+           **ports)
 
 
-def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive, extra=""):
-    """extra: more settings of the mail block, as YAML lines indented by 2."""
+def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive, extra="",
+                   affinity=None):
+    """extra: more settings of the mail block, as YAML lines indented by 2;
+    affinity: worker_cpu_affinity's value ("auto", masks), or None for none."""
     ka = "  auth_http_keepalive: %d\n" % keepalive if keepalive else ""
     ka += extra
+    aff = "worker_cpu_affinity: \"%s\"\n" % affinity if affinity else ""
     return """daemon: off
 worker_processes: %(workers)d
-worker_rlimit_nofile: 20000
+%(aff)sworker_rlimit_nofile: 20000
 error_log: %(d)s/error.log crit
 pid: %(d)s/mailproxy.pid
 events: {worker_connections: %(conns)d}
@@ -393,25 +399,31 @@ mail:
     - {listen: "127.0.0.1:%(smtp)d", protocol: smtp}
     - {listen: "127.0.0.1:%(imaps)d ssl", protocol: imap}
     - {listen: "127.0.0.1:%(imapsnt)d ssl", protocol: imap, ssl_session_tickets: off}
-""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, ka=ka, **ports)
+""" % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, ka=ka,
+           aff=aff, **ports)
 
 
 def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0,
-                extra=""):
+                extra="", affinity=None, cpus=None):
+    """cpus: a CPU list ("0-7") the proxy starts on (taskset, which execs it: the
+    PID stays the proxy's), so that worker_cpu_affinity auto picks among those."""
     names = ("imap", "pop3", "smtp", "imaps", "imapsnt")
     px.ports = dict(zip(names, free_ports(len(names))))
     if px.kind == "nginx":
         conf = os.path.join(px.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(nginx_conf(px.dir, px.ports, auth_url, cert, key, workers, conns))
+            f.write(nginx_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
+                               affinity))
         argv = ["nginx", "-p", px.dir, "-c", conf]
     else:
         conf = os.path.join(px.dir, "mailproxy.yaml")
         px.conf = conf
         with open(conf, "w") as f:
             f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
-                                   keepalive, extra))
+                                   keepalive, extra, affinity))
         argv = [binary, "-c", conf]
+    if cpus:
+        argv = ["taskset", "-c", cpus] + argv
     px.proc = Proc(argv, os.path.join(px.dir, "stdout.log"))
     for p in px.ports.values():
         wait_port(p)

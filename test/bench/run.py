@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 import benchmem  # noqa: E402
+import scaling  # noqa: E402
 import stuffing  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +42,8 @@ class Bench:
         self.third = {"stuffing": "mailproxy + login limits"}
         # ... and those with a fourth column: section -> its heading.
         self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
+        # Sections with only the nginx and mailproxy columns (a table of their own).
+        self.two = {"scaling"}
         self.notes = []
         self.started = []
         subprocess.run([os.path.join(REPO, "scripts", "gen-cert.sh"), self.tmp, "cert"], check=True)
@@ -223,7 +226,8 @@ class Bench:
             steps = [("logins", self.bench_logins), ("tls", self.bench_tls),
                      ("relay", self.bench_stream), ("memory", lambda: benchmem.bench_memory(self)),
                      ("max sessions", lambda: benchmem.bench_max(self)),
-                     ("stuffing", lambda: stuffing.bench_stuffing(self))]
+                     ("stuffing", lambda: stuffing.bench_stuffing(self)),
+                     ("scaling", lambda: scaling.bench_scaling(self))]
             for name, fn in steps:
                 if self.a.only and name not in self.a.only:
                     continue
@@ -251,14 +255,18 @@ class Bench:
                      "total %.0f s." % (time.strftime("%Y-%m-%d"), self.a.rounds, cpu,
                                         os.cpu_count(), platform.release(), nginx_v, self.seconds))
         tables = [("mailproxy + auth_http_keepalive", None,
-                   [r for r in self.rows if r[0] not in self.third])]
+                   [r for r in self.rows if r[0] not in self.third and r[0] not in self.two])]
+        tables += [(None, None, [r for r in self.rows if r[0] == sec]) for sec in sorted(self.two)]
         tables += [(head, self.fourth.get(sec), [r for r in self.rows if r[0] == sec])
                    for sec, head in self.third.items()]
         for head, head4, rows in tables:
             if not rows:
                 continue
             lines.append("")
-            if head4:
+            if head is None:
+                lines.append("| metric | nginx | mailproxy | ratio |")
+                lines.append("|---|---:|---:|---:|")
+            elif head4:
                 lines.append("| metric | nginx | mailproxy | ratio | %s | ratio | %s | ratio |"
                              % (head, head4))
                 lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -277,7 +285,10 @@ class Bench:
                     return "%.2f" % (v / ng)
                 line = "| %s (%s is better) | %s | %s | %s | %s | %s |" % (
                     metric, better, fmt(ng), fmt(mp), ratio(mp), fmt(mpk), ratio(mpk))
-                if head4:
+                if head is None:
+                    line = "| %s (%s is better) | %s | %s | %s |" % (
+                        metric, better, fmt(ng), fmt(mp), ratio(mp))
+                elif head4:
                     line += " %s | %s |" % (fmt(mp4), ratio(mp4))
                 lines.append(line)
         lines.append("")
@@ -302,8 +313,8 @@ class Bench:
             return "%.3f" % (v / ng if better == "higher" else ng / v)
         with open(data, "w") as f:
             for sec, metric, unit, ng, mp, mpk, better, _ in self.rows:
-                if sec in self.third:
-                    continue    # its third column is not the chart's
+                if sec in self.third or sec in self.two:
+                    continue    # its third column is not the chart's (or it has none)
                 if ng and mp and unit in ("/s", "MB/s", "us", "s", "B"):
                     label = metric.replace('"', "'").replace(" (tickets ", " (t. ")
                     label = label.replace("PSS per idle session", "idle PSS")
@@ -342,7 +353,14 @@ def main():
     ap.add_argument("--tools", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
-    ap.add_argument("--only", action="append", help="logins, tls, relay, memory, max sessions, stuffing")
+    ap.add_argument("--only", action="append",
+                    help="logins, tls, relay, memory, max sessions, stuffing, scaling")
+    ap.add_argument("--workers", default="1,2",
+                    help="scaling: worker counts to compare, e.g. 1,2,4 on a bigger box (1,2)")
+    ap.add_argument("--proxy-cpus", default=None,
+                    help="scaling: start the proxies on these CPUs (taskset -c LIST, e.g. 0-7), "
+                         "so that worker_cpu_affinity auto binds among them; run run.py itself "
+                         "under taskset on other CPUs to keep the tools apart")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     b = Bench(args)
