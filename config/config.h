@@ -49,9 +49,12 @@ struct strlist {
 	char **v;
 };
 
+struct cvalue;
+
 struct kv {
 	char *name;
-	char *value;
+	char *value;			/* as written (-T prints it) */
+	const struct cvalue *cv;	/* auth_http_header: compiled (config_vars.h), else NULL */
 };
 
 struct kvlist {

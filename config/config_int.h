@@ -19,6 +19,7 @@
 #define DF_MAILPROXY	0x01	/* mailproxy only, not in nginx */
 #define DF_SEED		0x02	/* from the seed document, since removed from nginx */
 #define DF_NOPRINT	0x04	/* not printed by -T (folded into other settings) */
+#define DF_VARS		0x08	/* DT_KVLIST values may hold variables (config_vars.h) */
 
 enum dir_type {
 	DT_FLAG, DT_MSEC, DT_SIZE, DT_NUM, DT_STR, DT_PATH, DT_STRLIST, DT_PATHLIST,

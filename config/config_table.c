@@ -12,6 +12,7 @@
 
 #include "config/config_custom.h"
 #include "config/config_int.h"
+#include "config/config_vars.h"
 
 #define MAIN	CTX_MAIN
 #define EVENTS	CTX_EVENTS
@@ -121,8 +122,11 @@ const struct directive directives[] = {
 	/* auth_http */
 	{ "auth_http", MS, CUSTOM(auth_http), SF(auth_http),
 	  .syntax = "URL", .doc = "[http://]host[:port][/uri] or unix:/path[:/uri] of the auth service" },
-	{ "auth_http_header", MS, DT_KVLIST, SF(auth_http_header),
-	  .syntax = "{name: value} or [\"name value\", ...]", .doc = "extra request headers to the auth service" },
+	{ "auth_http_header", MS, DT_KVLIST, SF(auth_http_header), .flags = DF_VARS,
+	  .syntax = "{name: value} or [\"name value\", ...]",
+	  .doc = "extra request headers to the auth service; values may hold $remote_addr, "
+	  "$remote_port, $server_addr, $server_port, $ssl_server_name and $protocol ($name or "
+	  "${name}; $$ is a literal $), unlike nginx's, which are verbatim" },
 	{ "auth_http_timeout", MS, DT_MSEC, SF(auth_http_timeout), .dflt = "60s",
 	  .syntax = "time", .doc = "auth service timeout" },
 	{ "auth_http_pass_client_cert", MS, DT_FLAG, SF(auth_http_pass_client_cert), .dflt = "off",
@@ -347,6 +351,29 @@ copy_list(struct loader *ld, const struct directive *d, struct strlist *l,
 	return 0;
 }
 
+/*
+ * A value of a DF_VARS directive, compiled; an error points at the column
+ * of its '$' (exact for a one-line scalar without escapes before it).
+ */
+static int
+compile_vars(struct loader *ld, const struct directive *d, const struct ynode *vn,
+    const char *value, struct kv *kv)
+{
+	struct cvalue *cv = arena_calloc(&ld->cf->arena, sizeof(*cv));
+	char msg[160];
+	size_t pos = 0;
+
+	if (cv == NULL)
+		return lerr(ld, vn, d->name, "out of memory");
+	if (cvalue_compile(value, &ld->cf->arena, cv, &pos, msg, sizeof(msg)) < 0) {
+		struct ynode at = *vn;
+		at.col += (vn->plain ? 0 : 1) + (int)(value - vn->str) + (int)pos;
+		return lerr(ld, &at, d->name, "\"%s\": %s", kv->name, msg);
+	}
+	kv->cv = cv;
+	return 0;
+}
+
 static int
 set_kvlist(struct loader *ld, const struct directive *d, struct kvlist *kl,
     const struct ynode *val)
@@ -413,6 +440,8 @@ set_kvlist(struct loader *ld, const struct directive *d, struct kvlist *kl,
 		kl->v[kl->n].value = arena_strdup(ar, value);
 		if (kl->v[kl->n].name == NULL || kl->v[kl->n].value == NULL)
 			return lerr(ld, kn, d->name, "out of memory");
+		if ((d->flags & DF_VARS) && compile_vars(ld, d, vn, value, &kl->v[kl->n]) < 0)
+			return -1;
 		kl->n++;
 	}
 	return 0;

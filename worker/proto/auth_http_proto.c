@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "common/net.h"
+#include "config/config_vars.h"
 #include "worker/proto/auth_http_proto.h"
 
 void
@@ -67,6 +68,39 @@ method_name(unsigned m)
 	}
 }
 
+/*
+ * An auth_http_header line; variables are %-escaped as Auth-User is, so a
+ * client's SNI cannot break the header block or add a header.
+ */
+static int
+header_vars(struct buf *b, const struct kv *h, const struct auth_params *p)
+{
+	const char *vals[CVAR_COUNT] = {
+		[CVAR_REMOTE_ADDR] = p->client_ip,
+		[CVAR_REMOTE_PORT] = p->client_port,
+		[CVAR_SERVER_ADDR] = p->server_addr,
+		[CVAR_SERVER_PORT] = p->server_port,
+		[CVAR_SSL_SERVER_NAME] = p->ssl_server_name,
+		[CVAR_PROTOCOL] = config_proto_name(p->protocol),
+	};
+	int bad = 0;
+
+	if (h->cv == NULL)
+		return header(b, h->name, h->value);
+	buf_printf(b, "%s: ", h->name);
+	for (size_t i = 0; i < h->cv->n; i++) {
+		const struct cpart *c = &h->cv->parts[i];
+		if (c->var == CVAR_LITERAL) {
+			bad |= memchr(c->text, '\r', c->len) != NULL || memchr(c->text, '\n', c->len) != NULL;
+			buf_append(b, c->text, c->len);
+		} else if (c->var >= 0 && c->var < CVAR_COUNT && vals[c->var] != NULL) {
+			auth_http_escape(b, vals[c->var]);
+		}
+	}
+	buf_puts(b, "\r\n");
+	return bad ? -1 : 0;
+}
+
 int
 auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_params *p,
     int keepalive)
@@ -88,6 +122,8 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 	bad |= header(out, "Auth-Protocol", config_proto_name(p->protocol));
 	buf_printf(out, "Auth-Login-Attempt: %u\r\n", p->attempt);
 	bad |= header(out, "Client-IP", p->client_ip);
+	if (p->client_port)
+		bad |= header(out, "Client-Port", p->client_port);
 	if (p->client_host)
 		bad |= header(out, "Client-Host", p->client_host);
 	if (p->pp_addr) {
@@ -117,6 +153,8 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 				bad |= header(out, "Auth-SSL-Serial", p->ssl_serial);
 			if (p->ssl_fingerprint)
 				bad |= header(out, "Auth-SSL-Fingerprint", p->ssl_fingerprint);
+			if (p->ssl_fingerprint_sha256)
+				bad |= header(out, "Auth-SSL-Fingerprint-SHA256", p->ssl_fingerprint_sha256);
 			if (p->ssl_cert) {
 				buf_puts(out, "Auth-SSL-Cert: ");
 				auth_http_escape(out, p->ssl_cert);
@@ -125,7 +163,7 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 		}
 	}
 	for (size_t i = 0; i < conf->auth_http_header.n; i++)
-		bad |= header(out, conf->auth_http_header.v[i].name, conf->auth_http_header.v[i].value);
+		bad |= header_vars(out, &conf->auth_http_header.v[i], p);
 	if (keepalive)
 		buf_puts(out, "Connection: keep-alive\r\n");
 	buf_puts(out, "\r\n");
@@ -232,6 +270,14 @@ apply_header(struct auth_result *res, const char *name, size_t nl, const char *v
 			if (!isdigit((unsigned char)v[i]) && v[i] != '.' && v[i] != ' ')
 				return parse_error(res, "auth http server sent invalid Auth-Error-Code");
 		snprintf(res->code, sizeof(res->code), "%.*s", (int)vl, v);
+	} else if (NAME("Auth-Method")) {
+		/* The backend login for SMTP with proxy_smtp_auth (nginx #155, #601). */
+		static const struct { const char *name; int m; } bem[] = {
+			{ "plain", BE_AUTH_PLAIN }, { "login", BE_AUTH_LOGIN }, { "none", BE_AUTH_NONE } };
+		res->be_auth = BE_AUTH_INVALID;
+		for (size_t i = 0; i < sizeof(bem) / sizeof(bem[0]); i++)
+			if (vl == strlen(bem[i].name) && strncasecmp(v, bem[i].name, vl) == 0)
+				res->be_auth = bem[i].m;
 	} else if (NAME("Auth-User")) {
 		free(res->user);
 		if ((res->user = dup_value(v, vl)) == NULL)
@@ -322,6 +368,11 @@ auth_http_check_ok(struct auth_result *res, enum mail_proto proto, unsigned meth
 	if (proto != MP_PROTO_SMTP && res->pass == NULL && !client_pw) {
 		res->status = AUTH_ERROR;
 		res->reason = "auth http server did not send password";
+		return -1;
+	}
+	if (proto == MP_PROTO_SMTP && res->be_auth == BE_AUTH_INVALID) {
+		res->status = AUTH_ERROR;
+		res->reason = "auth http server sent invalid Auth-Method";
 		return -1;
 	}
 	if ((res->user && strpbrk(res->user, "\r\n")) || (res->pass && strpbrk(res->pass, "\r\n"))) {

@@ -20,13 +20,17 @@ struct auth_params {
 	const char *login, *passwd, *salt;
 	enum mail_proto protocol;
 	unsigned attempt;
-	const char *client_ip;
+	const char *client_ip;		/* after PROXY protocol from a trusted source: the real client */
+	const char *client_port;	/* of the same address: Client-Port, $remote_port */
+	const char *server_addr, *server_port;	/* where the client connected: $server_addr, $server_port */
 	const char *client_host;	/* NULL: no Client-Host header */
 	const char *smtp_helo, *smtp_from, *smtp_to;	/* method none */
 	/* TLS facts of the client connection (NULL/0 when plaintext). */
 	int ssl;
 	const char *ssl_protocol, *ssl_cipher;
 	const char *ssl_verify, *ssl_subject, *ssl_issuer, *ssl_serial, *ssl_fingerprint;
+	const char *ssl_fingerprint_sha256;	/* freenginx 1.27.4 */
+	const char *ssl_server_name;	/* SNI, NULL when none: $ssl_server_name */
 	const char *ssl_cert;		/* PEM, when auth_http_pass_client_cert */
 	/* PROXY protocol header the client side sent (NULL when none). */
 	const char *pp_addr, *pp_port, *pp_server_addr, *pp_server_port;
@@ -39,6 +43,15 @@ enum auth_status {
 	AUTH_ERROR,		/* the service is down or answered nonsense */
 };
 
+/* The backend login an OK answer asks for (Auth-Method; SMTP with proxy_smtp_auth). */
+enum be_auth {
+	BE_AUTH_DEFAULT,	/* no Auth-Method: PLAIN, as nginx */
+	BE_AUTH_PLAIN,
+	BE_AUTH_LOGIN,		/* AUTH LOGIN (Exchange) */
+	BE_AUTH_NONE,		/* no AUTH; XCLIENT carries the login */
+	BE_AUTH_INVALID,	/* a value we do not know: an error for SMTP */
+};
+
 struct auth_result {
 	enum auth_status status;
 	char text[512];			/* Auth-Status error text */
@@ -48,6 +61,7 @@ struct auth_result {
 	int have_server, have_port;
 	char *user;			/* Auth-User override (heap) */
 	char *pass;			/* Auth-Pass (heap) */
+	int be_auth;			/* enum be_auth, from Auth-Method */
 	const char *reason;		/* for the log when AUTH_ERROR */
 	int err;			/* errno behind reason, 0 if none */
 	/* Framing, for auth_http_keepalive: may the connection serve again? */

@@ -140,6 +140,7 @@ struct proto_ctx {
 	/* Filled from the auth service's answer for the backend login. */
 	const char *be_login;
 	const char *be_passwd;	/* NULL: none (APOP, CRAM-MD5, EXTERNAL without Auth-Pass) */
+	uint8_t be_auth;	/* enum be_auth: the auth service's Auth-Method (SMTP) */
 	union {
 		struct imap_ctx imap;
 		struct pop3_ctx pop3;

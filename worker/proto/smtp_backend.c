@@ -2,7 +2,8 @@
  * SMTP backend login, pure: wait for the 220 greeting, EHLO (with our name
  * before XCLIENT, else with the client's), then XCLIENT with the client's
  * details and its HELO/EHLO again (xclient on), then either AUTH PLAIN
- * (proxy_smtp_auth), or the client's MAIL
+ * (proxy_smtp_auth; AUTH LOGIN or no AUTH at all when the auth service
+ * answered "Auth-Method: login" or "none"), or the client's MAIL
  * and RCPT (smtp_auth none), or nothing. Multi-line replies count once, at
  * their last line. With no password to send (EXTERNAL, CRAM-MD5 and no
  * Auth-Pass) the login ends as an internal error, "no password available",
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "common/net.h"
+#include "worker/proto/auth_http_proto.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl.h"
 
@@ -36,6 +38,8 @@ enum smtp_be_state {
 	SMTP_BE_RCPT,		/* sent RCPT, relaying the reply */
 	SMTP_BE_STARTTLS,	/* proxy_starttls: sent STARTTLS, waiting for 220 */
 	SMTP_BE_XCLIENT_EARLY,	/* sent XCLIENT right after the greeting */
+	SMTP_BE_LOGIN_USER,	/* sent AUTH LOGIN, waiting for 334 (Username:) */
+	SMTP_BE_LOGIN_PASS,	/* sent the user name, waiting for 334 (Password:) */
 };
 
 /* A multi-line RCPT reply relayed to the client stops growing here. */
@@ -100,6 +104,17 @@ client_helo(const struct proto_ctx *ctx)
 }
 
 /*
+ * Whether the backend login ends with an AUTH: proxy_smtp_auth, unless the
+ * auth service said "Auth-Method: none" for this login; then XCLIENT carries
+ * the login, as without proxy_smtp_auth.
+ */
+static int
+backend_auth(const struct proto_ctx *ctx)
+{
+	return ctx->conf->proxy_smtp_auth && ctx->be_auth != BE_AUTH_NONE;
+}
+
+/*
  * The seed's form, "XCLIENT PROTO=ESMTP HELO=... ADDR=... LOGIN=... NAME=...",
  * every value xtext-encoded (nginx 1.29 sends ADDR, LOGIN and NAME only).
  */
@@ -120,7 +135,7 @@ send_xclient(struct proto_ctx *ctx)
 	if (ctx->client_addr->sa_family == AF_INET6 && strchr(ip, ':') != NULL)
 		buf_puts(ctx->bout, "IPV6:");
 	smtp_xtext(ctx->bout, ip);
-	if (ctx->be_login != NULL && ctx->be_login[0] != '\0' && !ctx->conf->proxy_smtp_auth) {
+	if (ctx->be_login != NULL && ctx->be_login[0] != '\0' && !backend_auth(ctx)) {
 		buf_puts(ctx->bout, " LOGIN=");
 		smtp_xtext(ctx->bout, ctx->be_login);
 	}
@@ -128,6 +143,34 @@ send_xclient(struct proto_ctx *ctx)
 	smtp_xtext(ctx->bout, ctx->client_host != NULL ? ctx->client_host : "[UNAVAILABLE]");
 	buf_puts(ctx->bout, "\r\n");
 	be_set_state(ctx, SMTP_BE_XCLIENT);
+}
+
+/* One base64 line of an AUTH LOGIN answer: the user name or the password. */
+static enum backend_action
+send_login_b64(struct proto_ctx *ctx, const char *s, enum smtp_be_state next)
+{
+	char *b64 = b64_encode_dup(s, strlen(s));
+
+	if (b64 == NULL)
+		return BA_INVALID;
+	buf_printf(ctx->bout, "%s\r\n", b64);
+	memset(b64, 0, strlen(b64));
+	free(b64);
+	be_set_state(ctx, next);
+	return BA_CONTINUE;
+}
+
+/* "Auth-Method: login": AUTH LOGIN without an initial response, as Exchange wants. */
+static enum backend_action
+send_auth_login(struct proto_ctx *ctx)
+{
+	if (ctx->be_passwd == NULL) {
+		ctx->reason = "no password available";
+		return BA_ERROR;
+	}
+	buf_puts(ctx->bout, "AUTH LOGIN\r\n");
+	be_set_state(ctx, SMTP_BE_LOGIN_USER);
+	return BA_CONTINUE;
 }
 
 static enum backend_action
@@ -180,8 +223,8 @@ after_helo(struct proto_ctx *ctx)
 		be_set_state(ctx, SMTP_BE_MAIL);
 		return BA_CONTINUE;
 	}
-	if (ctx->conf->proxy_smtp_auth)
-		return send_auth_plain(ctx);
+	if (backend_auth(ctx))
+		return ctx->be_auth == BE_AUTH_LOGIN ? send_auth_login(ctx) : send_auth_plain(ctx);
 	return logged_in(ctx);
 }
 
@@ -300,6 +343,14 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 		if (code != 250)
 			return BA_INVALID;
 		return after_helo(ctx);
+	case SMTP_BE_LOGIN_USER:
+		if (code != 334)
+			return BA_INVALID;
+		return send_login_b64(ctx, ctx->be_login, SMTP_BE_LOGIN_PASS);
+	case SMTP_BE_LOGIN_PASS:
+		if (code != 334)
+			return BA_INVALID;
+		return send_login_b64(ctx, ctx->be_passwd, SMTP_BE_AUTH);
 	case SMTP_BE_AUTH:
 		if (code != 235)
 			return BA_INVALID;

@@ -287,20 +287,46 @@ session_internal_error(struct session *s, const char *why, int err)
 	}
 }
 
+/* The addresses an auth request names, as text; they live until it is built. */
+struct auth_addrs {
+	char ip[NET_ADDRSTRLEN], port[8];
+	char server_ip[NET_ADDRSTRLEN], server_port[8];
+};
+
+/*
+ * Client-IP, Client-Port, $remote_addr and $remote_port are one address: the
+ * connection's peer, or the PROXY protocol source when it came from
+ * set_real_ip_from. $server_addr/$server_port are where the client
+ * connected (getsockname() on a wildcard listen, only when a header uses
+ * variables).
+ */
 static void
-fill_auth_params(struct session *s, struct auth_params *p, char *ip, size_t iplen)
+fill_auth_params(struct session *s, struct auth_params *p, struct auth_addrs *a)
 {
 	struct proto_ctx *ctx = &s->pa->ctx;
+	const struct kvlist *hl = &s->conf->auth_http_header;
 
 	memset(p, 0, sizeof(*p));
-	net_ntop(&s->client.sa, ip, iplen);
+	net_ntop(&s->client.sa, a->ip, sizeof(a->ip));
+	snprintf(a->port, sizeof(a->port), "%d", net_port(&s->client.sa));
+	p->client_port = a->port;
+	for (size_t i = 0; i < hl->n; i++) {
+		if (hl->v[i].cv == NULL)
+			continue;
+		const struct sockaddr *local = session_local_addr(s);
+		net_ntop(local, a->server_ip, sizeof(a->server_ip));
+		snprintf(a->server_port, sizeof(a->server_port), "%d", net_port(local));
+		p->server_addr = a->server_ip;
+		p->server_port = a->server_port;
+		break;
+	}
 	p->method = ctx->cr.method;
 	p->login = ctx->cr.login;
 	p->passwd = ctx->cr.passwd;
 	p->salt = ctx->cr.salt;
 	p->protocol = s->conf->protocol;
 	p->attempt = ctx->login_attempt;
-	p->client_ip = ip;
+	p->client_ip = a->ip;
 	p->client_host = s->pa->client_host;
 	if (s->pa->have_pp) {
 		p->pp_addr = s->pa->pp_addr;
@@ -341,9 +367,9 @@ static void
 ask_auth(struct session *s)
 {
 	struct auth_params p;
-	char ip[NET_ADDRSTRLEN];
+	struct auth_addrs a;
 
-	fill_auth_params(s, &p, ip, sizeof(ip));
+	fill_auth_params(s, &p, &a);
 	session_set_state(s, SS_AUTH);
 	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
 	s->auth = auth_http_start(s->conf, &p, auth_done, s, &s->pa->ar);
@@ -427,6 +453,7 @@ auth_done(void *arg, struct auth_result *res)
 		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.method == AUTHM_APOP ||
 		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
 		    NULL : pa->ctx.cr.passwd;
+		pa->ctx.be_auth = (uint8_t)res->be_auth;
 		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));
 		backend_connect(s);
 		return;

@@ -263,7 +263,21 @@ session_tls_handshake_run(struct session *s)
 }
 
 /* Buffers for the Auth-SSL-* values: auth_http_build() copies them at once. */
-static char v_verify[256], v_subject[1024], v_issuer[1024], v_serial[128], v_fp[64];
+static char v_verify[256], v_subject[1024], v_issuer[1024], v_serial[128], v_fp[64], v_fp256[72];
+
+/* The certificate's digest in lower-case hex, as nginx's Auth-SSL-Fingerprint; NULL on failure. */
+static const char *
+cert_digest_hex(X509 *cert, const EVP_MD *md, char *out, size_t outlen)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+
+	if (X509_digest(cert, md, d, &dlen) != 1 || 2 * (size_t)dlen + 1 > outlen)
+		return NULL;
+	for (unsigned int i = 0; i < dlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	return out;
+}
 
 static void
 name_rfc2253(X509_NAME *name, char *out, size_t len)
@@ -293,6 +307,7 @@ session_tls_auth_params(struct session *s, struct auth_params *p)
 	p->ssl = 1;
 	p->ssl_protocol = SSL_get_version(ssl);
 	p->ssl_cipher = SSL_get_cipher_name(ssl);
+	p->ssl_server_name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (s->conf->ssl_verify_client == VERIFY_OFF)
 		return;
 	cert = SSL_get1_peer_certificate(ssl);
@@ -316,13 +331,8 @@ session_tls_auth_params(struct session *s, struct auth_params *p)
 	OPENSSL_free(hex);
 	BN_free(bn);
 	p->ssl_serial = v_serial;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (X509_digest(cert, EVP_sha1(), md, &mdlen) == 1) {
-		for (unsigned int i = 0; i < mdlen && 2 * i + 2 < sizeof(v_fp); i++)
-			snprintf(v_fp + 2 * i, 3, "%02x", md[i]);
-		p->ssl_fingerprint = v_fp;
-	}
+	p->ssl_fingerprint = cert_digest_hex(cert, EVP_sha1(), v_fp, sizeof(v_fp));
+	p->ssl_fingerprint_sha256 = cert_digest_hex(cert, EVP_sha256(), v_fp256, sizeof(v_fp256));
 	if (s->conf->auth_http_pass_client_cert) {
 		BIO *b = BIO_new(BIO_s_mem());
 		char *data;
