@@ -63,6 +63,8 @@ Users file (--users FILE; re-read when its modification time changes):
            host=NAME|IP      backend override (a --backend name or an IP literal)
            login=NAME        backend login name, returned as Auth-User on success
            pass=PASSWORD     backend password, returned as Auth-Pass on every success
+           method=plain|login|none   SMTP: returned as Auth-Method on success, the
+                             backend login mailproxy makes with proxy_smtp_auth on
 
 Create entries with
 
@@ -80,7 +82,9 @@ and closes the session, and nothing about the user is revealed. (nginx ignores t
 status code; a 403 alone without Auth-Status would be an "invalid response".)
 
 One log line per request goes to stderr: user, protocol, method, client IP, attempt,
-result and backend; never a password or digest.
+result and backend; never a password or digest. With --log-headers a second line
+'headers user="..." [[name, value], ...]' (JSON) has every request header but
+Auth-Pass, Auth-Salt and Auth-SSL-Cert.
 
 Fault injection for tests: --delay SECONDS (sleep before answering), --garbage (send
 non-HTTP bytes and close), --status-500 ("HTTP/1.0 500" without any Auth-* header),
@@ -101,6 +105,7 @@ import hashlib
 import hmac
 import http.server
 import ipaddress
+import json
 import os
 import secrets
 import socket
@@ -186,6 +191,7 @@ class User:
         self.host = opts.get("host")
         self.login = opts.get("login")
         self.passwd = opts.get("pass")
+        self.method = opts.get("method")
 
 
 def parse_users(text, path="users"):
@@ -201,11 +207,13 @@ def parse_users(text, path="users"):
         if len(fields) == 3 and fields[2]:
             for item in fields[2].split(","):
                 key, sep, value = item.partition("=")
-                if not sep or key not in ("secret", "host", "login", "pass"):
+                if not sep or key not in ("secret", "host", "login", "pass", "method"):
                     raise ValueError("%s:%d: bad option %r" % (path, no, item))
                 value = urllib.parse.unquote(value)
                 if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
                     raise ValueError("%s:%d: control character in %s" % (path, no, key))
+                if key == "method" and value not in ("plain", "login", "none"):
+                    raise ValueError("%s:%d: method is plain, login or none" % (path, no))
                 opts[key] = value
         users[fields[0]] = User(fields[0], fields[1], opts)
     return users
@@ -239,20 +247,21 @@ class UserDB:
             return self.users.get(name)
 
 
-def format_options(secret=None, host=None, login=None, passwd=None):
+def format_options(secret=None, host=None, login=None, passwd=None, method=None):
     q = lambda v: urllib.parse.quote(v, safe="")
     opts = []
-    for key, value in (("secret", secret), ("host", host), ("login", login), ("pass", passwd)):
+    for key, value in (("secret", secret), ("host", host), ("login", login), ("pass", passwd),
+                       ("method", method)):
         if value is not None:
             opts.append("%s=%s" % (key, q(value)))
     return ",".join(opts)
 
 
 def user_line(name, password, secret=None, host=None, login=None, passwd=None,
-              iterations=DEFAULT_ITERATIONS, scheme="pbkdf2_sha256"):
+              iterations=DEFAULT_ITERATIONS, scheme="pbkdf2_sha256", method=None):
     """One users-file line (also used by the test harness)."""
     h = make_hash(password, scheme, iterations) if password is not None else "*"
-    opts = format_options(secret, host, login, passwd)
+    opts = format_options(secret, host, login, passwd, method)
     return "%s:%s%s" % (name, h, ":" + opts if opts else "")
 
 
@@ -388,6 +397,8 @@ class Service:
             if has_ctl(backend_pass):
                 return Decision(False, user=login)
             d.headers.append(("Auth-Pass", backend_pass))
+        if user.method and protocol == "smtp":
+            d.headers.append(("Auth-Method", user.method))
         return d
 
 
@@ -416,6 +427,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             .encode("unicode_escape").decode("ascii"),
             h.get("auth-protocol", "-"), h.get("auth-method", "-"),
             h.get("client-ip", "-"), h.get("auth-login-attempt", "-"))
+        if a.log_headers:
+            log('headers user="%s" %s' % (h.get("auth-user", ""), json.dumps(
+                [[k, v] for k, v in self.headers.items()
+                 if k.lower() not in ("auth-pass", "auth-salt", "auth-ssl-cert")])))
 
         if a.delay:
             time.sleep(a.delay)
@@ -496,6 +511,8 @@ def serve(argv):
                    help="send Auth-Wait while Auth-Login-Attempt <= this")
     p.add_argument("--secret-header", help="header carrying the shared secret, e.g. X-Auth-Key")
     p.add_argument("--secret", help="the shared secret's value")
+    p.add_argument("--log-headers", action="store_true",
+                   help="log every request header but the password (for tests)")
     p.add_argument("--delay", type=float, default=0.0, help="fault: sleep before answering")
     p.add_argument("--garbage", action="store_true", help="fault: answer non-HTTP bytes")
     p.add_argument("--status-500", action="store_true", help="fault: HTTP 500, no Auth-Status")

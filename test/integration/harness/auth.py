@@ -2,6 +2,7 @@
 auth service the way nginx / mailproxy do."""
 
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -38,7 +39,8 @@ class AuthService(LogWaits):
 
     users      {name: password} -> the password is also stored as the cleartext
                secret (so APOP/CRAM-MD5 work), or {name: {"password": ..., "secret":
-               ..., "host": ..., "login": ..., "passwd": ...}} (password None = "*").
+               ..., "host": ..., "login": ..., "passwd": ..., "method": ...}} (password
+               None = "*"; method: the Auth-Method an SMTP success returns).
                Default alice/alicepw, bob/bobpw (the Dovecot users).
     dovecot / postfix   take imap_port/pop3_port (and smtp_port) from these peers.
     imap_port, pop3_port, smtp_port   explicit ports (default 143/110/25).
@@ -46,7 +48,8 @@ class AuthService(LogWaits):
                127.0.0.1); passed as --backend NAME=SPEC.
     wait       Auth-Wait seconds on failure (default 0); max_attempts (default 10).
     secret     ("X-Auth-Key", "value") -> --secret-header/--secret.
-    delay, garbage, status_500, close, no_server, oversize, always_pass: the flags.
+    delay, garbage, status_500, close, no_server, oversize, always_pass, log_headers:
+    the flags (log_headers: see request_headers()).
     letters, none_backend: routing knobs; extra_args: more command-line arguments.
     Attributes after start(): host, port, url ("127.0.0.1:PORT/mail/auth", for
     auth_http), pid, users_file, log_path.
@@ -56,7 +59,7 @@ class AuthService(LogWaits):
                  pop3_port=None, smtp_port=None, backends=None, wait=0, max_attempts=10,
                  secret=None, delay=None, garbage=False, status_500=False, close=False,
                  no_server=False, oversize=False, always_pass=False, letters=None,
-                 none_backend=None, extra_args=()):
+                 none_backend=None, log_headers=False, extra_args=()):
         self.dir = mkdir(os.path.abspath(workdir))
         self.users_file = os.path.join(self.dir, "users")
         self.log_path = os.path.join(self.dir, "auth_service.log")
@@ -83,7 +86,8 @@ class AuthService(LogWaits):
             a += ["--secret-header", secret[0], "--secret", secret[1]]
         for flag, on in (("--garbage", garbage), ("--status-500", status_500),
                          ("--close", close), ("--no-server", no_server),
-                         ("--oversize", oversize), ("--always-pass", always_pass)):
+                         ("--oversize", oversize), ("--always-pass", always_pass),
+                         ("--log-headers", log_headers)):
             if on:
                 a.append(flag)
         self.args = a + list(extra_args)
@@ -96,7 +100,8 @@ class AuthService(LogWaits):
             if isinstance(spec, dict):
                 lines.append(m.user_line(name, spec.get("password"), spec.get("secret"),
                                          spec.get("host"), spec.get("login"),
-                                         spec.get("passwd"), iterations=1000))
+                                         spec.get("passwd"), iterations=1000,
+                                         method=spec.get("method")))
             else:
                 lines.append(m.user_line(name, spec, spec, iterations=1000))
         tmp = self.users_file + ".tmp"
@@ -182,6 +187,13 @@ class AuthService(LogWaits):
             for f, v in (("user", user), ("protocol", protocol), ("method", method),
                          ("result", result)))
         return self.wait_log(rx, timeout=timeout, count=count, since=since)
+
+    def request_headers(self, user, timeout=20.0, count=1, since=0):
+        """With log_headers: the headers of the count-th request for user (its escaped
+        Auth-User), as the service received them: a list of (name, value), in order."""
+        m = self.wait_log(r'(?m)^.*headers user="%s" (\[.*\])$' % re.escape(user),
+                          timeout=timeout, count=count, since=since)
+        return [tuple(kv) for kv in json.loads(m.group(1))]
 
     def describe(self, lines=30):
         return "--- auth_service log (tail)\n%s" % tail(self.log(), lines)
