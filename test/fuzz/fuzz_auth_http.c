@@ -6,15 +6,18 @@
  * to the client, server and port, Auth-User/Auth-Pass to a backend) carries
  * no CR, LF or NUL. First byte odd: fuzzer strings as the untrusted request
  * values; a built request has exactly one header per line, and Auth-User/
- * Auth-Pass unescape to what was given.
+ * Auth-Pass unescape to what was given, as does an auth_http_header with
+ * variables. An OK's Auth-Method is one the SMTP backend login can follow.
  */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/net.h"
+#include "config/config_vars.h"
 #include "test/fuzz/lib/fuzzb_input.h"
 #include "worker/lookup/auth_http.h"
 
@@ -92,6 +95,7 @@ check_same(int rc1, const struct auth_result *a, int rc2, const struct auth_resu
 	    memcmp(&a->server, &b->server, sizeof(a->server)) == 0, "server or port differ");
 	FUZZB_CHECK(str_same(a->user, b->user) && str_same(a->pass, b->pass),
 	    "Auth-User or Auth-Pass differ");
+	FUZZB_CHECK(a->be_auth == b->be_auth, "Auth-Method differs");
 	FUZZB_CHECK(a->header_len == b->header_len && a->content_length == b->content_length &&
 	    a->reusable == b->reusable, "framing differs: %zu %ld %d, whole %zu %ld %d",
 	    a->header_len, a->content_length, a->reusable, b->header_len, b->content_length,
@@ -114,6 +118,8 @@ check_done(const struct auth_result *r, size_t len)
 	check_line_safe("Auth-User", r->user, AUTH_HTTP_MAX_RESPONSE + 1);
 	check_line_safe("Auth-Pass", r->pass, AUTH_HTTP_MAX_RESPONSE + 1);
 	FUZZB_CHECK(r->wait >= -1 && r->wait <= 1000000, "Auth-Wait %ld", r->wait);
+	FUZZB_CHECK(r->be_auth >= BE_AUTH_DEFAULT && r->be_auth <= BE_AUTH_INVALID,
+	    "Auth-Method %d", r->be_auth);
 	FUZZB_CHECK(r->content_length >= -2 && r->content_length <= 1000000000,
 	    "Content-Length %ld", r->content_length);
 	if (r->have_server)
@@ -144,6 +150,8 @@ check_ok_rules(const struct auth_result *parsed)
 				/* What logs in to the backend: no CR, LF (or NUL, by construction). */
 				check_line_safe("backend user", r.user, AUTH_HTTP_MAX_RESPONSE + 1);
 				check_line_safe("backend password", r.pass, AUTH_HTTP_MAX_RESPONSE + 1);
+				FUZZB_CHECK(protos[i] != MP_PROTO_SMTP || r.be_auth != BE_AUTH_INVALID,
+				    "an SMTP OK with an Auth-Method the backend login cannot follow");
 				FUZZB_CHECK(protos[i] == MP_PROTO_SMTP || r.pass != NULL || (pw &&
 				    methods[j] != AUTHM_APOP && methods[j] != AUTHM_CRAM_MD5 &&
 				    methods[j] != AUTHM_EXTERNAL), "an OK without a password to log in with");
@@ -232,7 +240,7 @@ check_request(const char *req, size_t len)
 		"Auth-SSL-Cipher", "Auth-SSL-Verify", "Auth-SSL-Subject", "Auth-SSL-Issuer",
 		"Auth-SSL-Serial", "Auth-SSL-Fingerprint", "Auth-SSL-Cert", "Proxy-Protocol-Addr",
 		"Proxy-Protocol-Port", "Proxy-Protocol-Server-Addr", "Proxy-Protocol-Server-Port",
-		"Connection" };
+		"Connection", "Client-Port", "Auth-SSL-Fingerprint-SHA256", "X-Vars" };
 	int seen[sizeof(once) / sizeof(once[0])] = { 0 };
 	const char *p = req, *end = req + len;
 
@@ -259,14 +267,25 @@ static void
 fuzz_request(struct fuzzb_in *in)
 {
 	static struct srv_conf conf;
+	static struct arena ar;
+	static struct cvalue cv;
+	static struct kv hdr = { "X-Vars", "<$ssl_server_name|${remote_addr}|$remote_port>", &cv };
 	struct auth_params p;
-	char *s[18];
+	char *s[21];
 	uint8_t flags = fuzzb_u8(in);
 	struct buf b = { 0 };
 
 	memset(&p, 0, sizeof(p));
 	conf.auth_http.uri = "/auth";
 	conf.auth_http.host = "127.0.0.1";
+	if (cv.n == 0) {
+		char err[128];
+		size_t pos;
+		arena_init(&ar, 1024);
+		FUZZB_CHECK(cvalue_compile(hdr.value, &ar, &cv, &pos, err, sizeof(err)) == 0, "%s", err);
+		conf.auth_http_header.n = 1;
+		conf.auth_http_header.v = &hdr;
+	}
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		s[i] = next_string(in);
 	static const unsigned methods[] = { AUTHM_PLAIN, AUTHM_LOGIN, AUTHM_APOP, AUTHM_CRAM_MD5,
@@ -292,6 +311,9 @@ fuzz_request(struct fuzzb_in *in)
 	p.ssl_serial = s[13];
 	p.ssl_fingerprint = s[14];
 	p.ssl_cert = s[15];
+	p.client_port = s[18];
+	p.ssl_server_name = s[19];
+	p.ssl_fingerprint_sha256 = s[20];
 	if (flags & 0x80) {
 		p.pp_addr = s[16];
 		p.pp_port = s[17];
@@ -306,6 +328,13 @@ fuzz_request(struct fuzzb_in *in)
 		check_escaped(buf_rptr(&b), "\r\nAuth-User: ", p.login);
 		check_escaped(buf_rptr(&b), "\r\nAuth-Pass: ",
 		    p.method == AUTHM_EXTERNAL ? "" : p.passwd);
+		/* Variables are escaped as Auth-User is: they decode to the values. */
+		size_t wl = strlen(s[19]) + strlen(s[3]) + strlen(s[18]) + 5;
+		char *want = malloc(wl);
+		FUZZB_CHECK(want != NULL, "out of memory");
+		snprintf(want, wl, "<%s|%s|%s>", s[19], s[3], s[18]);
+		check_escaped(buf_rptr(&b), "\r\nX-Vars: ", want);
+		free(want);
 	}
 	buf_release(&b);
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
