@@ -464,6 +464,9 @@ auth_ok(struct fm *m)
 	/* As session.c's auth_done(): a digest or EXTERNAL is no password for the backend. */
 	m->ctx.be_login = res.user ? res.user : cr->login ? cr->login : "";
 	m->ctx.be_passwd = res.pass ? res.pass : no_pw ? NULL : cr->passwd;
+	/* SMTP: the service's Auth-Method, h[3] bits 5-6: none given, plain, login, none. */
+	if (m->conf.protocol == MP_PROTO_SMTP)
+		m->ctx.be_auth = (uint8_t)(m->fi->h[3] >> 5 & 3);
 	fm_rec(m, "auth ok user=%s pass=%s", m->ctx.be_login,
 	    m->ctx.be_passwd ? m->ctx.be_passwd : "(none)");
 	fm_backend_begin(m);

@@ -72,6 +72,7 @@ struct fm_be {
 	int willing;			/* answer every command (else the input's lines do) */
 	size_t lines;
 	unsigned logins, users, passes, auths, mails, rcpts, xclients;	/* verified */
+	int login_step;			/* SMTP AUTH LOGIN: 1 user, 2 password expected next */
 };
 
 struct fm {

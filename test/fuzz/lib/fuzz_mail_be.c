@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "test/fuzz/lib/fuzz_mail.h"
+#include "worker/proto/auth_http_proto.h"
 #include "worker/proto/sasl.h"
 #include "worker/session/backend_facts.h"
 
@@ -284,7 +285,28 @@ smtp_command(struct fm *m, const char *l, size_t n)
 {
 	const char *helo = client_helo(m);
 
-	if ((n > 5 && (memcmp(l, "EHLO ", 5) == 0 || memcmp(l, "HELO ", 5) == 0))) {
+	if (m->be.login_step > 0) {
+		/* AUTH LOGIN's answers: the user, then the password, each base64. */
+		const char *want = m->be.login_step == 1 ? m->ctx.be_login : passwd(m);
+		size_t wl = strlen(want);
+		unsigned char *d = malloc(n / 4 * 3 + 3);
+		long dl = d ? b64_decode(l, n, d) : -1;
+		if (dl != (long)wl || memcmp(d, want, wl) != 0)
+			fm_fail("SMTP AUTH LOGIN: line %d is not the credential", m->be.login_step);
+		free(d);
+		if (m->be.login_step++ == 2) {
+			m->be.login_step = 0;
+			m->be.auths++;
+			reply(m, "235 2.7.0 Authentication successful\r\n");
+		} else {
+			reply(m, "334 UGFzc3dvcmQ6\r\n");
+		}
+	} else if (eq(l, n, "AUTH LOGIN")) {
+		if (m->ctx.be_auth != BE_AUTH_LOGIN)
+			fm_fail("SMTP AUTH LOGIN to the backend without Auth-Method: login");
+		m->be.login_step = 1;
+		reply(m, "334 VXNlcm5hbWU6\r\n");
+	} else if ((n > 5 && (memcmp(l, "EHLO ", 5) == 0 || memcmp(l, "HELO ", 5) == 0))) {
 		if (!eq(l + 5, n - 5, m->conf.server_name.v[0]) && !(helo && eq(l + 5, n - 5, helo)))
 			fm_fail("SMTP greeting to the backend with neither name: \"%s\"", fm_show(l, n));
 		reply(m, "250-backend.example\r\n250-XCLIENT NAME ADDR PROTO HELO LOGIN\r\n250 PIPELINING\r\n");
@@ -293,6 +315,8 @@ smtp_command(struct fm *m, const char *l, size_t n)
 	} else if (eq(l, n, "STARTTLS")) {
 		reply(m, "220 2.0.0 Ready to start TLS\r\n");
 	} else if (n > 11 && memcmp(l, "AUTH PLAIN ", 11) == 0) {
+		if (m->ctx.be_auth != BE_AUTH_DEFAULT && m->ctx.be_auth != BE_AUTH_PLAIN)
+			fm_fail("SMTP AUTH PLAIN to the backend with Auth-Method %d", m->ctx.be_auth);
 		size_t ul = strlen(m->ctx.be_login), pl = strlen(passwd(m));
 		unsigned char *d = malloc((n - 11) / 4 * 3 + 3);
 		long dl = d ? b64_decode(l + 11, n - 11, d) : -1;
@@ -424,7 +448,8 @@ fm_backend_willing(struct fm *m)
 			a = be_tls(m);
 		}
 		if (a == BA_ERROR && m->proto == &smtp_proto && m->conf.proxy_smtp_auth &&
-		    m->ctx.be_passwd == NULL && m->ctx.cr.method != AUTHM_NONE) {
+		    m->ctx.be_passwd == NULL && m->ctx.cr.method != AUTHM_NONE &&
+		    m->ctx.be_auth != BE_AUTH_NONE) {
 			/* nginx's "no password available": AUTH PLAIN has nothing to send. */
 			fm_rec(m, "backend login stops: %s", m->ctx.reason ? m->ctx.reason : "-");
 			return;
@@ -443,7 +468,8 @@ fm_backend_willing(struct fm *m)
 		int none = m->ctx.cr.method == AUTHM_NONE;
 		if (none && (be->mails != 1 || be->rcpts != 1))
 			fm_fail("smtp_auth none: MAIL and RCPT not replayed once");
-		if (!none && be->auths != (m->conf.proxy_smtp_auth ? 1u : 0u))
+		if (!none && be->auths != (m->conf.proxy_smtp_auth &&
+		    m->ctx.be_auth != BE_AUTH_NONE ? 1u : 0u))
 			fm_fail("SMTP AUTH PLAIN sent %u times with proxy_smtp_auth %d", be->auths,
 			    m->conf.proxy_smtp_auth);
 		if (m->conf.xclient && be->xclients != 1)
@@ -528,7 +554,7 @@ fm_backend_machine(enum mail_proto p, const struct fm_script *s, size_t n, const
 	cfi = fi;
 	cfi.h[0] = (uint8_t)sc->variant;	/* no STARTTLS, default buffer and limits */
 	cfi.h[2] = 3;			/* the first login is accepted */
-	cfi.h[3] = fi.h[3] & 0x1c;	/* client address, host name, Auth-Pass */
+	cfi.h[3] = fi.h[3] & 0x7c;	/* client address, host name, Auth-Pass, Auth-Method */
 	cfi.data = (const uint8_t *)sc->client;
 	cfi.len = strlen(sc->client);
 	for (int split = 0; split < 2; split++) {
