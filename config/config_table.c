@@ -370,7 +370,8 @@ compile_vars(struct loader *ld, const struct directive *d, const struct ynode *v
 		at.col += (vn->plain ? 0 : 1) + (int)(value - vn->str) + (int)pos;
 		return lerr(ld, &at, d->name, "\"%s\": %s", kv->name, msg);
 	}
-	kv->cv = cv;
+	/* Text without a '$' goes out as written, with no compiled form to walk. */
+	kv->cv = strchr(value, '$') != NULL ? cv : NULL;
 	return 0;
 }
 

@@ -25,6 +25,15 @@ cvar_name(enum cvar v)
 	return v >= 0 && v < CVAR_COUNT ? names[v] : "";
 }
 
+int
+cvalue_uses(const struct cvalue *cv, enum cvar v)
+{
+	for (size_t i = 0; cv != NULL && i < cv->n; i++)
+		if (cv->parts[i].var == (int)v)
+			return 1;
+	return 0;
+}
+
 static int
 name_char(char c)
 {

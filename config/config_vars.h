@@ -34,6 +34,9 @@ struct cvalue {
 	struct cpart *parts;
 };
 
+/* Whether cv has a part that is the variable v. */
+int cvalue_uses(const struct cvalue *cv, enum cvar v);
+
 /* The variable's name without "$" ("remote_addr"). */
 const char *cvar_name(enum cvar v);
 

@@ -209,6 +209,11 @@ Test(auth_vars, config_keeps_the_value_as_written)
 	cr_assert_not_null(h->v[0].cv);
 	cr_assert_eq(h->v[0].cv->n, 3);
 	cr_assert_str_eq(h->v[1].value, "pa$$word", "-T prints $$ as written");
+	cr_assert_not_null(h->v[1].cv, "$$ needs the compiled form");
+	cr_assert_null(h->v[2].cv, "text without '$' goes out as written");
+	cr_assert(cvalue_uses(h->v[0].cv, CVAR_REMOTE_PORT));
+	cr_assert(!cvalue_uses(h->v[0].cv, CVAR_SERVER_ADDR), "no getsockname() for it");
+	cr_assert(!cvalue_uses(NULL, CVAR_REMOTE_ADDR));
 	config_dump(cf, &out);
 	cr_assert_eq(buf_append(&out, "", 1), 0);
 	cr_assert_not_null(strstr(out.data, "\"X-Client $remote_addr:${remote_port}\""), "%s", out.data);

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/stats.h"
+#include "config/config_vars.h"
 #include "worker/lookup/resolver.h"
 #include "worker/session/session.h"
 #include "worker/session/session_int.h"
@@ -298,7 +299,7 @@ struct auth_addrs {
  * connection's peer, or the PROXY protocol source when it came from
  * set_real_ip_from. $server_addr/$server_port are where the client
  * connected (getsockname() on a wildcard listen, only when a header uses
- * variables).
+ * them).
  */
 static void
 fill_auth_params(struct session *s, struct auth_params *p, struct auth_addrs *a)
@@ -311,7 +312,8 @@ fill_auth_params(struct session *s, struct auth_params *p, struct auth_addrs *a)
 	snprintf(a->port, sizeof(a->port), "%d", net_port(&s->client.sa));
 	p->client_port = a->port;
 	for (size_t i = 0; i < hl->n; i++) {
-		if (hl->v[i].cv == NULL)
+		if (!cvalue_uses(hl->v[i].cv, CVAR_SERVER_ADDR) &&
+		    !cvalue_uses(hl->v[i].cv, CVAR_SERVER_PORT))
 			continue;
 		const struct sockaddr *local = session_local_addr(s);
 		net_ntop(local, a->server_ip, sizeof(a->server_ip));
