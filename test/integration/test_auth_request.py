@@ -228,7 +228,9 @@ def smtp_login(port, user, password):
 def test_auth_method_login_against_postfix(ctx):
     """The auth service answers "Auth-Method: login" for alice: the proxy logs in to the
     real Postfix with AUTH LOGIN (Postfix asks the real Dovecot), and the mail goes
-    through; Postfix logs the mechanism. bob has none set: AUTH PLAIN, as before."""
+    through; Postfix logs the mechanism. bob has none set: AUTH PLAIN, as before.
+    carol gets "Auth-Method: none" (and Dovecot does not know her): no AUTH, Postfix
+    takes her login from XCLIENT."""
     sasl_port = free_port()
     dv = ctx.dovecot(extra_conf="service auth {\n  inet_listener {\n    address = 127.0.0.1\n"
                                 "    port = %d\n  }\n}\n" % sasl_port)
@@ -236,10 +238,11 @@ def test_auth_method_login_against_postfix(ctx):
                                    "smtpd_sasl_type = dovecot\n"
                                    "smtpd_sasl_path = inet:127.0.0.1:%d\n" % sasl_port)
     au = ctx.auth_service(postfix=pf, users={
-        "alice": {"password": "alicepw", "method": "login"}, "bob": "bobpw"})
+        "alice": {"password": "alicepw", "method": "login"}, "bob": "bobpw",
+        "carol": {"password": "carolpw", "method": "none"}})
     mp = ctx.mailproxy(auth=au, servers=[{"protocol": "smtp", "server_name": NAME,
                                           "proxy_smtp_auth": True}])
-    for user, mech in (("alice", "LOGIN"), ("bob", "PLAIN")):
+    for user, mech in (("alice", "LOGIN"), ("bob", "PLAIN"), ("carol", "XCLIENT")):
         with smtp_login(mp.ports["smtp"], user, user + "pw") as c:
             assert smtp_lines_until_last(c, 15) == b"235 2.0.0 OK\r\n"
             c.cmd("MAIL FROM:<%s@example.org>" % user)
