@@ -57,6 +57,9 @@ def test_header_variables_expanded_per_login(ctx):
         assert c.readline().startswith(b"* OK")
         imap_login(c)
         port = c.sock.getsockname()[1]
+    names = [k for k, _ in au.request_headers("alice")]
+    assert names.index("Client-Port") == names.index("Client-IP") + 1, \
+        "no Client-Host (IMAP): right after Client-IP %r" % names
     h = headers_of(au, "alice")
     assert h["Client-IP"] == "127.0.0.1" and h["Client-Port"] == str(port), h
     assert h["X-Client"] == "127.0.0.1:%d" % port, h

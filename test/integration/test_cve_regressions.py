@@ -258,7 +258,7 @@ def test_cve_2014_3556_smtp_pipelined_after_starttls(ctx):
 
 # Without a resolver, SMTP's Client-Host is "[UNAVAILABLE]" (nginx).
 NONE_HEADERS = ["Host", "Auth-Method", "Auth-User", "Auth-Pass", "Auth-Protocol",
-                "Auth-Login-Attempt", "Client-IP", "Client-Host", "Auth-SMTP-Helo",
+                "Auth-Login-Attempt", "Client-IP", "Client-Host", "Client-Port", "Auth-SMTP-Helo",
                 "Auth-SMTP-From", "Auth-SMTP-To"]
 
 

@@ -363,7 +363,7 @@ def test_pop3_no_client_host_header(ctx):
     req = fa.requests[-1]
     assert [k for k, _ in req.header_list] == [
         "Host", "Auth-Method", "Auth-User", "Auth-Pass", "Auth-Protocol",
-        "Auth-Login-Attempt", "Client-IP"], req.header_list
+        "Auth-Login-Attempt", "Client-IP", "Client-Port"], req.header_list
     assert req.header("Auth-Protocol") == "pop3" and req.header("Client-IP") == "127.0.0.1"
     assert req.header("Client-Host") is None
 

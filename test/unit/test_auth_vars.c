@@ -284,6 +284,24 @@ Test(auth_vars, every_variable_expanded)
 	config_free(cf);
 }
 
+/* nginx's Client-Host stays right after Client-IP; Client-Port follows both. */
+Test(auth_vars, client_port_after_nginx_headers)
+{
+	struct config *cf = conf_with(MINIMAL);
+	struct auth_params p = base;
+
+	p.client_host = "[UNAVAILABLE]";
+	char *req = build(cf, &p, 0);
+	cr_assert_not_null(strstr(req, "\r\nClient-IP: 192.0.2.7\r\nClient-Host: [UNAVAILABLE]\r\n"
+	    "Client-Port: 51234\r\n"), "%s", req);
+	free(req);
+	p.client_port = NULL;	/* a caller without one: no header */
+	req = build(cf, &p, 0);
+	cr_assert_null(strstr(req, "Client-Port"), "%s", req);
+	free(req);
+	config_free(cf);
+}
+
 Test(auth_vars, missing_values_expand_to_nothing)
 {
 	struct config *cf = conf_with(SRV("      auth_http_header: {X-Sni: \"<$ssl_server_name>\"}\n"));

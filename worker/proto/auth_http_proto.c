@@ -122,10 +122,11 @@ auth_http_build(struct buf *out, const struct srv_conf *conf, const struct auth_
 	bad |= header(out, "Auth-Protocol", config_proto_name(p->protocol));
 	buf_printf(out, "Auth-Login-Attempt: %u\r\n", p->attempt);
 	bad |= header(out, "Client-IP", p->client_ip);
-	if (p->client_port)
-		bad |= header(out, "Client-Port", p->client_port);
 	if (p->client_host)
 		bad |= header(out, "Client-Host", p->client_host);
+	/* Ours: after nginx's two, so their order stays nginx's. */
+	if (p->client_port)
+		bad |= header(out, "Client-Port", p->client_port);
 	if (p->pp_addr) {
 		bad |= header(out, "Proxy-Protocol-Addr", p->pp_addr);
 		bad |= header(out, "Proxy-Protocol-Port", p->pp_port);
