@@ -314,3 +314,19 @@ def test_invalid_auth_method_is_an_error(ctx):
         assert c.readline(timeout=15) == SMTP_INTERNAL
     mp.wait_log(r"auth http server sent invalid Auth-Method")
     assert srv.connections == 0, "no backend connection"
+
+
+def test_auth_service_method_option(ctx):
+    """The example service's users-file option: plain, login or none, else refused."""
+    from harness.auth import auth_module
+    m = auth_module()
+    line = m.user_line("alice", "pw", method="login", iterations=1000)
+    assert line.endswith(":method=login"), line
+    assert m.parse_users(line)["alice"].method == "login"
+    assert m.parse_users("bob:*")["bob"].method is None
+    try:
+        m.parse_users("carol:*:method=cram-md5", "u")
+    except ValueError as e:
+        assert str(e) == "u:1: method is plain, login or none", e
+    else:
+        raise AssertionError("method=cram-md5 accepted")
