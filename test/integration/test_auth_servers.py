@@ -98,6 +98,43 @@ def test_https_wrong_name_fails_verification(ctx):
     mp.wait_log(r"SSL certificate verify error: \(62:hostname mismatch\)")
 
 
+def test_https_keepalive_reuses_one_tls_connection(ctx):
+    import ssl
+    dv = ctx.dovecot()
+    cert, key = make_cert(ctx.path(), "auth")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+
+    class TlsKeepAliveAuth(KeepAliveAuth):
+        def _serve(self, c):
+            try:
+                c = tls.wrap_socket(c, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            super()._serve(c)
+    au = TlsKeepAliveAuth(dv.imap_port)
+    ctx.cleanup(au.stop)
+    mp = proxy(ctx, "https://127.0.0.1:%d/auth" % au.port, auth_http_keepalive=4,
+               auth_http_ssl_verify=True, auth_http_ssl_trusted_certificate=cert)
+    for _ in range(4):
+        assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
+    assert len(au.requests) == 4 and au.connections == 1, (au.connections, au.requests)
+    assert all(r.split(b"\r\n", 1)[0].endswith(b"HTTP/1.1") for r in au.requests)
+
+
+def test_https_verify_failure_fails_over_to_the_next_server(ctx):
+    dv = ctx.dovecot()
+    au, _, url = https_service(ctx, dv)
+    other, _ = make_cert(ctx.path(), "other")
+    second = ctx.fake_auth(backend_port=dv.imap_port)
+    mp = proxy(ctx, [url, second.url], auth_http_ssl_verify=True,
+               auth_http_ssl_trusted_certificate=other)
+    assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
+    second.wait_requests(1)
+    mp.wait_log(r"SSL certificate verify error: \(\d+:[^)]*\) \(%s\), trying the next" % re.escape(url))
+    assert auth_servers(ctx, mp)[url]["failures"] == 1
+
+
 # ------------------------------------------------------------------ several servers
 
 def test_refused_first_server_goes_to_the_second_and_backs_off(ctx):
@@ -218,7 +255,7 @@ def test_keepalive_pools_are_per_server(ctx):
     mp = proxy(ctx, [a.url, b.url], auth_http_keepalive=4)
     for _ in range(3):
         assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
-    assert len(a.requests) == 3 and a.connections == 1 and b.connections == 0
+    assert len(a.requests) == 3 and a.connections == 1 and b.connections == 0, (a.requests, a.connections, b.connections)
     a.stopped = True
     a.sock.shutdown(socket.SHUT_RDWR)           # no longer listening: refused from now on
     a.stop()
@@ -256,6 +293,14 @@ def test_list_round_trips_through_dash_T_and_bad_entries_are_located(ctx):
     assert '/a", "https://127.0.0.1:%d/b"]' % second in out.stdout, out.stdout
     assert "auth_http_fail_timeout: 5s" in out.stdout, out.stdout
     assert "auth_http_ssl_server_name: on" in out.stdout
+    # TLS settings are checked at load too, against the server that uses them.
+    text = open(mp.config_path).read().replace("mail:\n", "mail:\n  auth_http_ssl_verify: on\n", 1)
+    path = ctx.path("verify.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    r = ctx.cli("-t", "-p", mp.prefix, "-c", path)
+    assert r.rc != 0 and re.search(r"verify\.yaml:\d+:\d+: server: auth_http_ssl_verify needs "
+                                   r"auth_http_ssl_trusted_certificate", r.out), r.out
     for bad, rx in ((["127.0.0.1:1/a", "ftp://x/"], r'unsupported scheme in "ftp://x/"'),
                     ([], r"an empty list names no auth service"),
                     (["127.0.0.1:1/a", "127.0.0.1:1/a"], r'duplicate auth service')):

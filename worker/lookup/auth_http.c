@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -614,6 +615,10 @@ io_cb(struct ev_io *io, uint32_t events)
 		return;
 	conn_event(&ac->c, events);
 	if (ac->req == NULL) {
+		/* Idle and writable again (the last request's bytes were acked):
+		 * nothing to do, the connection stays in the pool. */
+		if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			return;
 		/* Idle: the server closed it, or sent what nobody asked for. */
 		idle_unlink(ac);
 		ac_close(ac);
