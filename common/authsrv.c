@@ -15,24 +15,34 @@ authsrv_init(struct authsrv_zone *z)
 }
 
 int
-authsrv_register(struct authsrv_zone *z, const char *url)
+authsrv_register(struct authsrv_zone *z, const char *url, uint32_t gen)
 {
-	int free_slot = -1;
+	int free_slot = -1, oldest = -1;
 
+	if (url[0] == '\0')
+		return -1;
 	for (int i = 0; i < AUTHSRV_SLOTS; i++) {
-		if (z->slot[i].url[0] == '\0') {
+		struct authsrv_slot *s = &z->slot[i];
+		if (s->url[0] == '\0') {
 			if (free_slot < 0)
 				free_slot = i;
 			continue;
 		}
-		if (strncmp(z->slot[i].url, url, AUTHSRV_URL_MAX - 1) == 0)
+		if (strncmp(s->url, url, AUTHSRV_URL_MAX - 1) == 0) {
+			s->generation = gen;
 			return i;
+		}
+		if (s->generation != gen && (oldest < 0 || s->generation < z->slot[oldest].generation))
+			oldest = i;
 	}
-	if (free_slot < 0 || url[0] == '\0')
+	if (free_slot < 0)
+		free_slot = oldest;
+	if (free_slot < 0)
 		return -1;
 	/* The master writes it before any worker that uses it exists. */
 	memset(&z->slot[free_slot], 0, sizeof(z->slot[free_slot]));
 	strncpy(z->slot[free_slot].url, url, AUTHSRV_URL_MAX - 1);
+	z->slot[free_slot].generation = gen;
 	return free_slot;
 }
 

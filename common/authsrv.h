@@ -19,6 +19,8 @@
 
 struct authsrv_slot {
 	char url[AUTHSRV_URL_MAX];	/* "" = free */
+	uint32_t generation;	/* the last configuration that named it */
+	uint32_t pad;
 	uint64_t requests;	/* tries sent to it */
 	uint64_t failures;	/* connect, TLS, timeout, 5xx or broken answers */
 	uint64_t backoffs;	/* times it went into back-off */
@@ -34,8 +36,12 @@ struct authsrv_zone {
 extern struct authsrv_zone *authsrv_zone;
 
 void authsrv_init(struct authsrv_zone *z);
-/* The slot of url, taken if new; -1 when the zone is full. */
-int authsrv_register(struct authsrv_zone *z, const char *url);
+/*
+ * The slot of url for configuration generation gen, taken if new. A full
+ * zone gives up the slot a configuration named longest ago, if not gen
+ * (its counts start again); -1 when every slot is named by gen.
+ */
+int authsrv_register(struct authsrv_zone *z, const char *url, uint32_t gen);
 /* The slot of url, or NULL (for readers: -s status). */
 const struct authsrv_slot *authsrv_find(const struct authsrv_zone *z, const char *url);
 

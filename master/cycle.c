@@ -75,7 +75,7 @@ open_auth_zone(struct cycle *cy, char *err, size_t errlen)
 	for (size_t i = 0; i < cf->nservers; i++) {
 		struct srv_conf *srv = &cf->servers[i];
 		for (struct auth_http_url *u = &srv->auth_http; u != NULL && u->url != NULL; u = u->next) {
-			u->stat = authsrv_register(z->data, u->url);
+			u->stat = authsrv_register(z->data, u->url, cy->generation);
 			if (u->stat < 0) {
 				snprintf(err, errlen, "%s:%d:%d: auth_http: more than %d auth services in all",
 				    cf->file, srv->line, srv->col, AUTHSRV_SLOTS);

@@ -154,6 +154,21 @@ def test_refused_first_server_goes_to_the_second_and_backs_off(ctx):
     assert st[second.url]["failures"] == 0, st
 
 
+def test_backoff_is_shared_by_the_workers(ctx):
+    dv = ctx.dovecot()
+    second = ctx.fake_auth(backend_port=dv.imap_port)
+    dead = "127.0.0.1:%d/auth" % free_port()
+    mp = ctx.mailproxy(servers=[imap_server()], main={"worker_processes": 2},
+                       mail={"auth_http": [dead, second.url], "auth_http_fail_timeout": "60s"})
+    for _ in range(8):
+        assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
+    second.wait_requests(8)
+    # Whichever worker took each login, only the first one tried the dead service.
+    st = auth_servers(ctx, mp)
+    assert st[dead]["requests"] == 1 and st[dead]["state"] == "backoff", st
+    assert st[second.url]["requests"] == 8, st
+
+
 @timeout(60)
 def test_silent_first_server_times_out_then_the_second_answers(ctx):
     dv = ctx.dovecot()

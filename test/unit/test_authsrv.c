@@ -24,14 +24,14 @@ TestSuite(authsrv, .init = setup);
 
 Test(authsrv, register_keeps_a_slot_per_url)
 {
-	int a = authsrv_register(&z, "127.0.0.1:9000/a");
-	int b = authsrv_register(&z, "https://auth.example/b");
+	int a = authsrv_register(&z, "127.0.0.1:9000/a", 1);
+	int b = authsrv_register(&z, "https://auth.example/b", 1);
 
 	cr_assert(a >= 0 && b >= 0 && a != b);
-	cr_assert_eq(authsrv_register(&z, "127.0.0.1:9000/a"), a);
+	cr_assert_eq(authsrv_register(&z, "127.0.0.1:9000/a", 1), a);
 	cr_assert_eq(authsrv_find(&z, "https://auth.example/b"), &z.slot[b]);
 	cr_assert_null(authsrv_find(&z, "127.0.0.1:9000/c"));
-	cr_assert_eq(authsrv_register(&z, ""), -1);
+	cr_assert_eq(authsrv_register(&z, "", 1), -1);
 	/* A second init (a reload) keeps what the zone holds. */
 	z.slot[a].requests = 7;
 	authsrv_init(&z);
@@ -44,10 +44,32 @@ Test(authsrv, a_full_zone_refuses_new_urls)
 
 	for (int i = 0; i < AUTHSRV_SLOTS; i++) {
 		snprintf(url, sizeof(url), "h%d", i);
-		cr_assert_eq(authsrv_register(&z, url), i);
+		cr_assert_eq(authsrv_register(&z, url, 1), i);
 	}
-	cr_assert_eq(authsrv_register(&z, "one-more"), -1);
-	cr_assert_eq(authsrv_register(&z, "h5"), 5);
+	cr_assert_eq(authsrv_register(&z, "one-more", 1), -1);
+	cr_assert_eq(authsrv_register(&z, "h5", 1), 5);
+}
+
+Test(authsrv, a_full_zone_gives_up_the_slot_named_longest_ago)
+{
+	char url[32];
+
+	for (int i = 0; i < AUTHSRV_SLOTS; i++) {
+		snprintf(url, sizeof(url), "h%d", i);
+		cr_assert_eq(authsrv_register(&z, url, 1), i);
+	}
+	/* Generation 2 names all but h3 and h9 again; h9 is named by 3 too. */
+	for (int i = 0; i < AUTHSRV_SLOTS; i++) {
+		snprintf(url, sizeof(url), "h%d", i);
+		if (i != 3)
+			cr_assert_eq(authsrv_register(&z, url, i == 9 ? 3 : 2), i);
+	}
+	z.slot[3].requests = 5;
+	cr_assert_eq(authsrv_register(&z, "new", 3), 3);
+	cr_assert_str_eq(z.slot[3].url, "new");
+	cr_assert_eq(z.slot[3].requests, 0, "a new service starts its counts at 0");
+	cr_assert_eq(authsrv_register(&z, "newer", 3), 0, "then the oldest of generation 2");
+	cr_assert_eq(authsrv_register(&z, "h9", 3), 9, "named by 3 itself: kept");
 }
 
 Test(authsrv, overlong_urls_are_cut_not_overflowed)
@@ -56,10 +78,10 @@ Test(authsrv, overlong_urls_are_cut_not_overflowed)
 
 	memset(url, 'x', sizeof(url) - 1);
 	url[sizeof(url) - 1] = '\0';
-	int i = authsrv_register(&z, url);
+	int i = authsrv_register(&z, url, 1);
 	cr_assert(i >= 0);
 	cr_assert_eq(strlen(z.slot[i].url), AUTHSRV_URL_MAX - 1);
-	cr_assert_eq(authsrv_register(&z, url), i);
+	cr_assert_eq(authsrv_register(&z, url, 1), i);
 }
 
 Test(authsrv, failure_backs_off_then_one_probe)
