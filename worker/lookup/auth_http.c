@@ -20,16 +20,11 @@
  * once on a fresh connection to the same service (GET is idempotent).
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "common/authsrv.h"
 #include "common/clock.h"
@@ -38,6 +33,7 @@
 #include "worker/event/conn.h"
 #include "worker/event/timer.h"
 #include "worker/lookup/auth_http.h"
+#include "worker/lookup/auth_http_tls.h"
 #include "worker/tls/tls.h"
 
 #define AUTH_IDLE_MS 60000	/* an idle kept-alive connection is closed after this */
@@ -81,14 +77,6 @@ struct auth_req {
 };
 
 static struct auth_conn *idle_head;
-
-/* The last TLS session per service, for auth_http_ssl_session_reuse. */
-static struct {
-	SSL_SESSION *sess;
-	SSL_CTX *ctx;
-} tls_sess[AUTHSRV_SLOTS];
-
-static char reason_buf[320];
 
 static void io_cb(struct ev_io *io, uint32_t events);
 static void run(struct auth_req *r);
@@ -234,24 +222,6 @@ req_ctx(const struct auth_req *r, const struct auth_http_url *u)
 	return u->ssl ? tls_auth_ctx(r->conf) : NULL;
 }
 
-/* The session of a service's TLS connection, kept for the next one. */
-static void
-keep_tls_session(const struct auth_req *r, struct auth_conn *ac)
-{
-	SSL_SESSION *sess;
-
-	if (ac->c.ssl == NULL || !r->conf->auth_http_ssl_session_reuse || ac->slot < 0 ||
-	    ac->slot >= AUTHSRV_SLOTS || (sess = SSL_get1_session(ac->c.ssl)) == NULL)
-		return;
-	if (!SSL_SESSION_is_resumable(sess)) {
-		SSL_SESSION_free(sess);
-		return;
-	}
-	SSL_SESSION_free(tls_sess[ac->slot].sess);
-	tls_sess[ac->slot].sess = sess;
-	tls_sess[ac->slot].ctx = ac->ctx;
-}
-
 /* Ends the request; the connection goes to the pool or is closed. */
 static void
 req_end(struct auth_req *r, int reusable)
@@ -276,7 +246,8 @@ finish(struct auth_req *r)
 	if (res->status != AUTH_ERROR && r->ac != NULL) {
 		if (r->cur >= 0 && r->slot[r->cur] != NULL)
 			authsrv_answered(r->slot[r->cur]);
-		keep_tls_session(r, r->ac);
+		if (r->conf->auth_http_ssl_session_reuse)
+			auth_tls_keep_session(&r->ac->c, r->ac->slot);
 	}
 	/* Reusable only with the whole answer read and nothing after it. */
 	if (res->status != AUTH_ERROR && res->reusable && res->content_length >= 0 &&
@@ -457,76 +428,20 @@ retry_stale(struct auth_req *r)
 	return 1;
 }
 
-static void
-tls_start(struct auth_req *r, struct auth_conn *ac)
-{
-	const struct srv_conf *c = r->conf;
-	const struct auth_http_url *u = r->srv[r->cur];
-	const char *name = c->auth_http_ssl_name ? c->auth_http_ssl_name : u->host;
-	struct sockaddr_storage tmp;
-	socklen_t tl;
-	int is_ip = net_parse_ip(name, &tmp, &tl) == 0;
-	SSL *ssl = SSL_new(ac->ctx);
-
-	if (ssl == NULL)
-		return;
-	ac->c.ssl = ssl;
-	SSL_set_fd(ssl, ac->c.io.fd);
-	SSL_set_connect_state(ssl);
-	/* SNI carries host names only (RFC 6066). */
-	int ok = !c->auth_http_ssl_server_name || is_ip || SSL_set_tlsext_host_name(ssl, name) == 1;
-	if (ok && c->auth_http_ssl_verify) {
-		/* Without the name to check, any valid chain would pass: fail closed. */
-		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-		ok = (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name) :
-		    X509_VERIFY_PARAM_set1_host(vp, name, 0)) == 1;
-	}
-	if (!ok) {
-		SSL_free(ssl);
-		ac->c.ssl = NULL;
-		return;
-	}
-	if (c->auth_http_ssl_session_reuse && ac->slot >= 0 && ac->slot < AUTHSRV_SLOTS &&
-	    tls_sess[ac->slot].sess != NULL && tls_sess[ac->slot].ctx == ac->ctx)
-		SSL_set_session(ssl, tls_sess[ac->slot].sess);
-}
-
 /* The TLS handshake of a new https connection: 1 done, 0 waiting, -1 the try failed. */
 static int
 tls_step(struct auth_req *r, struct auth_conn *ac)
 {
-	char e[256];
-	int code = 0;
+	const char *reason = "cannot create a TLS connection to the auth http server";
+	int rc = -1;
 
-	if (ac->c.ssl == NULL) {
-		tls_start(r, ac);
-		if (ac->c.ssl == NULL) {
-			try_next(r, "cannot create a TLS connection to the auth http server");
-			return -1;
-		}
-	}
-	enum tls_hs hs = tls_handshake_step(&ac->c, &code);
-	if (hs == TLS_HS_AGAIN)
-		return 0;
-	if (hs == TLS_HS_DONE) {
+	if (ac->c.ssl != NULL || auth_tls_begin(&ac->c, ac->ctx, r->conf, r->srv[r->cur], ac->slot) == 0)
+		rc = auth_tls_step(&ac->c, &reason);
+	if (rc < 0)
+		try_next(r, reason);
+	else if (rc > 0)
 		ac->tls_done = 1;
-		return 1;
-	}
-	long vr = SSL_get_verify_result(ac->c.ssl);
-	if (vr != X509_V_OK) {
-		snprintf(reason_buf, sizeof(reason_buf),
-		    "auth http server SSL certificate verify error: (%ld:%s)", vr,
-		    X509_verify_cert_error_string(vr));
-		ERR_clear_error();
-	} else {
-		snprintf(reason_buf, sizeof(reason_buf), "TLS handshake with auth http server failed: %s",
-		    tls_error_string(e, sizeof(e)));
-	}
-	if (code == SSL_ERROR_SYSCALL && ac->c.last_errno == 0)
-		ac->c.last_errno = errno;
-	ac->c.err = 1;
-	try_next(r, reason_buf);
-	return -1;
+	return rc;
 }
 
 static void
@@ -696,8 +611,5 @@ auth_http_shutdown(void)
 		idle_unlink(ac);
 		ac_close(ac);
 	}
-	for (size_t i = 0; i < AUTHSRV_SLOTS; i++) {
-		SSL_SESSION_free(tls_sess[i].sess);
-		tls_sess[i].sess = NULL;
-	}
+	auth_tls_shutdown();
 }
