@@ -297,6 +297,31 @@ def test_each_server_gets_its_own_request_line_and_host(ctx):
     assert r1.password == r2.password == "alicepw"
 
 
+def test_reload_keeps_counts_and_reaches_a_new_https_service(ctx):
+    dv = ctx.dovecot()
+    au, cert, url = https_service(ctx, dv)
+    first = ctx.fake_auth(backend_port=dv.imap_port)
+    mp = proxy(ctx, [first.url])
+    assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
+    first.wait_requests(1)
+    # The new configuration puts an HTTPS service (verified) before the kept one.
+    text = open(mp.config_path).read()
+    text = re.sub(r"(?m)^(\s*)auth_http: .*$", lambda m: '%sauth_http: ["%s", "%s"]\n'
+                  '%sauth_http_ssl_verify: on\n%sauth_http_ssl_trusted_certificate: "%s"\n'
+                  '%sauth_http_ssl_name: localhost' % (m.group(1), url, first.url, m.group(1),
+                                                       m.group(1), cert, m.group(1)),
+                  text, count=1)
+    with open(mp.config_path, "w") as f:
+        f.write(text)
+    mp.reload()
+    mp.wait_log(r"configuration generation 1 is running")
+    wait_until(lambda: url in auth_servers(ctx, mp), 20, what="the new service in -s status")
+    assert login(mp.ports["imap"]).startswith(b"a OK"), mp.log()
+    au.wait_request(user="alice", result="OK")
+    st = auth_servers(ctx, mp)
+    assert st[url]["requests"] == 1 and st[first.url]["requests"] == 1, st
+
+
 # ------------------------------------------------------------------ configuration
 
 def test_list_round_trips_through_dash_T_and_bad_entries_are_located(ctx):

@@ -665,7 +665,7 @@ build_auth_ctx(const struct config *cf, const struct srv_conf *srv, char *err, s
 }
 
 /* The cycles built in this process, for tls_auth_ctx(). */
-static struct cycle *built[8];
+static struct cycle *built[32];
 
 SSL_CTX *
 tls_auth_ctx(const struct srv_conf *conf)
@@ -764,11 +764,11 @@ tls_cycle_build(struct cycle *cy, char *err, size_t errlen)
 {
 	if (build_all(cy, 1, err, errlen) < 0)
 		return -1;
-	for (size_t c = 0; c < sizeof(built) / sizeof(built[0]); c++)
-		if (built[c] == NULL) {
-			built[c] = cy;
-			break;
-		}
+	size_t c = 0;
+	while (c < sizeof(built) / sizeof(built[0]) - 1 && built[c] != NULL)
+		c++;
+	/* All taken (cycles are freed as their workers go): the last slot is reused. */
+	built[c] = cy;
 	return 0;
 }
 
