@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,7 +60,8 @@ struct auth_req {
 	struct auth_conn *ac;
 	struct timer timer;	/* this try */
 	struct buf base;	/* the request as built for the first service */
-	size_t rest;		/* where its headers after Host start */
+	size_t line_end;	/* its request line's end, where the headers start */
+	size_t host, host_end;	/* its Host line */
 	struct buf out, in;
 	size_t sent;
 	auth_done_cb cb;
@@ -292,15 +294,44 @@ tries_left(const struct auth_req *r)
 	return n;
 }
 
+/* The request line's end and the Host line of the request as built: 0, or -1. */
+static int
+split_request(struct auth_req *r)
+{
+	const char *t = buf_rptr(&r->base);
+	size_t len = buf_len(&r->base);
+	const char *lf = memchr(t, '\n', len);
+
+	if (lf == NULL)
+		return -1;
+	r->line_end = (size_t)(lf + 1 - t);
+	for (size_t i = r->line_end; i < len;) {
+		const char *e = memchr(t + i, '\n', len - i);
+		if (e == NULL || (size_t)(e - (t + i)) <= 1)
+			return -1;	/* the end of the headers, and no Host */
+		size_t next = (size_t)(e + 1 - t);
+		if (strncasecmp(t + i, "Host:", 5) == 0) {
+			r->host = i;
+			r->host_end = next;
+			return 0;
+		}
+		i = next;
+	}
+	return -1;
+}
+
 /* The request text for service u: the first service's with u's request line and Host. */
 static int
 build_for(struct auth_req *r, const struct auth_http_url *u)
 {
+	const char *t = buf_rptr(&r->base);
+
 	if (r->out.data)
 		memset(r->out.data, 0, r->out.cap);
 	buf_release(&r->out);
 	buf_printf(&r->out, "GET %s HTTP/1.%d\r\nHost: %s\r\n", u->uri, r->keepalive ? 1 : 0, u->host);
-	if (buf_append(&r->out, buf_rptr(&r->base) + r->rest, buf_len(&r->base) - r->rest) < 0 ||
+	if (buf_append(&r->out, t + r->line_end, r->host - r->line_end) < 0 ||
+	    buf_append(&r->out, t + r->host_end, buf_len(&r->base) - r->host_end) < 0 ||
 	    r->out.data == NULL)
 		return -1;
 	return 0;
@@ -567,14 +598,11 @@ auth_http_start(const struct srv_conf *conf, const struct auth_params *p,
 		return NULL;
 	}
 	/* The request line and Host are rewritten for each service tried. */
-	const char *text = buf_rptr(&r->base), *lf = memchr(text, '\n', buf_len(&r->base));
-	lf = lf ? memchr(lf + 1, '\n', buf_len(&r->base) - (size_t)(lf + 1 - text)) : NULL;
-	if (lf == NULL) {
+	if (split_request(r) < 0) {
 		res->reason = "cannot build the auth request";
 		req_free(r);
 		return NULL;
 	}
-	r->rest = (size_t)(lf + 1 - text);
 	for (const struct auth_http_url *u = &conf->auth_http; u && r->n < AUTH_HTTP_MAX_SERVERS; u = u->next) {
 		r->srv[r->n] = u;
 		r->slot[r->n] = authsrv_zone != NULL && u->stat >= 0 && u->stat < AUTHSRV_SLOTS ?
