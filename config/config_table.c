@@ -130,7 +130,7 @@ const struct directive directives[] = {
 	  .syntax = "on | off", .doc = "send the client certificate in Auth-SSL-Cert" },
 	{ "auth_http_keepalive", MS, DT_NUM, SF(auth_http_keepalive), .dflt = "0", .min = 0, .max = 10000,
 	  .flags = DF_MAILPROXY, .syntax = "number",
-	  .doc = "idle HTTP/1.1 connections to the auth service kept per worker; 0 = nginx's HTTP/1.0, one request per connection" },
+	  .doc = "idle HTTP/1.1 connections kept per worker and auth service; 0 = nginx's HTTP/1.0, one request per connection" },
 	{ "auth_http_fail_timeout", MS, DT_MSEC, SF(auth_http_fail_timeout), .dflt = "60s", .flags = DF_MAILPROXY,
 	  .syntax = "time",
 	  .doc = "with several auth_http servers: how long one that failed (connect, timeout, TLS, 5xx) is skipped before a request probes it again" },
