@@ -80,12 +80,22 @@ struct listen_conf {
 	int keepidle, keepintvl, keepcnt;	/* 0 = system default */
 };
 
+/*
+ * An auth service; several form a list (auth_http given a sequence), tried
+ * in order with failover (worker/lookup/auth_http.c). The srv_conf holds the
+ * first, so code that knows one server reads conf->auth_http as before.
+ */
+#define AUTH_HTTP_MAX_SERVERS 16
+
 struct auth_http_url {
 	char *url;		/* as written */
 	char *host;		/* Host header value */
 	char *uri;		/* request target, "/" by default */
 	struct sockaddr_storage addr;	/* first address, resolved at load */
 	socklen_t addrlen;
+	int ssl;		/* https:// */
+	int stat;		/* its slot in the auth_servers zone (common/authsrv.h); -1 none */
+	struct auth_http_url *next;	/* the next server to try; NULL after the last */
 };
 
 #define SSL_CACHE_OFF		0x01
@@ -160,6 +170,18 @@ struct srv_conf {
 	uint64_t auth_http_timeout;
 	int auth_http_pass_client_cert;
 	unsigned auth_http_keepalive;
+	uint64_t auth_http_fail_timeout;	/* back-off of a failing server (several servers) */
+	/* TLS towards an https:// auth service (mailproxy only; proxy_ssl_* names) */
+	int auth_http_ssl_verify;
+	unsigned auth_http_ssl_verify_depth;
+	char *auth_http_ssl_trusted_certificate;
+	char *auth_http_ssl_name;
+	int auth_http_ssl_server_name;
+	int auth_http_ssl_session_reuse;
+	unsigned auth_http_ssl_protocols;
+	char *auth_http_ssl_ciphers;
+	char *auth_http_ssl_certificate;
+	char *auth_http_ssl_certificate_key;
 
 	/* proxy */
 	int proxy;

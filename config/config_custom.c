@@ -367,23 +367,26 @@ load_hostport(struct loader *ld, const struct ynode *val, const char *dname, con
 }
 
 
-int
-set_auth_http(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+/* One URL into u: [http://|https://]host[:port][/uri] or unix:/path[:/uri]. */
+static int
+load_auth_url(struct loader *ld, const struct directive *d, const struct ynode *val,
+    const char *s, struct auth_http_url *u)
 {
-	struct auth_http_url *u = field;
-	const char *s, *p;
+	const char *p = s;
+	int defport = 80;
 
-	if (get_scalar(ld, d, val, &s) < 0)
-		return -1;
 	memset(u, 0, sizeof(*u));
+	u->stat = -1;
 	u->url = arena_strdup(&ld->cf->arena, s);
-	p = s;
-	if (strncasecmp(p, "https://", 8) == 0)
-		return lerr(ld, val, d->name, "https is not supported (as in nginx); got \"%s\"", s);
-	if (strncasecmp(p, "http://", 7) == 0)
+	if (strncasecmp(p, "https://", 8) == 0) {
+		p += 8;
+		u->ssl = 1;
+		defport = 443;
+	} else if (strncasecmp(p, "http://", 7) == 0) {
 		p += 7;
-	else if (strstr(p, "://") != NULL)
-		return lerr(ld, val, d->name, "unsupported scheme in \"%s\"", s);
+	} else if (strstr(p, "://") != NULL) {
+		return lerr(ld, val, d->name, "unsupported scheme in \"%s\" (http:// or https://)", s);
+	}
 
 	if (strncmp(p, "unix:", 5) == 0) {
 		/* unix:/path/to/socket[:/uri] */
@@ -414,7 +417,46 @@ set_auth_http(struct loader *ld, const struct directive *d, void *field, const s
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			return lerr(ld, val, d->name, "the URI in \"%s\" contains a blank or control character", s);
 
-	return load_hostport(ld, val, d->name, s, hostport, 80, &u->addr, &u->addrlen, &u->host);
+	return load_hostport(ld, val, d->name, s, hostport, defport, &u->addr, &u->addrlen, &u->host);
+}
+
+/*
+ * auth_http: one URL as nginx, or a sequence of them (mailproxy): the
+ * servers a request tries in order (worker/lookup/auth_http.c).
+ */
+int
+set_auth_http(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct auth_http_url *first = field, *prev = NULL;
+
+	if (val->type != YN_SEQ) {
+		const char *s;
+		if (get_scalar(ld, d, val, &s) < 0)
+			return -1;
+		return load_auth_url(ld, d, val, s, first);
+	}
+	if (val->n == 0)
+		return lerr(ld, val, d->name, "an empty list names no auth service");
+	if (val->n > AUTH_HTTP_MAX_SERVERS)
+		return lerr(ld, val->kids[AUTH_HTTP_MAX_SERVERS], d->name,
+		    "too many auth services (at most %d)", AUTH_HTTP_MAX_SERVERS);
+	for (size_t i = 0; i < val->n; i++) {
+		const struct ynode *k = val->kids[i];
+		struct auth_http_url *u = i == 0 ? first : arena_alloc(&ld->cf->arena, sizeof(*u));
+		if (u == NULL)
+			return lerr(ld, k, d->name, "out of memory");
+		if (k->type != YN_SCALAR || k->len == 0)
+			return lerr(ld, k, d->name, "each auth service is a URL");
+		if (load_auth_url(ld, d, k, k->str, u) < 0)
+			return -1;
+		for (const struct auth_http_url *o = first; i > 0 && o != NULL; o = o->next)
+			if (strcmp(o->url, u->url) == 0)
+				return lerr(ld, k, d->name, "duplicate auth service \"%s\"", u->url);
+		if (prev != NULL)
+			prev->next = u;
+		prev = u;
+	}
+	return 0;
 }
 
 void
@@ -423,7 +465,17 @@ print_auth_http(const struct directive *d, const void *field, struct buf *out)
 	const struct auth_http_url *u = field;
 
 	(void)d;
-	print_quoted(out, u->url ? u->url : "");
+	if (u->next == NULL) {
+		print_quoted(out, u->url ? u->url : "");
+		return;
+	}
+	buf_puts(out, "[");
+	for (; u != NULL; u = u->next) {
+		print_quoted(out, u->url);
+		if (u->next)
+			buf_puts(out, ", ");
+	}
+	buf_puts(out, "]");
 }
 
 /* ---- set_real_ip_from ---- */

@@ -121,7 +121,8 @@ const struct directive directives[] = {
 
 	/* auth_http */
 	{ "auth_http", MS, CUSTOM(auth_http), SF(auth_http),
-	  .syntax = "URL", .doc = "[http://]host[:port][/uri] or unix:/path[:/uri] of the auth service" },
+	  .syntax = "URL | [URL, ...]",
+	  .doc = "[http://|https://]host[:port][/uri] or unix:/path[:/uri] of the auth service; a list (mailproxy): servers tried in order, with failover" },
 	{ "auth_http_header", MS, DT_KVLIST, SF(auth_http_header), .flags = DF_VARS,
 	  .syntax = "{name: value} or [\"name value\", ...]",
 	  .doc = "extra request headers to the auth service; values may hold $remote_addr, "
@@ -133,7 +134,31 @@ const struct directive directives[] = {
 	  .syntax = "on | off", .doc = "send the client certificate in Auth-SSL-Cert" },
 	{ "auth_http_keepalive", MS, DT_NUM, SF(auth_http_keepalive), .dflt = "0", .min = 0, .max = 10000,
 	  .flags = DF_MAILPROXY, .syntax = "number",
-	  .doc = "idle HTTP/1.1 connections to the auth service kept per worker; 0 = nginx's HTTP/1.0, one request per connection" },
+	  .doc = "idle HTTP/1.1 connections kept per worker and auth service; 0 = nginx's HTTP/1.0, one request per connection" },
+	{ "auth_http_fail_timeout", MS, DT_MSEC, SF(auth_http_fail_timeout), .dflt = "60s", .flags = DF_MAILPROXY,
+	  .syntax = "time",
+	  .doc = "with several auth_http servers: how long one that failed (connect, timeout, TLS, 5xx) is skipped before a request probes it again" },
+	/* TLS towards an https:// auth service (mailproxy only; named as proxy_ssl_*) */
+	{ "auth_http_ssl_verify", MS, DT_FLAG, SF(auth_http_ssl_verify), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "verify the auth service's certificate and name" },
+	{ "auth_http_ssl_verify_depth", MS, DT_NUM, SF(auth_http_ssl_verify_depth), .dflt = "1", .min = 0, .max = 100,
+	  .flags = DF_MAILPROXY, .syntax = "number", .doc = "auth service certificate chain depth" },
+	{ "auth_http_ssl_trusted_certificate", MS, DT_PATH, SF(auth_http_ssl_trusted_certificate), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "CA certificates for auth_http_ssl_verify" },
+	{ "auth_http_ssl_name", MS, DT_STR, SF(auth_http_ssl_name), .flags = DF_MAILPROXY,
+	  .syntax = "name", .doc = "name verified and sent as SNI; default the host of the auth_http URL" },
+	{ "auth_http_ssl_server_name", MS, DT_FLAG, SF(auth_http_ssl_server_name), .dflt = "on", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "send the name as SNI (on by default, unlike proxy_ssl_server_name: an HTTPS client is expected to)" },
+	{ "auth_http_ssl_session_reuse", MS, DT_FLAG, SF(auth_http_ssl_session_reuse), .dflt = "on", .flags = DF_MAILPROXY,
+	  .syntax = "on | off", .doc = "resume TLS sessions with each auth service" },
+	{ "auth_http_ssl_protocols", MS, CUSTOM(ssl_protocols), SF(auth_http_ssl_protocols), .dflt = "TLSv1.2 TLSv1.3",
+	  .flags = DF_MAILPROXY, .syntax = "[TLSv1.2] [TLSv1.3] ...", .doc = "TLS versions towards the auth service" },
+	{ "auth_http_ssl_ciphers", MS, DT_STR, SF(auth_http_ssl_ciphers), .dflt = "DEFAULT", .flags = DF_MAILPROXY,
+	  .syntax = "ciphers", .doc = "TLS 1.2 ciphers towards the auth service" },
+	{ "auth_http_ssl_certificate", MS, DT_PATH, SF(auth_http_ssl_certificate), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "client certificate for the auth service" },
+	{ "auth_http_ssl_certificate_key", MS, DT_PATH, SF(auth_http_ssl_certificate_key), .flags = DF_MAILPROXY,
+	  .syntax = "file", .doc = "key of auth_http_ssl_certificate" },
 
 	/* proxy */
 	{ "proxy", MS, DT_FLAG, SF(proxy), .dflt = "off",

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/authsrv.h"
 #include "common/limiter.h"
 #include "common/shm.h"
 #include "common/stats.h"
@@ -59,6 +60,32 @@ open_limit_zones(struct cycle *cy, char *err, size_t errlen)
 	return 0;
 }
 
+/* The auth services' back-off and counters: every URL gets its slot, kept across reloads. */
+static int
+open_auth_zone(struct cycle *cy, char *err, size_t errlen)
+{
+	struct config *cf = cy->cf;
+	struct shm_zone *z = shm_zone_get(AUTHSRV_ZONE, sizeof(struct authsrv_zone), err, errlen);
+
+	if (z == NULL)
+		return -1;
+	authsrv_init(z->data);
+	z->hdr->initialized = 1;
+	authsrv_zone = z->data;
+	for (size_t i = 0; i < cf->nservers; i++) {
+		struct srv_conf *srv = &cf->servers[i];
+		for (struct auth_http_url *u = &srv->auth_http; u != NULL && u->url != NULL; u = u->next) {
+			u->stat = authsrv_register(z->data, u->url, cy->generation);
+			if (u->stat < 0) {
+				snprintf(err, errlen, "%s:%d:%d: auth_http: more than %d auth services in all",
+				    cf->file, srv->line, srv->col, AUTHSRV_SLOTS);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 open_zones(struct cycle *cy, char *err, size_t errlen)
 {
@@ -75,6 +102,8 @@ open_zones(struct cycle *cy, char *err, size_t errlen)
 	sz->master_pid = (int32_t)getpid();
 	sz->generation = cy->generation;
 	cy->stats_zone = z;
+	if (open_auth_zone(cy, err, errlen) < 0)
+		return -1;
 	return open_limit_zones(cy, err, errlen);
 }
 

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/authsrv.h"
 #include "common/limiter.h"
 #include "common/shm.h"
 #include "common/sslcache.h"
@@ -188,6 +190,41 @@ limit_json(pid_t pid, const struct limit_zone_conf *lz)
 	return o;
 }
 
+/* Each auth service the configuration names: its state and counts. */
+static json_t *
+auth_servers_json(pid_t pid, const struct config *cf)
+{
+	size_t size;
+	const char *h = map_zone(pid, AUTHSRV_ZONE, &size);
+	json_t *o = json_object();
+	struct timespec ts;
+
+	if (h == NULL || size < SHM_HDR_SIZE + sizeof(struct authsrv_zone)) {
+		if (h != NULL)
+			munmap((void *)h, size);
+		return o;
+	}
+	const struct authsrv_zone *z = (const void *)(h + SHM_HDR_SIZE);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (size_t i = 0; z->magic == AUTHSRV_MAGIC && i < cf->nservers; i++) {
+		for (const struct auth_http_url *u = &cf->servers[i].auth_http; u && u->url; u = u->next) {
+			const struct authsrv_slot *s = authsrv_find(z, u->url);
+			if (s == NULL || json_object_get(o, u->url))
+				continue;
+			uint64_t until = s->down_until;
+			json_object_set_new(o, u->url, json_pack("{s:s,s:I,s:I,s:I,s:I}",
+			    "state", until > now ? "backoff" : "up",
+			    "backoff_left_ms", (json_int_t)(until > now ? until - now : 0),
+			    "requests", (json_int_t)s->requests,
+			    "failures", (json_int_t)s->failures,
+			    "backoffs", (json_int_t)s->backoffs));
+		}
+	}
+	munmap((void *)h, size);
+	return o;
+}
+
 static int
 print_status(pid_t pid, const struct config *cf)
 {
@@ -252,6 +289,7 @@ print_status(pid_t pid, const struct config *cf)
 			json_object_set_new(limits, lz->name, o);
 	}
 	json_object_set_new(root, "login_limit_zones", limits);
+	json_object_set_new(root, "auth_servers", auth_servers_json(pid, cf));
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("%s\n", out);
 	free(out);

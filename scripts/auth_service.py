@@ -488,8 +488,23 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    tls = None  # ssl.SSLContext with --tls-cert: HTTPS
+
     def handle_error(self, request, client_address):
         log("error while answering %s: %s" % (client_address[0], sys.exc_info()[1]))
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs in the request's thread, so a silent client
+        # blocks nobody; each connection logs its SNI and whether it resumed.
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        conn = self.tls.wrap_socket(request, server_side=True)
+        log("tls connection sni=%s resumed=%d" % (getattr(conn, "sni", None) or "-",
+                                                  int(conn.session_reused)))
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 def serve(argv):
@@ -519,6 +534,8 @@ def serve(argv):
     p.add_argument("--close", action="store_true", help="fault: close without answering")
     p.add_argument("--no-server", action="store_true", help="fault: OK without server/port")
     p.add_argument("--oversize", action="store_true", help="fault: answer longer than 1024 bytes")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain)")
+    p.add_argument("--tls-key", help="key of --tls-cert (default: in the same file)")
     a = p.parse_args(argv)
     if bool(a.secret_header) != (a.secret is not None):
         p.error("--secret-header and --secret go together")
@@ -531,6 +548,14 @@ def serve(argv):
     Handler.service = svc
     Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
     httpd = Server((host, int(port)), Handler)
+    if a.tls_cert:
+        import ssl
+        httpd.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        httpd.tls.load_cert_chain(a.tls_cert, a.tls_key)
+
+        def sni(conn, name, _ctx):
+            conn.sni = name
+        httpd.tls.sni_callback = sni
     bound = httpd.server_address
     print("listening on %s:%d" % (("[%s]" % bound[0]) if ":" in bound[0] else bound[0],
                                   bound[1]), flush=True)

@@ -390,11 +390,10 @@ Test(config_errors, renamed_and_removed)
 
 Test(config_errors, bad_auth_http)
 {
-	EXPECT_ERR("mail:\n  auth_http: https://127.0.0.1/auth\n",
-	    "t.yaml:2:14: \"auth_http\": https is not supported (as in nginx); got "
-	    "\"https://127.0.0.1/auth\"");
 	EXPECT_ERR("mail:\n  auth_http: ftp://127.0.0.1/auth\n",
-	    "t.yaml:2:14: \"auth_http\": unsupported scheme in \"ftp://127.0.0.1/auth\"");
+	    "t.yaml:2:14: \"auth_http\": unsupported scheme in \"ftp://127.0.0.1/auth\" (http:// or https://)");
+	EXPECT_ERR("mail:\n  auth_http: https:///auth\n",
+	    "t.yaml:2:14: \"auth_http\": no host in \"https:///auth\"");
 	EXPECT_ERR("mail:\n  auth_http: http:///auth\n",
 	    "t.yaml:2:14: \"auth_http\": no host in \"http:///auth\"");
 	EXPECT_ERR("mail:\n  auth_http: 127.0.0.1:99999/auth\n",
@@ -410,8 +409,18 @@ Test(config_errors, bad_auth_http)
 	    "t.yaml:2:14: \"auth_http\": invalid host \"bad!host\"");
 	EXPECT_ERR("mail:\n  auth_http: \"[::1/auth\"\n",
 	    "t.yaml:2:14: \"auth_http\": missing \"]\" in \"[::1\"");
-	EXPECT_ERR("mail:\n  auth_http: [a, b]\n",
-	    "t.yaml:2:14: \"auth_http\": expected a single value, got a sequence");
+	/* A list: each entry is checked where it is written. */
+	EXPECT_ERR("mail:\n  auth_http: [127.0.0.1:1/a, \"ftp://x/\"]\n",
+	    "t.yaml:2:30: \"auth_http\": unsupported scheme in \"ftp://x/\" (http:// or https://)");
+	EXPECT_ERR("mail:\n  auth_http: []\n",
+	    "t.yaml:2:14: \"auth_http\": an empty list names no auth service");
+	EXPECT_ERR("mail:\n  auth_http: [127.0.0.1:1/a, 127.0.0.1:1/a]\n",
+	    "t.yaml:2:30: \"auth_http\": duplicate auth service \"127.0.0.1:1/a\"");
+	EXPECT_ERR("mail:\n  auth_http: [127.0.0.1:1/a, [x]]\n",
+	    "t.yaml:2:30: \"auth_http\": each auth service is a URL");
+	EXPECT_ERR("mail:\n  auth_http: [1:1, 2:1, 3:1, 4:1, 5:1, 6:1, 7:1, 8:1, 9:1, 10:1, 11:1, 12:1, 13:1, "
+	    "14:1, 15:1, 16:1, 17:1]\n",
+	    "t.yaml:2:102: \"auth_http\": too many auth services (at most 16)");
 	EXPECT_ERR("mail:\n  auth_http: \":80/auth\"\n",
 	    "t.yaml:2:14: \"auth_http\": no host in \":80/auth\"");
 }

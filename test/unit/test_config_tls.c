@@ -330,3 +330,51 @@ Test(config_tls, ssl_conf_command_missing_file_names_the_resolved_path)
 	cr_assert_not_null(strstr(err, want), "%s", err);
 	config_free(cf);
 }
+
+/* An https:// auth service gets its own client context; its files are checked at -t. */
+Test(config_tls, auth_http_https_context)
+{
+	struct config *cf;
+	char err[1024];
+
+	th_certs();
+	LOAD_OK(cf, "mail:\n  auth_http: [127.0.0.1:9000/a, \"https://127.0.0.1:9443/b\"]\n"
+	    "  auth_http_ssl_verify: on\n  auth_http_ssl_trusted_certificate: cert.pem\n"
+	    "  auth_http_ssl_certificate: cert.pem\n  auth_http_ssl_certificate_key: cert.key\n"
+	    "  servers:\n    - listen: \"143\"\n");
+	cr_assert(cf->servers[0].auth_http.next != NULL && cf->servers[0].auth_http.next->ssl);
+	cr_assert_eq(net_port((const struct sockaddr *)&cf->servers[0].auth_http.next->addr), 9443);
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), 0, "-t: %s", err);
+	struct cycle cy = { .cf = cf };
+	cr_assert_eq(tls_cycle_build(&cy, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not_null(cy.tls_srv[0].auth);
+	cr_assert_eq(tls_auth_ctx(&cf->servers[0]), cy.tls_srv[0].auth);
+	cr_assert_eq(SSL_CTX_get_verify_mode(cy.tls_srv[0].auth), SSL_VERIFY_PEER);
+	cr_assert_null(cy.tls_srv[0].client, "no proxy_ssl: no backend context");
+	tls_cycle_free(&cy);
+	cr_assert_null(tls_auth_ctx(&cf->servers[0]), "a freed cycle is forgotten");
+	config_free(cf);
+
+	/* Plain HTTP only: no context at all. */
+	LOAD_OK(cf, MINIMAL);
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), 0, "-t: %s", err);
+	config_free(cf);
+
+	LOAD_OK(cf, "mail:\n  auth_http: \"https://127.0.0.1/b\"\n  auth_http_ssl_verify: on\n"
+	    "  servers:\n    - listen: \"143\"\n");
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "auth_http_ssl_verify needs auth_http_ssl_trusted_certificate"), "%s", err);
+	config_free(cf);
+
+	LOAD_OK(cf, "mail:\n  auth_http: \"https://127.0.0.1/b\"\n  auth_http_ssl_verify: on\n"
+	    "  auth_http_ssl_trusted_certificate: nothere.pem\n  servers:\n    - listen: \"143\"\n");
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "t.yaml:6:7: server: cannot load auth_http_ssl_trusted_certificate"), "%s", err);
+	config_free(cf);
+
+	LOAD_OK(cf, "mail:\n  auth_http: \"https://127.0.0.1/b\"\n  auth_http_ssl_ciphers: NOPE-NOPE\n"
+	    "  auth_http_ssl_protocols: TLSv1.2\n  servers:\n    - listen: \"143\"\n");
+	cr_assert_eq(tls_validate(cf, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "auth_http_ssl_ciphers \"NOPE-NOPE\""), "%s", err);
+	config_free(cf);
+}

@@ -34,11 +34,14 @@ struct tls_srv {
 	uint64_t zone_keys_until;
 	const char *alpn;		/* "imap", "pop3" or "smtp" */
 	SSL_CTX *client;		/* TLS to the backend (proxy_ssl, proxy_starttls) */
+	SSL_CTX *auth;			/* TLS to an https:// auth_http (auth_http_ssl_*) */
 };
 
 /* Master: contexts for every server of cy that uses TLS. 0, or -1 with err. */
 int tls_cycle_build(struct cycle *cy, char *err, size_t errlen);
 void tls_cycle_free(struct cycle *cy);
+/* The auth_http TLS context of conf's server in a cycle this process built; NULL if none. */
+SSL_CTX *tls_auth_ctx(const struct srv_conf *conf);
 /* -t: builds and frees the contexts, to report bad keys and certificates. */
 int tls_validate(const struct config *cf, char *err, size_t errlen);
 

@@ -566,54 +566,117 @@ fail:
 	return NULL;
 }
 
-/* The context for TLS towards the backends of a server. */
-static SSL_CTX *
-build_client_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
-{
-	char path[4096], e[256];
-	SSL_CTX *ctx = new_ctx(TLS_client_method(), srv->proxy_ssl_protocols, "proxy_ssl_ciphers",
-	    srv->proxy_ssl_ciphers, err, errlen);
+/* What a client context is made of: proxy_ssl_* or auth_http_ssl_*. */
+struct client_opts {
+	const char *prefix;	/* "proxy_ssl" or "auth_http_ssl", for messages */
+	unsigned protocols;
+	const char *ciphers;
+	int verify;
+	unsigned verify_depth;
+	const char *trusted, *cert, *key;
+};
 
+/* A context for TLS as a client: towards backends or the auth service. */
+static SSL_CTX *
+build_client_ctx(const struct config *cf, const struct client_opts *o, char *err, size_t errlen)
+{
+	char path[4096], e[256], what[64];
+	SSL_CTX *ctx;
+
+	snprintf(what, sizeof(what), "%s_ciphers", o->prefix);
+	ctx = new_ctx(TLS_client_method(), o->protocols, what, o->ciphers, err, errlen);
 	if (ctx == NULL)
 		return NULL;
-	/* Sessions are kept by the session layer per backend address (proxy_ssl_session_reuse). */
+	/* Sessions are kept by their users per peer (*_ssl_session_reuse). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, client_new_session_cb);
-	if (srv->proxy_ssl_verify) {
-		if (srv->proxy_ssl_trusted_certificate == NULL) {
-			snprintf(err, errlen, "proxy_ssl_verify needs proxy_ssl_trusted_certificate");
+	if (o->verify) {
+		if (o->trusted == NULL) {
+			snprintf(err, errlen, "%s_verify needs %s_trusted_certificate", o->prefix, o->prefix);
 			goto fail;
 		}
-		config_path(cf, srv->proxy_ssl_trusted_certificate, path, sizeof(path));
+		config_path(cf, o->trusted, path, sizeof(path));
 		if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
-			snprintf(err, errlen, "cannot load proxy_ssl_trusted_certificate \"%.512s\": %s",
-			    path, tls_error_string(e, sizeof(e)));
+			snprintf(err, errlen, "cannot load %s_trusted_certificate \"%.512s\": %s",
+			    o->prefix, path, tls_error_string(e, sizeof(e)));
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_verify_depth(ctx, (int)srv->proxy_ssl_verify_depth);
+		SSL_CTX_set_verify_depth(ctx, (int)o->verify_depth);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
-	if (srv->proxy_ssl_certificate != NULL) {
-		config_path(cf, srv->proxy_ssl_certificate, path, sizeof(path));
+	if (o->cert != NULL) {
+		config_path(cf, o->cert, path, sizeof(path));
 		if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
-			snprintf(err, errlen, "cannot load proxy_ssl_certificate \"%.512s\": %s", path,
+			snprintf(err, errlen, "cannot load %s_certificate \"%.512s\": %s", o->prefix, path,
 			    tls_error_string(e, sizeof(e)));
 			goto fail;
 		}
-		config_path(cf, srv->proxy_ssl_certificate_key ? srv->proxy_ssl_certificate_key :
-		    srv->proxy_ssl_certificate, path, sizeof(path));
+		config_path(cf, o->key ? o->key : o->cert, path, sizeof(path));
 		if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
-			snprintf(err, errlen, "cannot load proxy_ssl_certificate_key \"%.512s\": %s", path,
-			    tls_error_string(e, sizeof(e)));
+			snprintf(err, errlen, "cannot load %s_certificate_key \"%.512s\": %s", o->prefix,
+			    path, tls_error_string(e, sizeof(e)));
 			goto fail;
 		}
 	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static SSL_CTX *
+build_backend_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
+{
+	struct client_opts o = {
+		"proxy_ssl", srv->proxy_ssl_protocols, srv->proxy_ssl_ciphers, srv->proxy_ssl_verify,
+		srv->proxy_ssl_verify_depth, srv->proxy_ssl_trusted_certificate,
+		srv->proxy_ssl_certificate, srv->proxy_ssl_certificate_key,
+	};
+	SSL_CTX *ctx = build_client_ctx(cf, &o, err, errlen);
+
+	/* Backend sessions are kept by the session layer, from this callback. */
+	if (ctx != NULL)
+		SSL_CTX_sess_set_new_cb(ctx, client_new_session_cb);
+	return ctx;
+}
+
+static int
+uses_https_auth(const struct srv_conf *srv)
+{
+	for (const struct auth_http_url *u = &srv->auth_http; u != NULL; u = u->next)
+		if (u->ssl)
+			return 1;
+	return 0;
+}
+
+static SSL_CTX *
+build_auth_ctx(const struct config *cf, const struct srv_conf *srv, char *err, size_t errlen)
+{
+	struct client_opts o = {
+		"auth_http_ssl", srv->auth_http_ssl_protocols, srv->auth_http_ssl_ciphers,
+		srv->auth_http_ssl_verify, srv->auth_http_ssl_verify_depth,
+		srv->auth_http_ssl_trusted_certificate, srv->auth_http_ssl_certificate,
+		srv->auth_http_ssl_certificate_key,
+	};
+
+	return build_client_ctx(cf, &o, err, errlen);
+}
+
+/* The cycles built in this process, for tls_auth_ctx(). */
+static struct cycle *built[32];
+
+SSL_CTX *
+tls_auth_ctx(const struct srv_conf *conf)
+{
+	for (size_t c = 0; c < sizeof(built) / sizeof(built[0]); c++) {
+		if (built[c] == NULL || built[c]->tls_srv == NULL)
+			continue;
+		for (size_t i = 0; i < built[c]->cf->nservers; i++)
+			if (built[c]->tls_srv[i].conf == conf)
+				return built[c]->tls_srv[i].auth;
+	}
 	return NULL;
 }
 
@@ -624,6 +687,7 @@ free_srvs(struct tls_srv *ts, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		SSL_CTX_free(ts[i].client);
+		SSL_CTX_free(ts[i].auth);
 		if (ts[i].file_keys != NULL)
 			memset(ts[i].file_keys, 0, ts[i].nfile_keys * sizeof(*ts[i].file_keys));
 		free(ts[i].file_keys);
@@ -654,8 +718,16 @@ build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
 
 		ts[i].conf = srv;
 		if (srv->proxy_ssl || srv->proxy_starttls) {
-			ts[i].client = build_client_ctx(cf, srv, e, sizeof(e));
+			ts[i].client = build_backend_ctx(cf, srv, e, sizeof(e));
 			if (ts[i].client == NULL) {
+				snprintf(err, errlen, "%s:%d:%d: server: %s", cf->file, srv->line, srv->col, e);
+				tls_cycle_free(cy);
+				return -1;
+			}
+		}
+		if (uses_https_auth(srv)) {
+			ts[i].auth = build_auth_ctx(cf, srv, e, sizeof(e));
+			if (ts[i].auth == NULL) {
 				snprintf(err, errlen, "%s:%d:%d: server: %s", cf->file, srv->line, srv->col, e);
 				tls_cycle_free(cy);
 				return -1;
@@ -690,12 +762,22 @@ build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
 int
 tls_cycle_build(struct cycle *cy, char *err, size_t errlen)
 {
-	return build_all(cy, 1, err, errlen);
+	if (build_all(cy, 1, err, errlen) < 0)
+		return -1;
+	size_t c = 0;
+	while (c < sizeof(built) / sizeof(built[0]) - 1 && built[c] != NULL)
+		c++;
+	/* All taken (cycles are freed as their workers go): the last slot is reused. */
+	built[c] = cy;
+	return 0;
 }
 
 void
 tls_cycle_free(struct cycle *cy)
 {
+	for (size_t c = 0; c < sizeof(built) / sizeof(built[0]); c++)
+		if (built[c] == cy)
+			built[c] = NULL;
 	if (cy->tls != NULL)
 		for (size_t i = 0; i < cy->cf->nservers; i++)
 			SSL_CTX_free(cy->tls[i]);
