@@ -130,6 +130,9 @@ const struct directive directives[] = {
 	{ "auth_http_keepalive", MS, DT_NUM, SF(auth_http_keepalive), .dflt = "0", .min = 0, .max = 10000,
 	  .flags = DF_MAILPROXY, .syntax = "number",
 	  .doc = "idle HTTP/1.1 connections to the auth service kept per worker; 0 = nginx's HTTP/1.0, one request per connection" },
+	{ "auth_http_cache", MS, CUSTOM(auth_cache), SF(auth_http_cache), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "shared:name:size [valid=time] [invalid=time] | off",
+	  .doc = "keep the auth service's answers to plain-password logins in a shared zone (at least 32k) for valid (default 60s; an OK) or invalid (default 10s; a refusal), so that a login seen lately skips the service; the key is an HMAC of protocol, login and password, the value the answer, Auth-Pass included; the service may shorten or forbid with Auth-Cache-Valid: seconds; emptied by reload and -s flush-auth-cache" },
 
 	/* proxy */
 	{ "proxy", MS, DT_FLAG, SF(proxy), .dflt = "off",
