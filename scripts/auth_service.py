@@ -457,6 +457,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if h.get("auth-protocol", "").lower() == "smtp":
                 hdrs.append(("Auth-Error-Code", "535 5.7.8"))
             log("%s result=fail backend=-" % what)
+        if a.cache_valid is not None:
+            hdrs.append(("Auth-Cache-Valid", str(a.cache_valid)))
         if a.oversize:
             hdrs.append(("X-Padding", "x" * 1100))
         self.answer(200, hdrs)
@@ -502,6 +504,9 @@ def serve(argv):
     p.add_argument("--close", action="store_true", help="fault: close without answering")
     p.add_argument("--no-server", action="store_true", help="fault: OK without server/port")
     p.add_argument("--oversize", action="store_true", help="fault: answer longer than 1024 bytes")
+    p.add_argument("--cache-valid", type=int, metavar="SECONDS",
+                   help="send Auth-Cache-Valid: SECONDS with every answer (mailproxy's "
+                        "auth_http_cache; 0 forbids caching it)")
     a = p.parse_args(argv)
     if bool(a.secret_header) != (a.secret is not None):
         p.error("--secret-header and --secret go together")
