@@ -246,3 +246,40 @@ def test_zone_holds_neither_login_nor_password(ctx):
         assert secret not in zone, secret
     # Auth-Pass is a backend password: stored, as the README says
     assert b"backendpw-Kw77" in zone
+
+
+def test_cached_auth_pass_logs_in_to_the_backend(ctx):
+    # the client's password is not Dovecot's: the service answers with Auth-Pass,
+    # and the cached answer must carry it to the backend login
+    users = {"alice": {"password": "front-pw", "passwd": "alicepw"}}
+    mp, port, au = setup(ctx, users=users)
+    assert imap_login(port, "alice", "front-pw").startswith(b"OK")
+    assert imap_login(port, "alice", "front-pw").startswith(b"OK")
+    assert_requests(au, "alice", 1)
+    assert status(ctx, mp)["hits"] == 1
+
+
+def test_smtp_auth_plain_cached_with_error_code(ctx):
+    import smtplib
+    pf = ctx.postfix()
+    au = ctx.auth_service(postfix=pf)
+    mp = ctx.mailproxy(auth=au, servers=[{"protocol": "smtp",
+                                          "auth_http_cache": "shared:authc:1m"}])
+    for _ in range(2):
+        s = smtplib.SMTP("127.0.0.1", mp.ports["smtp"], timeout=15)
+        s.ehlo("client.example")
+        assert s.login("alice", "alicepw") == (235, b"2.0.0 OK")
+        s.quit()
+    # a wrong password: refused with the service's code both times, asked once
+    for _ in range(2):
+        s = smtplib.SMTP("127.0.0.1", mp.ports["smtp"], timeout=15)
+        s.ehlo("client.example")
+        s.user, s.password = "alice", "wrong"
+        try:
+            s.auth("PLAIN", s.auth_plain)
+            raise AssertionError("wrong password accepted")
+        except smtplib.SMTPAuthenticationError as e:
+            assert (e.smtp_code, e.smtp_error) == (535, b"5.7.8 Invalid login or password"), e
+        s.close()
+    assert_requests(au, "alice", 2, protocol="smtp")
+    assert status(ctx, mp)["hits"] == 2
