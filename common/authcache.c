@@ -91,7 +91,7 @@ get_str(const uint8_t *v, size_t len, size_t *o, char *out, size_t cap)
 
 int
 authcache_put(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], const struct authcache_answer *a,
-    uint64_t expires_ms, uint64_t now_ms)
+    uint64_t expires_ms, uint64_t now_ms, uint64_t epoch)
 {
 	uint8_t v[AUTHCACHE_VALUE_MAX];
 	size_t o = 0;
@@ -109,7 +109,7 @@ authcache_put(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], const struct auth
 	v[o++] = (uint8_t)(a->have_user | a->have_pass << 1);
 	if (put_str(v, &o, a->user) == 0 && put_str(v, &o, a->pass) == 0 &&
 	    put_str(v, &o, a->text) == 0 && put_str(v, &o, a->code) == 0)
-		rc = shmhash_put(mem, key, v, o, expires_ms, now_ms);
+		rc = shmhash_put_epoch(mem, key, v, o, expires_ms, now_ms, epoch);
 	OPENSSL_cleanse(v, sizeof(v));
 	return rc;
 }
@@ -149,6 +149,12 @@ out:
 	if (rc == 0)
 		OPENSSL_cleanse(a, sizeof(*a));
 	return rc;
+}
+
+uint64_t
+authcache_epoch(const void *mem)
+{
+	return shmhash_epoch(mem);
 }
 
 void

@@ -51,9 +51,14 @@ int authcache_key(const void *mem, uint8_t key[AUTHCACHE_KEY_LEN], int protocol,
 /* 1 and *a filled on a hit, 0 on a miss. The caller wipes a->pass after use. */
 int authcache_get(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], struct authcache_answer *a,
     uint64_t now_ms);
-/* Stores a until expires_ms. -1 when it does not fit AUTHCACHE_VALUE_MAX. */
+/*
+ * Stores a until expires_ms, unless the cache was emptied since epoch
+ * (authcache_epoch() before the lookup: an answer asked before a flush is not
+ * kept after it). 0 stored, 1 not (a flush came), -1 too long for an entry.
+ */
 int authcache_put(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], const struct authcache_answer *a,
-    uint64_t expires_ms, uint64_t now_ms);
+    uint64_t expires_ms, uint64_t now_ms, uint64_t epoch);
+uint64_t authcache_epoch(const void *mem);
 void authcache_flush(void *mem);
 int authcache_peek_stats(const void *mem, size_t size, struct shmhash_stats *st);
 

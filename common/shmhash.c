@@ -292,15 +292,32 @@ shmhash_get(void *mem, const void *key, void *val, uint64_t now_ms)
 	return n;
 }
 
+uint64_t
+shmhash_epoch(const void *mem)
+{
+	return __atomic_load_n(&((const struct table *)mem)->st.flushes, __ATOMIC_ACQUIRE);
+}
+
 int
 shmhash_put(void *mem, const void *key, const void *val, size_t vlen, uint64_t expires_ms,
     uint64_t now_ms)
+{
+	return shmhash_put_epoch(mem, key, val, vlen, expires_ms, now_ms, UINT64_MAX);
+}
+
+int
+shmhash_put_epoch(void *mem, const void *key, const void *val, size_t vlen,
+    uint64_t expires_ms, uint64_t now_ms, uint64_t epoch)
 {
 	struct table *t = mem;
 
 	if (vlen > t->vallen)
 		return -1;
 	t = lock(mem);
+	if (epoch != UINT64_MAX && t->st.flushes != epoch) {
+		unlock(t);
+		return 1;
+	}
 	uint32_t i = find(t, key);
 	if (i == 0) {
 		/* An expired tail goes as expired, a live one as evicted. */
@@ -355,7 +372,7 @@ shmhash_flush(void *mem)
 	struct table *t = lock(mem);
 
 	reset(t);
-	t->st.flushes++;
+	__atomic_store_n(&t->st.flushes, t->st.flushes + 1, __ATOMIC_RELEASE);
 	unlock(t);
 }
 

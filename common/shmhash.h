@@ -46,6 +46,16 @@ long shmhash_get(void *mem, const void *key, void *val, uint64_t now_ms);
 int shmhash_put(void *mem, const void *key, const void *val, size_t vlen, uint64_t expires_ms,
     uint64_t now_ms);
 
+/*
+ * The flushes so far. A caller that looked something up, then computed a
+ * value to store, passes the epoch it saw to shmhash_put_epoch(), which
+ * stores nothing (and returns 1) when a flush came in between: a value
+ * computed before a flush must not outlive it.
+ */
+uint64_t shmhash_epoch(const void *mem);
+int shmhash_put_epoch(void *mem, const void *key, const void *val, size_t vlen,
+    uint64_t expires_ms, uint64_t now_ms, uint64_t epoch);
+
 void shmhash_remove(void *mem, const void *key);
 
 /* Empties the table (its secret stays). Any process that maps it writable. */

@@ -300,7 +300,7 @@ Test(authcache, key_depends_on_every_field_and_never_holds_them)
 		snprintf(login, sizeof(login), "user-login-%02d", i);
 		snprintf(pw, sizeof(pw), "pass-word-%02d", i);
 		cr_assert_eq(authcache_key(t, a, 1, "s", login, pw), 0);
-		cr_assert_eq(authcache_put(t, a, &ans, 100000, 0), 0);
+		cr_assert_eq(authcache_put(t, a, &ans, 100000, 0, authcache_epoch(t)), 0);
 	}
 	for (int i = 0; i < 50; i++) {
 		char login[32], pw[32];
@@ -333,7 +333,7 @@ Test(authcache, answers_round_trip)
 	snprintf(in.user, sizeof(in.user), "backend-user");
 	snprintf(in.pass, sizeof(in.pass), "backend-pass");
 	authcache_key(t, k1, 1, "s", "alice", "pw");
-	cr_assert_eq(authcache_put(t, k1, &in, 1000, 0), 0);
+	cr_assert_eq(authcache_put(t, k1, &in, 1000, 0, authcache_epoch(t)), 0);
 	cr_assert_eq(authcache_get(t, k1, &out, 1), 1);
 	cr_assert_eq(out.ok, 1);
 	cr_assert_eq(out.wait, -1);
@@ -348,7 +348,7 @@ Test(authcache, answers_round_trip)
 	snprintf(in.text, sizeof(in.text), "Temporary failure");
 	snprintf(in.code, sizeof(in.code), "451 4.3.0");
 	authcache_key(t, k2, 3, "s", "bob", "x");
-	cr_assert_eq(authcache_put(t, k2, &in, 1000, 0), 0);
+	cr_assert_eq(authcache_put(t, k2, &in, 1000, 0, authcache_epoch(t)), 0);
 	cr_assert_eq(authcache_get(t, k2, &out, 999), 1);
 	cr_assert_eq(out.ok, 0);
 	cr_assert_eq(out.wait, 0);
@@ -372,7 +372,7 @@ Test(authcache, answer_too_long_is_not_cached)
 	memset(in.user, 'u', 200);
 	memset(in.pass, 'p', 200);
 	authcache_key(t, k, 1, "s", "alice", "pw");
-	cr_assert_eq(authcache_put(t, k, &in, 1000, 0), -1);
+	cr_assert_eq(authcache_put(t, k, &in, 1000, 0, authcache_epoch(t)), -1);
 	cr_assert_eq(authcache_get(t, k, &out, 1), 0);
 	cr_assert_eq(out.ok, 0, "a miss leaves nothing behind");
 	munmap(t, size);
@@ -387,12 +387,30 @@ Test(authcache, init_empties_a_kept_table)
 	struct shmhash_stats st;
 
 	authcache_key(t, k, 1, "s", "alice", "pw");
-	cr_assert_eq(authcache_put(t, k, &in, 100000, 0), 0);
+	cr_assert_eq(authcache_put(t, k, &in, 100000, 0, authcache_epoch(t)), 0);
 	cr_assert_eq(authcache_init(t, size), 0);
 	cr_assert_eq(authcache_get(t, k, &out, 1), 0, "a reload empties the cache");
 	cr_assert_eq(authcache_peek_stats(t, size, &st), 0);
 	cr_assert_eq(st.entries, 0);
 	cr_assert_eq(authcache_init(t, 1024), -1, "too small");
+	munmap(t, size);
+}
+
+Test(authcache, answer_asked_before_a_flush_is_not_stored_after_it)
+{
+	size_t size = 64 * 1024;
+	void *t = auth_table(size);
+	uint8_t k[AUTHCACHE_KEY_LEN];
+	struct authcache_answer in = { .ok = 0, .wait = -1 }, out;
+
+	authcache_key(t, k, 1, "s", "alice", "pw");
+	uint64_t epoch = authcache_epoch(t);
+	cr_assert_eq(authcache_get(t, k, &out, 1), 0);
+	authcache_flush(t);	/* -s flush-auth-cache while the service is asked */
+	cr_assert_eq(authcache_put(t, k, &in, 100000, 0, epoch), 1);
+	cr_assert_eq(authcache_get(t, k, &out, 1), 0);
+	cr_assert_eq(authcache_put(t, k, &in, 100000, 0, authcache_epoch(t)), 0);
+	cr_assert_eq(authcache_get(t, k, &out, 1), 1);
 	munmap(t, size);
 }
 

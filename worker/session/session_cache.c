@@ -87,6 +87,7 @@ session_cache_lookup(struct session *s)
 	    pa->ctx.cr.passwd) < 0)
 		return 0;
 	pa->cache_keyed = 1;
+	pa->cache_epoch = authcache_epoch(zone);
 	if (!authcache_get(zone, pa->cache_key, &a, clock_now()))
 		return 0;
 	if (fill_result(&pa->ar, &a) == 0 && ev_defer(hit_run, s) == 0) {
@@ -139,8 +140,9 @@ session_cache_store(struct session *s, const struct auth_result *res)
 		snprintf(a.text, sizeof(a.text), "%s", res->text);
 		snprintf(a.code, sizeof(a.code), "%s", res->code);
 	}
-	/* An answer too long for an entry is simply not cached. */
-	authcache_put(zone, pa->cache_key, &a, clock_now() + ttl, clock_now());
+	/* An answer too long for an entry is simply not cached, nor one asked
+	 * for before a flush (reload, -s flush-auth-cache) that came meanwhile. */
+	authcache_put(zone, pa->cache_key, &a, clock_now() + ttl, clock_now(), pa->cache_epoch);
 out:
 	OPENSSL_cleanse(&a, sizeof(a));
 }

@@ -63,6 +63,7 @@ struct preauth {
 	struct session *limit_owner;
 	/* auth_http_cache (session_cache.c): this login's key, and a hit on its way. */
 	uint8_t cache_key[32];
+	uint64_t cache_epoch;	/* the cache's flushes when it was looked up */
 	uint8_t cache_keyed;	/* cache_key is set: store the answer that comes */
 	uint8_t cache_pending;	/* the answer in ar came from the cache; deferred */
 };
