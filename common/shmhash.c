@@ -388,6 +388,12 @@ shmhash_peek_stats(const void *mem, size_t size, uint32_t kind, struct shmhash_s
 	return 0;
 }
 
+void
+shmhash_test_lock(void *mem)
+{
+	shm_mutex_lock(&((struct table *)mem)->lock);
+}
+
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto out; } while (0)
 
 int

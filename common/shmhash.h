@@ -68,4 +68,8 @@ int shmhash_peek_stats(const void *mem, size_t size, uint32_t kind, struct shmha
 /* Walks chains, LRU and free list against each other: 0, or -1 with err. */
 int shmhash_verify(void *mem, char *err, size_t errlen);
 
+/* Tests only: takes the table's lock and returns holding it, so a child can
+ * die with it as a crashed worker would. */
+void shmhash_test_lock(void *mem);
+
 #endif
