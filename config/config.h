@@ -124,6 +124,14 @@ struct limit_rule_conf {
 	uint64_t block_ms;	/* how long a key that went over stays blocked; 0 = until it drains below the burst */
 };
 
+/* auth_http_cache: answers of the auth service kept in a shared zone. */
+struct auth_cache_conf {
+	char *name;		/* NULL = off */
+	size_t size;
+	uint64_t valid;		/* ms an OK answer is kept (default 60s) */
+	uint64_t invalid;	/* ms a refusal is kept (default 10s) */
+};
+
 struct limit_zone_conf {
 	char *name;		/* NULL = off */
 	size_t size;
@@ -182,6 +190,7 @@ struct srv_conf {
 	char *auth_http_ssl_ciphers;
 	char *auth_http_ssl_certificate;
 	char *auth_http_ssl_certificate_key;
+	struct auth_cache_conf auth_http_cache;	/* mailproxy only; "off" by default */
 
 	/* proxy */
 	int proxy;

@@ -355,7 +355,7 @@ struct zref {
 	const char *name;
 	size_t size;
 	size_t srv;
-	int kind;		/* 0 ssl_session_cache, 1 login_limit_zone: table order in a server */
+	int kind;		/* 0 ssl_session_cache, 1 login_limit_zone, 2 auth_http_cache */
 	const char *dname;	/* the directive naming it */
 };
 
@@ -386,7 +386,7 @@ check_zones(struct loader *ld)
 	struct ynode tmp;
 	size_t n = 0;
 
-	v = xcalloc(2 * (cf->nservers ? cf->nservers : 1), sizeof(*v));
+	v = xcalloc(3 * (cf->nservers ? cf->nservers : 1), sizeof(*v));
 	for (size_t i = 0; i < cf->nservers; i++) {
 		const struct srv_conf *srv = &cf->servers[i];
 		if (srv->ssl_session_cache.mode & SSL_CACHE_SHARED)
@@ -395,6 +395,9 @@ check_zones(struct loader *ld)
 		if (srv->login_limit_zone.name != NULL)
 			v[n++] = (struct zref){ srv->login_limit_zone.name, srv->login_limit_zone.size, i,
 			    1, "login_limit_zone" };
+		if (srv->auth_http_cache.name != NULL)
+			v[n++] = (struct zref){ srv->auth_http_cache.name, srv->auth_http_cache.size, i,
+			    2, "auth_http_cache" };
 	}
 	qsort(v, n, sizeof(*v), zref_cmp);
 	/* Per name, the first server to differ from the first declaration. */

@@ -24,6 +24,8 @@ CUSTOM_DECL(limit_rule);
 CUSTOM_DECL(log_level);
 
 CUSTOM_DECL(limit_store);
+/* config_authcache.c */
+CUSTOM_DECL(auth_cache);
 /* config_proc.c */
 CUSTOM_DECL(cpu_affinity);
 CUSTOM_DECL(priority);

@@ -159,6 +159,9 @@ const struct directive directives[] = {
 	  .syntax = "file", .doc = "client certificate for the auth service" },
 	{ "auth_http_ssl_certificate_key", MS, DT_PATH, SF(auth_http_ssl_certificate_key), .flags = DF_MAILPROXY,
 	  .syntax = "file", .doc = "key of auth_http_ssl_certificate" },
+	{ "auth_http_cache", MS, CUSTOM(auth_cache), SF(auth_http_cache), .dflt = "off", .flags = DF_MAILPROXY,
+	  .syntax = "shared:name:size [valid=time] [invalid=time] | off",
+	  .doc = "keep the auth service's answers to plain-password logins in a shared zone (at least 32k) for valid (default 60s; an OK) or invalid (default 10s; a refusal), so that a login seen lately skips the service; the key is an HMAC of protocol, login and password, the value the answer, Auth-Pass included; the service may shorten or forbid with Auth-Cache-Valid: seconds; emptied by reload and -s flush-auth-cache" },
 
 	/* proxy */
 	{ "proxy", MS, DT_FLAG, SF(proxy), .dflt = "off",

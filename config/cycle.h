@@ -52,6 +52,7 @@ struct cycle {
 	struct log_set mail_log;	/* mail-level error_log */
 	struct log_set *srv_log;	/* per server */
 	struct shm_zone *stats_zone;
+	void **auth_cache;		/* per server: its auth_http_cache table (common/authcache.h), or NULL */
 	void **login_limit;		/* per server: its login_limit_zone's counters (common/limiter.h), or NULL */
 	void **tls;			/* per server: its SSL_CTX (worker/tls/tls_ctx.c), or NULL */
 	struct tls_srv *tls_srv;	/* per server: what the TLS callbacks need */

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/authcache.h"
 #include "common/authsrv.h"
 #include "common/limiter.h"
 #include "common/shm.h"
@@ -86,6 +87,36 @@ open_auth_zone(struct cycle *cy, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The auth_http_cache of every server. Unlike the TLS session cache and the
+ * limit counters, it is emptied at every cycle: a reload is how an operator
+ * makes changed passwords and routes count at once.
+ */
+static int
+open_auth_caches(struct cycle *cy, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+
+	if (cy->auth_cache == NULL)
+		cy->auth_cache = xcalloc(cf->nservers ? cf->nservers : 1, sizeof(*cy->auth_cache));
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct srv_conf *srv = &cf->servers[i];
+		const struct auth_cache_conf *ac = &srv->auth_http_cache;
+		char e[256];
+
+		if (ac->name == NULL)
+			continue;
+		struct shm_zone *z = shm_zone_get(ac->name, ac->size, e, sizeof(e));
+		if (z == NULL || authcache_init(z->data, z->size) < 0) {
+			snprintf(err, errlen, "%s:%d:%d: auth_http_cache \"%s\": %s", cf->file, srv->line,
+			    srv->col, ac->name, z == NULL ? e : "too small for a cache table");
+			return -1;
+		}
+		cy->auth_cache[i] = z->data;
+	}
+	return 0;
+}
+
 static int
 open_zones(struct cycle *cy, char *err, size_t errlen)
 {
@@ -104,7 +135,9 @@ open_zones(struct cycle *cy, char *err, size_t errlen)
 	cy->stats_zone = z;
 	if (open_auth_zone(cy, err, errlen) < 0)
 		return -1;
-	return open_limit_zones(cy, err, errlen);
+	if (open_limit_zones(cy, err, errlen) < 0)
+		return -1;
+	return open_auth_caches(cy, err, errlen);
 }
 
 /* Marks every zone cy uses as in use, so that a sweep keeps them. */
@@ -154,6 +187,7 @@ fail:
 	}
 	free(cy->srv_log);
 	free(cy->login_limit);
+	free(cy->auth_cache);
 	free(cy);
 	return NULL;
 }
@@ -167,6 +201,7 @@ cycle_free(struct cycle *cy)
 	worker_cycle_release(cy);
 	free(cy->srv_log);
 	free(cy->login_limit);
+	free(cy->auth_cache);
 	config_free(cy->cf);
 	free(cy);
 }

@@ -36,7 +36,7 @@ usage(FILE *f)
 	    "  -t            : test configuration and exit\n"
 	    "  -T            : test configuration, print it with defaults filled in, and exit\n"
 	    "  -q            : suppress non-error messages during configuration testing\n"
-	    "  -s signal     : send signal to a master process: stop, quit, reopen, reload, status\n"
+	    "  -s signal     : send signal to a master process: stop, quit, reopen, reload, status,\n                  flush-auth-cache\n"
 	    "  -p prefix     : set prefix path (default: directory of the configuration file)\n"
 	    "  -c filename   : set configuration file (default: PREFIX/mailproxy.yaml)\n"
 	    "  -g directives : set main-context directives, e.g. -g \"daemon: off\"\n"

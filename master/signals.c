@@ -1,7 +1,9 @@
 /*
- * -s stop|quit|reopen|reload|status: find the running master through the pid
- * file of the configuration and signal it, or (status) read its counters
- * zone through /proc/PID/fd and print them as JSON.
+ * -s stop|quit|reopen|reload|status|flush-auth-cache: find the running master
+ * through the pid file of the configuration and signal it, or (status) read
+ * its counters zone through /proc/PID/fd and print them as JSON, or
+ * (flush-auth-cache) map its auth cache zones writable the same way and
+ * empty them under their own lock: no signal, so nothing in the master.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,8 +16,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/authcache.h"
 #include "common/authsrv.h"
 #include "common/limiter.h"
 #include "common/shm.h"
@@ -79,7 +83,7 @@ is_mailproxy(pid_t pid, const char *path)
 
 /* Opens the memfd "mailproxy:<zone>" the master holds, read-only; -1 if absent. */
 static int
-find_zone_fd(pid_t pid, const char *zone)
+find_zone_fd_mode(pid_t pid, const char *zone, int mode)
 {
 	char dir[64], link[PATH_MAX], target[PATH_MAX];
 	DIR *d;
@@ -101,12 +105,18 @@ find_zone_fd(pid_t pid, const char *zone)
 		char want[128];
 		size_t wl = (size_t)snprintf(want, sizeof(want), "/memfd:mailproxy:%s", zone);
 		if (strncmp(target, want, wl) == 0 && (target[wl] == '\0' || target[wl] == ' ')) {
-			fd = open(link, O_RDONLY | O_CLOEXEC);
+			fd = open(link, mode | O_CLOEXEC);
 			break;
 		}
 	}
 	closedir(d);
 	return fd;
+}
+
+static int
+find_zone_fd(pid_t pid, const char *zone)
+{
+	return find_zone_fd_mode(pid, zone, O_RDONLY);
 }
 
 static json_t *
@@ -225,6 +235,74 @@ auth_servers_json(pid_t pid, const struct config *cf)
 	return o;
 }
 
+static json_t *
+auth_cache_json(pid_t pid, const struct auth_cache_conf *ac)
+{
+	size_t size;
+	struct shmhash_stats st;
+	json_t *o = NULL;
+	const char *h = map_zone(pid, ac->name, &size);
+
+	if (h == NULL)
+		return NULL;
+	if (authcache_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
+		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		    "size", (json_int_t)ac->size,
+		    "entries", (json_int_t)st.entries,
+		    "capacity", (json_int_t)st.capacity,
+		    "hits", (json_int_t)st.hits,
+		    "misses", (json_int_t)st.misses,
+		    "stores", (json_int_t)st.stores,
+		    "evictions", (json_int_t)st.evictions,
+		    "expired", (json_int_t)st.expired,
+		    "flushes", (json_int_t)st.flushes);
+	munmap((void *)h, size);
+	return o;
+}
+
+/* Empties every auth_http_cache zone of the master pid; 0, or 1 with a message. */
+static int
+flush_auth_caches(pid_t pid, const struct config *cf)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct auth_cache_conf *ac = &cf->servers[i].auth_http_cache;
+		int dup = 0;
+		if (ac->name == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			dup |= cf->servers[j].auth_http_cache.name != NULL &&
+			    strcmp(cf->servers[j].auth_http_cache.name, ac->name) == 0;
+		if (dup)
+			continue;
+		int fd = find_zone_fd_mode(pid, ac->name, O_RDWR);
+		struct stat st;
+		char *p = MAP_FAILED;
+		if (fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size > SHM_HDR_SIZE)
+			p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (fd >= 0)
+			close(fd);
+		struct shmhash_stats hs;
+		if (p == MAP_FAILED || authcache_peek_stats(p + SHM_HDR_SIZE,
+		    (size_t)st.st_size - SHM_HDR_SIZE, &hs) < 0) {
+			fprintf(stderr, "mailproxy: [error] cannot open the auth cache zone \"%s\" of "
+			    "process %d (run as the same user or root)\n", ac->name, (int)pid);
+			if (p != MAP_FAILED)
+				munmap(p, (size_t)st.st_size);
+			return 1;
+		}
+		authcache_flush(p + SHM_HDR_SIZE);
+		munmap(p, (size_t)st.st_size);
+		n++;
+	}
+	if (n == 0) {
+		fprintf(stderr, "mailproxy: [error] no auth_http_cache is configured\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int
 print_status(pid_t pid, const struct config *cf)
 {
@@ -290,6 +368,16 @@ print_status(pid_t pid, const struct config *cf)
 	}
 	json_object_set_new(root, "login_limit_zones", limits);
 	json_object_set_new(root, "auth_servers", auth_servers_json(pid, cf));
+	json_t *acs = json_object();
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct auth_cache_conf *ac = &cf->servers[i].auth_http_cache;
+		if (ac->name == NULL || json_object_get(acs, ac->name))
+			continue;
+		json_t *o = auth_cache_json(pid, ac);
+		if (o != NULL)
+			json_object_set_new(acs, ac->name, o);
+	}
+	json_object_set_new(root, "auth_http_caches", acs);
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("%s\n", out);
 	free(out);
@@ -306,7 +394,7 @@ signal_master(const char *conf, const char *prefix, const char *globals, const c
 		int sig;
 	} sigs[] = {
 		{ "stop", SIGTERM }, { "quit", SIGQUIT }, { "reopen", SIGUSR1 },
-		{ "reload", SIGHUP }, { "status", 0 },
+		{ "reload", SIGHUP }, { "status", 0 }, { "flush-auth-cache", 0 },
 	};
 	char err[2048], path[PATH_MAX];
 	size_t i;
@@ -317,7 +405,7 @@ signal_master(const char *conf, const char *prefix, const char *globals, const c
 			sig = sigs[i].sig;
 	if (sig < 0) {
 		fprintf(stderr, "mailproxy: invalid option: \"-s %s\" "
-		    "(expected stop, quit, reopen, reload or status)\n", name);
+		    "(expected stop, quit, reopen, reload, status or flush-auth-cache)\n", name);
 		return 1;
 	}
 	struct config *cf = config_load(conf, prefix, globals, err, sizeof(err));
@@ -332,7 +420,7 @@ signal_master(const char *conf, const char *prefix, const char *globals, const c
 		return 1;
 	}
 	if (sig == 0) {
-		int rc = print_status(pid, cf);
+		int rc = strcmp(name, "status") == 0 ? print_status(pid, cf) : flush_auth_caches(pid, cf);
 		config_free(cf);
 		return rc;
 	}

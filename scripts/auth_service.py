@@ -472,6 +472,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if h.get("auth-protocol", "").lower() == "smtp":
                 hdrs.append(("Auth-Error-Code", "535 5.7.8"))
             log("%s result=fail backend=-" % what)
+        if a.cache_valid is not None:
+            hdrs.append(("Auth-Cache-Valid", str(a.cache_valid)))
         if a.oversize:
             hdrs.append(("X-Padding", "x" * 1100))
         self.answer(200, hdrs)
@@ -536,6 +538,9 @@ def serve(argv):
     p.add_argument("--oversize", action="store_true", help="fault: answer longer than 1024 bytes")
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain)")
     p.add_argument("--tls-key", help="key of --tls-cert (default: in the same file)")
+    p.add_argument("--cache-valid", type=int, metavar="SECONDS",
+                   help="send Auth-Cache-Valid: SECONDS with every answer (mailproxy's "
+                        "auth_http_cache; 0 forbids caching it)")
     a = p.parse_args(argv)
     if bool(a.secret_header) != (a.secret is not None):
         p.error("--secret-header and --secret go together")

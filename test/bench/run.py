@@ -25,6 +25,7 @@ import benchlib as bl  # noqa: E402
 import benchmem  # noqa: E402
 import scaling  # noqa: E402
 import stuffing  # noqa: E402
+import webmail  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -39,7 +40,7 @@ class Bench:
         self.rows = []          # (section, metric, unit, nginx, mailproxy, third, better, fourth)
         # Sections whose third column is not mailproxy + auth_http_keepalive get a
         # table of their own: section -> that column's heading.
-        self.third = {"stuffing": "mailproxy + login limits"}
+        self.third = {"stuffing": "mailproxy + login limits", "webmail": "mailproxy + auth_http_cache"}
         # ... and those with a fourth column: section -> its heading.
         self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
         # Sections with only the nginx and mailproxy columns (a table of their own).
@@ -227,6 +228,7 @@ class Bench:
                      ("relay", self.bench_stream), ("memory", lambda: benchmem.bench_memory(self)),
                      ("max sessions", lambda: benchmem.bench_max(self)),
                      ("stuffing", lambda: stuffing.bench_stuffing(self)),
+                     ("webmail", lambda: webmail.bench_webmail(self)),
                      ("scaling", lambda: scaling.bench_scaling(self))]
             for name, fn in steps:
                 if self.a.only and name not in self.a.only:
@@ -354,7 +356,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
     ap.add_argument("--only", action="append",
-                    help="logins, tls, relay, memory, max sessions, stuffing, scaling")
+                    help="logins, tls, relay, memory, max sessions, stuffing, webmail, scaling")
     ap.add_argument("--workers", default="1,2",
                     help="scaling: worker counts to compare, e.g. 1,2,4 on a bigger box (1,2)")
     ap.add_argument("--proxy-cpus", default=None,

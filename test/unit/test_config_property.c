@@ -222,6 +222,10 @@ custom_values(const char *name, struct vals *vs)
 		{ "ssl_session_cache", { "off", "none", "builtin", "builtin:1", "\"shared:Z:1m\"",
 		    "\"builtin:100 shared:a-b_c:32k\"", "[builtin, \"shared:x:10m\"]", "\"shared:Z:1048577\"",
 		    "\"shared:Q:4g\"" } },
+		/* One name and size: a random configuration's servers must agree on a zone. */
+		{ "auth_http_cache", { "off", "\"shared:AC:64k\"", "\"shared:AC:64k valid=1s\"",
+		    "[\"shared:AC:64k\", invalid=0, valid=1d]", "\"shared:AC:64k  invalid=500ms\"",
+		    "\"shared:AC:65536 valid=90s invalid=1h\"" } },
 		{ "login_limit_zone", { "off", "\"shared:L:32k\"", "shared:a-b_C9:10m", "\"shared:Q:4g\"",
 		    "\"shared:x:1048577\"", "shared:lz:32768" } },
 		{ "login_limit_addr", { "off", "10/m", "\"10/m burst=20 block=15m\"", "[1/s, burst=0]",

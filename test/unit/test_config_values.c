@@ -126,6 +126,7 @@ static const struct sample {
 	{ "proxy_ssl_certificate", "client.pem", CTXMS },
 	{ "proxy_ssl_certificate_key", "client.key", CTXMS },
 	{ "login_limit_zone", "shared:logins:10m", CTXMS },
+	{ "auth_http_cache", "\"shared:authc:1m valid=30s invalid=5s\"", CTXMS },
 	{ "login_limit_store", "\"redis 127.0.0.1:6379 db=2\"", CTXMS },
 	{ "login_limit_addr", "\"10/m burst=20 block=15m\"", CTXMS },
 	{ "login_limit_user", "[5/m, burst=3]", CTXMS },

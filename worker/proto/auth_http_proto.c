@@ -263,6 +263,15 @@ apply_header(struct auth_result *res, const char *name, size_t nl, const char *v
 			w = w * 10 + (v[i] - '0');
 		if (i == vl && vl > 0)
 			res->wait = w;	/* nginx ignores a value that is not a number */
+	} else if (NAME("Auth-Cache-Valid")) {
+		/* mailproxy's auth_http_cache: seconds this answer may be reused.
+		 * Anything but digits forbids caching, the safe reading. */
+		long c = 0;
+		size_t i;
+		for (i = 0; i < vl && isdigit((unsigned char)v[i]); i++)
+			c = c >= 1000000 ? c : c * 10 + (v[i] - '0');	/* capped later by valid= */
+		res->cache_valid = i == vl && vl > 0 ? c : 0;
+		res->have_cache_valid = 1;
 	} else if (NAME("Auth-Error-Code")) {
 		/* It becomes the start of an SMTP reply line: digits, dots and spaces only. */
 		if (vl == 0 || vl >= sizeof(res->code))

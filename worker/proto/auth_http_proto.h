@@ -57,6 +57,8 @@ struct auth_result {
 	char text[512];			/* Auth-Status error text */
 	char code[32];			/* Auth-Error-Code (SMTP) */
 	long wait;			/* Auth-Wait seconds, -1 when absent */
+	long cache_valid;		/* Auth-Cache-Valid seconds (0: do not cache), if have_cache_valid */
+	int have_cache_valid;
 	struct sockaddr_storage server;	/* Auth-Server + Auth-Port */
 	int have_server, have_port;
 	char *user;			/* Auth-User override (heap) */

@@ -342,7 +342,6 @@ fill_auth_params(struct session *s, struct auth_params *p, struct auth_addrs *a)
 	session_tls_auth_params(s, p);
 }
 
-static void auth_done(void *arg, struct auth_result *res);
 static void auth_failed_reply(struct session *s, int retry);
 
 /*
@@ -371,10 +370,12 @@ ask_auth(struct session *s)
 	struct auth_params p;
 	struct auth_addrs a;
 
-	fill_auth_params(s, &p, &a);
 	session_set_state(s, SS_AUTH);
 	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
-	s->auth = auth_http_start(s->conf, &p, auth_done, s, &s->pa->ar);
+	if (session_cache_lookup(s))
+		return;
+	fill_auth_params(s, &p, &a);
+	s->auth = auth_http_start(s->conf, &p, session_auth_done, s, &s->pa->ar);
 	if (s->auth == NULL) {
 		STAT_ADD(auth_error, 1);
 		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
@@ -425,8 +426,8 @@ auth_failed_reply(struct session *s, int retry)
 	session_run(s);
 }
 
-static void
-auth_done(void *arg, struct auth_result *res)
+void
+session_auth_done(void *arg, struct auth_result *res)
 {
 	struct session *s = arg;
 	struct preauth *pa = s->pa;
@@ -440,6 +441,7 @@ auth_done(void *arg, struct auth_result *res)
 			session_internal_error(s, res->reason, 0);
 			return;
 		}
+		session_cache_store(s, res);
 		STAT_ADD(auth_ok, 1);
 		session_limit_ok(s);
 		free(s->login);
@@ -466,6 +468,7 @@ auth_done(void *arg, struct auth_result *res)
 		session_arm_timeout(s, res->wait > 0 ? (uint64_t)res->wait * 1000 : 0);
 		return;
 	case AUTH_FAIL:
+		session_cache_store(s, res);
 		STAT_ADD(auth_fail, 1);
 		if (pa->ctx.cr.method != AUTHM_NONE)
 			session_limit_failed(s);

@@ -61,6 +61,11 @@ struct preauth {
 	/* login_limit_store asked before the auth request. */
 	struct store_check limit_check;
 	struct session *limit_owner;
+	/* auth_http_cache (session_cache.c): this login's key, and a hit on its way. */
+	uint8_t cache_key[32];
+	uint64_t cache_epoch;	/* the cache's flushes when it was looked up */
+	uint8_t cache_keyed;	/* cache_key is set: store the answer that comes */
+	uint8_t cache_pending;	/* the answer in ar came from the cache; deferred */
 };
 
 /* One relay direction: bytes read but not yet written (only under backpressure). */
@@ -108,6 +113,8 @@ void session_arm_timeout(struct session *s, uint64_t ms);
 /* Sends what waits in pa->out; -1 when the client is gone. */
 int session_flush_client(struct session *s);
 void session_internal_error(struct session *s, const char *why, int err);
+/* The auth answer res, from the service or the cache: login, refusal or wait. */
+void session_auth_done(void *arg, struct auth_result *res);
 void session_run(struct session *s);
 void session_greet(struct session *s);
 /* SNI chose another server of the same socket: its settings from now on. */
@@ -148,6 +155,10 @@ void backend_tls_forget(void);
 /* session_limit.c: login_limit_* */
 enum { LIMIT_PASS, LIMIT_BLOCKED, LIMIT_WAIT };
 int session_limit_check(struct session *s);	/* LIMIT_BLOCKED: answer after the tarpit */
+/* session_cache.c: 1 when the answer comes from auth_http_cache (deferred). */
+int session_cache_lookup(struct session *s);
+/* Stores a fresh answer of the service for the login looked up. */
+void session_cache_store(struct session *s, const struct auth_result *res);
 void session_limit_checked(struct session *s, int blocked);	/* session.c: after LIMIT_WAIT */
 void session_limit_failed(struct session *s);
 void session_limit_ok(struct session *s);
