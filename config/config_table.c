@@ -35,13 +35,16 @@ static const struct name_val pp_names[] = {
 	{ "off", PP_OFF }, { "on", PP_V1 }, { "v2", PP_V2 }, { 0, 0 } };
 static const struct name_val imap_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "oauthbearer", AUTHM_OAUTHBEARER },
+	{ "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 static const struct name_val pop3_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "apop", AUTHM_APOP }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "oauthbearer", AUTHM_OAUTHBEARER },
+	{ "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 static const struct name_val smtp_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE },
+	{ "oauthbearer", AUTHM_OAUTHBEARER }, { "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 
 #define CUSTOM(fn) .type = DT_CUSTOM, .set = set_##fn, .print = print_##fn
 

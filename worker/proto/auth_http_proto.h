@@ -48,6 +48,7 @@ struct auth_result {
 	int have_server, have_port;
 	char *user;			/* Auth-User override (heap) */
 	char *pass;			/* Auth-Pass (heap) */
+	char *sasl_error;		/* Auth-Error-SASL, base64 (heap; RFC 7628 3.2.2) */
 	const char *reason;		/* for the log when AUTH_ERROR */
 	int err;			/* errno behind reason, 0 if none */
 	/* Framing, for auth_http_keepalive: may the connection serve again? */

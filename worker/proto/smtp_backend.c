@@ -25,6 +25,7 @@
 #include "common/net.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl.h"
+#include "worker/proto/sasl_oauth.h"
 
 enum smtp_be_state {
 	SMTP_BE_GREETING,	/* waiting for 220 */
@@ -130,6 +131,22 @@ send_xclient(struct proto_ctx *ctx)
 	be_set_state(ctx, SMTP_BE_XCLIENT);
 }
 
+/* The client's OAuth mechanism and its token, when the auth service sent no Auth-Pass. */
+static enum backend_action
+send_auth_oauth(struct proto_ctx *ctx)
+{
+	char *msg = sasl_oauth_build(ctx->be_mech, ctx->be_login, ctx->be_passwd);
+
+	if (msg == NULL)
+		return BA_INVALID;
+	buf_printf(ctx->bout, "AUTH %s %s\r\n",
+	    ctx->be_mech == AUTHM_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", msg);
+	free(msg);
+	ctx->be_lines = 0;
+	be_set_state(ctx, SMTP_BE_AUTH);
+	return BA_CONTINUE;
+}
+
 static enum backend_action
 send_auth_plain(struct proto_ctx *ctx)
 {
@@ -141,6 +158,8 @@ send_auth_plain(struct proto_ctx *ctx)
 		ctx->reason = "no password available";
 		return BA_ERROR;
 	}
+	if (ctx->be_mech & AUTHM_OAUTH)
+		return send_auth_oauth(ctx);
 	ul = strlen(ctx->be_login);
 	pl = strlen(ctx->be_passwd);
 	plain = malloc(ul + pl + 2);
@@ -301,8 +320,14 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 			return BA_INVALID;
 		return after_helo(ctx);
 	case SMTP_BE_AUTH:
+		if (code == 334 && (ctx->be_mech & AUTHM_OAUTH) && ctx->be_lines == 0) {
+			/* The token's error challenge (RFC 7628 3.2.2): the dummy, then the refusal. */
+			buf_puts(ctx->bout, ctx->be_mech == AUTHM_XOAUTH2 ? "\r\n" : "AQ==\r\n");
+			ctx->be_lines = 1;
+			return BA_CONTINUE;
+		}
 		if (code != 235)
-			return BA_INVALID;
+			return ctx->be_lines ? BA_REFUSED : BA_INVALID;
 		return logged_in(ctx);
 	case SMTP_BE_MAIL:
 		if (code != 250)
