@@ -64,3 +64,222 @@ def test_oauth_imap_oauthbearer_initial_response_to_dovecot(ctx):
     # Dovecot's oauth2 passdb checked the token at the introspection endpoint
     au.wait_log(r"introspect result=active user=bob")
     dv.wait_log(r"imap-login: Info: Login: user=<bob>, method=OAUTHBEARER")
+
+
+def test_oauth_imap_oauthbearer_continuation_and_xoauth2(ctx):
+    """Without an initial response: the empty challenge "+ ", then the message.
+    XOAUTH2 with and without one; Dovecot logs the mechanism the proxy used."""
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    tok = au.token("alice")
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER")
+        assert c.readline() == b"+ \r\n"
+        c.cmd(oauthbearer("alice", tok))
+        _, final = _tagged(c, "a1")
+        assert final.startswith(b"a1 OK ")
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("x1 AUTHENTICATE XOAUTH2 " + xoauth2("alice", tok))
+        _, final = _tagged(c, "x1")
+        assert final.startswith(b"x1 OK ")
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("x2 authenticate xoauth2")
+        assert c.readline() == b"+ \r\n"
+        c.cmd(xoauth2("alice", tok))
+        _, final = _tagged(c, "x2")
+        assert final.startswith(b"x2 OK ")
+    au.wait_request(user="alice", protocol="imap", method="oauthbearer", result="OK")
+    au.wait_request(user="alice", protocol="imap", method="xoauth2", result="OK", count=2)
+    dv.wait_log(r"Info: Login: user=<alice>, method=OAUTHBEARER")
+    dv.wait_log(r"Info: Login: user=<alice>, method=XOAUTH2", count=2)
+
+
+def test_oauth_imap_gs2_escaped_identity(ctx):
+    """a=a=3Dx=2Cy is the identity "a=x,y" in Auth-User (%-escaped as nginx does)."""
+    fa = ctx.fake_auth()
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("a=x,y", "tok-en.1~+/="))
+        c.readline()
+    r = fa.wait_requests(1)[0]
+    assert r.header("Auth-Method") == "oauthbearer"
+    assert r.header("Auth-User") == "a=x,y"
+    assert r.header("Auth-Pass") == "tok-en.1~+/="
+
+
+def _refused_with_sasl_error(c, tag, dummy=b"AQ=="):
+    """The Auth-Error-SASL challenge, the dummy response, then the tagged NO."""
+    assert c.readline() == b"+ " + SASL_ERROR.encode() + b"\r\n"
+    c.send(dummy + b"\r\n")
+    assert c.readline() == tag.encode() + b" NO Invalid login or password\r\n"
+
+
+def test_oauth_imap_expired_token_sasl_error_then_no(ctx):
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", au.token("bob", ttl=-60)))
+        _refused_with_sasl_error(c, "a1")
+        assert c.closed()           # Auth-Wait 0: no retry, as nginx
+    au.wait_request(user="bob", protocol="imap", method="oauthbearer", result="fail")
+    mp.wait_log(r'client login failed: "Invalid login or password"')
+    au.assert_not_logged(r"introspect", after=au.sentinel())   # never reached Dovecot
+
+
+def test_oauth_imap_wrong_user_xoauth2_empty_dummy(ctx):
+    """A token of bob's, presented as alice: refused; XOAUTH2's dummy is an empty line."""
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE XOAUTH2 " + xoauth2("alice", au.token("bob")))
+        _refused_with_sasl_error(c, "a1", dummy=b"")
+    au.wait_request(user="alice", protocol="imap", method="xoauth2", result="fail")
+    with _imap(mp.ports["imap"]) as c:          # OAUTHBEARER, a=alice, bob's token
+        c.cmd("a2 AUTHENTICATE OAUTHBEARER " + oauthbearer("alice", au.token("bob")))
+        _refused_with_sasl_error(c, "a2")
+
+
+def test_oauth_imap_sasl_error_wait_retry_cancel_and_bad_dummy(ctx):
+    """With Auth-Wait the client may try again after the error, as freenginx lets it:
+    "*" cancels as the dummy does; any other line is an invalid command; then a good
+    token logs in on the same connection."""
+    dv, au = oauth_peers(ctx, wait=1)
+    mp = _imap_proxy(ctx, au)
+    bad = oauthbearer("bob", au.token("bob", ttl=-1))
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + bad)
+        _refused_with_sasl_error(c, "a1", dummy=b"*")
+        c.cmd("a2 AUTHENTICATE OAUTHBEARER " + bad)
+        assert c.readline() == b"+ " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("foo")
+        assert c.readline() == b"a2 BAD invalid command\r\n"
+        c.cmd("a3 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", au.token("bob")))
+        _, final = _tagged(c, "a3")
+        assert final.startswith(b"a3 OK ")
+
+
+def test_oauth_imap_malformed_messages_bad_no_auth_request(ctx):
+    """Malformed GS2 header, no auth=, not "Bearer", channel binding, XOAUTH2 without
+    user=, non-base64: BAD invalid command, logged, and the auth service is not asked."""
+    fa = ctx.fake_auth()
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    cases = [
+        ("OAUTHBEARER", raw_b64(b"x,a=bob,\x01auth=Bearer t\x01\x01")),       # flag
+        ("OAUTHBEARER", raw_b64(b"n,a=bob\x01auth=Bearer t\x01\x01")),        # no ","
+        ("OAUTHBEARER", raw_b64(b"n,a=b=4Fob,\x01auth=Bearer t\x01\x01")),    # bad escape
+        ("OAUTHBEARER", raw_b64(b"p=tls-unique,a=bob,\x01auth=Bearer t\x01\x01")),
+        ("OAUTHBEARER", raw_b64(b"n,a=bob,\x01host=x\x01\x01")),              # no auth=
+        ("OAUTHBEARER", raw_b64(b"n,a=bob,\x01auth=Basic t\x01\x01")),
+        ("OAUTHBEARER", raw_b64(b"n,a=bob,\x01auth=Bearer t\x01")),           # no end
+        ("XOAUTH2", raw_b64(b"auth=Bearer t\x01\x01")),                       # no user=
+        ("XOAUTH2", "not*base64"),
+    ]
+    with _imap(mp.ports["imap"]) as c:
+        for i, (mech, ir) in enumerate(cases[:4], 1):
+            c.cmd("m%d AUTHENTICATE %s %s" % (i, mech, ir))
+            assert c.readline() == b"m%d BAD invalid command\r\n" % i
+    with _imap(mp.ports["imap"]) as c:          # max_errors 5 closes after five
+        for i, (mech, ir) in enumerate(cases[4:], 5):
+            c.cmd("m%d AUTHENTICATE %s %s" % (i, mech, ir))
+            assert c.readline() == b"m%d BAD invalid command\r\n" % i
+    mp.wait_log(r"client sent invalid SASL data", count=8)
+    mp.wait_log(r"client sent too many invalid commands")
+    fa.sync()
+    assert fa.requests == []
+
+
+def test_oauth_imap_token_with_cr_lf_refused(ctx):
+    fa = ctx.fake_auth()
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", b"abc\r\nA1 LOGOUT"))
+        assert c.readline() == b"a1 BAD invalid command\r\n"
+        c.cmd("a2 AUTHENTICATE XOAUTH2")
+        assert c.readline() == b"+ \r\n"
+        c.cmd(xoauth2("bob", b"abc\ndef"))
+        assert c.readline() == b"a2 BAD invalid command\r\n"
+    mp.wait_log(r"client sent credentials with CR, LF or NUL", count=2)
+    fa.sync()
+    assert fa.requests == []
+
+
+def test_oauth_imap_16k_token_fits_default_buffer_and_reaches_dovecot(ctx):
+    """A 16 KB token (a valid one: its scope is padded) with imap_client_buffer at its
+    default: the client buffer of a server with an OAuth mechanism is 24 KB."""
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    tok = au.token("bob", scope="mail " + "x" * 12000)
+    assert 16000 <= len(tok) <= 16384, len(tok)
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", tok))
+        _, final = _tagged(c, "a1")
+        assert final.startswith(b"a1 OK "), final
+    r = au.wait_request(user="bob", protocol="imap", method="oauthbearer", result="OK")
+    dv.wait_log(r"Info: Login: user=<bob>, method=OAUTHBEARER")
+
+
+def test_oauth_imap_oversized_token_too_long_command(ctx):
+    """A line past the 24 KB buffer: BAD, "client sent too long command", closed."""
+    fa = ctx.fake_auth()
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", "t" * 20000))
+        assert c.readline() == b"a1 BAD invalid command\r\n"
+        assert c.closed()
+    mp.wait_log(r"client sent too long command")
+    fa.sync()
+    assert fa.requests == []
+    assert mp.alive()
+
+
+def test_oauth_imap_refused_token_counts_for_login_limits(ctx):
+    """A refused OAuth login is a failed login for login_limit_*: the third from one
+    address blocks it, and the auth service is not asked again."""
+    dv, au = oauth_peers(ctx)
+    mp = ctx.mailproxy(auth=au, servers=[{
+        "protocol": "imap", "imap_auth": MECHS, "login_limit_zone": "shared:logins:1m",
+        "login_limit_tarpit": "0s", "login_limit_addr": "1/m burst=2 block=10m"}])
+    bad = oauthbearer("bob", au.token("bob", ttl=-60))
+    for i in range(3):
+        with _imap(mp.ports["imap"]) as c:
+            c.cmd("a%d AUTHENTICATE OAUTHBEARER %s" % (i, bad))
+            _refused_with_sasl_error(c, "a%d" % i)
+    mp.wait_log(r"login limit: address 127\.0\.0\.1 over the limit")
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("b1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", au.token("bob")))
+        assert c.readline() == b"b1 NO [UNAVAILABLE] Temporary authentication failure\r\n"
+    au.assert_log_count(r'user="bob" protocol=imap method=oauthbearer', 3,
+                        after=au.sentinel())
+
+
+def _curl(*args):
+    import subprocess
+    r = subprocess.run(["curl", "-sS", "--max-time", "20"] + list(args), capture_output=True,
+                       timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_oauth_imap_curl_oauthbearer_and_xoauth2(ctx):
+    """curl --oauth2-bearer: OAUTHBEARER (with host= and port= pairs), and XOAUTH2
+    where only that is offered; both list the mailboxes via Dovecot."""
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    url = "imap://127.0.0.1:%d/" % mp.ports["imap"]
+    rc, out, err = _curl(url, "-u", "bob:", "--oauth2-bearer", au.token("bob"))
+    assert rc == 0, err
+    assert b"INBOX" in out
+    # curl 7.88 takes OAUTHBEARER whenever it is offered, --login-options
+    # AUTH=XOAUTH2 or not: a server offering only XOAUTH2 gets XOAUTH2.
+    mp2 = _imap_proxy(ctx, au, imap_auth=["plain", "xoauth2"])
+    rc, out, err = _curl("imap://127.0.0.1:%d/" % mp2.ports["imap"], "-u", "bob:",
+                         "--oauth2-bearer", au.token("bob"), "--login-options", "AUTH=XOAUTH2")
+    assert rc == 0, err
+    assert b"INBOX" in out
+    dv.wait_log(r"Info: Login: user=<bob>, method=OAUTHBEARER")
+    dv.wait_log(r"Info: Login: user=<bob>, method=XOAUTH2")
+    rc, out, err = _curl(url, "-u", "bob:", "--oauth2-bearer", au.token("bob", ttl=-5))
+    assert rc == 67, (rc, err)          # CURLE_LOGIN_DENIED
