@@ -206,18 +206,36 @@ def test_oauth_imap_token_with_cr_lf_refused(ctx):
     assert fa.requests == []
 
 
-def test_oauth_imap_16k_token_fits_default_buffer_and_reaches_dovecot(ctx):
-    """A 16 KB token (a valid one: its scope is padded) with imap_client_buffer at its
-    default: the client buffer of a server with an OAuth mechanism is 24 KB."""
-    dv, au = oauth_peers(ctx)
-    mp = _imap_proxy(ctx, au)
-    tok = au.token("bob", scope="mail " + "x" * 12000)
-    assert 16000 <= len(tok) <= 16384, len(tok)
+def test_oauth_imap_16k_token_fits_default_buffer(ctx):
+    """A 16 KB token with imap_client_buffer at its default (4 KB): the client buffer of
+    a server with an OAuth mechanism is 24 KB. The auth service gets all of it; here it
+    answers with Auth-Pass, so the backend login is the usual LOGIN."""
+    dv = ctx.dovecot()
+    fa = ctx.fake_auth(lambda req: [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
+                                    ("Auth-Port", str(dv.imap_port)), ("Auth-Pass", "bobpw")])
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    tok = "T" * 16384
     with _imap(mp.ports["imap"]) as c:
         c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", tok))
         _, final = _tagged(c, "a1")
         assert final.startswith(b"a1 OK "), final
-    r = au.wait_request(user="bob", protocol="imap", method="oauthbearer", result="OK")
+    r = fa.wait_requests(1)[0]
+    assert (r.header("Auth-Method"), r.user, r.password) == ("oauthbearer", "bob", tok)
+
+
+def test_oauth_imap_6k_token_reaches_dovecot(ctx):
+    """The token itself to Dovecot (no Auth-Pass). Dovecot 2.3 takes SASL responses up
+    to 8 KB ("Authentication response too large" past that), so 6 KB here."""
+    dv, au = oauth_peers(ctx)
+    mp = _imap_proxy(ctx, au)
+    tok = au.token("bob", scope="mail " + "x" * 4500)
+    assert 6000 <= len(tok) <= 6200, len(tok)
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", tok))
+        _, final = _tagged(c, "a1")
+        assert final.startswith(b"a1 OK "), final
+    au.wait_request(user="bob", protocol="imap", method="oauthbearer", result="OK")
     dv.wait_log(r"Info: Login: user=<bob>, method=OAUTHBEARER")
 
 
