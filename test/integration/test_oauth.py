@@ -301,3 +301,108 @@ def test_oauth_imap_curl_oauthbearer_and_xoauth2(ctx):
     dv.wait_log(r"Info: Login: user=<bob>, method=XOAUTH2")
     rc, out, err = _curl(url, "-u", "bob:", "--oauth2-bearer", au.token("bob", ttl=-5))
     assert rc == 67, (rc, err)          # CURLE_LOGIN_DENIED
+
+
+# ------------------------------------------------------------------------- POP3
+
+def _pop3_proxy(ctx, au, **kw):
+    srv = {"protocol": "pop3", "pop3_auth": MECHS}
+    srv.update(kw)
+    return ctx.mailproxy(servers=[srv], auth=au)
+
+
+def _pop3(port):
+    c = LineClient(port, timeout=10)
+    assert c.readline() == b"+OK POP3 ready\r\n"
+    return c
+
+
+def _multiline(c):
+    return b"".join(c.read_until(b".\r\n"))
+
+
+def test_oauth_pop3_capa_auth_list_and_logins_to_dovecot(ctx):
+    """CAPA's SASL line and the AUTH list name both; OAUTHBEARER and XOAUTH2, with and
+    without an initial response, log in to Dovecot with the token."""
+    dv, au = oauth_peers(ctx)
+    mp = _pop3_proxy(ctx, au)
+    port = mp.ports["pop3"]
+    tok = au.token("alice")
+    with _pop3(port) as c:
+        c.cmd("CAPA")
+        assert _multiline(c) == (b"+OK Capability list follows\r\nTOP\r\nUSER\r\nUIDL\r\n"
+                                 b"SASL PLAIN LOGIN OAUTHBEARER XOAUTH2\r\n.\r\n")
+        c.cmd("AUTH")
+        assert _multiline(c) == (b"+OK methods supported:\r\nPLAIN\r\nLOGIN\r\n"
+                                 b"OAUTHBEARER\r\nXOAUTH2\r\n.\r\n")
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("alice", tok))
+        assert c.readline().startswith(b"+OK")
+        c.cmd("STAT")
+        assert c.readline().startswith(b"+OK ")
+    with _pop3(port) as c:
+        c.cmd("AUTH OAUTHBEARER")
+        assert c.readline() == b"+ \r\n"
+        c.cmd(oauthbearer("alice", tok))
+        assert c.readline().startswith(b"+OK")
+    with _pop3(port) as c:
+        c.cmd("AUTH XOAUTH2 " + xoauth2("alice", tok))
+        assert c.readline().startswith(b"+OK")
+    with _pop3(port) as c:
+        c.cmd("AUTH XOAUTH2")
+        assert c.readline() == b"+ \r\n"
+        c.cmd(xoauth2("alice", tok))
+        assert c.readline().startswith(b"+OK")
+    dv.wait_log(r"pop3-login: Info: Login: user=<alice>, method=OAUTHBEARER", count=2)
+    dv.wait_log(r"pop3-login: Info: Login: user=<alice>, method=XOAUTH2", count=2)
+    au.wait_request(user="alice", protocol="pop3", method="xoauth2", result="OK", count=2)
+
+
+def test_oauth_pop3_sasl_error_dummy_then_err(ctx):
+    """Expired token: "+ <Auth-Error-SASL>", the dummy, then "-ERR <Auth-Status>"; with
+    Auth-Wait the client may go on; a wrong dummy is an invalid command."""
+    dv, au = oauth_peers(ctx, wait=1)
+    mp = _pop3_proxy(ctx, au)
+    bad = au.token("bob", ttl=-60)
+    with _pop3(mp.ports["pop3"]) as c:
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", bad))
+        assert c.readline() == b"+ " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("AQ==")
+        assert c.readline() == b"-ERR Invalid login or password\r\n"
+        c.cmd("AUTH XOAUTH2 " + xoauth2("bob", au.token("alice")))      # wrong user
+        assert c.readline() == b"+ " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("AQ==")                   # XOAUTH2's dummy is an empty line
+        assert c.readline() == b"-ERR invalid command\r\n"
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", au.token("bob")))
+        assert c.readline().startswith(b"+OK")
+    au.wait_request(user="bob", protocol="pop3", method="xoauth2", result="fail")
+
+
+def test_oauth_pop3_malformed_and_oversized(ctx):
+    fa = ctx.fake_auth()
+    mp = ctx.mailproxy(servers=[{"protocol": "pop3", "pop3_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    with _pop3(mp.ports["pop3"]) as c:
+        c.cmd("AUTH OAUTHBEARER " + raw_b64(b"n,a=bob,auth=Bearer t\x01\x01"))
+        assert c.readline() == b"-ERR invalid command\r\n"
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", b"a\rb"))
+        assert c.readline() == b"-ERR invalid command\r\n"
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", "t" * 20000))
+        assert c.readline() == b"-ERR invalid command\r\n"
+        assert c.closed()
+    mp.wait_log(r"client sent invalid SASL data")
+    mp.wait_log(r"client sent credentials with CR, LF or NUL")
+    mp.wait_log(r"client sent too long command")
+    fa.sync()
+    assert fa.requests == []
+
+
+def test_oauth_pop3_curl(ctx):
+    dv, au = oauth_peers(ctx)
+    mp = _pop3_proxy(ctx, au)
+    rc, out, err = _curl("pop3://127.0.0.1:%d/" % mp.ports["pop3"], "-u", "bob:",
+                         "--oauth2-bearer", au.token("bob"))
+    assert rc == 0, err
+    dv.wait_log(r"pop3-login: Info: Login: user=<bob>, method=OAUTHBEARER")
+    rc, out, err = _curl("pop3://127.0.0.1:%d/" % mp.ports["pop3"], "-u", "bob:",
+                         "--oauth2-bearer", au.token("bob", ttl=-5))
+    assert rc == 67, (rc, err)
