@@ -9,7 +9,8 @@ import base64
 import json
 import re
 
-from harness import (LineClient, oauth_peers, oauthbearer, raw_b64, timeout, xoauth2)
+from harness import (TOKEN_KEY, LineClient, oauth_peers, oauthbearer, raw_b64, timeout,
+                     xoauth2)
 
 GREETING = b"* OK IMAP4 ready\r\n"
 MECHS = ["plain", "oauthbearer", "xoauth2"]
@@ -406,3 +407,170 @@ def test_oauth_pop3_curl(ctx):
     rc, out, err = _curl("pop3://127.0.0.1:%d/" % mp.ports["pop3"], "-u", "bob:",
                          "--oauth2-bearer", au.token("bob", ttl=-5))
     assert rc == 67, (rc, err)
+
+
+# ------------------------------------------------------------------------- SMTP
+# The harness's Postfix offers no SMTP AUTH: the SMTP login is checked by the auth
+# service alone and the session goes to Postfix with XCLIENT LOGIN=<user>, as SMTP
+# normally works through the proxy. proxy_smtp_auth's AUTH with the token is checked
+# against a scripted backend that records what it receives.
+
+SMTP_GREETING = b"220 mx.proxy.test ESMTP ready\r\n"
+
+
+def _smtp_setup(ctx, **auth_kw):
+    pf = ctx.postfix()
+    au = ctx.auth_service(postfix=pf, token_key=TOKEN_KEY, **auth_kw)
+    mp = ctx.mailproxy(auth=au, servers=[{
+        "protocol": "smtp", "server_name": "mx.proxy.test",
+        "smtp_auth": ["plain", "login", "oauthbearer", "xoauth2"]}])
+    return pf, au, mp
+
+
+def _smtp(port):
+    c = LineClient(port, timeout=10)
+    assert c.readline() == SMTP_GREETING
+    c.cmd("EHLO client.example")
+    lines = c.read_until(b"250 ")
+    return c, lines
+
+
+def _uniq():
+    import uuid
+    return uuid.uuid4().hex[:12]
+
+
+def _send_mail(c, marker):
+    for cmd, want in (("MAIL FROM:<bob@example.org>", b"250 "),
+                      ("RCPT TO:<alice@test.example>", b"250 "), ("DATA", b"354 ")):
+        c.cmd(cmd)
+        assert c.read_until(want)[-1].startswith(want)
+    c.send(("Subject: %s\r\n\r\nbody %s\r\n.\r\n" % (marker, marker)).encode())
+    assert c.read_until(b"250 ")[-1].startswith(b"250 ")
+    c.cmd("QUIT")
+
+
+def test_oauth_smtp_ehlo_and_both_mechanisms_deliver_via_xclient(ctx):
+    pf, au, mp = _smtp_setup(ctx)
+    port = mp.ports["smtp"]
+    tok = au.token("bob")
+    markers = []
+    for mech, msg in (("OAUTHBEARER", oauthbearer("bob", tok)), ("XOAUTH2", xoauth2("bob", tok))):
+        for initial in (True, False):
+            c, ehlo = _smtp(port)
+            with c:
+                assert ehlo == [b"250-mx.proxy.test\r\n",
+                                b"250 AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2\r\n"], ehlo
+                if initial:
+                    c.cmd("AUTH %s %s" % (mech, msg))
+                else:
+                    c.cmd("AUTH " + mech)
+                    assert c.readline() == b"334 \r\n"
+                    c.cmd(msg)
+                assert c.readline() == b"235 2.0.0 OK\r\n"
+                marker = "oauth-%s-%s-%s" % (mech.lower(), initial, _uniq())
+                _send_mail(c, marker)
+                markers.append(marker)
+    for marker in markers:
+        msg = pf.wait_for_message(marker)
+        assert b"(Authenticated sender: bob)" in msg, msg[:600]
+    au.wait_request(user="bob", protocol="smtp", method="oauthbearer", result="OK", count=2)
+    au.wait_request(user="bob", protocol="smtp", method="xoauth2", result="OK", count=2)
+
+
+def test_oauth_smtp_sasl_error_334_dummy_then_535(ctx):
+    pf, au, mp = _smtp_setup(ctx, wait=1)
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", au.token("bob", ttl=-60)))
+        assert c.readline() == b"334 " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("AQ==")
+        assert c.readline() == b"535 5.7.8 Invalid login or password\r\n"
+        c.cmd("AUTH XOAUTH2 " + xoauth2("alice", au.token("bob")))       # wrong user
+        assert c.readline() == b"334 " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("")
+        assert c.readline() == b"535 5.7.8 Invalid login or password\r\n"
+        c.cmd("AUTH XOAUTH2 " + xoauth2("alice", au.token("bob")))
+        assert c.readline() == b"334 " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("foo")
+        assert c.readline() == b"500 5.5.1 Invalid command\r\n"
+        c.cmd("AUTH OAUTHBEARER " + raw_b64(b"n,,\x01auth=Bearer a\nb\x01\x01"))
+        assert c.readline() == b"500 5.5.1 Invalid command\r\n"
+        c.cmd("AUTH XOAUTH2 " + raw_b64(b"user=bob\x01auth=bearer\x01\x01"))
+        assert c.readline() == b"500 5.5.1 Invalid command\r\n"
+    au.wait_request(user="alice", protocol="smtp", method="xoauth2", result="fail", count=2)
+
+
+def test_oauth_smtp_proxy_smtp_auth_sends_token_and_answers_backend_error(ctx):
+    """proxy_smtp_auth without Auth-Pass: AUTH <mechanism> with a message rebuilt from
+    Auth-User and the token; a 334 error challenge from the backend gets the dummy and
+    the login is refused."""
+    from smtp_support import start_fake_smtp
+
+    def respond(req):
+        return [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
+                ("Auth-Port", str(srv.port)), ("Auth-User", "be,bob")]
+
+    fs, srv = start_fake_smtp(ctx)
+    fa = ctx.fake_auth(respond=respond)
+    mp = ctx.mailproxy(auth=fa, servers=[{
+        "protocol": "smtp", "server_name": "mx.proxy.test", "proxy_smtp_auth": True,
+        "smtp_auth": ["plain", "oauthbearer", "xoauth2"]}])
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH XOAUTH2 " + xoauth2("bob", "tok123"))
+        assert c.readline() == b"235 2.0.0 OK\r\n"
+    fs.wait_line(b"AUTH ")
+    assert (b"AUTH XOAUTH2 " + xoauth2("be,bob", "tok123").encode() + b"\r\n") in fs.lines()
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", "tok123"))
+        assert c.readline() == b"235 2.0.0 OK\r\n"
+    fs.wait_line(b"AUTH ")
+    assert (b"AUTH OAUTHBEARER " + oauthbearer("be,bob", "tok123").encode() + b"\r\n") \
+        in fs.lines()
+
+    fs2, srv = start_fake_smtp(ctx, replies={"AUTH": "334 " + SASL_ERROR,
+                                             "AQ==": "535 5.7.8 bad token"})
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH OAUTHBEARER " + oauthbearer("bob", "tok123"))
+        assert c.readline() == b"451 4.3.2 Internal server error\r\n"
+    fs2.wait_line(b"AQ==\r\n")
+
+
+def test_oauth_smtp_curl_and_msmtp(ctx):
+    """curl --oauth2-bearer smtp:// and msmtp with auth oauthbearer / xoauth2 and a
+    passwordeval minting the token: each message is delivered by Postfix."""
+    import shutil
+    import subprocess
+    pf, au, mp = _smtp_setup(ctx)
+    port = mp.ports["smtp"]
+    marker = "curl-%s" % _uniq()
+    mail = ctx.path("mail.txt")
+    with open(mail, "w") as f:
+        f.write("Subject: %s\r\n\r\nbody %s\r\n" % (marker, marker))
+    rc, out, err = _curl("smtp://127.0.0.1:%d" % port, "-u", "bob:", "--oauth2-bearer",
+                         au.token("bob"), "--mail-from", "bob@example.org",
+                         "--mail-rcpt", "alice@test.example", "--upload-file", mail)
+    assert rc == 0, err
+    assert b"(Authenticated sender: bob)" in pf.wait_for_message(marker)
+    if shutil.which("msmtp") is None:
+        ctx.skip("msmtp is not installed (scripts/deps.sh test)")
+    script = ctx.path("token.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexec %s %s token --key %s bob\n" % (
+            __import__("sys").executable, __import__("harness").AUTH_SCRIPT, TOKEN_KEY))
+    import os
+    os.chmod(script, 0o755)
+    for mech in ("oauthbearer", "xoauth2"):
+        marker = "msmtp-%s-%s" % (mech, _uniq())
+        r = subprocess.run(["msmtp", "--host=127.0.0.1", "--port=%d" % port, "--auth=" + mech,
+                            "--user=bob", "--passwordeval=" + script, "--tls=off",
+                            "--from=bob@example.org", "alice@test.example"],
+                           input=("Subject: %s\r\n\r\nbody\r\n" % marker).encode(),
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert b"(Authenticated sender: bob)" in pf.wait_for_message(marker)
+    au.wait_request(user="bob", protocol="smtp", method="oauthbearer", result="OK", count=2)
+    au.wait_request(user="bob", protocol="smtp", method="xoauth2", result="OK")
