@@ -158,7 +158,8 @@ const struct directive directives[] = {
 	{ "imap_capabilities", MS, DT_STRLIST, SF(imap_capabilities), .dflt = "IMAP4 IMAP4rev1 UIDPLUS",
 	  .syntax = "extension ...", .doc = "CAPABILITY list before login" },
 	{ "imap_auth", MS, DT_MASK, SF(imap_auth), .dflt = "plain", .names = imap_auth_names,
-	  .syntax = "plain | login | cram-md5 | external ...", .doc = "IMAP SASL mechanisms advertised" },
+	  .syntax = "plain | login | cram-md5 | external | oauthbearer | xoauth2 ...",
+	  .doc = "IMAP SASL mechanisms advertised (OAuth: the client buffer is at least 24k)" },
 	{ "imap_id_forward", MS, DT_FLAG, SF(imap_id_forward), .dflt = "off", .flags = DF_MAILPROXY,
 	  .syntax = "on | off", .doc = "send the client's ID fields and x-originating-ip/port, x-connected-ip/port to the backend before LOGIN (Dovecot trusted proxies)" },
 
@@ -166,7 +167,8 @@ const struct directive directives[] = {
 	{ "pop3_capabilities", MS, DT_STRLIST, SF(pop3_capabilities), .dflt = "TOP USER UIDL",
 	  .syntax = "extension ...", .doc = "CAPA list" },
 	{ "pop3_auth", MS, DT_MASK, SF(pop3_auth), .dflt = "plain", .names = pop3_auth_names,
-	  .syntax = "plain | apop | cram-md5 | external ...", .doc = "POP3 login methods allowed" },
+	  .syntax = "plain | apop | cram-md5 | external | oauthbearer | xoauth2 ...",
+	  .doc = "POP3 login methods allowed (OAuth: the client buffer is at least 24k)" },
 	{ "pop3_client_buffer", MS, DT_SIZE, SF(pop3_client_buffer), .dflt = "page", .flags = DF_MAILPROXY,
 	  .syntax = "size", .doc = "longest POP3 command before login (nginx: fixed 128 bytes)" },
 	{ "auth", MS, DT_RENAMED, .dflt = NULL, .syntax = "-", .flags = DF_SEED | DF_NOPRINT,
@@ -180,7 +182,8 @@ const struct directive directives[] = {
 	{ "smtp_capabilities", MS, DT_STRLIST, SF(smtp_capabilities),
 	  .syntax = "extension ...", .doc = "EHLO extensions before AUTH/STARTTLS" },
 	{ "smtp_auth", MS, DT_MASK, SF(smtp_auth), .dflt = "login plain", .names = smtp_auth_names,
-	  .syntax = "plain | login | cram-md5 | external | none ...", .doc = "SMTP AUTH mechanisms; none = relay without login" },
+	  .syntax = "plain | login | cram-md5 | external | none | oauthbearer | xoauth2 ...",
+	  .doc = "SMTP AUTH mechanisms; none = relay without login (OAuth: the client buffer is at least 24k)" },
 
 	/* realip */
 	{ "set_real_ip_from", MS, CUSTOM(cidrs), SF(set_real_ip_from),
