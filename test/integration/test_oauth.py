@@ -574,3 +574,26 @@ def test_oauth_smtp_curl_and_msmtp(ctx):
         assert b"(Authenticated sender: bob)" in pf.wait_for_message(marker)
     au.wait_request(user="bob", protocol="smtp", method="oauthbearer", result="OK", count=2)
     au.wait_request(user="bob", protocol="smtp", method="xoauth2", result="OK")
+
+
+# ------------------------------------------------------------ Auth-Error-SASL checks
+
+def test_oauth_invalid_auth_error_sasl_is_internal_error_and_plain_ignores_it(ctx):
+    """An Auth-Error-SASL that is not bounded base64 makes the answer invalid (internal
+    error, as any invalid answer); a PLAIN login refused with one gets the plain NO."""
+    def respond(req):
+        if req.header("Auth-Method") == "oauthbearer":
+            return [("Auth-Status", "Invalid token"), ("Auth-Error-SASL", "not base64 !")]
+        return [("Auth-Status", "Invalid login"), ("Auth-Error-SASL", SASL_ERROR)]
+
+    fa = ctx.fake_auth(respond=respond)
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "imap_auth": MECHS}],
+                       mail={"auth_http": fa.url})
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + oauthbearer("bob", "tok"))
+        assert c.readline() == b"* BAD internal server error\r\n"
+        assert c.closed()
+    mp.wait_log(r"auth http server sent invalid Auth-Error-SASL")
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a2 LOGIN bob wrong")
+        assert c.readline() == b"a2 NO Invalid login\r\n"

@@ -15,10 +15,9 @@
  * instead (RFC 5034 initial response); a "+ <error>" challenge to it gets
  * the dummy response, and the "-ERR" that follows is the refusal.
  */
-#include <strings.h>
-#include <string.h>
-
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl_oauth.h"
