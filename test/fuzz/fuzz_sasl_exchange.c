@@ -290,6 +290,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t ml = sp ? (size_t)(sp - line) : n;
 			const char *ir = sp ? sp + 1 : NULL;
 			size_t il = sp ? n - ml - 1 : 0;
+			/* The machines forget an unfinished login before a new AUTH (POP3, SMTP). */
+			creds_forget_login(&ctx.cr);
 			expect_begin(&e, enabled, line, ml, ir, il);
 			rc = sasl_exchange_begin(&ctx, prefix, enabled, line, ml, ir, il);
 		} else {
