@@ -410,10 +410,11 @@ def test_oauth_pop3_curl(ctx):
 
 
 # ------------------------------------------------------------------------- SMTP
-# The harness's Postfix offers no SMTP AUTH: the SMTP login is checked by the auth
+# The shared Postfix offers no SMTP AUTH: there the SMTP login is checked by the auth
 # service alone and the session goes to Postfix with XCLIENT LOGIN=<user>, as SMTP
-# normally works through the proxy. proxy_smtp_auth's AUTH with the token is checked
-# against a scripted backend that records what it receives.
+# normally works through the proxy. proxy_smtp_auth's AUTH with the token goes to a
+# scripted backend that records what it receives, and, at the end, to a private
+# Postfix whose SMTP AUTH is Dovecot SASL with the oauth2 passdb.
 
 SMTP_GREETING = b"220 mx.proxy.test ESMTP ready\r\n"
 
@@ -597,3 +598,38 @@ def test_oauth_invalid_auth_error_sasl_is_internal_error_and_plain_ignores_it(ct
     with _imap(mp.ports["imap"]) as c:
         c.cmd("a2 LOGIN bob wrong")
         assert c.readline() == b"a2 NO Invalid login\r\n"
+
+
+def test_oauth_smtp_proxy_smtp_auth_to_postfix_with_dovecot_sasl(ctx):
+    """proxy_smtp_auth against a Postfix that offers SMTP AUTH through Dovecot SASL:
+    the auth service answers without Auth-Pass, the proxy logs in to Postfix with the
+    client's mechanism and the token, Dovecot's oauth2 passdb asks the introspection
+    endpoint, and Postfix delivers as the SASL user; an expired token is refused by the
+    auth service first (334 challenge, dummy, 535)."""
+    from harness import oauth_smtp_peers
+    dv, pf, au = oauth_smtp_peers(ctx)
+    mp = ctx.mailproxy(auth=au, servers=[{
+        "protocol": "smtp", "server_name": "mx.proxy.test", "proxy_smtp_auth": True,
+        "smtp_auth": ["plain", "oauthbearer", "xoauth2"]}])
+    port = mp.ports["smtp"]
+    markers = []
+    for mech, msg in (("XOAUTH2", xoauth2("bob", au.token("bob"))),
+                      ("OAUTHBEARER", oauthbearer("bob", au.token("bob")))):
+        c, _ = _smtp(port)
+        with c:
+            c.cmd("AUTH %s %s" % (mech, msg))
+            assert c.readline() == b"235 2.0.0 OK\r\n"
+            marker = "pf-sasl-%s-%s" % (mech.lower(), _uniq())
+            _send_mail(c, marker)
+            markers.append((mech, marker))
+    for mech, marker in markers:
+        msg = pf.wait_for_message(marker)
+        assert b"(Authenticated sender: bob)" in msg, msg[:600]
+        pf.wait_log("sasl_method=%s, sasl_username=bob" % mech)
+    au.wait_log(r"introspect result=active user=bob", count=2)
+    c, _ = _smtp(port)
+    with c:
+        c.cmd("AUTH XOAUTH2 " + xoauth2("bob", au.token("bob", ttl=-5)))
+        assert c.readline() == b"334 " + SASL_ERROR.encode() + b"\r\n"
+        c.cmd("")
+        assert c.readline() == b"535 5.7.8 Invalid login or password\r\n"

@@ -7,6 +7,8 @@ is built first (its ports are chosen then), the service started, then Dovecot.""
 import base64
 
 from .dovecot import Dovecot
+from .postfix import Postfix
+from .util import free_port
 
 TOKEN_KEY = "mailproxy-test-token-key"
 
@@ -20,6 +22,33 @@ def oauth_peers(ctx, mode="post", **auth_kw):
     ctx.cleanup(dv.stop)
     dv.start()
     return dv, au
+
+
+def oauth_smtp_peers(ctx, **auth_kw):
+    """(dovecot, postfix, auth_service): a private Postfix offering SMTP AUTH through
+    Dovecot's SASL (smtpd_sasl_type dovecot, over an inet auth-client listener), so
+    OAUTHBEARER and XOAUTH2 from the proxy (proxy_smtp_auth) reach the oauth2 passdb."""
+    auth_port = free_port()
+    dv = Dovecot(ctx._subdir("dovecot"), oauth2="http://placeholder", extra_conf="""
+service auth {
+  inet_listener auth-client {
+    address = 127.0.0.1
+    port = %d
+  }
+}
+""" % auth_port)
+    pf = Postfix(ctx._subdir("postfix"), extra_main_cf="""smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:127.0.0.1:%d
+""" % auth_port)
+    au = ctx.auth_service(imap_port=dv.imap_port, pop3_port=dv.pop3_port,
+                          smtp_port=pf.smtp_port, token_key=TOKEN_KEY, **auth_kw)
+    dv.oauth2 = au.introspect_url
+    ctx.cleanup(dv.stop)
+    dv.start()
+    ctx.cleanup(pf.stop)
+    pf.start()
+    return dv, pf, au
 
 
 def gs2_escape(user):
