@@ -506,7 +506,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def introspect(self, token):
         """RFC 7662: what Dovecot's oauth2 passdb asks."""
         claims = check_token(self.service.args.token_key, token)
-        log("introspect result=%s user=%s" % ("active" if claims else "inactive",
+        log("introspect %s result=%s user=%s" % (self.command, "active" if claims else "inactive",
                                                claims["sub"] if claims else "-"))
         if claims is None:
             self.json_answer(200, {"active": False})
@@ -555,8 +555,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/oauth/introspect"):
             self.close_connection = True
             path, _, query = self.path.partition("?")
+            # Dovecot's get mode appends the token, then "&client_id=...&client_secret=..."
             token = urllib.parse.parse_qs(query).get("token", [""])[0] or \
-                urllib.parse.unquote(path[len("/oauth/introspect"):].lstrip("/"))
+                urllib.parse.unquote(path[len("/oauth/introspect"):].lstrip("/").split("&")[0])
             self.introspect(token)
             return
         self.close_connection = True

@@ -63,7 +63,7 @@ def test_oauth_imap_oauthbearer_initial_response_to_dovecot(ctx):
     # freenginx's request: method, identity, the token as the password
     au.wait_request(user="bob", protocol="imap", method="oauthbearer", result="OK")
     # Dovecot's oauth2 passdb checked the token at the introspection endpoint
-    au.wait_log(r"introspect result=active user=bob")
+    au.wait_log(r"introspect (POST|GET) result=active user=bob")
     dv.wait_log(r"imap-login: Info: Login: user=<bob>, method=OAUTHBEARER")
 
 
@@ -626,10 +626,50 @@ def test_oauth_smtp_proxy_smtp_auth_to_postfix_with_dovecot_sasl(ctx):
         msg = pf.wait_for_message(marker)
         assert b"(Authenticated sender: bob)" in msg, msg[:600]
         pf.wait_log("sasl_method=%s, sasl_username=bob" % mech)
-    au.wait_log(r"introspect result=active user=bob", count=2)
+    au.wait_log(r"introspect (POST|GET) result=active user=bob", count=2)
     c, _ = _smtp(port)
     with c:
         c.cmd("AUTH XOAUTH2 " + xoauth2("bob", au.token("bob", ttl=-5)))
         assert c.readline() == b"334 " + SASL_ERROR.encode() + b"\r\n"
         c.cmd("")
         assert c.readline() == b"535 5.7.8 Invalid login or password\r\n"
+
+
+# ------------------------------------------------------------ the example token issuer
+
+def test_oauth_token_endpoint_and_introspection_get_mode(ctx):
+    """POST /oauth/token (password grant) issues a token; Dovecot with introspection_mode
+    get (GET <url><token>) accepts it through the proxy; a wrong password gets no token;
+    an unknown token introspects as inactive."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    dv, au = oauth_peers(ctx, mode="get")
+    mp = _imap_proxy(ctx, au)
+    base = "http://127.0.0.1:%d" % au.port
+
+    def post(path, **form):
+        data = urllib.parse.urlencode(form).encode()
+        try:
+            with urllib.request.urlopen(base + path, data=data, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    code, doc = post("/oauth/token", grant_type="password", username="alice",
+                     password="wrong")
+    assert (code, doc) == (401, {"error": "invalid_grant"})
+    code, doc = post("/oauth/token", grant_type="password", username="alice",
+                     password="alicepw", expires_in="600")
+    assert code == 200 and doc["token_type"] == "Bearer" and doc["expires_in"] == 600, doc
+    tok = doc["access_token"]
+    code, info = post("/oauth/introspect", token=tok)
+    assert info["active"] is True and info["username"] == "alice" and info["scope"] == "mail"
+    assert post("/oauth/introspect", token=tok + "x")[1] == {"active": False}
+    with _imap(mp.ports["imap"]) as c:
+        c.cmd("a1 AUTHENTICATE XOAUTH2 " + xoauth2("alice", tok))
+        _, final = _tagged(c, "a1")
+        assert final.startswith(b"a1 OK "), final
+    dv.wait_log(r"Info: Login: user=<alice>, method=XOAUTH2")
+    au.wait_log(r"introspect POST result=active user=alice")      # ours, above
+    au.wait_log(r"introspect GET result=active user=alice")       # Dovecot's
