@@ -673,3 +673,31 @@ def test_oauth_token_endpoint_and_introspection_get_mode(ctx):
     dv.wait_log(r"Info: Login: user=<alice>, method=XOAUTH2")
     au.wait_log(r"introspect POST result=active user=alice")      # ours, above
     au.wait_log(r"introspect GET result=active user=alice")       # Dovecot's
+
+
+def test_oauth_smtp_16k_fits_and_oversized_closes(ctx):
+    """SMTP with smtp_client_buffer at its default: a 16 KB token reaches the auth
+    service whole; a line past the 24 KB buffer is "500 5.5.1 Invalid command" and
+    closes ("client sent too long command"), the auth service not asked."""
+    from smtp_support import start_fake_smtp
+    fs, srv = start_fake_smtp(ctx)
+    fa = ctx.fake_auth(respond=lambda req: [("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"),
+                                            ("Auth-Port", str(srv.port))])
+    mp = ctx.mailproxy(auth=fa, servers=[{
+        "protocol": "smtp", "server_name": "mx.proxy.test",
+        "smtp_auth": ["plain", "oauthbearer", "xoauth2"]}])
+    tok = "Z" * 16384
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH XOAUTH2 " + xoauth2("bob", tok))
+        assert c.readline() == b"235 2.0.0 OK\r\n"
+    r = fa.wait_requests(1)[0]
+    assert (r.header("Auth-Method"), r.user, r.password) == ("xoauth2", "bob", tok)
+    c, _ = _smtp(mp.ports["smtp"])
+    with c:
+        c.cmd("AUTH XOAUTH2 " + xoauth2("bob", "Z" * 20000))
+        assert c.readline() == b"500 5.5.1 Invalid command\r\n"
+        assert c.closed()
+    mp.wait_log(r"client sent too long command")
+    fa.sync()
+    assert len(fa.requests) == 1
