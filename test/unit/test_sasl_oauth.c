@@ -427,3 +427,36 @@ Test(sasl_oauth, pop3_backend_auth_with_token)
 	BE(&H, "-ERR [AUTH] Authentication failed.", BA_REFUSED, "");
 	mh_close(&H);
 }
+
+/* proxy_smtp_auth without Auth-Pass: AUTH with the client's mechanism and the token. */
+Test(sasl_oauth, smtp_backend_auth_with_token_and_error_challenge)
+{
+	const char *yaml = "      smtp_auth: [plain, oauthbearer, xoauth2]\n"
+	    "      proxy_smtp_auth: on\n      xclient: off\n";
+	char line[256];
+
+	for (int refused = 0; refused < 2; refused++) {
+		mh_open(&H, "25", NULL, yaml);
+		mh_out(&H);
+		H.ctx.be_facts = BF_SMTP_EHLO_FIRST;
+		mh_sends(&H, "EHLO client.example\r\n");
+		mh_out(&H);
+		snprintf(line, sizeof(line), "AUTH XOAUTH2 %s\r\n", X_MSG);
+		cr_assert_eq(mh_sends(&H, line), PA_AUTH);
+		H.ctx.be_login = "bob";
+		H.ctx.be_passwd = "tok";
+		H.ctx.be_mech = XO;
+		cr_assert_eq(smtp_backend_line(&H.ctx, NULL, 0), BA_CONTINUE);
+		BE(&H, "220 backend ESMTP", BA_CONTINUE, "EHLO client.example\r\n");
+		BE(&H, "250 AUTH PLAIN XOAUTH2", BA_CONTINUE, "AUTH XOAUTH2 " X_MSG "\r\n");
+		if (!refused) {
+			BE(&H, "235 2.7.0 Authentication successful", BA_DONE, "");
+			cr_assert_str_eq(mh_out(&H), "235 2.0.0 OK\r\n");
+		} else {
+			BE(&H, "334 eyJzdGF0dXMiOiI0MDEifQ==", BA_CONTINUE, "\r\n");
+			BE(&H, "535 5.7.8 Error: authentication failed", BA_REFUSED, "");
+			cr_assert_str_eq(mh_out(&H), "");
+		}
+		mh_close(&H);
+	}
+}
