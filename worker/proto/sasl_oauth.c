@@ -246,8 +246,13 @@ sasl_oauth_build(unsigned method, const char *user, const char *token)
 		buf_puts(&b, "n,");
 		if (user[0] != '\0') {
 			buf_puts(&b, "a=");
-			for (const char *u = user; *u; u++)
-				buf_puts(&b, *u == ',' ? "=2C" : *u == '=' ? "=3D" : (char[]){ *u, 0 });
+			/* RFC 5801 saslname: ',' and '=' escaped. */
+			for (const char *u = user; *u; u++) {
+				if (*u == ',' || *u == '=')
+					buf_puts(&b, *u == ',' ? "=2C" : "=3D");
+				else
+					buf_append(&b, u, 1);
+			}
 		}
 		buf_puts(&b, ",\001");
 	} else {
