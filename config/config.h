@@ -35,6 +35,9 @@ enum proxy_protocol_mode { PP_OFF, PP_V1, PP_V2 };
 #define AUTHM_CRAM_MD5	0x08
 #define AUTHM_EXTERNAL	0x10
 #define AUTHM_NONE	0x20
+#define AUTHM_OAUTHBEARER	0x40	/* RFC 7628 */
+#define AUTHM_XOAUTH2	0x80
+#define AUTHM_OAUTH	(AUTHM_OAUTHBEARER | AUTHM_XOAUTH2)
 
 /* ssl_protocols bits */
 #define SSLP_SSLv2	0x01

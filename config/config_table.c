@@ -36,13 +36,16 @@ static const struct name_val pp_names[] = {
 	{ "off", PP_OFF }, { "on", PP_V1 }, { "v2", PP_V2 }, { 0, 0 } };
 static const struct name_val imap_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "oauthbearer", AUTHM_OAUTHBEARER },
+	{ "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 static const struct name_val pop3_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "apop", AUTHM_APOP }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "oauthbearer", AUTHM_OAUTHBEARER },
+	{ "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 static const struct name_val smtp_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
-	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE }, { 0, 0 } };
+	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE },
+	{ "oauthbearer", AUTHM_OAUTHBEARER }, { "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 
 #define CUSTOM(fn) .type = DT_CUSTOM, .set = set_##fn, .print = print_##fn
 
@@ -187,7 +190,8 @@ const struct directive directives[] = {
 	{ "imap_capabilities", MS, DT_STRLIST, SF(imap_capabilities), .dflt = "IMAP4 IMAP4rev1 UIDPLUS",
 	  .syntax = "extension ...", .doc = "CAPABILITY list before login" },
 	{ "imap_auth", MS, DT_MASK, SF(imap_auth), .dflt = "plain", .names = imap_auth_names,
-	  .syntax = "plain | login | cram-md5 | external ...", .doc = "IMAP SASL mechanisms advertised" },
+	  .syntax = "plain | login | cram-md5 | external | oauthbearer | xoauth2 ...",
+	  .doc = "IMAP SASL mechanisms advertised (OAuth: the client buffer is at least 24k)" },
 	{ "imap_id_forward", MS, DT_FLAG, SF(imap_id_forward), .dflt = "off", .flags = DF_MAILPROXY,
 	  .syntax = "on | off", .doc = "send the client's ID fields and x-originating-ip/port, x-connected-ip/port to the backend before LOGIN (Dovecot trusted proxies)" },
 
@@ -195,7 +199,8 @@ const struct directive directives[] = {
 	{ "pop3_capabilities", MS, DT_STRLIST, SF(pop3_capabilities), .dflt = "TOP USER UIDL",
 	  .syntax = "extension ...", .doc = "CAPA list" },
 	{ "pop3_auth", MS, DT_MASK, SF(pop3_auth), .dflt = "plain", .names = pop3_auth_names,
-	  .syntax = "plain | apop | cram-md5 | external ...", .doc = "POP3 login methods allowed" },
+	  .syntax = "plain | apop | cram-md5 | external | oauthbearer | xoauth2 ...",
+	  .doc = "POP3 login methods allowed (OAuth: the client buffer is at least 24k)" },
 	{ "pop3_client_buffer", MS, DT_SIZE, SF(pop3_client_buffer), .dflt = "page", .flags = DF_MAILPROXY,
 	  .syntax = "size", .doc = "longest POP3 command before login (nginx: fixed 128 bytes)" },
 	{ "auth", MS, DT_RENAMED, .dflt = NULL, .syntax = "-", .flags = DF_SEED | DF_NOPRINT,
@@ -209,7 +214,8 @@ const struct directive directives[] = {
 	{ "smtp_capabilities", MS, DT_STRLIST, SF(smtp_capabilities),
 	  .syntax = "extension ...", .doc = "EHLO extensions before AUTH/STARTTLS" },
 	{ "smtp_auth", MS, DT_MASK, SF(smtp_auth), .dflt = "login plain", .names = smtp_auth_names,
-	  .syntax = "plain | login | cram-md5 | external | none ...", .doc = "SMTP AUTH mechanisms; none = relay without login" },
+	  .syntax = "plain | login | cram-md5 | external | none | oauthbearer | xoauth2 ...",
+	  .doc = "SMTP AUTH mechanisms; none = relay without login (OAuth: the client buffer is at least 24k)" },
 
 	/* realip */
 	{ "set_real_ip_from", MS, CUSTOM(cidrs), SF(set_real_ip_from),

@@ -40,6 +40,24 @@ Methods
             password (pass=, else secret=).
   none      SMTP without authentication (smtp_auth none): always OK, routed to the
             SMTP port of the --none-backend host.
+  oauthbearer, xoauth2
+            Auth-Pass is a bearer token this service issued (see OAuth2 below), valid
+            (signature, expiry, --token-scope) and for Auth-User (the identity the client
+            named in its SASL message). OK carries no Auth-Pass: the proxy logs in to the
+            backend with the same mechanism and the token, and the backend (Dovecot's
+            oauth2 passdb) asks /oauth/introspect. A refusal carries Auth-Error-SASL:
+            base64 of {"status":"invalid_token","schemes":"bearer","scope":...} (RFC 7628
+            3.2.2), which the proxy sends to the client as the SASL challenge.
+
+OAuth2 (a small token issuer and validator; --token-key KEY, the HMAC-SHA256 key):
+  tokens   "mpt1.<base64url JSON {"sub","exp","scope"}>.<base64url HMAC>", minted by
+           POST /oauth/token (form grant_type=password, username, password[, scope]
+           [, expires_in]) answering {"access_token", "token_type": "Bearer",
+           "expires_in", "scope"}, or on the command line:
+               auth_service.py token --key KEY USER [--ttl SECONDS] [--scope mail]
+  introspection (RFC 7662)  POST /oauth/introspect with form token=..., or
+           GET /oauth/introspect/<token> or /oauth/introspect?token=...; the answer is
+           {"active": true, "username", "exp", "scope"} or {"active": false}.
 
 Backend choice: the user's host= option if set (a backend name or an IP literal),
 else the rule of nginx's example auth.php: users whose name starts with a, c, f or g
@@ -179,6 +197,56 @@ class VerifyCache:
                 self.ok.clear()
             self.ok[(user, stored)] = tag
         return True
+
+
+# ----------------------------------------------------------------- OAuth2 tokens
+
+TOKEN_PREFIX = "mpt1"
+
+
+def _b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def mint_token(key, user, ttl=3600, scope="mail", now=None):
+    """A bearer token for user, valid ttl seconds (negative: already expired)."""
+    claims = {"sub": user, "exp": int((now or time.time()) + ttl), "scope": scope}
+    body = TOKEN_PREFIX + "." + _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(key.encode("utf-8"), body.encode("ascii"), "sha256").digest()
+    return body + "." + _b64url(sig)
+
+
+def check_token(key, token, now=None):
+    """The claims of a token this key signed and that has not expired, else None."""
+    if not key or not isinstance(token, str):
+        return None
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    body = parts[0] + "." + parts[1]
+    want = hmac.new(key.encode("utf-8"), body.encode("ascii", "replace"), "sha256").digest()
+    try:
+        if not hmac.compare_digest(_unb64url(parts[2]), want):
+            return None
+        claims = json.loads(_unb64url(parts[1]))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str) \
+            or not isinstance(claims.get("exp"), int):
+        return None
+    if claims["exp"] <= (now or time.time()):
+        return None
+    return claims
+
+
+def sasl_error(scope):
+    """Auth-Error-SASL: base64 of RFC 7628's error JSON."""
+    doc = {"status": "invalid_token", "schemes": "bearer", "scope": scope}
+    return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode("ascii")
 
 
 # ----------------------------------------------------------------- users file
@@ -355,6 +423,8 @@ class Service:
             d = Decision(True, user=login)
             d.backend = self.resolve(self.args.none_backend, "smtp")
             return d
+        if method in ("oauthbearer", "xoauth2"):
+            return self.decide_oauth(login, passwd, protocol)
         if protocol not in ("imap", "pop3", "smtp") or not login or has_ctl(login) \
                 or b"\r" in passwd or b"\n" in passwd or b"\0" in passwd:
             return Decision(False, user=login)
@@ -402,6 +472,26 @@ class Service:
         return d
 
 
+    def decide_oauth(self, login, token, protocol):
+        """A bearer token: good, for login (an empty login takes the token's user),
+        with the scope; OK without Auth-Pass, so the backend checks the token too."""
+        a = self.args
+        claims = check_token(a.token_key, token.decode("utf-8", "replace"))
+        scopes = (claims or {}).get("scope", "")
+        if claims is None or (login and claims["sub"] != login) or \
+                protocol not in ("imap", "pop3", "smtp") or \
+                a.token_scope not in str(scopes).split():
+            d = Decision(False, user=login)
+            d.headers.append(("Auth-Error-SASL", sasl_error(a.token_scope)))
+            return d
+        user = self.db.get(claims["sub"]) or User(claims["sub"], "*", {})
+        d = Decision(True, user=claims["sub"])
+        d.backend = self.route(user, protocol)
+        if not login or user.login:
+            d.headers.append(("Auth-User", user.login or claims["sub"]))
+        return d
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "mailproxy-auth/1.0"
@@ -417,9 +507,69 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def json_answer(self, code, doc):
+        body = json.dumps(doc).encode("utf-8")
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized"}.get(code, "Status")
+        self.send_raw(b"HTTP/1.0 %d %s\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (code, reason.encode(), len(body)) + body)
+
+    def introspect(self, token):
+        """RFC 7662: what Dovecot's oauth2 passdb asks."""
+        claims = check_token(self.service.args.token_key, token)
+        log("introspect %s result=%s user=%s" % (self.command, "active" if claims else "inactive",
+                                               claims["sub"] if claims else "-"))
+        if claims is None:
+            self.json_answer(200, {"active": False})
+        else:
+            self.json_answer(200, {"active": True, "username": claims["sub"],
+                                   "exp": claims["exp"], "scope": claims["scope"]})
+
+    def do_POST(self):
+        self.close_connection = True
+        try:
+            n = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            n = 0
+        if n < 0 or n > 65536:
+            self.json_answer(400, {"error": "invalid_request"})
+            return
+        form = urllib.parse.parse_qs(self.rfile.read(n).decode("utf-8", "replace"))
+        first = lambda k, dflt="": form.get(k, [dflt])[0]
+        path = self.path.split("?", 1)[0]
+        if path == "/oauth/introspect":
+            self.introspect(first("token"))
+            return
+        if path != "/oauth/token":
+            self.json_answer(400, {"error": "invalid_request"})
+            return
+        a = self.service.args
+        user = self.service.db.get(first("username"))
+        if first("grant_type") != "password" or not a.token_key or user is None or \
+                user.hash == "*" or not self.service.cache.check(
+                    user.name, user.hash, first("password").encode("utf-8")):
+            log('token user="%s" result=refused' % first("username"))
+            self.json_answer(401, {"error": "invalid_grant"})
+            return
+        try:
+            ttl = max(1, min(int(first("expires_in", "3600")), 86400))
+        except ValueError:
+            ttl = 3600
+        scope = first("scope", a.token_scope)
+        log('token user="%s" result=issued ttl=%d' % (user.name, ttl))
+        self.json_answer(200, {"access_token": mint_token(a.token_key, user.name, ttl, scope),
+                               "token_type": "Bearer", "expires_in": ttl, "scope": scope})
+
     def do_GET(self):
         svc = self.service
         a = svc.args
+        if self.path.startswith("/oauth/introspect"):
+            self.close_connection = True
+            path, _, query = self.path.partition("?")
+            # Dovecot's get mode appends the token, then "&client_id=...&client_secret=..."
+            token = urllib.parse.parse_qs(query).get("token", [""])[0] or \
+                urllib.parse.unquote(path[len("/oauth/introspect"):].lstrip("/").split("&")[0])
+            self.introspect(token)
+            return
         self.close_connection = True
         h = {k.lower(): v.strip() for k, v in self.headers.items()}
         what = 'user="%s" protocol=%s method=%s client=%s attempt=%s' % (
@@ -471,6 +621,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 hdrs.append(("Auth-Wait", str(a.wait)))
             if h.get("auth-protocol", "").lower() == "smtp":
                 hdrs.append(("Auth-Error-Code", "535 5.7.8"))
+            hdrs += d.headers
             log("%s result=fail backend=-" % what)
         if a.cache_valid is not None:
             hdrs.append(("Auth-Cache-Valid", str(a.cache_valid)))
@@ -530,6 +681,9 @@ def serve(argv):
     p.add_argument("--secret", help="the shared secret's value")
     p.add_argument("--log-headers", action="store_true",
                    help="log every request header but the password (for tests)")
+    p.add_argument("--token-key", help="HMAC key of the OAuth2 tokens this service issues "
+                   "and validates (oauthbearer, xoauth2, /oauth/*)")
+    p.add_argument("--token-scope", default="mail", help="scope a token needs for mail")
     p.add_argument("--delay", type=float, default=0.0, help="fault: sleep before answering")
     p.add_argument("--garbage", action="store_true", help="fault: answer non-HTTP bytes")
     p.add_argument("--status-500", action="store_true", help="fault: HTTP 500, no Auth-Status")
@@ -612,6 +766,15 @@ def main(argv):
         with open(a.file + ".tmp", "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(a.file + ".tmp", a.file)
+        return 0
+    if argv and argv[0] == "token":
+        p = argparse.ArgumentParser(prog="auth_service.py token")
+        p.add_argument("--key", required=True, help="the service's --token-key")
+        p.add_argument("user")
+        p.add_argument("--ttl", type=int, default=3600, help="seconds (negative: expired)")
+        p.add_argument("--scope", default="mail")
+        a = p.parse_args(argv[1:])
+        print(mint_token(a.key, a.user, a.ttl, a.scope))
         return 0
     if argv and argv[0] == "serve":
         argv = argv[1:]

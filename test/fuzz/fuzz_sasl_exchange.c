@@ -2,8 +2,12 @@
  * libFuzzer harness: the SASL exchange of worker/proto/sasl_exchange.c driven
  * line by line as the machines drive it: a line "MECH [initial-response]"
  * begins an exchange, the next lines answer its challenges. The first byte
- * enables CRAM-MD5 / EXTERNAL and picks the prefix. Every result, challenge
- * and credential must be what the RFC models of lib/fuzz_sasl_ref.c say.
+ * enables CRAM-MD5 / EXTERNAL / OAUTHBEARER+XOAUTH2, picks the prefix and
+ * whether an OAuth login is refused with Auth-Error-SASL. Every result,
+ * challenge and credential must be what the RFC models of lib/fuzz_sasl_ref.c
+ * say; OAuth messages (fuzz_sasl_oauth checks their parser) only have to end
+ * in a result a parser may give, and the dummy response in SASL_FAILED_ACK
+ * exactly for "AQ==" (OAUTHBEARER), "" (XOAUTH2) and "*".
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PROMPT_PASS "UGFzc3dvcmQ6"
 
 static char *names[] = { "mail.example" };
+
+#define OAUTH_ANY 99	/* the model's rc: DONE, INVALID or HOSTILE, as the message is */
+#define OAUTH_ERR "eyJzdGF0dXMiOiI0MDEifQ=="
+
+static int refuse_oauth;	/* the first byte's 0x10 */
 
 /* What one call must do. */
 struct expect {
@@ -81,6 +90,18 @@ expect_begin(struct expect *e, unsigned enabled, const char *m, size_t ml, const
 	} else if (is(m, ml, "CRAM-MD5") && (enabled & AUTHM_CRAM_MD5) && ir == NULL) {
 		e->rc = SASL_CHALLENGE;
 		e->wait = SASL_WAIT_CRAM_MD5;
+	} else if ((is(m, ml, "OAUTHBEARER") && (enabled & AUTHM_OAUTHBEARER)) ||
+	    (is(m, ml, "XOAUTH2") && (enabled & AUTHM_XOAUTH2))) {
+		int x = is(m, ml, "XOAUTH2");
+		e->method = x ? AUTHM_XOAUTH2 : AUTHM_OAUTHBEARER;
+		e->cr.rc = -99;		/* no model of the credentials */
+		if (ir == NULL || (il == 1 && ir[0] == '=')) {
+			e->rc = SASL_CHALLENGE;
+			e->wait = x ? SASL_WAIT_XOAUTH2 : SASL_WAIT_OAUTHBEARER;
+			e->challenge = "";
+			return;
+		}
+		e->rc = OAUTH_ANY;
 	} else if (is(m, ml, "EXTERNAL") && (enabled & AUTHM_EXTERNAL)) {
 		e->method = AUTHM_EXTERNAL;
 		if (ir == NULL) {
@@ -127,6 +148,19 @@ expect_step(struct expect *e, uint8_t w, const char *line, size_t n)
 		fm_ref_field(line, n, 1, &e->cr);
 		from_ref(e, 0, 0, NULL);
 		break;
+	case SASL_WAIT_OAUTHBEARER:
+	case SASL_WAIT_XOAUTH2:
+		e->method = w == SASL_WAIT_XOAUTH2 ? AUTHM_XOAUTH2 : AUTHM_OAUTHBEARER;
+		e->cr.rc = -99;
+		e->rc = OAUTH_ANY;
+		break;
+	case SASL_WAIT_OAUTHBEARER_ACK:
+	case SASL_WAIT_XOAUTH2_ACK:
+		e->cr.rc = -99;
+		e->rc = (n == 1 && line[0] == '*') ||
+		    (w == SASL_WAIT_OAUTHBEARER_ACK && n == 4 && memcmp(line, "AQ==", 4) == 0) ||
+		    (w == SASL_WAIT_XOAUTH2_ACK && n == 0) ? SASL_FAILED_ACK : SASL_REFUSED;
+		break;
 	}
 }
 
@@ -154,6 +188,11 @@ check(struct proto_ctx *ctx, struct buf *out, const char *prefix, struct expect 
 	const char *o = buf_rptr(out);
 	size_t ol = buf_len(out), pl = strlen(prefix);
 
+	if (e->rc == OAUTH_ANY) {
+		if (rc != SASL_DONE && rc != SASL_INVALID && rc != SASL_HOSTILE)
+			fm_fail("\"%s\": OAuth message gave %d", fm_show(line, n), rc);
+		e->rc = rc;
+	}
 	if (rc != e->rc)
 		fm_fail("\"%s\": result %d, the model says %d", fm_show(line, n), rc, e->rc);
 	fm_check_lines("SASL challenge", o, ol);
@@ -175,6 +214,8 @@ check(struct proto_ctx *ctx, struct buf *out, const char *prefix, struct expect 
 	} else if (ol != 0 || ctx->sasl != SASL_WAIT_NONE) {
 		fm_fail("result %d, yet a challenge or a wait (%u)", rc, ctx->sasl);
 	}
+	if (rc != SASL_DONE && (e->method & AUTHM_OAUTH) && (ctx->cr.login || ctx->cr.passwd))
+		fm_fail("refused OAuth message left credentials");
 	fm_check_field("SASL login", ctx->cr.login);
 	fm_check_field("SASL password", ctx->cr.passwd);
 	if (e->cr.rc == SASL_OK && e->cr.login && (ctx->cr.login == NULL ||
@@ -188,12 +229,21 @@ check(struct proto_ctx *ctx, struct buf *out, const char *prefix, struct expect 
 		if (ctx->cr.method != e->method || ctx->cr.login == NULL)
 			fm_fail("done with method %u (model %u), login %s", ctx->cr.method, e->method,
 			    ctx->cr.login ? "set" : "missing");
-		if ((e->method == AUTHM_PLAIN || e->method == AUTHM_CRAM_MD5) && ctx->cr.passwd == NULL)
+		if ((e->method == AUTHM_PLAIN || e->method == AUTHM_CRAM_MD5 ||
+		    (e->method & AUTHM_OAUTH)) && ctx->cr.passwd == NULL)
 			fm_fail("done without a password");
 		if (e->method == AUTHM_CRAM_MD5 && ctx->cr.salt == NULL)
 			fm_fail("CRAM-MD5 done without its salt");
 		/* The auth service has it now; a failed login clears it, as session.c does. */
 		creds_clear(&ctx->cr);
+		/* ... and with Auth-Error-SASL the error challenge comes first. */
+		if ((e->method & AUTHM_OAUTH) && refuse_oauth) {
+			buf_reset(out);
+			sasl_exchange_error(ctx, prefix, e->method, OAUTH_ERR);
+			if (ctx->sasl != (e->method == AUTHM_XOAUTH2 ? SASL_WAIT_XOAUTH2_ACK :
+			    SASL_WAIT_OAUTHBEARER_ACK) || buf_len(out) != pl + strlen(OAUTH_ERR) + 2)
+				fm_fail("Auth-Error-SASL challenge not queued");
+		}
 	}
 	buf_reset(out);
 	fm_ref_free(&e->cr);
@@ -215,7 +265,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.conf = &conf;
 	ctx.out = &out;
 	if (size > 0) {
-		enabled = (data[0] & 1 ? AUTHM_CRAM_MD5 : 0) | (data[0] & 2 ? AUTHM_EXTERNAL : 0);
+		enabled = (data[0] & 1 ? AUTHM_CRAM_MD5 : 0) | (data[0] & 2 ? AUTHM_EXTERNAL : 0) |
+		    (data[0] & 8 ? AUTHM_OAUTH : 0);
+		refuse_oauth = data[0] & 0x10;
 		prefix = data[0] & 4 ? "334 " : "+ ";
 		data++;
 		size--;
@@ -238,6 +290,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t ml = sp ? (size_t)(sp - line) : n;
 			const char *ir = sp ? sp + 1 : NULL;
 			size_t il = sp ? n - ml - 1 : 0;
+			/* The machines forget an unfinished login before a new AUTH (POP3, SMTP). */
+			creds_forget_login(&ctx.cr);
 			expect_begin(&e, enabled, line, ml, ir, il);
 			rc = sasl_exchange_begin(&ctx, prefix, enabled, line, ml, ir, il);
 		} else {

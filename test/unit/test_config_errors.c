@@ -200,12 +200,14 @@ Test(config_errors, bad_enums_and_masks)
 	    "t.yaml:5:26: \"ssl_verify_client\": expected one of off, on, optional, optional_no_ca, "
 	    "got \"maybe\"");
 	EXPECT_ERR(SRV("      imap_auth: [plain, apop]\n"),
-	    "t.yaml:5:26: \"imap_auth\": expected plain, login, cram-md5, external, got \"apop\"");
+	    "t.yaml:5:26: \"imap_auth\": expected plain, login, cram-md5, external, "
+	    "oauthbearer, xoauth2, got \"apop\"");
 	EXPECT_ERR(SRV("      pop3_auth: plain login\n"),
-	    "t.yaml:5:18: \"pop3_auth\": expected plain, apop, cram-md5, external, got \"login\"");
-	EXPECT_ERR(SRV("      smtp_auth: [login, xoauth2]\n"),
+	    "t.yaml:5:18: \"pop3_auth\": expected plain, apop, cram-md5, external, "
+	    "oauthbearer, xoauth2, got \"login\"");
+	EXPECT_ERR(SRV("      smtp_auth: [login, gssapi]\n"),
 	    "t.yaml:5:26: \"smtp_auth\": expected plain, login, cram-md5, external, none, "
-	    "got \"xoauth2\"");
+	    "oauthbearer, xoauth2, got \"gssapi\"");
 	EXPECT_ERR(SRV("      ssl_protocols: TLSv1.2 TLSv1.4\n"),
 	    "t.yaml:5:22: \"ssl_protocols\": unknown protocol \"TLSv1.4\" (expected TLSv1, TLSv1.1, "
 	    "TLSv1.2 or TLSv1.3)");

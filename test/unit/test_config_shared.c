@@ -101,7 +101,7 @@ Test(config_shared, names_in_any_case_print_as_the_table)
 	    "  proxy_protocol: V2\n  starttls: OFF\n"
 	    "  servers:\n    - listen: \"143\"\n      protocol: IMAP\n", lines);
 	EXPECT_ERR(MAILV("  imap_auth: \"plain bogus\"\n"),
-	    "t.yaml:3:14: \"imap_auth\": expected plain, login, cram-md5, external, got \"bogus\"");
+	    "t.yaml:3:14: \"imap_auth\": expected plain, login, cram-md5, external, oauthbearer, xoauth2, got \"bogus\"");
 	EXPECT_ERR(MAILV("  starttls: maybe\n"),
 	    "t.yaml:3:13: \"starttls\": expected one of off, on, only, got \"maybe\"");
 	EXPECT_ERR(MAILV("  ssl_protocols: \"TLSv1.2 bogus\"\n"),

@@ -14,6 +14,7 @@
 #include "common/net.h"
 #include "config/config_vars.h"
 #include "worker/proto/auth_http_proto.h"
+#include "worker/proto/sasl_oauth.h"
 
 void
 auth_result_clear(struct auth_result *r)
@@ -22,6 +23,7 @@ auth_result_clear(struct auth_result *r)
 		memset(r->pass, 0, strlen(r->pass));
 	free(r->user);
 	free(r->pass);
+	free(r->sasl_error);
 	memset(r, 0, sizeof(*r));
 	r->wait = -1;
 }
@@ -64,6 +66,8 @@ method_name(unsigned m)
 	case AUTHM_CRAM_MD5: return "cram-md5";
 	case AUTHM_EXTERNAL: return "external";
 	case AUTHM_NONE: return "none";
+	case AUTHM_OAUTHBEARER: return "oauthbearer";
+	case AUTHM_XOAUTH2: return "xoauth2";
 	default: return "plain";	/* PLAIN, LOGIN, IMAP LOGIN, USER/PASS */
 	}
 }
@@ -292,6 +296,13 @@ apply_header(struct auth_result *res, const char *name, size_t nl, const char *v
 		free(res->user);
 		if ((res->user = dup_value(v, vl)) == NULL)
 			return parse_error(res, "out of memory");
+	} else if (NAME("Auth-Error-SASL")) {
+		/* It becomes a challenge line: strict, bounded base64 only. */
+		if (!sasl_oauth_error_valid(v, vl))
+			return parse_error(res, "auth http server sent invalid Auth-Error-SASL");
+		free(res->sasl_error);
+		if ((res->sasl_error = dup_value(v, vl)) == NULL)
+			return parse_error(res, "out of memory");
 	} else if (NAME("Auth-Pass")) {
 		free(res->pass);
 		if ((res->pass = dup_value(v, vl)) == NULL)
@@ -372,7 +383,8 @@ auth_http_check_ok(struct auth_result *res, enum mail_proto proto, unsigned meth
 		res->reason = "auth http server did not send server or port";
 		return -1;
 	}
-	/* APOP, CRAM-MD5 and EXTERNAL leave no password to log in to the backend with. */
+	/* APOP, CRAM-MD5 and EXTERNAL leave no password to log in to the backend
+	 * with; an OAuth bearer token counts as one (the backend gets the mechanism). */
 	int client_pw = have_client_passwd && method != AUTHM_APOP && method != AUTHM_CRAM_MD5 &&
 	    method != AUTHM_EXTERNAL;
 	if (proto != MP_PROTO_SMTP && res->pass == NULL && !client_pw) {

@@ -64,6 +64,7 @@ struct auth_result {
 	char *user;			/* Auth-User override (heap) */
 	char *pass;			/* Auth-Pass (heap) */
 	int be_auth;			/* enum be_auth, from Auth-Method */
+	char *sasl_error;		/* Auth-Error-SASL, base64 (heap; RFC 7628 3.2.2) */
 	const char *reason;		/* for the log when AUTH_ERROR */
 	int err;			/* errno behind reason, 0 if none */
 	/* Framing, for auth_http_keepalive: may the connection serve again? */

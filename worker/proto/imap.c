@@ -1,7 +1,8 @@
 /*
  * IMAP before login: a pure state machine (bytes in, replies and an action
  * out) with nginx's dialogue: greeting "* OK IMAP4 ready", CAPABILITY, NOOP,
- * LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN/CRAM-MD5/EXTERNAL, and
+ * LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN/CRAM-MD5/EXTERNAL/
+ * OAUTHBEARER/XOAUTH2, and
  * "BAD invalid command" for everything else - except ID, which mailproxy
  * answers (and can forward to the backend with imap_id_forward).
  */
@@ -270,6 +271,8 @@ static enum proto_action
 imap_auth_failed(struct proto_ctx *ctx, const char *text, const char *code, int retry)
 {
 	(void)code;
+	if (proto_sasl_error(ctx, "+ ", IMAP_ST_SASL))
+		return PA_OK;
 	buf_printf(ctx->out, "%sNO %s\r\n", ctx->u.imap.tag[0] ? ctx->u.imap.tag : "* ", text);
 	ctx->state = IMAP_ST_START;
 	return retry ? PA_OK : PA_CLOSE;

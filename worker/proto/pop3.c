@@ -2,7 +2,7 @@
  * POP3 before login: a pure state machine (one line in, replies and an
  * action out) with nginx's dialogue and replies: greeting "+OK POP3 ready"
  * (with an APOP timestamp when apop or cram-md5 is enabled), CAPA, USER/PASS,
- * APOP, AUTH PLAIN/LOGIN/CRAM-MD5/EXTERNAL, STLS, NOOP, QUIT, and
+ * APOP, AUTH PLAIN/LOGIN/CRAM-MD5/EXTERNAL/OAUTHBEARER/XOAUTH2, STLS, NOOP, QUIT, and
  * "-ERR invalid command" for everything else. Lines are parsed as nginx's
  * ngx_mail_pop3_parse_command() parses them; the line limit is
  * pop3_client_buffer instead of nginx's fixed 128 bytes.
@@ -251,6 +251,8 @@ static enum proto_action
 pop3_auth_failed(struct proto_ctx *ctx, const char *text, const char *code, int retry)
 {
 	(void)code;
+	if (proto_sasl_error(ctx, "+ ", POP3_ST_SASL))
+		return PA_OK;
 	buf_printf(ctx->out, "-ERR %s\r\n", text);
 	pop3_set_state(ctx, POP3_ST_START);
 	if (retry && restore_salt(ctx) < 0)

@@ -10,11 +10,17 @@
  * is remembered per backend (BF_* in proto.h), so CAPA itself is asked only
  * at the first login to a backend and when that knowledge expires; a server
  * without CAPA answers "-ERR" and is logged in to one command at a time.
+ *
+ * An OAuth login without Auth-Pass (be_mech) is "AUTH <mechanism> <message>"
+ * instead (RFC 5034 initial response); a "+ <error>" challenge to it gets
+ * the dummy response, and the "-ERR" that follows is the refusal.
  */
-#include <strings.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "worker/proto/proto_util.h"
+#include "worker/proto/sasl_oauth.h"
 
 enum pop3_be_state {
 	POP3_BE_GREETING,
@@ -23,6 +29,8 @@ enum pop3_be_state {
 	POP3_BE_STLS,
 	POP3_BE_CAPA,		/* sent CAPA, waiting for +OK or -ERR */
 	POP3_BE_CAPA_LIST,	/* reading the capability lines up to "." */
+	POP3_BE_SASL,		/* sent AUTH with the token */
+	POP3_BE_SASL_ERR,	/* answered its error challenge */
 };
 
 /* A CAPA list longer than this is not a capability list. */
@@ -38,6 +46,18 @@ pipelined(const struct proto_ctx *ctx)
 static enum backend_action
 send_login(struct proto_ctx *ctx)
 {
+	if (ctx->be_mech & AUTHM_OAUTH) {
+		char *msg = sasl_oauth_build(ctx->be_mech, ctx->be_login, ctx->be_passwd);
+		if (msg == NULL) {
+			ctx->reason = "out of memory";
+			return BA_ERROR;
+		}
+		buf_printf(ctx->bout, "AUTH %s %s\r\n",
+		    ctx->be_mech == AUTHM_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", msg);
+		free(msg);
+		ctx->be_state = POP3_BE_SASL;
+		return BA_CONTINUE;
+	}
 	if (!(ctx->be_facts & BF_POP3_CAPA)) {
 		buf_puts(ctx->bout, "CAPA\r\n");
 		ctx->be_state = POP3_BE_CAPA;
@@ -87,6 +107,15 @@ pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 	}
 	if (ctx->be_state == POP3_BE_CAPA_LIST)
 		return capa_line(ctx, line, len);
+	if (ctx->be_state == POP3_BE_SASL && len >= 1 && line[0] == '+' &&
+	    (len == 1 || line[1] == ' ')) {
+		/* A challenge after the token is the error (RFC 7628 3.2.2). */
+		buf_puts(ctx->bout, ctx->be_mech == AUTHM_XOAUTH2 ? "\r\n" : "AQ==\r\n");
+		ctx->be_state = POP3_BE_SASL_ERR;
+		return BA_CONTINUE;
+	}
+	if (ctx->be_state == POP3_BE_SASL_ERR)
+		return len >= 4 && memcmp(line, "-ERR", 4) == 0 ? BA_REFUSED : BA_INVALID;
 
 	/* nginx checks the first three bytes only. */
 	ok = len >= 3 && memcmp(line, "+OK", 3) == 0;
@@ -122,10 +151,13 @@ pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 		ctx->be_state = POP3_BE_PASS;
 		return BA_CONTINUE;
 	case POP3_BE_PASS:
+	case POP3_BE_SASL:
 		buf_printf(ctx->out, "%.*s\r\n", (int)len, line);
 		return BA_DONE;
 	case POP3_BE_STLS:
 		return BA_STARTTLS;
+	case POP3_BE_SASL_ERR:
+		break;
 	}
 	return BA_INVALID;
 }

@@ -22,6 +22,7 @@ enum proto_action {
 	PA_AUTH,	/* credentials complete: ask the auth service */
 	PA_STARTTLS,	/* flush replies, drop buffered input, TLS handshake */
 	PA_CLOSE,	/* flush replies, then close */
+	PA_AUTH_FAILED,	/* the dummy response to Auth-Error-SASL came: now send the failure */
 };
 
 /* What the session does after a backend line during the backend login. */
@@ -93,6 +94,7 @@ struct imap_ctx {
 	char tag[TAG_MAX + 2];	/* with a trailing space, as nginx writes it */
 	char *id;		/* client's ID list "(...)" re-encoded, for imap_id_forward */
 	uint8_t literal_plus;	/* the backend announced LITERAL+ */
+	uint8_t sasl_ir;	/* ... and SASL-IR */
 };
 
 struct pop3_ctx {
@@ -141,6 +143,13 @@ struct proto_ctx {
 	const char *be_login;
 	const char *be_passwd;	/* NULL: none (APOP, CRAM-MD5, EXTERNAL without Auth-Pass) */
 	uint8_t be_auth;	/* enum be_auth: the auth service's Auth-Method (SMTP) */
+	unsigned be_mech;	/* AUTHM_OAUTHBEARER/XOAUTH2: that mechanism, be_passwd the token */
+	/*
+	 * Set by the session before auth_failed(): the auth service's
+	 * Auth-Error-SASL, to send as a challenge first (sasl_exchange_error()).
+	 */
+	const char *sasl_error;
+	unsigned sasl_error_method;
 	union {
 		struct imap_ctx imap;
 		struct pop3_ctx pop3;

@@ -62,12 +62,26 @@ proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
 	case SASL_HOSTILE:
 		ctx->guess = 1;
 		return invalid(ctx, "client sent credentials with CR, LF or NUL");
+	case SASL_FAILED_ACK:
+		ctx->state = 0;
+		return PA_AUTH_FAILED;
 	case SASL_REFUSED:
 		return invalid(ctx, NULL);
 	default:
 		ctx->guess = 1;
 		return invalid(ctx, "client sent invalid SASL data");
 	}
+}
+
+int
+proto_sasl_error(struct proto_ctx *ctx, const char *prefix, uint8_t sasl_state)
+{
+	if (ctx->sasl_error == NULL)
+		return 0;
+	sasl_exchange_error(ctx, prefix, ctx->sasl_error_method, ctx->sasl_error);
+	ctx->sasl_error = NULL;
+	ctx->state = sasl_state;
+	return 1;
 }
 
 long

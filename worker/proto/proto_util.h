@@ -28,6 +28,12 @@ enum proto_action proto_count_command(struct proto_ctx *ctx, proto_invalid_fn in
  */
 enum proto_action proto_sasl_outcome(struct proto_ctx *ctx, int rc, uint8_t sasl_state,
     proto_invalid_fn invalid, const char *internal_reply);
+/*
+ * For auth_failed(): with ctx->sasl_error set, queues it as a challenge
+ * and enters sasl_state; returns 1 then (the failure comes after the
+ * dummy response), 0 otherwise.
+ */
+int proto_sasl_error(struct proto_ctx *ctx, const char *prefix, uint8_t sasl_state);
 /* CAPABILITY / CAPA / EHLO as the connection stands (TLS, starttls on|only|off). */
 const char *proto_caps(const struct proto_ctx *ctx);
 /* "starttls only" and no TLS yet: logins are refused. */

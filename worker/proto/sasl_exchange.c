@@ -1,7 +1,10 @@
 /* The SASL exchange shared by IMAP, POP3 and SMTP; see sasl_exchange.h. */
+#include <string.h>
+
 #include "common/buf.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl_exchange.h"
+#include "worker/proto/sasl_oauth.h"
 
 /* RFC 4616 has PLAIN start with an empty challenge; LOGIN's prompts are the
  * base64 of "Username:" and "Password:", which clients look for. */
@@ -60,6 +63,17 @@ sasl_exchange_begin(struct proto_ctx *ctx, const char *prefix, unsigned enabled,
 			return challenge(ctx, prefix, PROMPT_USER, SASL_WAIT_EXTERNAL);
 		return done(ctx, sasl_field(ir, irlen, &ctx->cr.login, 1), AUTHM_EXTERNAL);
 	}
+	for (int x = 0; x < 2; x++) {
+		unsigned m = x ? AUTHM_XOAUTH2 : AUTHM_OAUTHBEARER;
+		if (!proto_word_is(mech, mlen, x ? "XOAUTH2" : "OAUTHBEARER"))
+			continue;
+		if (!(enabled & m))
+			return SASL_REFUSED;
+		/* Without an initial response, an empty challenge (RFC 7628 3.1). */
+		if (ir == NULL || (irlen == 1 && ir[0] == '='))
+			return challenge(ctx, prefix, "", x ? SASL_WAIT_XOAUTH2 : SASL_WAIT_OAUTHBEARER);
+		return sasl_oauth(m, ir, irlen, &ctx->cr);
+	}
 	return SASL_REFUSED;
 }
 
@@ -83,8 +97,26 @@ sasl_exchange_step(struct proto_ctx *ctx, const char *prefix, const char *line, 
 		return done(ctx, sasl_cram_md5(line, n, &ctx->cr), AUTHM_CRAM_MD5);
 	case SASL_WAIT_EXTERNAL:
 		return done(ctx, sasl_field(line, n, &ctx->cr.login, 1), AUTHM_EXTERNAL);
+	case SASL_WAIT_OAUTHBEARER:
+		return sasl_oauth(AUTHM_OAUTHBEARER, line, n, &ctx->cr);
+	case SASL_WAIT_XOAUTH2:
+		return sasl_oauth(AUTHM_XOAUTH2, line, n, &ctx->cr);
+	case SASL_WAIT_OAUTHBEARER_ACK:
+	case SASL_WAIT_XOAUTH2_ACK:
+		if ((n == 1 && line[0] == '*') ||
+		    (w == SASL_WAIT_OAUTHBEARER_ACK && n == 4 && memcmp(line, "AQ==", 4) == 0) ||
+		    (w == SASL_WAIT_XOAUTH2_ACK && n == 0))
+			return SASL_FAILED_ACK;
+		return SASL_REFUSED;
 	case SASL_WAIT_NONE:
 		break;
 	}
 	return SASL_INVALID;
+}
+
+void
+sasl_exchange_error(struct proto_ctx *ctx, const char *prefix, unsigned method, const char *b64)
+{
+	challenge(ctx, prefix, b64, method == AUTHM_XOAUTH2 ? SASL_WAIT_XOAUTH2_ACK :
+	    SASL_WAIT_OAUTHBEARER_ACK);
 }

@@ -22,6 +22,11 @@ enum sasl_wait {
 	SASL_WAIT_LOGIN_PASS,
 	SASL_WAIT_CRAM_MD5,
 	SASL_WAIT_EXTERNAL,
+	SASL_WAIT_OAUTHBEARER,
+	SASL_WAIT_XOAUTH2,
+	/* Auth-Error-SASL was sent: the client's dummy response comes. */
+	SASL_WAIT_OAUTHBEARER_ACK,
+	SASL_WAIT_XOAUTH2_ACK,
 };
 
 /*
@@ -31,6 +36,7 @@ enum sasl_wait {
 #define SASL_DONE	SASL_OK	/* credentials complete, ctx->cr.method set */
 #define SASL_CHALLENGE	1	/* a challenge is queued; ctx->sasl says for what */
 #define SASL_REFUSED	(-4)	/* unknown or disabled mechanism, or a response it does not take */
+#define SASL_FAILED_ACK	2	/* the dummy response to Auth-Error-SASL: now the failure */
 
 /*
  * mech: the mechanism's name (any case); ir: the initial response, or NULL.
@@ -41,5 +47,14 @@ int sasl_exchange_begin(struct proto_ctx *ctx, const char *prefix, unsigned enab
     const char *mech, size_t mlen, const char *ir, size_t irlen);
 /* The client's answer to the last challenge. */
 int sasl_exchange_step(struct proto_ctx *ctx, const char *prefix, const char *line, size_t n);
+/*
+ * The auth service refused an OAuth login with Auth-Error-SASL (b64):
+ * queues it as a challenge and waits for the dummy response of method
+ * (RFC 7628 3.2.3: ^A, "AQ==", for OAUTHBEARER; an empty line for XOAUTH2,
+ * as freenginx takes them; "*", the cancel, for both). Then step() returns
+ * SASL_FAILED_ACK, or SASL_REFUSED for any other line.
+ */
+void sasl_exchange_error(struct proto_ctx *ctx, const char *prefix, unsigned method,
+    const char *b64);
 
 #endif

@@ -285,6 +285,8 @@ smtp_greeting(struct proto_ctx *ctx)
 static enum proto_action
 smtp_auth_failed(struct proto_ctx *ctx, const char *text, const char *code, int retry)
 {
+	if (proto_sasl_error(ctx, "334 ", SMTP_ST_SASL))
+		return PA_OK;
 	buf_printf(ctx->out, "%s %s\r\n", code != NULL && code[0] ? code : "535 5.7.0", text);
 	smtp_set_state(ctx, SMTP_ST_START);
 	/* The session clears cr after a failed login; the HELO name still holds. */

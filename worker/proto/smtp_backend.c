@@ -27,6 +27,7 @@
 #include "worker/proto/auth_http_proto.h"
 #include "worker/proto/proto_util.h"
 #include "worker/proto/sasl.h"
+#include "worker/proto/sasl_oauth.h"
 
 enum smtp_be_state {
 	SMTP_BE_GREETING,	/* waiting for 220 */
@@ -173,6 +174,22 @@ send_auth_login(struct proto_ctx *ctx)
 	return BA_CONTINUE;
 }
 
+/* The client's OAuth mechanism and its token, when the auth service sent no Auth-Pass. */
+static enum backend_action
+send_auth_oauth(struct proto_ctx *ctx)
+{
+	char *msg = sasl_oauth_build(ctx->be_mech, ctx->be_login, ctx->be_passwd);
+
+	if (msg == NULL)
+		return BA_INVALID;
+	buf_printf(ctx->bout, "AUTH %s %s\r\n",
+	    ctx->be_mech == AUTHM_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", msg);
+	free(msg);
+	ctx->be_lines = 0;
+	be_set_state(ctx, SMTP_BE_AUTH);
+	return BA_CONTINUE;
+}
+
 static enum backend_action
 send_auth_plain(struct proto_ctx *ctx)
 {
@@ -184,6 +201,8 @@ send_auth_plain(struct proto_ctx *ctx)
 		ctx->reason = "no password available";
 		return BA_ERROR;
 	}
+	if (ctx->be_mech & AUTHM_OAUTH)
+		return send_auth_oauth(ctx);
 	ul = strlen(ctx->be_login);
 	pl = strlen(ctx->be_passwd);
 	plain = malloc(ul + pl + 2);
@@ -224,7 +243,8 @@ after_helo(struct proto_ctx *ctx)
 		return BA_CONTINUE;
 	}
 	if (backend_auth(ctx))
-		return ctx->be_auth == BE_AUTH_LOGIN ? send_auth_login(ctx) : send_auth_plain(ctx);
+		return ctx->be_auth == BE_AUTH_LOGIN && !(ctx->be_mech & AUTHM_OAUTH) ?
+		    send_auth_login(ctx) : send_auth_plain(ctx);
 	return logged_in(ctx);
 }
 
@@ -352,8 +372,14 @@ smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len)
 			return BA_INVALID;
 		return send_login_b64(ctx, ctx->be_passwd, SMTP_BE_AUTH);
 	case SMTP_BE_AUTH:
+		if (code == 334 && (ctx->be_mech & AUTHM_OAUTH) && ctx->be_lines == 0) {
+			/* The token's error challenge (RFC 7628 3.2.2): the dummy, then the refusal. */
+			buf_puts(ctx->bout, ctx->be_mech == AUTHM_XOAUTH2 ? "\r\n" : "AQ==\r\n");
+			ctx->be_lines = 1;
+			return BA_CONTINUE;
+		}
 		if (code != 235)
-			return BA_INVALID;
+			return ctx->be_lines ? BA_REFUSED : BA_INVALID;
 		return logged_in(ctx);
 	case SMTP_BE_MAIL:
 		if (code != 250)

@@ -16,6 +16,7 @@
 #include "common/stats.h"
 #include "config/config_vars.h"
 #include "worker/lookup/resolver.h"
+#include "worker/proto/sasl_oauth.h"
 #include "worker/session/session.h"
 #include "worker/session/session_int.h"
 #include "worker/tls/tls.h"
@@ -65,8 +66,15 @@ session_shutdown(void)
 static size_t
 client_buffer(const struct srv_conf *c)
 {
-	return c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
+	size_t n = c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
 	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer : c->smtp_client_buffer;
+	unsigned auth = c->protocol == MP_PROTO_IMAP ? c->imap_auth :
+	    c->protocol == MP_PROTO_POP3 ? c->pop3_auth : c->smtp_auth;
+
+	/* A 16 KB bearer token must fit the line that carries it. */
+	if ((auth & AUTHM_OAUTH) && n < SASL_OAUTH_LINE_MAX)
+		n = SASL_OAUTH_LINE_MAX;
+	return n;
 }
 
 static const char *const state_names[] = {
@@ -407,22 +415,41 @@ session_limit_checked(struct session *s, int blocked)
 		ask_auth(s);
 }
 
+/*
+ * Queues the failure; with Auth-Error-SASL (OAuth), the challenge first:
+ * the machine then answers PA_AUTH_FAILED to the dummy response, and this
+ * runs again for the failure itself, with the same retry.
+ */
 static void
-auth_failed_reply(struct session *s, int retry)
+auth_failed_queue(struct session *s, int retry)
 {
 	struct preauth *pa = s->pa;
 	const char *text = pa->ar.text[0] ? pa->ar.text : "Authentication failed";
 	enum proto_action a;
 
+	if (pa->ar.sasl_error != NULL && (pa->ctx.cr.method & AUTHM_OAUTH)) {
+		pa->ctx.sasl_error = pa->ar.sasl_error;
+		pa->ctx.sasl_error_method = pa->ctx.cr.method;
+		pa->sasl_error_retry = (uint8_t)retry;
+	}
 	/* Stale credentials must not reach the next attempt (nginx CVE-2025-53859). */
 	creds_clear(&pa->ctx.cr);
 	a = s->proto->auth_failed(&pa->ctx, text, pa->ar.code[0] ? pa->ar.code : NULL, retry);
+	pa->ctx.sasl_error = NULL;
+	free(pa->ar.sasl_error);
+	pa->ar.sasl_error = NULL;
 	if (a == PA_CLOSE) {
 		session_set_state(s, SS_CLOSING);
 	} else {
 		session_set_state(s, SS_PREAUTH);
 		session_arm_timeout(s, s->conf->timeout);
 	}
+}
+
+static void
+auth_failed_reply(struct session *s, int retry)
+{
+	auth_failed_queue(s, retry);
 	session_run(s);
 }
 
@@ -458,6 +485,8 @@ session_auth_done(void *arg, struct auth_result *res)
 		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
 		    NULL : pa->ctx.cr.passwd;
 		pa->ctx.be_auth = (uint8_t)res->be_auth;
+		/* Without Auth-Pass, a bearer token logs in with its own mechanism. */
+		pa->ctx.be_mech = res->pass == NULL ? pa->ctx.cr.method & AUTHM_OAUTH : 0;
 		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));
 		backend_connect(s);
 		return;
@@ -511,6 +540,9 @@ act(struct session *s, enum proto_action a)
 	case PA_AUTH:
 		ctx->login_attempt++;
 		start_auth(s);
+		return 1;
+	case PA_AUTH_FAILED:
+		auth_failed_queue(s, s->pa->sasl_error_retry);
 		return 1;
 	case PA_STARTTLS:
 		s->pa->starttls_pending = 1;

@@ -51,6 +51,7 @@ struct preauth {
 	uint8_t local_known;
 	uint8_t starttls_pending;	/* STARTTLS answered; handshake after the flush */
 	uint8_t greet_prepared;	/* SMTP host lookup and greeting delay are done */
+	uint8_t sasl_error_retry;	/* Auth-Error-SASL sent: may the client retry after the failure? */
 	uint8_t be_starttls;	/* the backend handshake follows a STARTTLS */
 	size_t out_mark;	/* client replies before the backend login; more is discarded on failure */
 	char *client_host;		/* SMTP: resolved name or [UNAVAILABLE]/[TEMPUNAVAIL] */

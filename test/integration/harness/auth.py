@@ -51,6 +51,8 @@ class AuthService(LogWaits):
     delay, garbage, status_500, close, no_server, oversize, always_pass, log_headers:
     the flags (log_headers: see request_headers()).
     letters, none_backend: routing knobs; extra_args: more command-line arguments.
+    token_key  the HMAC key of its OAuth2 tokens (--token-key): oauthbearer/xoauth2
+               logins, /oauth/token and /oauth/introspect; mint tokens with token().
     Attributes after start(): host, port, url ("127.0.0.1:PORT/mail/auth", for
     auth_http), pid, users_file, log_path.
     """
@@ -59,7 +61,7 @@ class AuthService(LogWaits):
                  pop3_port=None, smtp_port=None, backends=None, wait=0, max_attempts=10,
                  secret=None, delay=None, garbage=False, status_500=False, close=False,
                  no_server=False, oversize=False, always_pass=False, letters=None,
-                 none_backend=None, log_headers=False, extra_args=()):
+                 none_backend=None, log_headers=False, extra_args=(), token_key=None):
         self.dir = mkdir(os.path.abspath(workdir))
         self.users_file = os.path.join(self.dir, "users")
         self.log_path = os.path.join(self.dir, "auth_service.log")
@@ -90,8 +92,19 @@ class AuthService(LogWaits):
                          ("--log-headers", log_headers)):
             if on:
                 a.append(flag)
+        self.token_key = token_key
+        if token_key is not None:
+            a += ["--token-key", token_key]
         self.args = a + list(extra_args)
         self.write_users()
+
+    def token(self, user, ttl=3600, scope="mail"):
+        """A bearer token this service accepts (ttl < 0: expired)."""
+        return auth_module().mint_token(self.token_key, user, ttl, scope)
+
+    @property
+    def introspect_url(self):
+        return "http://%s:%d/oauth/introspect" % (self.host, self.port)
 
     def write_users(self):
         m = auth_module()

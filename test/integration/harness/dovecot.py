@@ -44,11 +44,16 @@ class Dovecot(LogWaits):
     ssl      "no" (default), "yes" (adds implicit-TLS listeners imaps/pop3s and
              STARTTLS/STLS) or "required" (as yes, and plaintext auth needs TLS).
     extra_conf  text appended to dovecot.conf.
+    oauth2   None, or the URL of an RFC 7662 introspection endpoint (the example
+             auth service's /oauth/introspect): adds OAUTHBEARER and XOAUTH2 with an
+             oauth2 passdb asking it (oauth2_mode "post" or "get"), for those two
+             mechanisms only; the passwd-file passdb keeps serving the others.
     Attributes after start(): host, imap_port, pop3_port, imaps_port, pop3s_port
     (None when ssl="no"), pid, dir, cert/key (when ssl != "no").
     """
 
-    def __init__(self, workdir, users=None, ssl="no", extra_conf=""):
+    def __init__(self, workdir, users=None, ssl="no", extra_conf="", oauth2=None,
+                 oauth2_mode="post"):
         if shutil.which("dovecot") is None:
             raise Skip("dovecot is not installed (scripts/deps.sh test)")
         if os.geteuid() != 0:
@@ -59,6 +64,9 @@ class Dovecot(LogWaits):
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.ssl = ssl
         self.extra_conf = extra_conf
+        self.oauth2 = oauth2
+        self.oauth2_mode = oauth2_mode
+        self.oauth2_path = os.path.join(self.dir, "oauth2.conf.ext")
         self.host = LOOPBACK
         self.proc = None
         self._token = None
@@ -95,6 +103,23 @@ class Dovecot(LogWaits):
         if self.proc is not None:
             self._write_passwd()
 
+    def _oauth2_conf(self):
+        return """introspection_url = {url}
+introspection_mode = {mode}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+""".format(url=self.oauth2, mode=self.oauth2_mode)
+
+    def _passdbs(self):
+        plain = "passdb {\n  driver = passwd-file\n  args = %s/passwd\n%s}\n"
+        if not self.oauth2:
+            return plain % (self.dir, "")
+        return ("passdb {\n  driver = oauth2\n  mechanisms = oauthbearer xoauth2\n"
+                "  args = %s\n}\n" % self.oauth2_path) + \
+            plain % (self.dir, "  mechanisms = plain login cram-md5 apop\n")
+
     def _conf(self):
         d = self.dir
         ssl_lines = "ssl = no\n"
@@ -108,14 +133,10 @@ state_dir = {d}/state
 instance_name = mailproxy-test-{port}
 log_path = {d}/dovecot.log
 {ssl}disable_plaintext_auth = {dpa}
-auth_mechanisms = plain login cram-md5 apop
+auth_mechanisms = plain login cram-md5 apop{oauth_mechs}
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
-passdb {{
-  driver = passwd-file
-  args = {d}/passwd
-}}
-userdb {{
+{passdbs}userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={d}/mail/%u
 }}
@@ -149,7 +170,8 @@ service pop3-login {{
 """.format(d=d, run=self.run_dir, port=self.imap_port, ssl=ssl_lines,
            dpa="yes" if self.ssl == "required" else "no",
            imap=self.imap_port, pop3=self.pop3_port, imaps=self.imaps_port or 0,
-           pop3s=self.pop3s_port or 0, extra=self.extra_conf)
+           pop3s=self.pop3s_port or 0, extra=self.extra_conf,
+           oauth_mechs=" oauthbearer xoauth2" if self.oauth2 else "", passdbs=self._passdbs())
 
     def start(self, timeout=15.0):
         os.chmod(self.dir, 0o755)
@@ -162,6 +184,10 @@ service pop3-login {{
             self.cert, self.key = make_cert(self.dir)
             os.chmod(self.key, 0o600)
         self._write_passwd()
+        if self.oauth2:
+            with open(self.oauth2_path, "w") as f:
+                f.write(self._oauth2_conf())
+            os.chmod(self.oauth2_path, 0o644)
         with open(self.conf_path, "w") as f:
             f.write(self._conf())
         self._stderr = open(self.stderr_path, "ab")
