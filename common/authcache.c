@@ -1,7 +1,8 @@
 /*
  * The auth cache; see authcache.h. The table is a shmhash; this file makes
  * the keys (OpenSSL HMAC) and packs an answer into the fixed value room:
- *   ok(1) wait(4, big endian, +1) salen(1) sa(salen) then user, pass, text,
+ *   ok(1) wait(4, big endian, +1) salen(1) sa(salen) flags(1: have_user,
+ *   have_pass, be_auth << 2) then user, pass, text,
  *   code, each as a length byte and the bytes.
  */
 #include <openssl/crypto.h>
@@ -106,7 +107,7 @@ authcache_put(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], const struct auth
 	v[o++] = (uint8_t)a->server_len;
 	memcpy(v + o, &a->server, a->server_len);
 	o += a->server_len;
-	v[o++] = (uint8_t)(a->have_user | a->have_pass << 1);
+	v[o++] = (uint8_t)(a->have_user | a->have_pass << 1 | (a->be_auth & 7) << 2);
 	if (put_str(v, &o, a->user) == 0 && put_str(v, &o, a->pass) == 0 &&
 	    put_str(v, &o, a->text) == 0 && put_str(v, &o, a->code) == 0)
 		rc = shmhash_put_epoch(mem, key, v, o, expires_ms, now_ms, epoch);
@@ -138,6 +139,7 @@ authcache_get(void *mem, const uint8_t key[AUTHCACHE_KEY_LEN], struct authcache_
 	memcpy(&a->server, v + o, a->server_len);
 	o += a->server_len;
 	a->have_user = v[o] & 1;
+	a->be_auth = v[o] >> 2 & 7;
 	a->have_pass = (v[o++] >> 1) & 1;
 	if (get_str(v, len, &o, a->user, sizeof(a->user)) == 0 &&
 	    get_str(v, len, &o, a->pass, sizeof(a->pass)) == 0 &&

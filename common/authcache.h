@@ -31,6 +31,7 @@ struct authcache_answer {
 	char user[256];		/* Auth-User, "" when none */
 	char pass[256];		/* Auth-Pass, "" when none */
 	int have_user, have_pass;
+	int be_auth;		/* OK: the Auth-Method for an SMTP backend (enum be_auth, 0..7) */
 	char text[256];		/* refusal: Auth-Status text */
 	char code[32];		/* refusal: Auth-Error-Code */
 };

@@ -330,3 +330,36 @@ def test_auth_service_method_option(ctx):
         assert str(e) == "u:1: method is plain, login or none", e
     else:
         raise AssertionError("method=cram-md5 accepted")
+
+
+def test_auth_method_survives_the_auth_cache(ctx):
+    """With auth_http_cache, the second login is answered from the cache: it must log in
+    to the backend with the Auth-Method the service chose (AUTH LOGIN), not fall back
+    to AUTH PLAIN. The recording backend sees the LOGIN dialogue both times; the auth
+    service got one request."""
+    user_b64, pass_b64 = b64("backend-carol"), b64("backend pw")
+    fs, srv = start_fake_smtp(ctx, replies={
+        "AUTH": "334 VXNlcm5hbWU6", user_b64.upper(): "334 UGFzc3dvcmQ6",
+        pass_b64.upper(): "235 2.7.0 Authentication successful"})
+    asked = []
+
+    def respond(req):
+        asked.append(1)
+        return ok_to(srv.port)(req) + [("Auth-User", "backend-carol"),
+                                       ("Auth-Pass", "backend pw"), ("Auth-Method", "login")]
+
+    fa = ctx.fake_auth(respond=respond)
+    mp = ctx.mailproxy(auth=fa, mail={"auth_http_cache": "shared:ac:1m valid=60s"},
+                       servers=[{"protocol": "smtp", "server_name": NAME,
+                                 "proxy_smtp_auth": True}])
+    xclient = b"XCLIENT PROTO=ESMTP HELO=client.example ADDR=127.0.0.1 NAME=[UNAVAILABLE]\r\n"
+    login = [xclient, b"EHLO client.example\r\n", b"AUTH LOGIN\r\n",
+             user_b64.encode() + b"\r\n", pass_b64.encode() + b"\r\n"]
+    for _ in range(2):
+        with smtp_login(mp.ports["smtp"], "carol", "carolpw") as c:
+            assert smtp_lines_until_last(c, 15) == b"235 2.0.0 OK\r\n"
+            c.cmd("MAIL FROM:<x@example.org>")
+            assert smtp_lines_until_last(c) == b"250 2.1.0 Ok\r\n"
+        # The fake keeps the dialogue of its last connection.
+        assert fs.lines() == login + [b"MAIL FROM:<x@example.org>\r\n"], fs.lines()
+    assert len(asked) == 1, "the second login came from the cache"

@@ -327,6 +327,7 @@ Test(authcache, answers_round_trip)
 	inet_pton(AF_INET6, "::1", &sin6->sin6_addr);
 	in.server_len = sizeof(*sin6);
 	in.have_user = in.have_pass = 1;
+	in.be_auth = 2;		/* BE_AUTH_LOGIN: an SMTP backend's Auth-Method */
 	snprintf(in.user, sizeof(in.user), "backend-user");
 	snprintf(in.pass, sizeof(in.pass), "backend-pass");
 	authcache_key(t, k1, 1, "s", "alice", "pw");
@@ -337,6 +338,7 @@ Test(authcache, answers_round_trip)
 	cr_assert_eq(out.server_len, sizeof(*sin6));
 	cr_assert_eq(memcmp(&out.server, sin6, sizeof(*sin6)), 0);
 	cr_assert(out.have_user && out.have_pass);
+	cr_assert_eq(out.be_auth, 2, "the Auth-Method survives the cache");
 	cr_assert_str_eq(out.user, "backend-user");
 	cr_assert_str_eq(out.pass, "backend-pass");
 

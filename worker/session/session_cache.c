@@ -62,6 +62,7 @@ fill_result(struct auth_result *ar, const struct authcache_answer *a)
 	ar->status = AUTH_OK;
 	memcpy(&ar->server, &a->server, a->server_len);
 	ar->have_server = ar->have_port = 1;
+	ar->be_auth = a->be_auth;
 	if ((a->have_user && (ar->user = strdup(a->user)) == NULL) ||
 	    (a->have_pass && (ar->pass = strdup(a->pass)) == NULL)) {
 		auth_result_clear(ar);
@@ -129,6 +130,7 @@ session_cache_store(struct session *s, const struct auth_result *res)
 		memcpy(&a.server, &res->server, a.server_len);
 		a.have_user = res->user != NULL;
 		a.have_pass = res->pass != NULL;
+		a.be_auth = res->be_auth;
 		if ((res->user && strlen(res->user) >= sizeof(a.user)) ||
 		    (res->pass && strlen(res->pass) >= sizeof(a.pass)))
 			goto out;
