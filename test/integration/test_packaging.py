@@ -12,7 +12,11 @@ import re
 import shutil
 import subprocess
 
-from harness import LineClient, LogWaits, read_text, timeout
+import pwd
+import signal
+import socket
+
+from harness import LineClient, LogWaits, MailProxy, read_text, timeout, wait_until
 
 MAN8 = os.path.join("docs", "mailproxy.8")
 MAN5 = os.path.join("docs", "mailproxy.yaml.5")
@@ -180,6 +184,77 @@ def test_logrotate_rotates_a_running_proxy(ctx):
     assert "start worker process" not in new and "reopening logs" not in new, new
     assert "client connected" not in old.log(), old.log()
     assert glob.glob(os.path.join(logs, "error.log.*")) == [old.path]
+
+
+def free_low_port():
+    """A port below 1024 free on 127.0.0.1 (binding it needs CAP_NET_BIND_SERVICE)."""
+    for port in range(1000, 600, -1):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port below 1024")
+
+
+@timeout(60)
+def test_the_units_capabilities_are_enough(ctx):
+    """The master started as systemd starts it: root, NoNewPrivileges and only the
+    unit's CapabilityBoundingSet (setpriv does the same to the process). It binds a
+    port below 1024, its workers switch to nobody, the logs are handed to them, a
+    client is served, and a graceful stop reaches the workers (signals to another
+    user's process need CAP_KILL); a set without CAP_SETGID fails the workers, so
+    the check has teeth."""
+    need(ctx, "setpriv")
+    if os.geteuid() != 0:
+        ctx.skip("needs root")
+    unit = read_text(os.path.join(ctx.repo, "scripts", "dist", "mailproxy.service.in"))
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M).group(1).split()
+    assert "NoNewPrivileges=yes" in unit.splitlines()
+
+    def wrapper(name, keep):
+        path = ctx.path(name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nexec setpriv --no-new-privs --bounding-set -all,%s %s \"$@\"\n" % (
+                ",".join("+" + c[len("CAP_"):].lower() for c in keep), ctx.bin))
+        os.chmod(path, 0o755)
+        return path
+
+    port = free_low_port()
+    mp = MailProxy(wrapper("as-systemd", caps), ctx.path("mp"),
+                   servers=[{"protocol": "pop3", "listen": ["127.0.0.1:%d" % port]}],
+                   mail={"auth_http": "127.0.0.1:9/auth"},
+                   main={"user": "nobody nogroup", "error_log": "error.log info"})
+    ctx.cleanup(mp.stop)
+    mp.start()
+    mp.wait_log(r"start worker process")
+    wait_until(lambda: len(mp.workers()) == 2, 10, what="two workers")
+    for w in mp.workers():
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", read_text("/proc/%d/status" % w), re.M)
+        assert uids.group(1) == uids.group(2) == str(pwd.getpwnam("nobody").pw_uid), uids.group(0)
+    assert os.stat(mp.error_log_path).st_uid != 0
+    with LineClient(port) as c:
+        c.expect("+OK")
+        c.cmd("QUIT")
+        c.expect("+OK")
+    mp.wait_log(r"client connected, client: 127\.0\.0\.1, server: 127\.0\.0\.1:%d\n" % port)
+    workers = mp.workers()
+    os.kill(mp.pid, signal.SIGQUIT)
+    for w in workers:
+        mp.wait_log(r"worker process %d exited with code 0" % w)
+    mp.wait_log(r"\] \d+#\d+: exit\n")
+    assert not re.search(r"failed|\[alert\]|\[emerg\]", mp.log()), mp.log()
+
+    # Without CAP_SETGID the workers cannot switch users: the same start fails.
+    mp2 = MailProxy(wrapper("no-setgid", [c for c in caps if c != "CAP_SETGID"]), ctx.path("mp2"),
+                    servers=[{"protocol": "pop3"}], mail={"auth_http": "127.0.0.1:9/auth"},
+                    main={"user": "nobody nogroup", "error_log": "error.log info"})
+    ctx.cleanup(mp2.stop)
+    mp2.start(timeout=2)    # returns with the port open and the workers gone
+    mp2.wait_log(r"setgid\(\d+\) failed")
 
 
 def installed(pkg):
