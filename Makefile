@@ -229,6 +229,7 @@ VERSION = $(shell sed -n 's/^\#define MAILPROXY_VERSION "\(.*\)"/\1/p' common/ve
 DEB_SRC = $(DEB_DIR)/mailproxy-$(VERSION)
 
 deb:
+	@scripts/deps.sh deb
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_SRC)
 	tar -cf - Makefile README.md mailproxy.yaml.example common config master worker scripts docs \

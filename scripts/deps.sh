@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what mailproxy needs to build, test and benchmark, from Debian.
 # Idempotent: when every package is already installed it returns at once.
-# Usage: scripts/deps.sh [build|test|bench]   (default: test, which includes build)
+# Usage: scripts/deps.sh [build|deb|test|bench]   (default: test, which includes build and deb)
 set -eu
 
 build_pkgs="gcc make pkg-config libssl-dev libyaml-dev libjansson-dev libc-ares-dev libhiredis-dev libcriterion-dev openssl"
@@ -16,9 +16,10 @@ bench_pkgs="nginx libnginx-mod-mail gnuplot-nox"
 what=${1:-test}
 case $what in
 build) pkgs=$build_pkgs ;;
+deb) pkgs="$build_pkgs $pkg_pkgs" ;;
 test) pkgs="$build_pkgs $san_pkgs $test_pkgs $pkg_pkgs" ;;
 bench) pkgs="$build_pkgs $san_pkgs $test_pkgs $pkg_pkgs $bench_pkgs" ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|deb|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=""
