@@ -6,6 +6,8 @@
 #   make bench      side-by-side benchmark against nginx's mail proxy
 #   make fuzz       every libFuzzer harness in test/fuzz/ for FUZZ_SECONDS (default 60) each
 #   make fuzz-replay  the committed fuzz corpora through every harness (part of make check)
+#   make install    binary, man pages, systemd unit, logrotate file, config (PREFIX, DESTDIR)
+#   make deb        a Debian package (dpkg-buildpackage) in build-deb/
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -60,7 +62,7 @@ BIN := mailproxy
 endif
 
 .PHONY: all check unit integration asan deps demo bench bench-tools clean size check-includes check-pure docs check-docs \
-	fuzz fuzz-bins fuzz-replay
+	fuzz fuzz-bins fuzz-replay install uninstall deb
 
 # Objects are rebuilt when the compiler or its flags change (a tree built without
 # SAN=1 must not lend its objects to a sanitizer build): every object depends on a
@@ -79,7 +81,7 @@ cert.pem:
 	scripts/gen-cert.sh . cert
 
 $(BIN): $(LIB_OBJS) $(MAIN_OBJ) $(FLAGS_STAMP)
-	$(CC) $(OPT) -o $@ $(LIB_OBJS) $(MAIN_OBJ) $(LDLIBS_ALL)
+	$(CC) $(OPT) $(LDFLAGS) -o $@ $(LIB_OBJS) $(MAIN_OBJ) $(LDLIBS_ALL)
 
 $(BUILD)/test/unit/%.o: test/unit/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -130,10 +132,13 @@ check-pure: $(BIN)
 
 docs: $(BIN)
 	./$(BIN) --reference > docs/directives.md
+	./$(BIN) --reference-man > docs/mailproxy.yaml.5
 
 check-docs: $(BIN)
 	@./$(BIN) --reference | diff -u docs/directives.md - \
 	  || { echo "docs/directives.md is stale: run 'make docs'"; exit 1; }
+	@./$(BIN) --reference-man | diff -u docs/mailproxy.yaml.5 - \
+	  || { echo "docs/mailproxy.yaml.5 is stale: run 'make docs'"; exit 1; }
 
 asan:
 	$(MAKE) SAN=1 CC=$(SAN_CC) BUILD=build-asan all build-asan/unit-tests
@@ -175,7 +180,68 @@ bench: all
 	$(MAKE) bench-tools
 	$(PYTHON) test/bench/run.py --bin $(abspath mailproxy) --tools $(abspath $(BUILD)/bench)
 
+# ---- Packaging (README "Install and run"; scripts/dist/README.md) ----
+# The unit and the logrotate file name /run/mailproxy and /var/log/mailproxy,
+# where scripts/dist/dist-config.sh points the installed configuration;
+# logrotate reads only /etc/logrotate.d, whatever the prefix.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(PREFIX)/etc
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/mailproxy
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= /etc/logrotate.d
+INSTALL ?= install
+CONF_DEST = $(DESTDIR)$(SYSCONFDIR)/mailproxy/mailproxy.yaml
+
+# The configuration is written only where none is: an operator's file is never replaced.
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(SYSCONFDIR)/mailproxy
+	$(INSTALL) -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mailproxy
+	$(INSTALL) -m 644 docs/mailproxy.8 $(DESTDIR)$(MANDIR)/man8/mailproxy.8
+	$(INSTALL) -m 644 docs/mailproxy.yaml.5 $(DESTDIR)$(MANDIR)/man5/mailproxy.yaml.5
+	$(INSTALL) -m 644 README.md mailproxy.yaml.example $(DESTDIR)$(DOCDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  scripts/dist/mailproxy.service.in > $(DESTDIR)$(UNITDIR)/mailproxy.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mailproxy.service
+	$(INSTALL) -m 644 scripts/dist/mailproxy.logrotate $(DESTDIR)$(LOGROTATEDIR)/mailproxy
+	@if [ -e $(CONF_DEST) ]; then \
+	  echo "make install: $(CONF_DEST) exists, kept (the new example is in $(DOCDIR))"; \
+	else \
+	  scripts/dist/dist-config.sh mailproxy.yaml.example $(CONF_DEST).new && \
+	  chmod 640 $(CONF_DEST).new && mv $(CONF_DEST).new $(CONF_DEST) && \
+	  echo "make install: wrote $(CONF_DEST)"; \
+	fi
+
+# Leaves the configuration (the operator's) and the logs.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mailproxy $(DESTDIR)$(MANDIR)/man8/mailproxy.8 \
+	  $(DESTDIR)$(MANDIR)/man5/mailproxy.yaml.5 $(DESTDIR)$(UNITDIR)/mailproxy.service \
+	  $(DESTDIR)$(LOGROTATEDIR)/mailproxy $(DESTDIR)$(DOCDIR)/README.md \
+	  $(DESTDIR)$(DOCDIR)/mailproxy.yaml.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The .deb is built from a copy of the sources with debian/ generated from
+# scripts/dist/debian/ (the top level stays as README's Layout has it).
+DEB_DIR ?= build-deb
+VERSION = $(shell sed -n 's/^\#define MAILPROXY_VERSION "\(.*\)"/\1/p' common/version.h)
+DEB_SRC = $(DEB_DIR)/mailproxy-$(VERSION)
+
+deb:
+	@scripts/deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	tar -cf - Makefile README.md mailproxy.yaml.example common config master worker scripts docs \
+	  | tar -xf - -C $(DEB_SRC)
+	cp -r scripts/dist/debian $(DEB_SRC)/debian
+	sed -e 's|@VERSION@|$(VERSION)|' -e "s|@DATE@|$$(date -R)|" \
+	  scripts/dist/debian/changelog.in > $(DEB_SRC)/debian/changelog
+	rm $(DEB_SRC)/debian/changelog.in
+	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
+
 clean:
-	rm -rf build build-asan build-fuzz mailproxy cert.pem cert.key
+	rm -rf build build-asan build-fuzz build-deb mailproxy cert.pem cert.key
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

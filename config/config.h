@@ -345,4 +345,6 @@ struct buf;
 void config_dump(const struct config *cf, struct buf *out);
 /* The directive reference (Markdown), generated from the directive table. */
 void config_reference(struct buf *out);
+/* The same reference as the mailproxy.yaml(5) man page (roff). */
+void config_reference_man(struct buf *out);
 #endif

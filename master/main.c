@@ -40,7 +40,8 @@ usage(FILE *f)
 	    "  -p prefix     : set prefix path (default: directory of the configuration file)\n"
 	    "  -c filename   : set configuration file (default: PREFIX/mailproxy.yaml)\n"
 	    "  -g directives : set main-context directives, e.g. -g \"daemon: off\"\n"
-	    "  --reference   : print the directive reference (Markdown) and exit\n");
+	    "  --reference   : print the directive reference (Markdown) and exit\n"
+	    "  --reference-man : the same as the mailproxy.yaml(5) man page (roff)\n");
 }
 
 static void
@@ -69,9 +70,12 @@ main(int argc, char **argv)
 	proctitle_init(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "--reference") == 0) {
+		if (strcmp(a, "--reference") == 0 || strcmp(a, "--reference-man") == 0) {
 			struct buf b = { 0 };
-			config_reference(&b);
+			if (a[11] == '\0')
+				config_reference(&b);
+			else
+				config_reference_man(&b);
 			fwrite(b.data, 1, buf_len(&b), stdout);
 			buf_release(&b);
 			return 0;

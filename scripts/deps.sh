@@ -1,21 +1,25 @@
 #!/bin/sh
 # Installs what mailproxy needs to build, test and benchmark, from Debian.
 # Idempotent: when every package is already installed it returns at once.
-# Usage: scripts/deps.sh [build|test|bench]   (default: test, which includes build)
+# Usage: scripts/deps.sh [build|deb|test|bench]   (default: test, which includes build and deb)
 set -eu
 
 build_pkgs="gcc make pkg-config libssl-dev libyaml-dev libjansson-dev libc-ares-dev libhiredis-dev libcriterion-dev openssl"
 # clang: the sanitizer pass (its UBSan checks pointer arithmetic) and libFuzzer.
 san_pkgs="clang libclang-rt-14-dev"
 test_pkgs="python3 dovecot-imapd dovecot-pop3d postfix swaks curl procps iproute2 redis-server msmtp"
+# Packaging (make deb, make install and their test): the .deb build, lintian, the
+# logrotate run, man page rendering and systemd-analyze verify of the unit.
+pkg_pkgs="dpkg-dev debhelper fakeroot lintian logrotate man-db groff-base systemd adduser ssl-cert"
 bench_pkgs="nginx libnginx-mod-mail gnuplot-nox"
 
 what=${1:-test}
 case $what in
 build) pkgs=$build_pkgs ;;
-test) pkgs="$build_pkgs $san_pkgs $test_pkgs" ;;
-bench) pkgs="$build_pkgs $san_pkgs $test_pkgs $bench_pkgs" ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+deb) pkgs="$build_pkgs $pkg_pkgs" ;;
+test) pkgs="$build_pkgs $san_pkgs $test_pkgs $pkg_pkgs" ;;
+bench) pkgs="$build_pkgs $san_pkgs $test_pkgs $pkg_pkgs $bench_pkgs" ;;
+*) echo "usage: $0 [build|deb|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=""
