@@ -74,9 +74,26 @@ static const char *const state_names[] = {
 	"connect", "backend_tls", "login", "relay", "closing", "closed",
 };
 
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == STATS_NSTATES,
+    "common/stats.h names the session states too");
+
+/* The sessions-per-state gauges, and when the latency histograms start. */
+static void
+state_stats(struct session *s, enum sess_state st)
+{
+	STAT_SUB(sessions[s->state], 1);
+	if (st != SS_CLOSED)
+		STAT_ADD(sessions[st], 1);
+	if (st == SS_AUTH || (st == SS_CONNECT && s->state != SS_CONNECT))
+		s->stat_since = clock_now();
+	else if (st == SS_RELAY && s->state != SS_RELAY)
+		STAT_OBSERVE(backend_ms, clock_now() - s->stat_since);
+}
+
 void
 session_set_state(struct session *s, enum sess_state st)
 {
+	state_stats(s, st);
 	if (log_enabled(s->log, LL_DEBUG))
 		log_write(s->log, LL_DEBUG, 0, s->id, "state %s -> %s", state_names[s->state],
 		    state_names[st]);
@@ -200,6 +217,7 @@ session_close(struct session *s, int level, const char *why)
 	session_limit_release(s);
 	preauth_free(s);
 	relay_release(s);
+	state_stats(s, SS_CLOSED);
 	s->state = SS_CLOSED;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -378,6 +396,7 @@ ask_auth(struct session *s)
 	s->auth = auth_http_start(s->conf, &p, session_auth_done, s, &s->pa->ar);
 	if (s->auth == NULL) {
 		STAT_ADD(auth_error, 1);
+		STAT_LOGIN(s->conf->protocol, error);
 		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
 	}
 }
@@ -433,21 +452,25 @@ session_auth_done(void *arg, struct auth_result *res)
 	struct preauth *pa = s->pa;
 
 	s->auth = NULL;
+	STAT_OBSERVE(auth_ms, clock_now() - s->stat_since);
 	switch (res->status) {
 	case AUTH_OK:
 		if (auth_http_check_ok(res, s->conf->protocol, pa->ctx.cr.method,
 		    pa->ctx.cr.passwd != NULL) < 0) {
 			STAT_ADD(auth_error, 1);
+			STAT_LOGIN(s->conf->protocol, error);
 			session_internal_error(s, res->reason, 0);
 			return;
 		}
 		session_cache_store(s, res);
 		STAT_ADD(auth_ok, 1);
+		STAT_LOGIN(s->conf->protocol, ok);
 		session_limit_ok(s);
 		free(s->login);
 		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
 		if (session_limit_take(s, res->user) < 0) {
 			STAT_ADD(limit_blocked, 1);
+			STAT_LOGIN(s->conf->protocol, limited);
 			limited_reply(s, 0);
 			return;
 		}
@@ -470,6 +493,7 @@ session_auth_done(void *arg, struct auth_result *res)
 	case AUTH_FAIL:
 		session_cache_store(s, res);
 		STAT_ADD(auth_fail, 1);
+		STAT_LOGIN(s->conf->protocol, failed);
 		if (pa->ctx.cr.method != AUTHM_NONE)
 			session_limit_failed(s);
 		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
@@ -485,6 +509,7 @@ session_auth_done(void *arg, struct auth_result *res)
 		return;
 	case AUTH_ERROR:
 		STAT_ADD(auth_error, 1);
+		STAT_LOGIN(s->conf->protocol, error);
 		session_internal_error(s, res->reason, res->err);
 		return;
 	}
@@ -702,6 +727,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	all = s;
 	nsessions++;
 	STAT_ADD(active, 1);
+	STAT_ADD(sessions[SS_NEW], 1);
 
 	struct proto_ctx *ctx = &pa->ctx;
 	ctx->conf = s->conf;
