@@ -326,5 +326,5 @@ print_status_listen(const struct directive *d, const void *field, struct buf *ou
 	const struct status_listen_conf *sl = field;
 
 	(void)d;
-	buf_puts(out, sl->text ? sl->text : "off");
+	print_quoted(out, sl->text ? sl->text : "off");
 }
