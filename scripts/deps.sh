@@ -7,7 +7,7 @@ set -eu
 build_pkgs="gcc make pkg-config libssl-dev libyaml-dev libjansson-dev libc-ares-dev libhiredis-dev libcriterion-dev openssl"
 # clang: the sanitizer pass (its UBSan checks pointer arithmetic) and libFuzzer.
 san_pkgs="clang libclang-rt-14-dev"
-test_pkgs="python3 dovecot-imapd dovecot-pop3d postfix swaks curl procps iproute2 redis-server"
+test_pkgs="python3 dovecot-imapd dovecot-pop3d postfix swaks curl procps iproute2 redis-server prometheus"
 bench_pkgs="nginx libnginx-mod-mail gnuplot-nox"
 
 what=${1:-test}
