@@ -379,3 +379,26 @@ def test_metrics_scraped_by_a_real_prometheus(ctx):
     # series carry the worker label of a stable slot number
     workers = {r["metric"]["worker"] for r in prom.query("mailproxy_connections_accepted_total")}
     assert "retired" in workers and len(workers) == 3, workers
+
+
+def test_metrics_worker_restart_is_counted_and_loses_no_counts(ctx):
+    """A worker killed by a signal is respawned (mailproxy_worker_restarts_total) and its
+    counts move to worker="retired": the sums over workers stay."""
+    mp, sport, _ = setup(ctx, servers=("imap",))
+    for _ in range(3):
+        assert imap_login(mp.ports["imap"], "alice", "alicepw").startswith(b"a OK")
+    s0 = wait_handled(sport, 3)
+    assert metric(s0, "mailproxy_worker_restarts_total") == 0
+    victim = mp.workers()[0]
+    os.kill(victim, 9)
+
+    def respawned():
+        s, _ = parse_metrics(scrape(sport))
+        return s if (metric(s, "mailproxy_worker_restarts_total") == 1 and
+                     metric(s, "mailproxy_worker_info", state="running") == 2 and
+                     metric(s, "mailproxy_worker_info", pid=str(victim)) == 0) else None
+    s = wait_until(respawned, timeout=20, what="a worker respawned")
+    for name, labels in (("mailproxy_connections_accepted_total", {}),
+                         ("mailproxy_logins_total", {"protocol": "imap", "result": "ok"}),
+                         ("mailproxy_auth_http_duration_seconds_count", {})):
+        assert metric(s, name, **labels) == metric(s0, name, **labels) == 3, name
