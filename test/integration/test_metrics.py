@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import LineClient, free_port, stop_pid, timeout, wait_until
+from harness import LineClient, free_port, pid_alive, stop_pid, timeout, wait_until
 from harness.util import register_live, unregister_live
 
 SAMPLE_RX = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -390,7 +391,7 @@ def test_metrics_worker_restart_is_counted_and_loses_no_counts(ctx):
     s0 = wait_handled(sport, 3)
     assert metric(s0, "mailproxy_worker_restarts_total") == 0
     victim = mp.workers()[0]
-    os.kill(victim, 9)
+    os.kill(victim, signal.SIGKILL)
 
     def respawned():
         s, _ = parse_metrics(scrape(sport))
@@ -402,3 +403,30 @@ def test_metrics_worker_restart_is_counted_and_loses_no_counts(ctx):
                          ("mailproxy_logins_total", {"protocol": "imap", "result": "ok"}),
                          ("mailproxy_auth_http_duration_seconds_count", {})):
         assert metric(s, name, **labels) == metric(s0, name, **labels) == 3, name
+
+
+def test_metrics_survive_binary_upgrade(ctx):
+    """USR2 hands the status socket and the zones to the new binary: once the old master
+    quits, the same port answers from the new master's workers with the old counts."""
+    mp, sport, _ = setup(ctx, servers=("imap",))
+    for _ in range(2):
+        assert imap_login(mp.ports["imap"], "alice", "alicepw").startswith(b"a OK")
+    wait_handled(sport, 2)
+    mp.signal(signal.SIGUSR2)
+    wait_until(lambda: os.path.exists(mp.pid_path + ".oldbin") and
+               mp.pidfile_pid() not in (None, mp.pid), 10, what="new master")
+    new_master = mp.pidfile_pid()
+
+    def stop_new():
+        if pid_alive(new_master):
+            os.kill(new_master, signal.SIGQUIT)
+            wait_until(lambda: not pid_alive(new_master), 15, what="the new master to exit")
+    ctx.cleanup(stop_new)
+    os.kill(mp.pid, signal.SIGQUIT)
+    wait_until(lambda: not pid_alive(mp.pid), 15, what="the old master to exit")
+    doc = json.loads(http_get(sport, "/status")[2])
+    assert doc["master_pid"] == new_master
+    assert doc["totals"]["logins"]["imap"]["ok"] == 2
+    assert imap_login(mp.ports["imap"], "alice", "alicepw").startswith(b"a OK")
+    s = wait_handled(sport, 3)
+    assert metric(s, "mailproxy_logins_total", protocol="imap", result="ok") == 3
