@@ -3,7 +3,8 @@ and Postfix counted exactly in GET /metrics (Prometheus text format 0.0.4, accep
 `promtool check metrics`), a real Prometheus scraping it every second during a login
 load and answering the same values through its HTTP API, GET /status equal to
 `-s status`, the allow-list, a slow client that costs one connection and nothing else,
-oversized and bad requests, and counters that survive a reload."""
+oversized and bad requests, sessions by state and TLS handshakes by version, and
+counters that survive a reload, a killed worker and a binary upgrade."""
 
 import json
 import os
@@ -20,6 +21,7 @@ import urllib.request
 
 from harness import LineClient, free_port, pid_alive, stop_pid, timeout, wait_until
 from harness.util import register_live, unregister_live
+from tls_support import client_context, self_signed, tls_server
 
 SAMPLE_RX = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL_RX = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -430,3 +432,41 @@ def test_metrics_survive_binary_upgrade(ctx):
     assert imap_login(mp.ports["imap"], "alice", "alicepw").startswith(b"a OK")
     s = wait_handled(sport, 3)
     assert metric(s, "mailproxy_logins_total", protocol="imap", result="ok") == 3
+
+
+def test_metrics_sessions_by_state_and_tls_by_version(ctx):
+    """An open connection is counted in its state while it lasts; client TLS handshakes
+    are counted per version, full or resumed (Python's client resumes a TLS 1.2 session
+    by its session object; without tickets, from the shared cache, whose hit is counted
+    for its zone)."""
+    cert, key = self_signed(ctx.path("pki"), "server", "localhost")
+    au = ctx.auth_service(dovecot=ctx.dovecot())
+    sport = free_port()
+    mp = ctx.mailproxy(auth=au, servers=[tls_server("imap", cert, key,
+                                                    ssl_session_cache="shared:SSL:1m",
+                                                    ssl_session_tickets=False)],
+                       main={"worker_processes": 1, "status_listen": "127.0.0.1:%d" % sport})
+    port = mp.ports["imaps"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with client_context().wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.recv(100).startswith(b"* OK")
+            assert s.version() == "TLSv1.3"
+            st, _ = parse_metrics(scrape(sport))
+            assert metric(st, "mailproxy_sessions", state="preauth") == 1
+            assert metric(st, "mailproxy_connections_active") == 1
+    c12 = client_context(tls13=False)
+    session = None
+    for i in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with c12.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                assert s.recv(100).startswith(b"* OK")
+                assert s.version() == "TLSv1.2" and s.session_reused == (i == 1)
+                session = s.session
+    st = wait_handled(sport, 3)
+    assert metric(st, "mailproxy_sessions", state="preauth") == 0
+    for version, kind, n in (("TLSv1.3", "full", 1), ("TLSv1.3", "resumed", 0),
+                             ("TLSv1.2", "full", 1), ("TLSv1.2", "resumed", 1)):
+        got = metric(st, "mailproxy_tls_sessions_total", version=version, handshake=kind)
+        assert got == n, (version, kind, got)
+    assert metric(st, "mailproxy_tls_handshakes_total") == 3
+    assert metric(st, "mailproxy_ssl_session_cache_hits_total", zone="SSL") == 1
