@@ -176,11 +176,12 @@ run(struct sconn *s)
 		}
 		if (!conn_can_read(&s->c))
 			return;
-		if (buf_reserve(&s->in, 1024, HTTP_REQ_MAX) < 0) {
-			answer_error(s, 431);
+		/* The parser answers a full HTTP_REQ_MAX itself, so room is left here. */
+		size_t room = HTTP_REQ_MAX - buf_len(&s->in);
+		if (buf_reserve(&s->in, room < 1024 ? room : 1024, HTTP_REQ_MAX) < 0) {
+			answer_error(s, 500);
 			break;
 		}
-		size_t room = HTTP_REQ_MAX - buf_len(&s->in);
 		ssize_t n = conn_recv(&s->c, buf_wptr(&s->in), room < buf_room(&s->in) ? room : buf_room(&s->in));
 		if (n == CONN_AGAIN)
 			return;

@@ -230,6 +230,14 @@ def test_metrics_bad_requests_get_their_answer(ctx):
         s.sendall(b"GET /metrics HTTP/1.1\r\n" + b"X-Filler: " + b"a" * 5000 + b"\r\n\r\n")
         status, headers, _ = parse_response(read_all(s))
     assert status == 431 and headers["connection"] == "close"
+    # just under the 4 KB bound, sent in pieces, is a request like any other
+    with socket.create_connection(("127.0.0.1", sport), timeout=10) as s:
+        head = b"GET /metrics HTTP/1.1\r\nX-Filler: " + b"a" * 3900 + b"\r\n\r\n"
+        assert len(head) < 4096
+        for i in range(0, len(head), 1000):
+            s.sendall(head[i:i + 1000])
+            time.sleep(0.05)
+        assert parse_response(read_all(s))[0] == 200
     with socket.create_connection(("127.0.0.1", sport), timeout=10) as s:
         s.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n")
         assert parse_response(read_all(s))[0] == 400
