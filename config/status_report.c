@@ -443,8 +443,8 @@ put_slots(struct buf *o, const struct wslots *w)
 			const char *l[] = { "worker", w->name[i], "state", state_names[st] };
 			rc |= sample_u(o, "sessions", l, 4, w->s[i].sessions[st]);
 		}
-	rc |= family(o, "logins_total", "counter", "Logins by protocol and result "
-	    "(ok, failed, error: the auth service, limited, backend_error)");
+	rc |= family(o, "logins_total", "counter", "Login attempts by protocol and result: ok "
+	    "(logged in to the backend), failed (refused), error (auth service), limited, backend_error");
 	for (size_t i = 0; i < w->n; i++)
 		for (int p = 0; p < STATS_PROTOS; p++)
 			for (int r = 0; r < STATS_NLOGIN; r++) {

@@ -478,3 +478,27 @@ def test_metrics_sessions_by_state_and_tls_by_version(ctx):
         assert got == n, (version, kind, got)
     assert metric(st, "mailproxy_tls_handshakes_total") == 3
     assert metric(st, "mailproxy_ssl_session_cache_hits_total", zone="SSL") == 1
+
+
+def test_metrics_login_results_error_and_backend_error(ctx):
+    """Each attempt is counted once by how it ended: an auth service that says OK for a
+    backend nobody listens on is a backend_error (not ok), an auth service that cannot
+    be reached is an error."""
+    dead = free_port()
+    fa = ctx.fake_auth(backend_port=dead)
+    sport = free_port()
+    mp = ctx.mailproxy(auth=fa, servers=[{"protocol": "imap"}, {"protocol": "pop3",
+                                         "auth_http": "127.0.0.1:%d/auth" % free_port()}],
+                       main={"worker_processes": 1, "status_listen": "127.0.0.1:%d" % sport})
+    with LineClient(mp.ports["imap"]) as c:
+        assert c.readline().startswith(b"* OK")
+        c.cmd("a LOGIN alice alicepw")
+        assert c.readline() == b"* BAD internal server error\r\n"
+    assert pop3_login(mp.ports["pop3"], "bob", "bobpw").startswith(b"-ERR")
+    s = wait_handled(sport, 2)
+    assert metric(s, "mailproxy_logins_total", protocol="imap", result="backend_error") == 1
+    assert metric(s, "mailproxy_logins_total", protocol="imap", result="ok") == 0
+    assert metric(s, "mailproxy_logins_total", protocol="pop3", result="error") == 1
+    assert metric(s, "mailproxy_logins_total") == 2
+    assert metric(s, "mailproxy_backend_errors_total") == 1
+    assert metric(s, "mailproxy_backend_login_duration_seconds_count") == 0

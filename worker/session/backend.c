@@ -166,7 +166,6 @@ lines(struct session *s)
 		if (a == BA_ERROR) {
 			STAT_ADD(backend_error, 1);
 			STAT_LOGIN(s->conf->protocol, backend_error);
-	STAT_LOGIN(s->conf->protocol, backend_error);
 			session_internal_error(s, pa->ctx.reason, 0);
 			return 1;
 		}

@@ -77,17 +77,23 @@ static const char *const state_names[] = {
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == STATS_NSTATES,
     "common/stats.h names the session states too");
 
-/* The sessions-per-state gauges, and when the latency histograms start. */
+/*
+ * The sessions-per-state gauges, when the latency histograms start, and a
+ * login that reached the relay: each login attempt ends counted once, as ok
+ * here or as failed, error, limited or backend_error where it failed.
+ */
 static void
 state_stats(struct session *s, enum sess_state st)
 {
 	STAT_SUB(sessions[s->state], 1);
 	if (st != SS_CLOSED)
 		STAT_ADD(sessions[st], 1);
-	if (st == SS_AUTH || (st == SS_CONNECT && s->state != SS_CONNECT))
+	if (st == SS_AUTH || (st == SS_CONNECT && s->state != SS_CONNECT)) {
 		s->stat_since = clock_now();
-	else if (st == SS_RELAY && s->state != SS_RELAY)
+	} else if (st == SS_RELAY && s->state != SS_RELAY) {
 		STAT_OBSERVE(backend_ms, clock_now() - s->stat_since);
+		STAT_LOGIN(s->conf->protocol, ok);
+	}
 }
 
 void
@@ -464,7 +470,6 @@ session_auth_done(void *arg, struct auth_result *res)
 		}
 		session_cache_store(s, res);
 		STAT_ADD(auth_ok, 1);
-		STAT_LOGIN(s->conf->protocol, ok);
 		session_limit_ok(s);
 		free(s->login);
 		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
