@@ -265,6 +265,8 @@ status_json(const struct config *cf, status_zone_fn zone, void *ctx)
 		if (s.state == SLOT_FREE)
 			continue;
 		json_t *w = slot_json(&s);
+		/* The worker label of the metrics. */
+		json_object_set_new(w, "slot", json_integer(i));
 		json_object_set_new(w, "pid", json_integer(s.pid));
 		json_object_set_new(w, "generation", json_integer(s.generation));
 		json_object_set_new(w, "started", json_integer((json_int_t)s.start_time));

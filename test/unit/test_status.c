@@ -257,6 +257,8 @@ Test(status, json_totals)
 	    "pop3"), "failed")), 6);
 	cr_assert_eq(json_integer_value(json_object_get(j, "worker_restarts")), 1);
 	cr_assert_eq(json_array_size(json_object_get(j, "workers")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "workers"), 0),
+	    "slot")), 4);
 	json_decref(j);
 	free(zone);
 	zone = NULL;
