@@ -1,8 +1,9 @@
 /*
  * Shared counters: one slot per worker process in the "status" zone, written
- * only by that worker (so no lock), read by `mailproxy -s status` and later
- * by the status endpoint. When a worker exits the master folds its totals
- * into the retired slot, so sums survive respawns and reloads.
+ * only by that worker (so no lock), read by `mailproxy -s status` and by the
+ * status endpoint (config/status_report.c). When a worker exits the master
+ * folds its counters into the retired slot, so sums survive respawns and
+ * reloads; the zone itself survives reloads and binary upgrades.
  */
 #ifndef MP_STATS_H
 #define MP_STATS_H
