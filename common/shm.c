@@ -84,6 +84,15 @@ shm_zone_get(const char *name, size_t size, char *err, size_t errlen)
 	return z;
 }
 
+struct shm_zone *
+shm_zone_find(const char *name)
+{
+	for (struct shm_zone *z = zones; z; z = z->next)
+		if (strcmp(z->name, name) == 0)
+			return z;
+	return NULL;
+}
+
 void
 shm_mark_unused(void)
 {

@@ -38,6 +38,8 @@ struct shm_zone {
 
 /* The zone name:size, creating it (zeroed) if needed. Master only. */
 struct shm_zone *shm_zone_get(const char *name, size_t size, char *err, size_t errlen);
+/* The zone name this process has mapped (a worker: as the master forked it), or NULL. */
+struct shm_zone *shm_zone_find(const char *name);
 void shm_mark_unused(void);
 void shm_sweep_unused(void);
 /* "name:size:fd;..." for the environment of a new binary; clears FD_CLOEXEC. */

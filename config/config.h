@@ -277,6 +277,13 @@ struct srv_conf {
 	unsigned limit_sessions_user_addr;		/* 0 = off: relayed sessions per login + client address */
 };
 
+/* status_listen: the HTTP status endpoint's address (text NULL = off). */
+struct status_listen_conf {
+	char *text;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
 struct main_conf {
 	struct errlog_conf error_log;	/* first member: shared offset with srv_conf */
 	uint8_t set[CONF_DIRECTIVES_MAX / 8];
@@ -304,6 +311,8 @@ struct main_conf {
 	int use_epoll;			/* events "use": epoll is the only method */
 	int accept_mutex;		/* accepted; EPOLLEXCLUSIVE does its work */
 	uint64_t accept_mutex_delay;
+	struct status_listen_conf status_listen;
+	struct cidrlist status_allow;	/* clients the status endpoint answers */
 };
 
 struct config {

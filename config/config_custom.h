@@ -12,6 +12,7 @@ CUSTOM_DECL(user);
 CUSTOM_DECL(worker_processes);
 CUSTOM_DECL(error_log);
 CUSTOM_DECL(listen);
+CUSTOM_DECL(status_listen);
 CUSTOM_DECL(server_name);
 CUSTOM_DECL(resolver);
 CUSTOM_DECL(auth_http);

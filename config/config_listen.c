@@ -298,3 +298,33 @@ print_listen(const struct directive *d, const void *field, struct buf *out)
 	}
 	buf_puts(out, "]");
 }
+
+/* ---- status_listen: one IP:port, no names (the master binds it before any lookup could matter) ---- */
+
+int
+set_status_listen(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct status_listen_conf *sl = field;
+	const char *s;
+	char err[256];
+
+	memset(sl, 0, sizeof(*sl));
+	if (get_scalar(ld, d, val, &s) < 0)
+		return -1;
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (net_parse_hostport(s, -1, &sl->addr, &sl->addrlen, err, sizeof(err)) < 0)
+		return lerr(ld, val, d->name, "expected off or IP:port such as 127.0.0.1:9191, got \"%s\" (%s)",
+		    s, err);
+	sl->text = arena_strdup(&ld->cf->arena, s);
+	return sl->text ? 0 : lerr(ld, val, d->name, "out of memory");
+}
+
+void
+print_status_listen(const struct directive *d, const void *field, struct buf *out)
+{
+	const struct status_listen_conf *sl = field;
+
+	(void)d;
+	print_quoted(out, sl->text ? sl->text : "off");
+}

@@ -79,6 +79,15 @@ const struct directive directives[] = {
 	  "already reads the clock once per event-loop turn, which is what nginx's setting buys" },
 	{ "worker_shutdown_timeout", MAIN, DT_MSEC, MF(worker_shutdown_timeout),
 	  .syntax = "time", .doc = "how long a gracefully stopping worker may keep sessions" },
+	{ "status_listen", MAIN, CUSTOM(status_listen), MF(status_listen), .dflt = "off",
+	  .flags = DF_MAILPROXY, .syntax = "address:port | off",
+	  .doc = "HTTP status endpoint served by the workers: GET /metrics (Prometheus text format "
+	  "0.0.4) and GET /status (the JSON of -s status); an IP address, never a name; see "
+	  "status_allow" },
+	{ "status_allow", MAIN, CUSTOM(cidrs), MF(status_allow), .dflt = "127.0.0.0/8 ::1",
+	  .flags = DF_MAILPROXY, .syntax = "address | CIDR (or a sequence)",
+	  .doc = "clients the status endpoint answers; others get 403 Forbidden. The default is "
+	  "loopback only" },
 	{ "error_log", MAIN | MS, CUSTOM(error_log), MF(error_log), .dflt = "logs/error.log error",
 	  .syntax = "file [level] (or a sequence)", .doc = "error log: path, stderr or syslog:server=ADDR; level debug..emerg" },
 	{ "pid", MAIN, DT_PATH, MF(pid), .dflt = "logs/mailproxy.pid",

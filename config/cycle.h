@@ -48,6 +48,8 @@ struct cycle {
 	int workers_alive;		/* master: workers still running this cycle */
 	struct listener *ls;
 	size_t nls;
+	int status_fd;			/* status_listen's socket; -1 none */
+	int status_kept;		/* taken over by the next cycle */
 	struct log_set log;		/* main error_log */
 	struct log_set mail_log;	/* mail-level error_log */
 	struct log_set *srv_log;	/* per server */

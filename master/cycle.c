@@ -161,6 +161,7 @@ cycle_build(struct config *cf, struct cycle *old, unsigned generation, char *err
 
 	cy->cf = cf;
 	cy->generation = generation;
+	cy->status_fd = -1;
 	if (privs_lookup(&cf->main, &cy->uid, &cy->gid, err, errlen) < 0)
 		goto fail;
 	if (open_logs(cy, err, errlen) < 0)

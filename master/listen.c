@@ -151,6 +151,48 @@ binds_own_socket(const struct config *cf, const struct listen_conf *lc)
 	return 1;
 }
 
+/*
+ * The status endpoint's socket: kept from the previous cycle or binary by
+ * address like the mail listeners, so scrapes go on through a reload.
+ */
+static int
+status_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
+{
+	const struct status_listen_conf *sl = &cy->cf->main.status_listen;
+	const struct sockaddr *sa = (const struct sockaddr *)&sl->addr;
+	struct listen_conf lc;
+
+	cy->status_fd = -1;
+	if (old != NULL)
+		old->status_kept = 0;
+	if (sl->text == NULL)
+		return 0;
+	memset(&lc, 0, sizeof(lc));
+	lc.addr = sl->addr;
+	lc.addrlen = sl->addrlen;
+	lc.text = sl->text;
+	lc.backlog = 128;
+	lc.ipv6only = 1;
+	lc.so_keepalive = -1;
+	if (old != NULL && old->status_fd >= 0 &&
+	    net_addr_equal((struct sockaddr *)&old->cf->main.status_listen.addr, sa)) {
+		old->status_kept = 1;
+		cy->status_fd = old->status_fd;
+		return 0;
+	}
+	cy->status_fd = take_inherited(sa, 0);
+	if (cy->status_fd >= 0)
+		return apply_options(cy->status_fd, &lc, err, errlen);
+	cy->status_fd = open_socket(&lc, sa, err, errlen);
+	if (cy->status_fd < 0) {
+		char tmp[512];
+		snprintf(tmp, sizeof(tmp), "status_listen: %s", err);
+		snprintf(err, errlen, "%s", tmp);
+		return -1;
+	}
+	return 0;
+}
+
 int
 listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 {
@@ -241,6 +283,8 @@ listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 	for (size_t k = 0; k < cy->nls; k++)
 		for (size_t i = 0; i < cy->ls[k].nents; i++)
 			cy->ls[k].ents[i].l = &cy->ls[k];
+	if (status_open(cy, old, err, errlen) < 0)
+		goto fail;
 	return 0;
 fail:
 	/* Give back what was taken; close only what this call opened. */
@@ -262,6 +306,10 @@ fail:
 	if (old != NULL)
 		for (size_t i = 0; i < old->nls; i++)
 			old->ls[i].kept = 0;
+	/* status_open() runs last: when it failed it opened nothing. */
+	if (old != NULL)
+		old->status_kept = 0;
+	cy->status_fd = -1;
 	free(cy->ls);
 	cy->ls = NULL;
 	cy->nls = 0;
@@ -271,6 +319,9 @@ fail:
 void
 listen_close_unkept(struct cycle *cy)
 {
+	if (!cy->status_kept && cy->status_fd >= 0)
+		close(cy->status_fd);
+	cy->status_fd = -1;
 	for (size_t i = 0; i < cy->nls; i++) {
 		if (!cy->ls[i].kept && cy->ls[i].fd >= 0)
 			close(cy->ls[i].fd);
@@ -281,6 +332,9 @@ listen_close_unkept(struct cycle *cy)
 void
 listen_close_all(struct cycle *cy)
 {
+	if (cy->status_fd >= 0)
+		close(cy->status_fd);
+	cy->status_fd = -1;
 	for (size_t i = 0; i < cy->nls; i++) {
 		if (cy->ls[i].fd >= 0)
 			close(cy->ls[i].fd);
@@ -349,6 +403,11 @@ listen_export(const struct cycle *cy, char *buf, size_t len)
 			return -1;
 		o += (size_t)n;
 	}
+	if (cy->status_fd >= 0) {
+		int n = snprintf(buf + o, len - o, "%d;", cy->status_fd);
+		if (n < 0 || (size_t)n >= len - o)
+			return -1;
+	}
 	return 0;
 }
 
@@ -360,4 +419,6 @@ listen_export_prepare(const struct cycle *cy)
 		if (fl >= 0)
 			fcntl(cy->ls[i].fd, F_SETFD, fl & ~FD_CLOEXEC);
 	}
+	if (cy->status_fd >= 0)
+		fcntl(cy->status_fd, F_SETFD, fcntl(cy->status_fd, F_GETFD) & ~FD_CLOEXEC);
 }

@@ -95,9 +95,7 @@ stats_slot_release(int slot)
 	if (sz == NULL || slot < 0)
 		return;
 	struct stats_slot *s = &sz->slots[slot], *r = &sz->retired;
-#define FOLD(f) __atomic_fetch_add(&r->f, s->f, __ATOMIC_RELAXED);
-	STATS_COUNTERS(FOLD)
-#undef FOLD
+	stats_fold(r, s);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -297,6 +295,8 @@ worker_died(struct wproc *w, int status)
 		respawn = 0;
 	}
 	if (respawn) {
+		if (stats() != NULL)
+			__atomic_fetch_add(&stats()->worker_restarts, 1, __ATOMIC_RELAXED);
 		if (quick <= 1) {
 			spawn_worker(cy, index, quick);
 		} else {
@@ -405,8 +405,10 @@ reload(void)
 		redirect_stderr(cy);
 	shm_sweep_unused();
 	struct stats_zone *sz = stats();
-	if (sz != NULL)
+	if (sz != NULL) {
 		__atomic_fetch_add(&sz->reloads, 1, __ATOMIC_RELAXED);
+		sz->load_time = (uint64_t)time(NULL);
+	}
 	/* The master's copies of sockets the new configuration dropped go
 	 * first, so the new workers do not inherit them; the old workers keep
 	 * their own copies until they stop accepting. */
@@ -719,6 +721,7 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 		redirect_stderr(current);
 	write_pid_file();
 	stats()->master_pid = (int32_t)getpid();
+	stats()->load_time = (uint64_t)time(NULL);
 	os_status();
 
 	if (!mc->master_process) {

@@ -15,16 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/authcache.h"
-#include "common/authsrv.h"
-#include "common/limiter.h"
 #include "common/shm.h"
-#include "common/sslcache.h"
 #include "common/stats.h"
+#include "config/status_report.h"
 #include "config/config.h"
 #include "master/signals.h"
 
@@ -119,147 +116,6 @@ find_zone_fd(pid_t pid, const char *zone)
 	return find_zone_fd_mode(pid, zone, O_RDONLY);
 }
 
-static json_t *
-slot_json(const struct stats_slot *s)
-{
-	json_t *o = json_object();
-
-	if (o == NULL)
-		return NULL;
-	json_object_set_new(o, "active", json_integer((json_int_t)s->active));
-#define PUT(f) json_object_set_new(o, #f, json_integer((json_int_t)s->f));
-	STATS_COUNTERS(PUT)
-#undef PUT
-	return o;
-}
-
-/* The zone name of the master pid, mapped read-only; NULL when it cannot be. */
-static const char *
-map_zone(pid_t pid, const char *name, size_t *size)
-{
-	int fd = find_zone_fd(pid, name);
-	const char *h;
-
-	if (fd < 0)
-		return NULL;
-	h = shm_map_readonly(fd, size);
-	close(fd);
-	return h;
-}
-
-static json_t *
-cache_json(pid_t pid, const struct ssl_cache_conf *c)
-{
-	size_t size;
-	struct sslcache_stats st;
-	json_t *o = NULL;
-	const char *h = map_zone(pid, c->shared_name, &size);
-
-	if (h == NULL)
-		return NULL;
-	if (sslcache_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
-		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-		    "size", (json_int_t)c->shared_size,
-		    "entries", (json_int_t)st.entries,
-		    "blocks", (json_int_t)st.blocks,
-		    "free_blocks", (json_int_t)st.free_blocks,
-		    "stores", (json_int_t)st.stores,
-		    "hits", (json_int_t)st.hits,
-		    "misses", (json_int_t)st.misses,
-		    "evictions", (json_int_t)st.evictions,
-		    "expired", (json_int_t)st.expired,
-		    "removes", (json_int_t)st.removes);
-	munmap((void *)h, size);
-	return o;
-}
-
-static json_t *
-limit_json(pid_t pid, const struct limit_zone_conf *lz)
-{
-	size_t size;
-	struct limiter_stats st;
-	json_t *o = NULL;
-	const char *h = map_zone(pid, lz->name, &size);
-
-	if (h == NULL)
-		return NULL;
-	if (limiter_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
-		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-		    "size", (json_int_t)lz->size,
-		    "entries", (json_int_t)st.entries,
-		    "capacity", (json_int_t)st.capacity,
-		    "failures", (json_int_t)st.fails,
-		    "blocks", (json_int_t)st.blocks_started,
-		    "blocked_logins", (json_int_t)st.blocked_checks,
-		    "evictions", (json_int_t)st.evictions,
-		    "expired", (json_int_t)st.expired,
-		    "session_refusals", (json_int_t)st.session_refusals,
-		    "store_answers", (json_int_t)st.store_answers,
-		    "fallbacks", (json_int_t)st.fallbacks);
-	munmap((void *)h, size);
-	return o;
-}
-
-/* Each auth service the configuration names: its state and counts. */
-static json_t *
-auth_servers_json(pid_t pid, const struct config *cf)
-{
-	size_t size;
-	const char *h = map_zone(pid, AUTHSRV_ZONE, &size);
-	json_t *o = json_object();
-	struct timespec ts;
-
-	if (h == NULL || size < SHM_HDR_SIZE + sizeof(struct authsrv_zone)) {
-		if (h != NULL)
-			munmap((void *)h, size);
-		return o;
-	}
-	const struct authsrv_zone *z = (const void *)(h + SHM_HDR_SIZE);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	for (size_t i = 0; z->magic == AUTHSRV_MAGIC && i < cf->nservers; i++) {
-		for (const struct auth_http_url *u = &cf->servers[i].auth_http; u && u->url; u = u->next) {
-			const struct authsrv_slot *s = authsrv_find(z, u->url);
-			if (s == NULL || json_object_get(o, u->url))
-				continue;
-			uint64_t until = s->down_until;
-			json_object_set_new(o, u->url, json_pack("{s:s,s:I,s:I,s:I,s:I}",
-			    "state", until > now ? "backoff" : "up",
-			    "backoff_left_ms", (json_int_t)(until > now ? until - now : 0),
-			    "requests", (json_int_t)s->requests,
-			    "failures", (json_int_t)s->failures,
-			    "backoffs", (json_int_t)s->backoffs));
-		}
-	}
-	munmap((void *)h, size);
-	return o;
-}
-
-static json_t *
-auth_cache_json(pid_t pid, const struct auth_cache_conf *ac)
-{
-	size_t size;
-	struct shmhash_stats st;
-	json_t *o = NULL;
-	const char *h = map_zone(pid, ac->name, &size);
-
-	if (h == NULL)
-		return NULL;
-	if (authcache_peek_stats(h + SHM_HDR_SIZE, size - SHM_HDR_SIZE, &st) == 0)
-		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-		    "size", (json_int_t)ac->size,
-		    "entries", (json_int_t)st.entries,
-		    "capacity", (json_int_t)st.capacity,
-		    "hits", (json_int_t)st.hits,
-		    "misses", (json_int_t)st.misses,
-		    "stores", (json_int_t)st.stores,
-		    "evictions", (json_int_t)st.evictions,
-		    "expired", (json_int_t)st.expired,
-		    "flushes", (json_int_t)st.flushes);
-	munmap((void *)h, size);
-	return o;
-}
-
 /* Empties every auth_http_cache zone of the master pid; 0, or 1 with a message. */
 static int
 flush_auth_caches(pid_t pid, const struct config *cf)
@@ -303,86 +159,78 @@ flush_auth_caches(pid_t pid, const struct config *cf)
 	return 0;
 }
 
+/* The zones of a running master, mapped read-only on demand for status_json(). */
+struct mapped {
+	pid_t pid;
+	size_t n;
+	struct {
+		char name[64];
+		const char *h;
+		size_t size;
+	} z[64];
+};
+
+static const void *
+map_zone(void *ctx, const char *name, size_t *size)
+{
+	struct mapped *m = ctx;
+	const struct shm_header *h;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->z[i].name, name) == 0) {
+			*size = m->z[i].size - SHM_HDR_SIZE;
+			return m->z[i].h + SHM_HDR_SIZE;
+		}
+	int fd = find_zone_fd(m->pid, name);
+	if (fd < 0 || m->n == sizeof(m->z) / sizeof(m->z[0])) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	h = shm_map_readonly(fd, size);
+	close(fd);
+	if (h == NULL)
+		return NULL;
+	if (h->magic != SHM_MAGIC || *size < SHM_HDR_SIZE) {
+		munmap((void *)h, *size);
+		return NULL;
+	}
+	snprintf(m->z[m->n].name, sizeof(m->z[0].name), "%s", name);
+	m->z[m->n].h = (const char *)h;
+	m->z[m->n].size = *size;
+	m->n++;
+	*size -= SHM_HDR_SIZE;
+	return (const char *)h + SHM_HDR_SIZE;
+}
+
 static int
 print_status(pid_t pid, const struct config *cf)
 {
+	struct mapped *m = calloc(1, sizeof(*m));
 	int fd = find_zone_fd(pid, STATS_ZONE);
-	size_t size;
-	const struct shm_header *h;
-	const struct stats_zone *sz;
 
-	if (fd < 0) {
+	if (fd < 0 || m == NULL) {
 		fprintf(stderr, "mailproxy: [error] cannot open the status zone of process %d "
 		    "(run as the same user or root)\n", (int)pid);
+		if (fd >= 0)
+			close(fd);
+		free(m);
 		return 1;
 	}
-	h = shm_map_readonly(fd, &size);
 	close(fd);
-	if (h == NULL || h->magic != SHM_MAGIC || size < SHM_HDR_SIZE + sizeof(*sz)) {
+	m->pid = pid;
+	json_t *root = status_json(cf, map_zone, m);
+	for (size_t i = 0; i < m->n; i++)
+		munmap((void *)m->z[i].h, m->z[i].size);
+	free(m);
+	if (root == NULL) {
 		fprintf(stderr, "mailproxy: [error] the status zone of process %d is unreadable\n", (int)pid);
 		return 1;
 	}
-	sz = (const struct stats_zone *)((const char *)h + SHM_HDR_SIZE);
-	json_t *root = json_object(), *workers = json_array();
-	struct stats_slot total = sz->retired;
-	total.active = 0;
-	for (int i = 0; i < STATS_SLOTS; i++) {
-		const struct stats_slot *s = &sz->slots[i];
-		if (s->state == SLOT_FREE)
-			continue;
-		json_t *w = slot_json(s);
-		json_object_set_new(w, "pid", json_integer(s->pid));
-		json_object_set_new(w, "generation", json_integer(s->generation));
-		json_object_set_new(w, "started", json_integer((json_int_t)s->start_time));
-		json_object_set_new(w, "state", json_string(s->state == SLOT_RUNNING ? "running" : "exiting"));
-		json_array_append_new(workers, w);
-		total.active += s->active;
-#define ADD(f) total.f += s->f;
-		STATS_COUNTERS(ADD)
-#undef ADD
-	}
-	json_object_set_new(root, "master_pid", json_integer(sz->master_pid));
-	json_object_set_new(root, "generation", json_integer(sz->generation));
-	json_object_set_new(root, "started", json_integer((json_int_t)sz->start_time));
-	json_object_set_new(root, "reloads", json_integer((json_int_t)sz->reloads));
-	json_object_set_new(root, "totals", slot_json(&total));
-	json_object_set_new(root, "workers", workers);
-	json_t *caches = json_object();
-	for (size_t i = 0; i < cf->nservers; i++) {
-		const struct ssl_cache_conf *c = &cf->servers[i].ssl_session_cache;
-		if (!(c->mode & SSL_CACHE_SHARED) || json_object_get(caches, c->shared_name))
-			continue;
-		json_t *o = cache_json(pid, c);
-		if (o != NULL)
-			json_object_set_new(caches, c->shared_name, o);
-	}
-	json_object_set_new(root, "ssl_session_caches", caches);
-	json_t *limits = json_object();
-	for (size_t i = 0; i < cf->nservers; i++) {
-		const struct limit_zone_conf *lz = &cf->servers[i].login_limit_zone;
-		if (lz->name == NULL || json_object_get(limits, lz->name))
-			continue;
-		json_t *o = limit_json(pid, lz);
-		if (o != NULL)
-			json_object_set_new(limits, lz->name, o);
-	}
-	json_object_set_new(root, "login_limit_zones", limits);
-	json_object_set_new(root, "auth_servers", auth_servers_json(pid, cf));
-	json_t *acs = json_object();
-	for (size_t i = 0; i < cf->nservers; i++) {
-		const struct auth_cache_conf *ac = &cf->servers[i].auth_http_cache;
-		if (ac->name == NULL || json_object_get(acs, ac->name))
-			continue;
-		json_t *o = auth_cache_json(pid, ac);
-		if (o != NULL)
-			json_object_set_new(acs, ac->name, o);
-	}
-	json_object_set_new(root, "auth_http_caches", acs);
 	char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("%s\n", out);
 	free(out);
 	json_decref(root);
-	munmap((void *)h, size);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "worker/event/event.h"
 #include "worker/event/timer.h"
 #include "worker/session/session.h"
+#include "worker/status.h"
 #include "worker/tls/tls.h"
 #include "worker/worker.h"
 
@@ -161,6 +162,7 @@ close_listeners(void)
 	/* The cycle's copies are the same descriptors, now closed. */
 	for (size_t i = 0; i < cy->nls; i++)
 		cy->ls[i].fd = -1;
+	status_stop_accepting();
 }
 
 static void
@@ -402,6 +404,8 @@ worker_main(struct cycle *c, int index, int slot, int single)
 		}
 	}
 	listeners_enable(1);
+	if (status_start(cy) < 0)
+		return 2;
 
 	while (!done) {
 		ev_loop_once(timer_next(-1));
@@ -411,6 +415,7 @@ worker_main(struct cycle *c, int index, int slot, int single)
 	}
 	close_listeners();
 	session_close_all();
+	status_close_all();
 	ev_loop_once(0);	/* run deferred frees */
 	session_shutdown();
 	ev_close();

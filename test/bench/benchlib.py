@@ -375,12 +375,14 @@ mail {
 
 
 def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive, extra="",
-                   affinity=None):
+                   affinity=None, main=""):
     """extra: more settings of the mail block, as YAML lines indented by 2;
-    affinity: worker_cpu_affinity's value ("auto", masks), or None for none."""
+    affinity: worker_cpu_affinity's value ("auto", masks), or None for none;
+    main: more top-level settings, as YAML lines."""
     ka = "  auth_http_keepalive: %d\n" % keepalive if keepalive else ""
     ka += extra
     aff = "worker_cpu_affinity: \"%s\"\n" % affinity if affinity else ""
+    aff += main
     return """daemon: off
 worker_processes: %(workers)d
 %(aff)sworker_rlimit_nofile: 20000
@@ -404,7 +406,7 @@ mail:
 
 
 def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0,
-                extra="", affinity=None, cpus=None):
+                extra="", affinity=None, cpus=None, main=""):
     """cpus: a CPU list ("0-7") the proxy starts on (taskset, which execs it: the
     PID stays the proxy's), so that worker_cpu_affinity auto picks among those."""
     names = ("imap", "pop3", "smtp", "imaps", "imapsnt")
@@ -420,7 +422,7 @@ def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepali
         px.conf = conf
         with open(conf, "w") as f:
             f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
-                                   keepalive, extra, affinity))
+                                   keepalive, extra, affinity, main))
         argv = [binary, "-c", conf]
     if cpus:
         argv = ["taskset", "-c", cpus] + argv

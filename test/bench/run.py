@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 import benchmem  # noqa: E402
+import metrics  # noqa: E402
 import scaling  # noqa: E402
 import stuffing  # noqa: E402
 import webmail  # noqa: E402
@@ -40,7 +41,8 @@ class Bench:
         self.rows = []          # (section, metric, unit, nginx, mailproxy, third, better, fourth)
         # Sections whose third column is not mailproxy + auth_http_keepalive get a
         # table of their own: section -> that column's heading.
-        self.third = {"stuffing": "mailproxy + login limits", "webmail": "mailproxy + auth_http_cache"}
+        self.third = {"stuffing": "mailproxy + login limits", "webmail": "mailproxy + auth_http_cache",
+                      "metrics": "mailproxy + /metrics scraped every second"}
         # ... and those with a fourth column: section -> its heading.
         self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
         # Sections with only the nginx and mailproxy columns (a table of their own).
@@ -229,7 +231,8 @@ class Bench:
                      ("max sessions", lambda: benchmem.bench_max(self)),
                      ("stuffing", lambda: stuffing.bench_stuffing(self)),
                      ("webmail", lambda: webmail.bench_webmail(self)),
-                     ("scaling", lambda: scaling.bench_scaling(self))]
+                     ("scaling", lambda: scaling.bench_scaling(self)),
+                     ("metrics", lambda: metrics.bench_metrics(self))]
             for name, fn in steps:
                 if self.a.only and name not in self.a.only:
                     continue
@@ -356,7 +359,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
     ap.add_argument("--only", action="append",
-                    help="logins, tls, relay, memory, max sessions, stuffing, webmail, scaling")
+                    help="logins, tls, relay, memory, max sessions, stuffing, webmail, scaling, "
+                         "metrics")
     ap.add_argument("--workers", default="1,2",
                     help="scaling: worker counts to compare, e.g. 1,2,4 on a bigger box (1,2)")
     ap.add_argument("--proxy-cpus", default=None,

@@ -34,6 +34,8 @@ static const struct sample {
 	{ "worker_rlimit_nofile", "4096", CTXM },
 	{ "worker_cpu_affinity", "\"0101 1010\"", CTXM },
 	{ "worker_priority", "-5", CTXM },
+	{ "status_listen", "127.0.0.1:9191", CTXM },
+	{ "status_allow", "[127.0.0.1/32, \"::1\", 10.0.0.0/8]", CTXM },
 	{ "worker_rlimit_core", "500m", CTXM },
 	{ "working_directory", "/var/tmp", CTXM },
 	{ "env", "[TZ, \"LANG=C\"]", CTXM },

@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/stats.h"
 #include "worker/event/conn.h"
 #include "worker/event/timer.h"
 #include "worker/lookup/auth_http.h"
@@ -373,7 +374,9 @@ start_try(struct auth_req *r)
 		if (r->slot[i] != NULL)
 			__atomic_fetch_add(&r->slot[i]->requests, 1, __ATOMIC_RELAXED);
 		r->ac = r->keepalive ? ac_take_idle(u, ctx) : NULL;
-		if (r->ac == NULL)
+		if (r->ac != NULL)
+			STAT_ADD(auth_reused, 1);
+		else
 			r->ac = ac_open(u, ctx, r->res);
 		if (r->ac == NULL) {
 			mark_failed(r);

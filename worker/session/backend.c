@@ -47,6 +47,7 @@ backend_failed(struct session *s, const char *what, int err)
 {
 	forget_facts(s);
 	STAT_ADD(backend_error, 1);
+	STAT_LOGIN(s->conf->protocol, backend_error);
 	if (s->pa != NULL && buf_len(&s->pa->out) > s->pa->out_mark)
 		s->pa->out.w = s->pa->out.r + s->pa->out_mark;
 	session_internal_error(s, what, err);
@@ -98,6 +99,7 @@ login_failed(struct session *s, enum backend_action a, const char *line, size_t 
 	if (a == BA_INVALID)
 		forget_facts(s);
 	STAT_ADD(backend_error, 1);
+	STAT_LOGIN(s->conf->protocol, backend_error);
 	session_log(s, LL_ERR, 0, "upstream %s: \"%.*s\"",
 	    a == BA_REFUSED ? "refused the login" : "sent invalid response",
 	    (int)(len > 200 ? 200 : len), line);
@@ -163,6 +165,7 @@ lines(struct session *s)
 		}
 		if (a == BA_ERROR) {
 			STAT_ADD(backend_error, 1);
+			STAT_LOGIN(s->conf->protocol, backend_error);
 			session_internal_error(s, pa->ctx.reason, 0);
 			return 1;
 		}

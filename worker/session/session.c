@@ -82,9 +82,32 @@ static const char *const state_names[] = {
 	"connect", "backend_tls", "login", "relay", "closing", "closed",
 };
 
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == STATS_NSTATES,
+    "common/stats.h names the session states too");
+
+/*
+ * The sessions-per-state gauges, when the latency histograms start, and a
+ * login that reached the relay: each login attempt ends counted once, as ok
+ * here or as failed, error, limited or backend_error where it failed.
+ */
+static void
+state_stats(struct session *s, enum sess_state st)
+{
+	STAT_SUB(sessions[s->state], 1);
+	if (st != SS_CLOSED)
+		STAT_ADD(sessions[st], 1);
+	if (st == SS_AUTH || (st == SS_CONNECT && s->state != SS_CONNECT)) {
+		s->stat_since = clock_now();
+	} else if (st == SS_RELAY && s->state != SS_RELAY) {
+		STAT_OBSERVE(backend_ms, clock_now() - s->stat_since);
+		STAT_LOGIN(s->conf->protocol, ok);
+	}
+}
+
 void
 session_set_state(struct session *s, enum sess_state st)
 {
+	state_stats(s, st);
 	if (log_enabled(s->log, LL_DEBUG))
 		log_write(s->log, LL_DEBUG, 0, s->id, "state %s -> %s", state_names[s->state],
 		    state_names[st]);
@@ -208,6 +231,7 @@ session_close(struct session *s, int level, const char *why)
 	session_limit_release(s);
 	preauth_free(s);
 	relay_release(s);
+	state_stats(s, SS_CLOSED);
 	s->state = SS_CLOSED;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -386,6 +410,7 @@ ask_auth(struct session *s)
 	s->auth = auth_http_start(s->conf, &p, session_auth_done, s, &s->pa->ar);
 	if (s->auth == NULL) {
 		STAT_ADD(auth_error, 1);
+		STAT_LOGIN(s->conf->protocol, error);
 		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
 	}
 }
@@ -460,11 +485,13 @@ session_auth_done(void *arg, struct auth_result *res)
 	struct preauth *pa = s->pa;
 
 	s->auth = NULL;
+	STAT_OBSERVE(auth_ms, clock_now() - s->stat_since);
 	switch (res->status) {
 	case AUTH_OK:
 		if (auth_http_check_ok(res, s->conf->protocol, pa->ctx.cr.method,
 		    pa->ctx.cr.passwd != NULL) < 0) {
 			STAT_ADD(auth_error, 1);
+			STAT_LOGIN(s->conf->protocol, error);
 			session_internal_error(s, res->reason, 0);
 			return;
 		}
@@ -475,6 +502,7 @@ session_auth_done(void *arg, struct auth_result *res)
 		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
 		if (session_limit_take(s, res->user) < 0) {
 			STAT_ADD(limit_blocked, 1);
+			STAT_LOGIN(s->conf->protocol, limited);
 			limited_reply(s, 0);
 			return;
 		}
@@ -499,6 +527,7 @@ session_auth_done(void *arg, struct auth_result *res)
 	case AUTH_FAIL:
 		session_cache_store(s, res);
 		STAT_ADD(auth_fail, 1);
+		STAT_LOGIN(s->conf->protocol, failed);
 		if (pa->ctx.cr.method != AUTHM_NONE)
 			session_limit_failed(s);
 		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
@@ -514,6 +543,7 @@ session_auth_done(void *arg, struct auth_result *res)
 		return;
 	case AUTH_ERROR:
 		STAT_ADD(auth_error, 1);
+		STAT_LOGIN(s->conf->protocol, error);
 		session_internal_error(s, res->reason, res->err);
 		return;
 	}
@@ -734,6 +764,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	all = s;
 	nsessions++;
 	STAT_ADD(active, 1);
+	STAT_ADD(sessions[SS_NEW], 1);
 
 	struct proto_ctx *ctx = &pa->ctx;
 	ctx->conf = s->conf;

@@ -92,6 +92,7 @@ struct session {
 	struct timer timer;
 	uint64_t id;
 	uint64_t last_active;	/* relay: idle timeout is lazy */
+	uint64_t stat_since;	/* entered SS_AUTH or SS_CONNECT: latency histograms */
 	struct relay_dir up;	/* client -> backend */
 	struct relay_dir down;	/* backend -> client */
 	char *login;		/* for log lines after login */

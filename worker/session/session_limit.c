@@ -169,6 +169,7 @@ refuse(struct session *s, const struct keys *ks, int which, uint64_t left, uint6
 	if (s->conf->login_limit_dry_run)
 		return 0;
 	STAT_ADD(limit_blocked, 1);
+	STAT_LOGIN(s->conf->protocol, limited);
 	return 1;
 }
 

@@ -237,6 +237,7 @@ session_tls_handshake_run(struct session *s)
 		STAT_ADD(tls_handshakes, 1);
 		if (SSL_session_reused(s->c.ssl))
 			STAT_ADD(tls_resumed, 1);
+		STAT_TLS(SSL_version(s->c.ssl), SSL_session_reused(s->c.ssl));
 		s->pa->ctx.tls = 1;
 		if (log_enabled(s->log, LL_DEBUG))
 			session_log(s, LL_DEBUG, 0, "TLS handshake done: %s %s%s", SSL_get_version(s->c.ssl),

@@ -1,0 +1,73 @@
+"""The status endpoint's cost, for run.py: IMAP logins/s through mailproxy
+without status_listen, and with it while a client GETs /metrics every second
+(as a Prometheus scrape_interval of 1s would), the same load otherwise. The
+scrapes are counted, and each must have answered 200."""
+
+import threading
+import time
+import urllib.request
+
+import benchlib as bl
+
+
+def scraper(port, stop, out):
+    """GET /metrics once a second until stop; out gets (ok, failed, seconds spent)."""
+    ok = failed = 0
+    spent = 0.0
+    while not stop.wait(1.0):
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+                r.read()
+                ok += r.status == 200
+        except OSError:
+            failed += 1
+        spent += time.monotonic() - t0
+    out.extend([ok, failed, spent])
+
+
+def bench_metrics(b):
+    n = 8000 if b.a.quick else 20000
+    rates = {"mailproxy": [], "mailproxy+scrape": []}
+    cpu = {"mailproxy": [], "mailproxy+scrape": []}
+    scrapes = []
+    for _ in range(b.a.rounds):
+        for name in ("mailproxy", "mailproxy+scrape"):
+            px = bl.Proxy(name, "mailproxy", "%s/metrics-%s" % (b.tmp, name))
+            sport = bl.free_ports(1)[0]
+            main = "status_listen: 127.0.0.1:%d\n" % sport if name != "mailproxy" else ""
+            bl.start_proxy(px, b.bin, b.auth_url, b.cert, b.key, main=main)
+            try:
+                stop, res = threading.Event(), []
+                t = None
+                if main:
+                    bl.wait_port(sport)
+                    t = threading.Thread(target=scraper, args=(sport, stop, res), daemon=True)
+                    t.start()
+                c0 = bl.cpu_seconds(px.pids())
+                r = bl.loadgen(b.tools, ["--mode", "login", "--proto", "imap",
+                                         "--target", "127.0.0.1:%d" % px.ports["imap"],
+                                         "--count", n, "--concurrency", 50, "--seconds", 60],
+                               timeout=90)
+                cpu[name].append((bl.cpu_seconds(px.pids()) - c0) / max(r["ok"], 1) * 1e6)
+                stop.set()
+                if t is not None:
+                    t.join(10)
+                    scrapes.append(res)
+                if r["errors"]:
+                    b.notes.append("metrics bench, %s: %d login errors (%s)" % (
+                        name, r["errors"], r["first_error"]))
+                rates[name].append(r["rate"])
+            finally:
+                px.stop()
+    b.add("metrics", "IMAP logins/s", "/s", {k: bl.median(v) for k, v in rates.items()},
+          third="mailproxy+scrape")
+    b.add("metrics", "IMAP proxy CPU per login", "us", {k: bl.median(v) for k, v in cpu.items()},
+          better="lower", third="mailproxy+scrape")
+    off, on = bl.median(rates["mailproxy"]), bl.median(rates["mailproxy+scrape"])
+    ok = sum(s[0] for s in scrapes if s)
+    failed = sum(s[1] for s in scrapes if s)
+    spent = sum(s[2] for s in scrapes if s)
+    b.notes.append("status endpoint: IMAP logins/s with /metrics scraped every second / without "
+                   "status_listen: %.3f (%d scrapes answered, %d failed, %.1f ms each on average)"
+                   % (on / off if off else 0, ok, failed, 1000 * spent / max(ok + failed, 1)))
