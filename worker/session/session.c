@@ -45,12 +45,14 @@ session_init(struct cycle *cy)
 		return -1;
 	}
 	tls_set_hooks(&session_tls_hooks);
+	session_alog_init(cy);
 	return 0;
 }
 
 void
 session_shutdown(void)
 {
+	session_alog_shutdown();
 	proto_rt_free(rts, nrts);
 	rts = NULL;
 	resolver_shutdown();
@@ -117,6 +119,7 @@ session_free(void *p)
 
 	free(s->login);
 	free(s->limit_user);
+	session_alog_free(s);
 	free(s);
 }
 
@@ -184,6 +187,7 @@ session_close(struct session *s, int level, const char *why)
 		return;
 	if (why != NULL)
 		session_log(s, level, 0, "%s", why);
+	session_alog_write(s);
 	auth_http_cancel(s->auth);
 	s->auth = NULL;
 	timer_cancel(&s->timer);
@@ -216,8 +220,11 @@ session_close(struct session *s, int level, const char *why)
 void
 session_close_all(void)
 {
-	while (all != NULL)
+	while (all != NULL) {
+		if (all->acct.status == SST_NONE && all->state != SS_RELAY)
+			acct_status(all, SST_SHUTDOWN);
 		session_close(all, LL_INFO, "session closed by shutdown");
+	}
 }
 
 static void
@@ -231,6 +238,7 @@ on_timeout(struct timer *t)
 			timer_set(&s->timer, limit - idle, on_timeout);
 			return;
 		}
+		acct_status(s, SST_OK);
 		session_close(s, LL_INFO, limit == s->conf->proxy_timeout ?
 		    "upstream timed out (proxy_timeout)" : "half-closed session timed out");
 		return;
@@ -250,6 +258,8 @@ on_timeout(struct timer *t)
 		    "upstream timed out while logging in", ETIMEDOUT);
 		return;
 	}
+	if (s->acct.status == SST_NONE)
+		acct_status(s, SST_TIMEOUT);
 	session_close(s, LL_INFO, "client timed out");
 }
 
@@ -263,8 +273,10 @@ int
 session_flush_client(struct session *s)
 {
 	struct buf *out = &s->pa->out;
+	size_t before = buf_len(out);
 	int r = conn_send_buf(&s->c, out);
 
+	s->acct.bytes_out += before - buf_len(out);
 	if (r == CONN_ERROR)
 		return -1;
 	if (r == CONN_AGAIN)
@@ -279,6 +291,8 @@ session_internal_error(struct session *s, const char *why, int err)
 {
 	if (why != NULL)
 		session_log(s, LL_ERR, err, "%s", why);
+	if (s->acct.status == SST_NONE)
+		acct_status(s, SST_INTERNAL_ERROR);
 	if (s->pa != NULL) {
 		buf_puts(&s->pa->out, s->proto->internal_error);
 		session_set_state(s, SS_CLOSING);
@@ -353,6 +367,7 @@ limited_reply(struct session *s, uint64_t tarpit)
 {
 	struct auth_result *ar = &s->pa->ar;
 
+	acct_status(s, SST_LIMITED);
 	snprintf(ar->text, sizeof(ar->text), "%s", s->proto->limited_text);
 	snprintf(ar->code, sizeof(ar->code), "%s", s->proto->limited_code ? s->proto->limited_code : "");
 	if (tarpit == 0) {
@@ -372,12 +387,19 @@ ask_auth(struct session *s)
 
 	session_set_state(s, SS_AUTH);
 	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
+	s->acct.auth_start = acct_mark(s);
+	s->acct.auth_end = 0;
+	if (session_alog_wanted(s)) {
+		free(s->acct.login);
+		s->acct.login = strdup(s->pa->ctx.cr.login ? s->pa->ctx.cr.login : "");
+	}
 	if (session_cache_lookup(s))
 		return;
 	fill_auth_params(s, &p, &a);
 	s->auth = auth_http_start(s->conf, &p, session_auth_done, s, &s->pa->ar);
 	if (s->auth == NULL) {
 		STAT_ADD(auth_error, 1);
+		acct_status(s, SST_AUTH_ERROR);
 		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
 	}
 }
@@ -433,11 +455,13 @@ session_auth_done(void *arg, struct auth_result *res)
 	struct preauth *pa = s->pa;
 
 	s->auth = NULL;
+	s->acct.auth_end = acct_mark(s);
 	switch (res->status) {
 	case AUTH_OK:
 		if (auth_http_check_ok(res, s->conf->protocol, pa->ctx.cr.method,
 		    pa->ctx.cr.passwd != NULL) < 0) {
 			STAT_ADD(auth_error, 1);
+			acct_status(s, SST_AUTH_ERROR);
 			session_internal_error(s, res->reason, 0);
 			return;
 		}
@@ -470,6 +494,7 @@ session_auth_done(void *arg, struct auth_result *res)
 	case AUTH_FAIL:
 		session_cache_store(s, res);
 		STAT_ADD(auth_fail, 1);
+		acct_status(s, SST_AUTH_FAILED);
 		if (pa->ctx.cr.method != AUTHM_NONE)
 			session_limit_failed(s);
 		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
@@ -485,6 +510,7 @@ session_auth_done(void *arg, struct auth_result *res)
 		return;
 	case AUTH_ERROR:
 		STAT_ADD(auth_error, 1);
+		acct_status(s, SST_AUTH_ERROR);
 		session_internal_error(s, res->reason, res->err);
 		return;
 	}
@@ -589,6 +615,7 @@ preauth_run(struct session *s)
 			return;
 		}
 		pa->in.w += (size_t)n;
+		s->acct.bytes_in += (uint64_t)n;
 		session_arm_timeout(s, s->conf->timeout);
 	}
 }
@@ -680,6 +707,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	}
 	ev_fd_acquired();
 	conn_init(&s->c, fd, client_cb);
+	s->acct.start = clock_now();
 	s->b.io.fd = -1;
 	s->cy = cy;
 	s->le = le;
