@@ -198,7 +198,10 @@ def statuses(path, n):
 
 
 def test_access_log_auth_failed_and_client_closed(ctx):
-    mp, log = setup(ctx, [{"protocol": "imap"}])
+    only_login = ctx.path("if.log")
+    log = ctx.path("access.log")
+    mp, _ = setup(ctx, [{"protocol": "imap"}], log=log,
+                  mail={"access_log": ["%s f" % log, "%s f if=$login" % only_login]})
     # without Auth-Wait a refusal ends the session, as in nginx
     assert imap_session(mp.ports["imap"], "LOGIN alice wrongpw").startswith(b"t0 NO")
     assert imap_session(mp.ports["imap"]) is None     # greeting, then gone
@@ -207,6 +210,9 @@ def test_access_log_auth_failed_and_client_closed(ctx):
     assert (f["status"], f["login"], f["upstream_addr"]) == ("auth-failed", "alice", "-")
     assert fields(lines[1])["status"] == "client-closed"
     assert fields(lines[1])["login"] == "-"
+    # if=$login: no line for the session without a login
+    mp.stop()
+    assert [fields(x)["status"] for x in read(only_login).splitlines()] == ["auth-failed"]
     assert_no_secret(log, "wrongpw", "alicepw")
 
 
