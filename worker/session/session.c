@@ -238,7 +238,6 @@ on_timeout(struct timer *t)
 			timer_set(&s->timer, limit - idle, on_timeout);
 			return;
 		}
-		acct_status(s, SST_OK);
 		session_close(s, LL_INFO, limit == s->conf->proxy_timeout ?
 		    "upstream timed out (proxy_timeout)" : "half-closed session timed out");
 		return;
