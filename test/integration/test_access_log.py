@@ -388,6 +388,27 @@ def test_access_log_reopen_on_usr1(ctx):
     assert len(old) == 1 and fields(old[0])["status"] == "client-closed"
 
 
+# ------------------------------------------------------------------ reload
+
+def test_access_log_reload_moves_to_the_new_file(ctx):
+    a, b = ctx.path("a.log"), ctx.path("b.log")
+    mp, _ = setup(ctx, [{"protocol": "imap"}], log=a)
+    imap_session(mp.ports["imap"], "LOGOUT")
+    wait_lines(a, 1)
+    yaml = open(mp.config_path).read()
+    assert yaml.count(a) == 1, yaml
+    with open(mp.config_path, "w") as f:
+        f.write(yaml.replace(a, b))
+    mp.reload()
+    mp.wait_log(r"configuration generation 1 is running")
+    wait_until(lambda: len(mp.workers()) == 2 and os.path.exists(b), 20,
+               what="new workers with the new access log")
+    imap_session(mp.ports["imap"], "LOGIN alice alicepw", "LOGOUT")
+    assert fields(wait_lines(b, 1)[0])["login"] == "alice"
+    mp.stop()
+    assert read(a).count(b"\n") == 1 and read(b).count(b"\n") == 1
+
+
 # ------------------------------------------------------------------ syslog
 
 def test_access_log_syslog_target(ctx):
