@@ -31,9 +31,10 @@ lerr_at(struct loader *ld, const struct ynode *vn, size_t off, const char *key, 
 	return lerr(ld, &at, key, "%s: %s", what, msg);
 }
 
+/* Compiles text, which starts at offset off of the scalar vn (for the error's column). */
 static int
-compile_at(struct loader *ld, const struct ynode *vn, const char *text, const char *key,
-    const char *what, const struct cvalue **out)
+compile_at(struct loader *ld, const struct ynode *vn, const char *text, size_t off,
+    const char *key, const char *what, const struct cvalue **out)
 {
 	struct cvalue *cv = arena_calloc(&ld->cf->arena, sizeof(*cv));
 	char msg[160];
@@ -42,8 +43,7 @@ compile_at(struct loader *ld, const struct ynode *vn, const char *text, const ch
 	if (cv == NULL)
 		return lerr(ld, vn, key, "out of memory");
 	if (cvalue_compile_log(text, &ld->cf->arena, cv, &pos, msg, sizeof(msg)) < 0) {
-		const char *base = strstr(vn->str, text);
-		return lerr_at(ld, vn, (base ? (size_t)(base - vn->str) : 0) + pos, key, what, msg);
+		return lerr_at(ld, vn, off + pos, key, what, msg);
 	}
 	*out = cv;
 	return 0;
@@ -102,7 +102,9 @@ add_format(struct loader *ld, const struct directive *d, struct log_format_list 
 	f->escape = esc;
 	if (f->name == NULL || f->text == NULL)
 		return lerr(ld, at, d->name, "out of memory");
-	if (compile_at(ld, vn, text, d->name, f->name, &f->cv) < 0)
+	/* text is inside the scalar vn, or joined pieces (each checked alone before). */
+	size_t off = text >= vn->str && text <= vn->str + vn->len ? (size_t)(text - vn->str) : 0;
+	if (compile_at(ld, vn, text, off, d->name, f->name, &f->cv) < 0)
 		return -1;
 	fl->n++;
 	return 0;
@@ -131,7 +133,7 @@ join_value(struct loader *ld, const struct directive *d, const struct ynode *v,
 		}
 		/* Each piece alone first: an error then names its own column. */
 		const struct cvalue *cv;
-		if (compile_at(ld, v->kids[i], v->kids[i]->str, d->name, "format", &cv) < 0) {
+		if (compile_at(ld, v->kids[i], v->kids[i]->str, 0, d->name, "format", &cv) < 0) {
 			buf_release(&b);
 			return NULL;
 		}
@@ -237,9 +239,11 @@ parse_entry(struct loader *ld, const struct directive *d, const struct ynode *it
 		} else if (strncmp(v, "if=", 3) == 0) {
 			if (v[3] == '\0')
 				return lerr(ld, it, d->name, "if= needs a condition");
+			const char *at = strstr(it->str, v);
 			e->cond_text = arena_strdup(ar, v + 3);
 			if (e->cond_text == NULL ||
-			    compile_at(ld, it, e->cond_text, d->name, "if", &e->cond) < 0)
+			    compile_at(ld, it, e->cond_text, at ? (size_t)(at - it->str) + 3 : 0, d->name,
+			    "if", &e->cond) < 0)
 				return -1;
 		} else if (strncmp(v, "gzip", 4) == 0) {
 			return lerr(ld, it, d->name, "gzip is not supported");

@@ -228,6 +228,10 @@ Test(alog_conf, errors_name_file_line_column)
 	    "t.yaml:3:33: \"log_format\": x: unknown variable \"$nosuch\"");
 	EXPECT_ERR(MAILV("  log_format: [\"x a $ b\"]\n"),
 	    "t.yaml:3:21: \"log_format\": x: a variable name must follow \"$\" (\"$$\" is a literal \"$\")");
+	EXPECT_ERR(MAILV("  log_format: [\"x escape=json x $bad\"]\n"),
+	    "t.yaml:3:33: \"log_format\": x: unknown variable \"$bad\"");
+	EXPECT_ERR(MAILV("  access_log: [\"/tmp/a.log combined if=$zz\"]\n"),
+	    "t.yaml:3:40: \"access_log\": if: unknown variable \"$zz\"");
 	EXPECT_ERR(MAILV("  log_format: {x: [\"ok \", \"bad ${x\"]}\n"),
 	    "t.yaml:3:32: \"log_format\": format: \"${\" without its closing \"}\"");
 	EXPECT_ERR(MAILV("  log_format: {x: \"escape=yaml $login\"}\n"),
