@@ -28,6 +28,7 @@ struct log_file {
 	int facility;
 	char tag[32];
 	int nohostname;
+	int severity;		/* syslog severity= (access log lines); -1: info */
 };
 
 static struct log_file stderr_file = { .kind = LF_STDERR, .fd = 2, .path = "stderr" };
@@ -95,6 +96,7 @@ open_syslog(struct log_file *f, const char *spec, char *err, size_t errlen)
 		return -1;
 	}
 	f->facility = 23;	/* local7, nginx's default */
+	f->severity = -1;
 	snprintf(f->tag, sizeof(f->tag), "mailproxy");
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (strncmp(tok, "server=", 7) == 0) {
@@ -121,7 +123,11 @@ open_syslog(struct log_file *f, const char *spec, char *err, size_t errlen)
 		} else if (strcmp(tok, "nohostname") == 0) {
 			f->nohostname = 1;
 		} else if (strncmp(tok, "severity=", 9) == 0) {
-			/* nginx accepts it; the line's own level is used. */
+			/* Error log lines keep their own level; access log lines use it. */
+			if ((f->severity = log_level_parse(tok + 9)) < 0) {
+				snprintf(err, errlen, "unknown syslog severity \"%s\"", tok + 9);
+				goto fail;
+			}
 		} else {
 			snprintf(err, errlen, "unknown syslog parameter \"%s\"", tok);
 			goto fail;
@@ -196,6 +202,18 @@ file_get(const char *target, const char *prefix, char *err, size_t errlen)
 	f->next = files;
 	files = f;
 	return f;
+}
+
+struct log_file *
+log_file_open(const char *target, const char *prefix, char *err, size_t errlen)
+{
+	return file_get(target, prefix, err, errlen);
+}
+
+int
+log_file_is_syslog(const struct log_file *f)
+{
+	return f->kind == LF_SYSLOG;
 }
 
 int
@@ -395,6 +413,32 @@ log_vwrite(const struct log_set *ls, int level, int err, uint64_t cid,
 			(void)!send(f->fd, msg, (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1,
 			    MSG_DONTWAIT);
 	}
+}
+
+void
+log_file_write(const struct log_file *f, const char *data, size_t n)
+{
+	struct tm tm;
+	char ts[32], msg[4400];
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	if (f->kind != LF_SYSLOG) {
+		(void)!write(f->fd, data, n);
+		return;
+	}
+	if (n > 0 && data[n - 1] == '\n')
+		n--;
+	timestamp(ts, sizeof(ts), &tm);
+	if (hostname[0] == '\0' && gethostname(hostname, sizeof(hostname) - 1) < 0)
+		snprintf(hostname, sizeof(hostname), "localhost");
+	int m = snprintf(msg, sizeof(msg), "<%d>%s %2d %02d:%02d:%02d %s%s%s: %.*s",
+	    f->facility * 8 + (f->severity >= 0 ? f->severity : LL_INFO), mon[tm.tm_mon],
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, f->nohostname ? "" : hostname,
+	    f->nohostname ? "" : " ", f->tag, (int)(n > 4096 ? 4096 : n), data);
+	if (m > 0)
+		(void)!send(f->fd, msg, (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1,
+		    MSG_DONTWAIT);
 }
 
 void

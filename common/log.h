@@ -40,6 +40,18 @@ int log_level_parse(const char *s);	/* -1 if unknown */
 int log_set_open(struct log_set *ls, const struct errlog_conf *conf,
     const char *prefix, char *err, size_t errlen);
 void log_set_global(const struct log_set *ls);
+/*
+ * One target (path, "stderr" or "syslog:..."), shared by path with every
+ * set that names it, reopened by log_reopen(): the access log's files.
+ * NULL with err filled on failure.
+ */
+struct log_file *log_file_open(const char *target, const char *prefix, char *err, size_t errlen);
+int log_file_is_syslog(const struct log_file *f);
+/*
+ * Writes data (whole lines) with one write(2); to syslog, one line as one
+ * datagram at the target's severity= (info by default).
+ */
+void log_file_write(const struct log_file *f, const char *data, size_t n);
 /* Reopens every file target in place (dup2 onto the same fd). */
 void log_reopen(void);
 /*

@@ -70,6 +70,38 @@ struct cidrlist {
 	struct cidr *v;
 };
 
+/* log_format NAME [escape=default|json|none] STRING (config_log.c). */
+struct log_format {
+	char *name;
+	char *text;			/* the format as written, for -T */
+	int escape;			/* enum cesc (config_vars.h) */
+	const struct cvalue *cv;
+};
+
+struct log_format_list {
+	size_t n;
+	struct log_format *v;
+};
+
+#define ACCESS_LOG_MAX 8	/* access_log entries per server */
+
+/* access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]]. */
+struct access_log_entry {
+	char *target;			/* path or "syslog:server=..." */
+	char *format_name;
+	const struct log_format *format;	/* resolved by the check pass */
+	size_t buffer;			/* 0: one write(2) per line */
+	uint64_t flush;			/* ms; 0: only when the buffer fills */
+	char *cond_text;		/* if=, as written; NULL without */
+	const struct cvalue *cond;
+	int line, col;
+};
+
+struct access_log_conf {
+	size_t n;			/* 0: off */
+	struct access_log_entry *v;
+};
+
 struct listen_conf {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -194,6 +226,10 @@ struct srv_conf {
 	char *auth_http_ssl_certificate;
 	char *auth_http_ssl_certificate_key;
 	struct auth_cache_conf auth_http_cache;	/* mailproxy only; "off" by default */
+
+	/* access log (nginx stream's log_format/access_log; log_format: mail level only) */
+	struct log_format_list log_format;
+	struct access_log_conf access_log;
 
 	/* proxy */
 	int proxy;

@@ -14,6 +14,7 @@
 
 #include "common/xalloc.h"
 #include "config/config_int.h"
+#include "config/config_log.h"
 
 static const struct ynode *
 at_pos(struct ynode *tmp, const struct srv_conf *srv, const char *name)
@@ -440,7 +441,7 @@ config_check(struct loader *ld)
 	for (size_t i = 0; i < cf->nservers; i++)
 		if (check_server(ld, &cf->servers[i]) < 0)
 			return -1;
-	if (check_listen_pairs(ld) < 0 || check_zones(ld) < 0)
+	if (check_listen_pairs(ld) < 0 || check_zones(ld) < 0 || config_log_check(ld) < 0)
 		return -1;
 	return 0;
 }

@@ -27,6 +27,9 @@ CUSTOM_DECL(log_level);
 CUSTOM_DECL(limit_store);
 /* config_authcache.c */
 CUSTOM_DECL(auth_cache);
+/* config_log.c */
+CUSTOM_DECL(log_format);
+CUSTOM_DECL(access_log);
 /* config_proc.c */
 CUSTOM_DECL(cpu_affinity);
 CUSTOM_DECL(priority);

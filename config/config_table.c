@@ -140,6 +140,19 @@ const struct directive directives[] = {
 	  .doc = "extra request headers to the auth service; values may hold $remote_addr, "
 	  "$remote_port, $server_addr, $server_port, $ssl_server_name and $protocol ($name or "
 	  "${name}; $$ is a literal $), unlike nginx's, which are verbatim" },
+	/* access log: nginx stream's, per session */
+	{ "log_format", CTX_MAIL, CUSTOM(log_format), SF(log_format),
+	  .syntax = "{name: \"[escape=default|json|none] format\"} or [\"name [escape=...] format\", ...]",
+	  .doc = "access log formats (nginx: stream context); variables $time_local $time_iso8601 $msec "
+	  "$remote_addr $remote_port $server_addr $server_port $protocol $login $upstream_addr $status "
+	  "$session_time $auth_time $upstream_connect_time $bytes_received $bytes_sent $ssl_protocol "
+	  "$ssl_cipher $ssl_session_reused $ssl_server_name $connection $pid; \"combined\" is predefined "
+	  "(README \"Access log\")" },
+	{ "access_log", MS, CUSTOM(access_log), SF(access_log), .dflt = "off",
+	  .syntax = "path [format [buffer=size] [flush=time] [if=condition]] (or a sequence) | off",
+	  .doc = "one line per session at its end: a file or syslog:server=ADDR[,facility=,tag=,severity=]; "
+	  "format defaults to combined; buffer= gathers lines (flush= bounds their wait); if= skips a "
+	  "line whose condition is empty or \"0\"" },
 	{ "auth_http_timeout", MS, DT_MSEC, SF(auth_http_timeout), .dflt = "60s",
 	  .syntax = "time", .doc = "auth service timeout" },
 	{ "auth_http_pass_client_cert", MS, DT_FLAG, SF(auth_http_pass_client_cert), .dflt = "off",

@@ -53,6 +53,8 @@ struct cycle {
 	struct log_set log;		/* main error_log */
 	struct log_set mail_log;	/* mail-level error_log */
 	struct log_set *srv_log;	/* per server */
+	struct log_set mail_alog;	/* mail-level access_log targets (t[i] is access_log entry i) */
+	struct log_set *srv_alog;	/* per server: its access_log targets (a copy of mail_alog's if inherited) */
 	struct shm_zone *stats_zone;
 	void **auth_cache;		/* per server: its auth_http_cache table (common/authcache.h), or NULL */
 	void **login_limit;		/* per server: its login_limit_zone's counters (common/limiter.h), or NULL */

@@ -20,6 +20,43 @@
 #include "master/privs.h"
 #include "worker/worker.h"
 
+/* The targets of one access_log; the set's level is unused. */
+static int
+open_access_set(struct log_set *ls, const struct access_log_conf *al, const char *prefix,
+    char *err, size_t errlen)
+{
+	memset(ls, 0, sizeof(*ls));
+	for (size_t i = 0; i < al->n && i < sizeof(ls->t) / sizeof(ls->t[0]); i++) {
+		if ((ls->t[i].file = log_file_open(al->v[i].target, prefix, err, errlen)) == NULL)
+			return -1;
+		ls->n++;
+	}
+	return 0;
+}
+
+/*
+ * Servers that inherit the mail level's access_log share its files through a
+ * copy of its set, so only servers with their own access_log add sets that
+ * close_unused_logs() must see.
+ */
+static int
+open_access_logs(struct cycle *cy, char *err, size_t errlen)
+{
+	const struct config *cf = cy->cf;
+
+	if (open_access_set(&cy->mail_alog, &cf->mail.access_log, cf->prefix, err, errlen) < 0)
+		return -1;
+	cy->srv_alog = xcalloc(cf->nservers ? cf->nservers : 1, sizeof(*cy->srv_alog));
+	for (size_t i = 0; i < cf->nservers; i++) {
+		if (cf->servers[i].access_log.v == cf->mail.access_log.v)
+			cy->srv_alog[i] = cy->mail_alog;
+		else if (open_access_set(&cy->srv_alog[i], &cf->servers[i].access_log, cf->prefix,
+		    err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 open_logs(struct cycle *cy, char *err, size_t errlen)
 {
@@ -32,7 +69,7 @@ open_logs(struct cycle *cy, char *err, size_t errlen)
 	for (size_t i = 0; i < cf->nservers; i++)
 		if (log_set_open(&cy->srv_log[i], &cf->servers[i].error_log, cf->prefix, err, errlen) < 0)
 			return -1;
-	return 0;
+	return open_access_logs(cy, err, errlen);
 }
 
 /* The login_limit_zone of every server: kept across reloads by name and size. */
@@ -187,6 +224,7 @@ fail:
 		shm_sweep_unused();
 	}
 	free(cy->srv_log);
+	free(cy->srv_alog);
 	free(cy->login_limit);
 	free(cy->auth_cache);
 	free(cy);
@@ -201,6 +239,7 @@ cycle_free(struct cycle *cy)
 	listen_close_all(cy);
 	worker_cycle_release(cy);
 	free(cy->srv_log);
+	free(cy->srv_alog);
 	free(cy->login_limit);
 	free(cy->auth_cache);
 	config_free(cy->cf);
@@ -216,4 +255,9 @@ cycle_log_sets(const struct cycle *cy, const struct log_set **out, int *n, int m
 		out[(*n)++] = &cy->mail_log;
 	for (size_t i = 0; i < cy->cf->nservers && *n < max; i++)
 		out[(*n)++] = &cy->srv_log[i];
+	if (*n < max)
+		out[(*n)++] = &cy->mail_alog;
+	for (size_t i = 0; i < cy->cf->nservers && *n < max; i++)
+		if (cy->srv_alog != NULL && cy->cf->servers[i].access_log.v != cy->cf->mail.access_log.v)
+			out[(*n)++] = &cy->srv_alog[i];
 }

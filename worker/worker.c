@@ -218,6 +218,7 @@ signal_cb(struct ev_io *io, uint32_t events)
 			break;
 		case SIGUSR1:
 			log_msg(LL_NOTICE, "reopening logs");
+			session_alog_flush();	/* lines gathered so far go to the file being rotated */
 			log_reopen();
 			break;
 		case SIGHUP:

@@ -81,6 +81,11 @@ class Bench:
         return out
 
     def with_proxy(self, px, fn, **kw):
+        if self.a.access_log and px.kind == "mailproxy":
+            # README "Access log": the predefined format, one write(2) per session
+            kw["extra"] = kw.get("extra", "") + '  access_log: "%s"\n' % (
+                self.a.access_log if self.a.access_log != "on" else
+                os.path.join(px.dir, "access.log"))
         bl.start_proxy(px, self.bin, self.auth_url, self.cert, self.key,
                        keepalive=px.keepalive, **kw)
         try:
@@ -367,6 +372,9 @@ def main():
                     help="scaling: start the proxies on these CPUs (taskset -c LIST, e.g. 0-7), "
                          "so that worker_cpu_affinity auto binds among them; run run.py itself "
                          "under taskset on other CPUs to keep the tools apart")
+    ap.add_argument("--access-log", default=None, metavar="on|PATH[ FORMAT buffer=...]",
+                    help="mailproxy writes an access log (on: PROXYDIR/access.log, combined), "
+                         "to compare logins/s with it against a run without")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     b = Bench(args)

@@ -22,6 +22,7 @@ TestSuite(config_values, .init = th_setup, .fini = th_teardown);
 #define CTXE 2	/* events */
 #define CTXMS 4	/* mail and server */
 #define CTXS 8	/* server only */
+#define CTXMAIL 16	/* mail only */
 
 /* One valid value per directive, in the notation a user would write. */
 static const struct sample {
@@ -128,6 +129,8 @@ static const struct sample {
 	{ "proxy_ssl_certificate", "client.pem", CTXMS },
 	{ "proxy_ssl_certificate_key", "client.key", CTXMS },
 	{ "login_limit_zone", "shared:logins:10m", CTXMS },
+	{ "log_format", "{m: \"$remote_addr $status\"}", CTXMAIL },
+	{ "access_log", "\"/tmp/a.log combined buffer=4k flush=1s\"", CTXMS },
 	{ "auth_http_cache", "\"shared:authc:1m valid=30s invalid=5s\"", CTXMS },
 	{ "login_limit_store", "\"redis 127.0.0.1:6379 db=2\"", CTXMS },
 	{ "login_limit_addr", "\"10/m burst=20 block=15m\"", CTXMS },
@@ -224,7 +227,7 @@ Test(config_values, every_directive_accepted_in_its_contexts)
 			cr_assert_not_null(cf, "events %s: %s", s->name, th_err());
 			config_free(cf);
 		}
-		if (s->ctx & CTXMS) {
+		if (s->ctx & (CTXMS | CTXMAIL)) {
 			if (strcmp(s->name, "auth_http") == 0)
 				snprintf(yaml, sizeof(yaml), "mail:\n  auth_http: %s\n"
 				    "  servers:\n    - listen: \"143\"\n", s->value);

@@ -48,6 +48,7 @@ backend_failed(struct session *s, const char *what, int err)
 	forget_facts(s);
 	STAT_ADD(backend_error, 1);
 	STAT_LOGIN(s->conf->protocol, backend_error);
+	acct_status(s, SST_BACKEND_ERROR);
 	if (s->pa != NULL && buf_len(&s->pa->out) > s->pa->out_mark)
 		s->pa->out.w = s->pa->out.r + s->pa->out_mark;
 	session_internal_error(s, what, err);
@@ -59,6 +60,7 @@ backend_connect(struct session *s)
 	int fd, one = 1;
 	const struct sockaddr *sa = &s->backend.sa;
 
+	s->acct.connect_start = acct_mark(s);
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		backend_failed(s, "socket() for upstream failed", errno);
@@ -100,6 +102,7 @@ login_failed(struct session *s, enum backend_action a, const char *line, size_t 
 		forget_facts(s);
 	STAT_ADD(backend_error, 1);
 	STAT_LOGIN(s->conf->protocol, backend_error);
+	acct_status(s, SST_BACKEND_ERROR);
 	session_log(s, LL_ERR, 0, "upstream %s: \"%.*s\"",
 	    a == BA_REFUSED ? "refused the login" : "sent invalid response",
 	    (int)(len > 200 ? 200 : len), line);

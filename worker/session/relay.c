@@ -349,6 +349,8 @@ relay_run(struct session *s)
 			int err = s->c.err ? s->c.last_errno : s->b.last_errno;
 			session_log(s, LL_INFO, err, "%s", s->c.err ? "client connection failed" :
 			    "upstream connection failed");
+			s->acct.bytes_in += up;	/* before the access log line */
+			s->acct.bytes_out += down;
 			session_close(s, LL_INFO, "proxied session done");
 			goto out;
 		}
@@ -361,6 +363,8 @@ relay_run(struct session *s)
 			break;
 	}
 	if (s->up.fin_sent && s->down.fin_sent) {
+		s->acct.bytes_in += up;
+		s->acct.bytes_out += down;
 		session_close(s, LL_INFO, "proxied session done");
 		goto out;
 	}
@@ -373,6 +377,10 @@ relay_run(struct session *s)
 out:
 	STAT_ADD(bytes_in, up);
 	STAT_ADD(bytes_out, down);
+	if (s->state != SS_CLOSED) {
+		s->acct.bytes_in += up;
+		s->acct.bytes_out += down;
+	}
 }
 
 uint64_t
@@ -436,6 +444,10 @@ relay_start(struct session *s)
 	}
 	if (buf_len(&pa->in))
 		memset(pa->in.data, 0, pa->in.cap);
+	/* Replies still queued reach the client through the relay's pending bytes. */
+	s->acct.bytes_out += buf_len(&pa->out) + buf_len(&pa->bin);
+	s->acct.relay_at = acct_mark(s);
+	acct_status(s, SST_OK);
 	session_log(s, LL_INFO, 0, "client logged in");
 	session_set_state(s, SS_RELAY);
 	/* From here on nothing of the login dialogue is kept, and TLS 1.3

@@ -1,8 +1,8 @@
 /*
  * Session lifecycle and the dialogue before login: accept, greeting, feeding
- * client bytes to the protocol machine, acting on what it asks (auth, TLS,
- * close), and the auth_http round trip with Auth-Wait. Backend login is in
- * backend.c, relaying in relay.c.
+ * client bytes to the protocol machine and acting on what it asks (auth,
+ * TLS, close). The auth round trip is in session_auth.c, the backend login
+ * in backend.c, relaying in relay.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,7 +14,6 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/stats.h"
-#include "config/config_vars.h"
 #include "worker/lookup/resolver.h"
 #include "worker/proto/sasl_oauth.h"
 #include "worker/session/session.h"
@@ -46,12 +45,14 @@ session_init(struct cycle *cy)
 		return -1;
 	}
 	tls_set_hooks(&session_tls_hooks);
+	session_alog_init(cy);
 	return 0;
 }
 
 void
 session_shutdown(void)
 {
+	session_alog_shutdown();
 	proto_rt_free(rts, nrts);
 	rts = NULL;
 	resolver_shutdown();
@@ -148,6 +149,7 @@ session_free(void *p)
 
 	free(s->login);
 	free(s->limit_user);
+	session_alog_free(s);
 	free(s);
 }
 
@@ -215,6 +217,7 @@ session_close(struct session *s, int level, const char *why)
 		return;
 	if (why != NULL)
 		session_log(s, level, 0, "%s", why);
+	session_alog_write(s);
 	auth_http_cancel(s->auth);
 	s->auth = NULL;
 	timer_cancel(&s->timer);
@@ -248,8 +251,11 @@ session_close(struct session *s, int level, const char *why)
 void
 session_close_all(void)
 {
-	while (all != NULL)
+	while (all != NULL) {
+		if (all->acct.status == SST_NONE && all->state != SS_RELAY)
+			acct_status(all, SST_SHUTDOWN);
 		session_close(all, LL_INFO, "session closed by shutdown");
+	}
 }
 
 static void
@@ -282,6 +288,8 @@ on_timeout(struct timer *t)
 		    "upstream timed out while logging in", ETIMEDOUT);
 		return;
 	}
+	if (s->acct.status == SST_NONE)
+		acct_status(s, SST_TIMEOUT);
 	session_close(s, LL_INFO, "client timed out");
 }
 
@@ -295,8 +303,10 @@ int
 session_flush_client(struct session *s)
 {
 	struct buf *out = &s->pa->out;
+	size_t before = buf_len(out);
 	int r = conn_send_buf(&s->c, out);
 
+	s->acct.bytes_out += before - buf_len(out);
 	if (r == CONN_ERROR)
 		return -1;
 	if (r == CONN_AGAIN)
@@ -311,241 +321,14 @@ session_internal_error(struct session *s, const char *why, int err)
 {
 	if (why != NULL)
 		session_log(s, LL_ERR, err, "%s", why);
+	if (s->acct.status == SST_NONE)
+		acct_status(s, SST_INTERNAL_ERROR);
 	if (s->pa != NULL) {
 		buf_puts(&s->pa->out, s->proto->internal_error);
 		session_set_state(s, SS_CLOSING);
 		session_run(s);
 	} else {
 		session_close(s, LL_ERR, NULL);
-	}
-}
-
-/* The addresses an auth request names, as text; they live until it is built. */
-struct auth_addrs {
-	char ip[NET_ADDRSTRLEN], port[8];
-	char server_ip[NET_ADDRSTRLEN], server_port[8];
-};
-
-/*
- * Client-IP, Client-Port, $remote_addr and $remote_port are one address: the
- * connection's peer, or the PROXY protocol source when it came from
- * set_real_ip_from. $server_addr/$server_port are where the client
- * connected (getsockname() on a wildcard listen, only when a header uses
- * them).
- */
-static void
-fill_auth_params(struct session *s, struct auth_params *p, struct auth_addrs *a)
-{
-	struct proto_ctx *ctx = &s->pa->ctx;
-	const struct kvlist *hl = &s->conf->auth_http_header;
-
-	memset(p, 0, sizeof(*p));
-	net_ntop(&s->client.sa, a->ip, sizeof(a->ip));
-	snprintf(a->port, sizeof(a->port), "%d", net_port(&s->client.sa));
-	p->client_port = a->port;
-	for (size_t i = 0; i < hl->n; i++) {
-		if (!cvalue_uses(hl->v[i].cv, CVAR_SERVER_ADDR) &&
-		    !cvalue_uses(hl->v[i].cv, CVAR_SERVER_PORT))
-			continue;
-		const struct sockaddr *local = session_local_addr(s);
-		net_ntop(local, a->server_ip, sizeof(a->server_ip));
-		snprintf(a->server_port, sizeof(a->server_port), "%d", net_port(local));
-		p->server_addr = a->server_ip;
-		p->server_port = a->server_port;
-		break;
-	}
-	p->method = ctx->cr.method;
-	p->login = ctx->cr.login;
-	p->passwd = ctx->cr.passwd;
-	p->salt = ctx->cr.salt;
-	p->protocol = s->conf->protocol;
-	p->attempt = ctx->login_attempt;
-	p->client_ip = a->ip;
-	p->client_host = s->pa->client_host;
-	if (s->pa->have_pp) {
-		p->pp_addr = s->pa->pp_addr;
-		p->pp_port = s->pa->pp_port;
-		p->pp_server_addr = s->pa->pp_server_addr;
-		p->pp_server_port = s->pa->pp_server_port;
-	}
-	p->smtp_helo = ctx->cr.helo;
-	p->smtp_from = ctx->cr.from;
-	p->smtp_to = ctx->cr.to;
-	session_tls_auth_params(s, p);
-}
-
-static void auth_failed_reply(struct session *s, int retry);
-
-/*
- * A login the limits refused: no auth request; the answer is the protocol's
- * temporary failure, after the tarpit, and the client may try again later.
- */
-static void
-limited_reply(struct session *s, uint64_t tarpit)
-{
-	struct auth_result *ar = &s->pa->ar;
-
-	snprintf(ar->text, sizeof(ar->text), "%s", s->proto->limited_text);
-	snprintf(ar->code, sizeof(ar->code), "%s", s->proto->limited_code ? s->proto->limited_code : "");
-	if (tarpit == 0) {
-		auth_failed_reply(s, 1);
-		return;
-	}
-	session_set_state(s, SS_AUTH_WAIT);
-	s->auth_retry = 0;
-	session_arm_timeout(s, tarpit);
-}
-
-static void
-ask_auth(struct session *s)
-{
-	struct auth_params p;
-	struct auth_addrs a;
-
-	session_set_state(s, SS_AUTH);
-	timer_cancel(&s->timer);	/* auth_http_timeout bounds this phase */
-	if (session_cache_lookup(s))
-		return;
-	fill_auth_params(s, &p, &a);
-	s->auth = auth_http_start(s->conf, &p, session_auth_done, s, &s->pa->ar);
-	if (s->auth == NULL) {
-		STAT_ADD(auth_error, 1);
-		STAT_LOGIN(s->conf->protocol, error);
-		session_internal_error(s, s->pa->ar.reason, s->pa->ar.err);
-	}
-}
-
-static void
-start_auth(struct session *s)
-{
-	switch (session_limit_check(s)) {
-	case LIMIT_BLOCKED:
-		limited_reply(s, session_limit_tarpit(s));
-		return;
-	case LIMIT_WAIT:
-		/* login_limit_store's timeout bounds this wait. */
-		session_set_state(s, SS_AUTH);
-		timer_cancel(&s->timer);
-		return;
-	}
-	ask_auth(s);
-}
-
-void
-session_limit_checked(struct session *s, int blocked)
-{
-	if (blocked)
-		limited_reply(s, session_limit_tarpit(s));
-	else
-		ask_auth(s);
-}
-
-/*
- * Queues the failure; with Auth-Error-SASL (OAuth), the challenge first:
- * the machine then answers PA_AUTH_FAILED to the dummy response, and this
- * runs again for the failure itself, with the same retry.
- */
-static void
-auth_failed_queue(struct session *s, int retry)
-{
-	struct preauth *pa = s->pa;
-	const char *text = pa->ar.text[0] ? pa->ar.text : "Authentication failed";
-	enum proto_action a;
-
-	if (pa->ar.sasl_error != NULL && (pa->ctx.cr.method & AUTHM_OAUTH)) {
-		pa->ctx.sasl_error = pa->ar.sasl_error;
-		pa->ctx.sasl_error_method = pa->ctx.cr.method;
-		pa->sasl_error_retry = (uint8_t)retry;
-	}
-	/* Stale credentials must not reach the next attempt (nginx CVE-2025-53859). */
-	creds_clear(&pa->ctx.cr);
-	a = s->proto->auth_failed(&pa->ctx, text, pa->ar.code[0] ? pa->ar.code : NULL, retry);
-	pa->ctx.sasl_error = NULL;
-	free(pa->ar.sasl_error);
-	pa->ar.sasl_error = NULL;
-	if (a == PA_CLOSE) {
-		session_set_state(s, SS_CLOSING);
-	} else {
-		session_set_state(s, SS_PREAUTH);
-		session_arm_timeout(s, s->conf->timeout);
-	}
-}
-
-static void
-auth_failed_reply(struct session *s, int retry)
-{
-	auth_failed_queue(s, retry);
-	session_run(s);
-}
-
-void
-session_auth_done(void *arg, struct auth_result *res)
-{
-	struct session *s = arg;
-	struct preauth *pa = s->pa;
-
-	s->auth = NULL;
-	STAT_OBSERVE(auth_ms, clock_now() - s->stat_since);
-	switch (res->status) {
-	case AUTH_OK:
-		if (auth_http_check_ok(res, s->conf->protocol, pa->ctx.cr.method,
-		    pa->ctx.cr.passwd != NULL) < 0) {
-			STAT_ADD(auth_error, 1);
-			STAT_LOGIN(s->conf->protocol, error);
-			session_internal_error(s, res->reason, 0);
-			return;
-		}
-		session_cache_store(s, res);
-		STAT_ADD(auth_ok, 1);
-		session_limit_ok(s);
-		free(s->login);
-		s->login = strdup(pa->ctx.cr.login ? pa->ctx.cr.login : "");
-		if (session_limit_take(s, res->user) < 0) {
-			STAT_ADD(limit_blocked, 1);
-			STAT_LOGIN(s->conf->protocol, limited);
-			limited_reply(s, 0);
-			return;
-		}
-		pa->ctx.be_login = res->user ? res->user : pa->ctx.cr.login ? pa->ctx.cr.login : "";
-		/* APOP and CRAM-MD5 digests and EXTERNAL are no password for the
-		 * backend: Auth-Pass or none (NULL), as nginx. */
-		pa->ctx.be_passwd = res->pass ? res->pass : pa->ctx.cr.method == AUTHM_APOP ||
-		    pa->ctx.cr.method == AUTHM_CRAM_MD5 || pa->ctx.cr.method == AUTHM_EXTERNAL ?
-		    NULL : pa->ctx.cr.passwd;
-		pa->ctx.be_auth = (uint8_t)res->be_auth;
-		/* Without Auth-Pass, a bearer token logs in with its own mechanism. */
-		pa->ctx.be_mech = res->pass == NULL ? pa->ctx.cr.method & AUTHM_OAUTH : 0;
-		memcpy(&s->backend, &res->server, net_socklen((struct sockaddr *)&res->server));
-		backend_connect(s);
-		return;
-	case AUTH_WAIT:
-		session_log(s, LL_INFO, 0, "auth http server asked to wait %ld s", res->wait > 0 ? res->wait : 0);
-		session_set_state(s, SS_AUTH_WAIT);
-		s->auth_retry = 1;	/* on wake-up: ask again */
-		session_arm_timeout(s, res->wait > 0 ? (uint64_t)res->wait * 1000 : 0);
-		return;
-	case AUTH_FAIL:
-		session_cache_store(s, res);
-		STAT_ADD(auth_fail, 1);
-		STAT_LOGIN(s->conf->protocol, failed);
-		if (pa->ctx.cr.method != AUTHM_NONE)
-			session_limit_failed(s);
-		session_log(s, LL_INFO, 0, "client login failed: \"%s\"", res->text);
-		if (res->wait > 0) {
-			/* nginx: answer after the wait, then the client may try again;
-			 * without a wait (or with Auth-Wait: 0) answer and close. */
-			session_set_state(s, SS_AUTH_WAIT);
-			s->auth_retry = 0;
-			session_arm_timeout(s, (uint64_t)res->wait * 1000);
-			return;
-		}
-		auth_failed_reply(s, 0);
-		return;
-	case AUTH_ERROR:
-		STAT_ADD(auth_error, 1);
-		STAT_LOGIN(s->conf->protocol, error);
-		session_internal_error(s, res->reason, res->err);
-		return;
 	}
 }
 
@@ -569,10 +352,10 @@ act(struct session *s, enum proto_action a)
 		return 0;
 	case PA_AUTH:
 		ctx->login_attempt++;
-		start_auth(s);
+		session_start_auth(s);
 		return 1;
 	case PA_AUTH_FAILED:
-		auth_failed_queue(s, s->pa->sasl_error_retry);
+		session_auth_failed_queue(s, s->pa->sasl_error_retry);
 		return 1;
 	case PA_STARTTLS:
 		s->pa->starttls_pending = 1;
@@ -651,6 +434,7 @@ preauth_run(struct session *s)
 			return;
 		}
 		pa->in.w += (size_t)n;
+		s->acct.bytes_in += (uint64_t)n;
 		session_arm_timeout(s, s->conf->timeout);
 	}
 }
@@ -688,9 +472,9 @@ session_run(struct session *s)
 		}
 		if (s->auth_retry) {
 			s->auth_retry = 0;
-			start_auth(s);	/* Auth-Status: WAIT */
+			session_start_auth(s);	/* Auth-Status: WAIT */
 		} else {
-			auth_failed_reply(s, 1);
+			session_auth_failed_reply(s, 1);
 		}
 		return;
 	case SS_CONNECT:
@@ -742,6 +526,7 @@ session_start(struct cycle *cy, const struct listen_entry *le, int fd,
 	}
 	ev_fd_acquired();
 	conn_init(&s->c, fd, client_cb);
+	s->acct.start = clock_now();
 	s->b.io.fd = -1;
 	s->cy = cy;
 	s->le = le;

@@ -22,5 +22,10 @@ size_t session_count(void);
 /* Closes the idle relay pipes kept for reuse (they count as connections); how many. */
 unsigned session_release_idle_fds(void);
 void session_close_all(void);
+/* Access log buffers (buffer=) written out now: before a reopen (USR1). */
+void session_alog_flush(void);
+/* session_log.c, from session_init()/session_shutdown(). */
+void session_alog_init(struct cycle *cy);
+void session_alog_shutdown(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "config/cycle.h"
 #include "worker/event/conn.h"
 #include "worker/event/timer.h"
@@ -69,6 +70,32 @@ struct preauth {
 	uint8_t cache_pending;	/* the answer in ar came from the cache; deferred */
 };
 
+/* How a session ended, for the access log's $status (session_log.c names them). */
+enum sess_status {
+	SST_NONE,		/* not decided yet: derived at close */
+	SST_OK,			/* logged in and relayed */
+	SST_AUTH_FAILED,	/* the auth service refused the last login */
+	SST_AUTH_ERROR,		/* the auth service failed or answered nonsense */
+	SST_BACKEND_ERROR,	/* connecting or logging in to the backend failed */
+	SST_LIMITED,		/* login_limit_* or limit_sessions_* refused the login */
+	SST_CLIENT_CLOSED,	/* the client went away (or quit) before logging in */
+	SST_TIMEOUT,		/* the client was idle past "timeout" before logging in */
+	SST_INTERNAL_ERROR,	/* out of memory, epoll, ... */
+	SST_SHUTDOWN,		/* closed by the worker stopping */
+};
+
+/* What the access log says of a session; offsets are ms after start, plus 1 (0: never). */
+struct sess_acct {
+	uint64_t start;		/* clock_now() at accept */
+	uint32_t auth_start, auth_end, connect_start, relay_at;
+	uint64_t bytes_in, bytes_out;	/* from and to the client, TLS payload */
+	const char *tls_protocol, *tls_cipher;	/* OpenSSL's own static names; NULL: no TLS */
+	char *sni;
+	char *login;		/* the client's login name (never a password), only with an access log */
+	uint8_t status;		/* enum sess_status */
+	uint8_t tls_reused;
+};
+
 /* One relay direction: bytes read but not yet written (only under backpressure). */
 struct relay_pipe;
 
@@ -104,7 +131,18 @@ struct session {
 	uint8_t auth_retry;		/* Auth-Wait after "WAIT": ask again (not answer) */
 	uint8_t limit_held;		/* counted by limit_sessions_*: given back at close */
 	struct session *next, *prev;	/* all sessions of the worker */
+	struct sess_acct acct;		/* for the access log */
 };
+
+/* session_log.c: the access log */
+static inline uint32_t acct_mark(const struct session *s) { return (uint32_t)(clock_now() - s->acct.start) + 1; }
+/* Records an outcome; a later one replaces it (a login may fail, then succeed). */
+static inline void acct_status(struct session *s, enum sess_status st) { s->acct.status = (uint8_t)st; }
+/* Whether the session's server writes an access log (then its login is kept). */
+int session_alog_wanted(const struct session *s);
+/* The session's line into each access_log of its server; called once, before its sockets close. */
+void session_alog_write(struct session *s);
+void session_alog_free(struct session *s);
 
 /* session.c */
 void session_close(struct session *s, int level, const char *why);
@@ -117,6 +155,10 @@ int session_flush_client(struct session *s);
 void session_internal_error(struct session *s, const char *why, int err);
 /* The auth answer res, from the service or the cache: login, refusal or wait. */
 void session_auth_done(void *arg, struct auth_result *res);
+/* session_auth.c: the limits' check, then the auth request; a refusal's reply. */
+void session_start_auth(struct session *s);
+void session_auth_failed_queue(struct session *s, int retry);
+void session_auth_failed_reply(struct session *s, int retry);
 void session_run(struct session *s);
 void session_greet(struct session *s);
 /* SNI chose another server of the same socket: its settings from now on. */

@@ -239,6 +239,12 @@ session_tls_handshake_run(struct session *s)
 			STAT_ADD(tls_resumed, 1);
 		STAT_TLS(SSL_version(s->c.ssl), SSL_session_reused(s->c.ssl));
 		s->pa->ctx.tls = 1;
+		s->acct.tls_protocol = SSL_get_version(s->c.ssl);
+		s->acct.tls_cipher = SSL_get_cipher_name(s->c.ssl);
+		s->acct.tls_reused = SSL_session_reused(s->c.ssl) ? 1 : 0;
+		const char *sni = SSL_get_servername(s->c.ssl, TLSEXT_NAMETYPE_host_name);
+		if (sni != NULL && s->acct.sni == NULL)
+			s->acct.sni = strdup(sni);
 		if (log_enabled(s->log, LL_DEBUG))
 			session_log(s, LL_DEBUG, 0, "TLS handshake done: %s %s%s", SSL_get_version(s->c.ssl),
 			    SSL_get_cipher_name(s->c.ssl), SSL_session_reused(s->c.ssl) ? " (resumed)" : "");
