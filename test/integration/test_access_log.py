@@ -4,7 +4,7 @@ and Postfix. Exact field values for IMAP, POP3 and SMTP logins (addresses, login
 upstream, byte counts), every way a session ends ($status), the TLS facts over
 implicit TLS and STARTTLS, escape=default and json against a hostile login, several
 logs per server and "off", buffer=/flush=, reopening on USR1 and a syslog target.
-The password (or a token used as one) never reaches the file."""
+The password, and an OAuth bearer token, never reach the file."""
 
 import base64
 import json
@@ -12,7 +12,7 @@ import os
 import re
 import socket
 
-from harness import LineClient, free_port, wait_until
+from harness import LineClient, free_port, oauth_peers, oauthbearer, wait_until
 from tls_support import TLSLineClient, client_context, self_signed
 
 FIELDS = ("$remote_addr|$remote_port|$server_addr|$server_port|$protocol|$login|"
@@ -456,3 +456,27 @@ def test_access_log_config_errors(ctx):
     assert r.rc == 1 and "predefined format" in r.out, r.out
     r, p = check_config(ctx, "  log_format: {x: \"$login\"}\n  access_log: [\"/tmp/a x\", off]\n")
     assert r.rc == 1, r.out
+
+
+def test_access_log_oauth_login_is_the_identity_never_the_token(ctx):
+    """An OAUTHBEARER login through to Dovecot's oauth2 passdb: $login is the GS2
+    identity, the status ok, and neither the bearer token nor the SASL message that
+    carries it reaches the file."""
+    dv, au = oauth_peers(ctx)
+    log = ctx.path("access.log")
+    mp = ctx.mailproxy(auth=au, mail={"log_format": {"f": FIELDS}, "access_log": "%s f" % log},
+                       servers=[{"protocol": "imap", "imap_auth": ["plain", "oauthbearer"],
+                                 "imap_capabilities": ["IMAP4rev1", "SASL-IR"]}])
+    tok = au.token("bob")
+    msg = oauthbearer("bob", tok)
+    with LineClient(mp.ports["imap"], timeout=10) as c:
+        c.readline()
+        c.cmd("a1 AUTHENTICATE OAUTHBEARER " + msg)
+        final = c.read_until("a1 ")[-1]
+        assert final.startswith(b"a1 OK "), final
+        c.cmd("a2 LOGOUT")
+        c.read_until("a2 ")
+    f = fields(wait_lines(log, 1)[0])
+    assert (f["login"], f["status"], f["protocol"]) == ("bob", "ok", "imap"), f
+    assert f["upstream_addr"] == "127.0.0.1:%d" % dv.imap_port, f
+    assert_no_secret(log, tok, msg)
