@@ -413,6 +413,38 @@ emit_scalar(yaml_emitter_t *em, const char *s)
 	return yaml_emitter_emit(em, &ev);
 }
 
+/* Whether s is UTF-8 that YAML can hold (no overlong forms, surrogates or values past U+10FFFF). */
+static int
+utf8_ok(const unsigned char *s)
+{
+	while (*s) {
+		unsigned cp;
+		size_t n;
+
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf)
+			n = 1, cp = *s & 0x1fu;
+		else if (*s >= 0xe0 && *s <= 0xef)
+			n = 2, cp = *s & 0x0fu;
+		else if (*s >= 0xf0 && *s <= 0xf4)
+			n = 3, cp = *s & 0x07u;
+		else
+			return 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3fu);
+		}
+		if ((n == 2 && cp < 0x800) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
 /* The value of en, on one line, by libyaml. */
 static int
 emit_value(struct conv *cv, const struct entry *en)
@@ -422,6 +454,9 @@ emit_value(struct conv *cv, const struct entry *en)
 	yaml_event_t ev;
 	int ok;
 
+	for (size_t i = 0; i < en->items.n; i++)
+		if (!utf8_ok((const unsigned char *)en->items.v[i]))
+			return cerr(cv, en->at, "\"%s\": a value is not valid UTF-8", en->key);
 	if (!yaml_emitter_initialize(&em))
 		return cerr(cv, en->at, "out of memory");
 	yaml_emitter_set_output(&em, emit_out, &b);
