@@ -295,6 +295,11 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 		en->d = d;
 		en->at = n;
 	}
+	if (r == REP_NO && d->type == DT_STRLIST && nv == 1 && a[0][0] == '\0') {
+		/* capabilities "": mailproxy's empty list, which nginx cannot write otherwise. */
+		en->seq = 1;
+		return 0;
+	}
 	if (r == REP_NO) {
 		en->seq = !(nv == 1 && (scalar_only(d) || !has_blank(a[0])));
 		for (size_t i = 0; i < nv; i++)

@@ -195,7 +195,7 @@ Test(from_nginx, mapping)
 	    "mail {\n  auth_http 127.0.0.1:9/a;\n  smtp_capabilities \"SIZE 10\" VRFY;\n"
 	    "  imap_capabilities \"A B\";\n  pop3_auth plain;\n  error_log stderr; error_log x.log info;\n"
 	    "  auth_http_header X-K \"a b\";\n  auth_http_header X-C $remote_addr;\n"
-	    "  auth_http_header X-D $unknown;\n  smtp_greeting_delay \"1h 30m\";\n"
+	    "  auth_http_header X-D $unknown;\n  smtp_greeting_delay \"1h 30m\"; pop3_capabilities \"\";\n"
 	    "  server { listen 127.0.0.1:1143 ssl; listen 1144; protocol imap; ssl_stapling on; }\n"
 	    "  server { # only a comment\n  }\n}\n");
 
@@ -213,6 +213,8 @@ Test(from_nginx, mapping)
 	expect_in(y, "# note: t.conf:12: auth_http_header X-C \"$remote_addr\"; (mailproxy expands");
 	expect_in(y, "# note: t.conf:13: auth_http_header X-D \"$unknown\"; (kept verbatim");
 	expect_in(y, "\n  smtp_greeting_delay: 1h 30m\n");
+	/* An empty capability list, which nginx's syntax has no other way to say. */
+	expect_in(y, "\n  pop3_capabilities: []\n");
 	expect_in(y, "\n  servers:\n    - listen: ['127.0.0.1:1143 ssl', 1144]\n      protocol: imap\n"
 	    "      # not carried: t.conf:15: ssl_stapling on;");
 	expect_in(y, "\n    -\n");
