@@ -17,7 +17,7 @@
 /* YAML for the nginx configuration at path into out: 0, or -1 with "file:line: message" in err. */
 int config_from_nginx(const char *path, struct buf *out, char *err, size_t errlen);
 
-/* The same for text named name, includes relative to dir (tests). */
+/* The same for text named name, includes relative to dir, none when dir is NULL (tests). */
 int config_from_nginx_text(const char *name, const char *text, size_t len, const char *dir,
     struct buf *out, char *err, size_t errlen);
 

@@ -294,7 +294,10 @@ include(struct ngx_conf *nc, struct ngx_node *parent, struct ngx_lexer *lx,
 	glob_t g;
 	int rc;
 
-	if (arg[0] == '/' || nc->dir == NULL)
+	/* Text without a directory (the fuzz harness) reads no file at all. */
+	if (nc->dir == NULL)
+		return ferr(err, errlen, lx->file, lx->start_line, "include: no directory to read from");
+	if (arg[0] == '/')
 		rc = snprintf(path, sizeof(path), "%s", arg);
 	else
 		rc = snprintf(path, sizeof(path), "%s/%s", nc->dir, arg);

@@ -68,8 +68,8 @@ int ngx_lex(struct ngx_lexer *lx, struct ngx_words *w, char *err, size_t errlen)
 void ngx_words_free(struct ngx_words *w);
 
 /*
- * The file at path (or text, named name, with includes relative to dir) as
- * a tree in nc. 0, or -1 with "file:line: message" in err; ngx_conf_free()
+ * The file at path (or text, named name, with includes relative to dir;
+ * dir NULL refuses includes) as a tree in nc. 0, or -1 with "file:line: message" in err; ngx_conf_free()
  * in both cases.
  */
 int ngx_conf_load(struct ngx_conf *nc, const char *path, char *err, size_t errlen);
