@@ -546,3 +546,16 @@ Test(from_nginx, every_directive_converts_to_what_yaml_says)
 		}
 	}
 }
+
+Test(from_nginx, text_without_directory_reads_no_file)
+{
+	struct buf b = { 0 };
+	char err[256];
+	const char *t = "user x;\ninclude /etc/hostname;\n";
+
+	th_write("x.conf", "user y;\n", -1);
+	cr_assert_eq(config_from_nginx_text("t.conf", t, strlen(t), NULL, &b, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "t.conf:2: include: no directory to read from");
+	cr_assert_eq(buf_len(&b), 0);
+	buf_release(&b);
+}
