@@ -32,9 +32,14 @@ struct entry {
 	char *comment;
 };
 
+/* Slots of slot[] past the directives': the events and mail blocks. */
+#define SLOT_EVENTS	CONF_DIRECTIVES_MAX
+#define SLOT_MAIL	(CONF_DIRECTIVES_MAX + 1)
+
 struct entries {
 	size_t n, cap;
 	struct entry *v;
+	size_t slot[CONF_DIRECTIVES_MAX + 2];	/* 1 + the index in v of each key, 0: none yet */
 	size_t nservers, scap;
 	const struct ngx_node **servers;	/* mail: the server {} blocks */
 };
@@ -178,13 +183,25 @@ add_comment(struct conv *cv, struct entries *e, const struct ngx_node *n, const 
 	return en->comment ? 0 : cerr(cv, n, "out of memory");
 }
 
+/* The entry of a key (a directive's index, or SLOT_*), found in constant time. */
 static struct entry *
-entry_find(struct entries *e, const char *key)
+entry_find(struct entries *e, size_t slot)
 {
-	for (size_t i = 0; i < e->n; i++)
-		if (e->v[i].key != NULL && strcmp(e->v[i].key, key) == 0)
-			return &e->v[i];
-	return NULL;
+	return e->slot[slot] ? &e->v[e->slot[slot] - 1] : NULL;
+}
+
+static struct entry *
+entry_add_key(struct conv *cv, struct entries *e, size_t slot, const char *key,
+    const struct ngx_node *at)
+{
+	struct entry *en = entry_add(cv, e);
+
+	if (en == NULL)
+		return NULL;
+	en->key = key;
+	en->at = at;
+	e->slot[slot] = e->n;
+	return en;
 }
 
 /* Directives whose value is one scalar: more arguments are nginx's "invalid number". */
@@ -278,7 +295,8 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
     const struct directive *d)
 {
 	enum repeat r = repeatable(d->name);
-	struct entry *en = entry_find(e, d->name);
+	size_t slot = directive_index(d);
+	struct entry *en = entry_find(e, slot);
 	size_t nv = n->nargs - 1;
 	char *const *a = n->args + 1;
 
@@ -289,11 +307,9 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 		return cerr(cv, n, "\"%s\" directive is duplicate (first at %s:%d)", d->name,
 		    en->at->file, en->at->line);
 	if (en == NULL) {
-		if ((en = entry_add(cv, e)) == NULL)
+		if ((en = entry_add_key(cv, e, slot, d->name, n)) == NULL)
 			return cerr(cv, n, "out of memory");
-		en->key = d->name;
 		en->d = d;
-		en->at = n;
 	}
 	if (r == REP_NO && d->type == DT_STRLIST && nv == 1 && a[0][0] == '\0') {
 		/* capabilities "": mailproxy's empty list, which nginx cannot write otherwise. */
@@ -317,7 +333,7 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 		buf_printf(&b, "%s%s", i ? " " : "", i == 1 && value ? value : a[i]);
 	buf_append(&b, "", 1);
 	/* check_vars() may have moved e->v: find the entry again. */
-	en = entry_find(e, d->name);
+	en = entry_find(e, slot);
 	int rc = strv_add(cv, &en->items, buf_rptr(&b));
 	buf_release(&b);
 	return rc < 0 ? cerr(cv, n, "out of memory") : 0;
@@ -355,14 +371,13 @@ collect(struct conv *cv, const struct ngx_node *first, enum ngx_ctx ctx, struct 
 				e->servers[e->nservers++] = n;
 				continue;
 			}
-			struct entry *en = entry_find(e, name);
+			size_t slot = n->ctx == NGX_CTX_EVENTS ? SLOT_EVENTS : SLOT_MAIL;
+			struct entry *en = entry_find(e, slot);
 			if (en != NULL)
 				return cerr(cv, n, "\"%s\" directive is duplicate (first at %s:%d)", name,
 				    en->at->file, en->at->line);
-			if ((en = entry_add(cv, e)) == NULL)
+			if (entry_add_key(cv, e, slot, name, n) == NULL)
 				return cerr(cv, n, "out of memory");
-			en->key = name;
-			en->at = n;
 			continue;
 		}
 		if ((ctx == NGX_CTX_MAIN && (strcmp(name, "events") == 0 || strcmp(name, "mail") == 0)) ||

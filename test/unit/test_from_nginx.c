@@ -559,3 +559,22 @@ Test(from_nginx, text_without_directory_reads_no_file)
 	cr_assert_eq(buf_len(&b), 0);
 	buf_release(&b);
 }
+
+/* Big files stay linear: 100,000 repeated and unknown directives interleaved. */
+Test(from_nginx, many_directives_linear, .timeout = 60)
+{
+	struct buf in = { 0 };
+	char *y;
+
+	buf_puts(&in, "mail {\n");
+	for (int i = 0; i < 50000; i++)
+		buf_printf(&in, "  set_real_ip_from 10.%d.%d.0/24;\n  unknown_%d x;\n", i / 256, i % 256, i);
+	buf_puts(&in, "}\n");
+	buf_append(&in, "", 1);
+	y = convert(buf_rptr(&in));
+	cr_assert_not_null(y, "%s", conv_err);
+	expect_in(y, "\n  set_real_ip_from: [10.0.0.0/24, 10.0.1.0/24, ");
+	expect_in(y, "\n  # not carried: t.conf:100001: unknown_49999 x; (not a mailproxy directive)\n");
+	free(y);
+	buf_release(&in);
+}
