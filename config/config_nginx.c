@@ -213,7 +213,7 @@ scalar_only(const struct directive *d)
 
 	switch (d->type) {
 	case DT_FLAG: case DT_MSEC: case DT_SIZE: case DT_NUM: case DT_STR: case DT_PATH:
-	case DT_ENUM: case DT_RENAMED:
+	case DT_ENUM:
 		return 1;
 	default:
 		break;
@@ -391,8 +391,9 @@ collect(struct conv *cv, const struct ngx_node *first, enum ngx_ctx ctx, struct 
 				return -1;
 			continue;
 		}
-		if (d == NULL) {
-			if (add_comment(cv, e, n, "not carried", "not a mailproxy directive") < 0)
+		if (d == NULL || d->type == DT_RENAMED) {
+			if (add_comment(cv, e, n, "not carried", d == NULL ? "not a mailproxy directive" :
+			    "renamed to pop3_auth in nginx 0.5.15: write that") < 0)
 				return -1;
 			continue;
 		}

@@ -219,6 +219,12 @@ Test(from_nginx, mapping)
 	    "      # not carried: t.conf:15: ssl_stapling on;");
 	expect_in(y, "\n    -\n");
 	free(y);
+	/* nginx's old name of pop3_auth, which mailproxy refuses as nginx does. */
+	y = convert("mail { auth plain apop; }");
+	cr_assert_not_null(y, "%s", conv_err);
+	expect_in(y, "\nmail:\n  # not carried: t.conf:1: auth plain apop; (renamed to pop3_auth in nginx "
+	    "0.5.15: write that)\n");
+	free(y);
 }
 
 Test(from_nginx, values_yaml_must_quote)
