@@ -80,14 +80,16 @@ def parse_value(s):
 
 
 def parse_dump(text):
-    """-T output -> {"main": [(k, v)], "events": [...], "mail": [...], "servers": [[...]]}."""
-    cf = {"main": [], "events": [], "mail": [], "servers": []}
+    """-T output -> {"main": [(k, v)], "events": [...], "mail": [...], "servers": [[...]],
+    "has_mail": whether there is a mail block}."""
+    cf = {"main": [], "events": [], "mail": [], "servers": [], "has_mail": False}
     block = "main"
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         if line in ("events:", "mail:"):
             block = line[:-1]
+            cf["has_mail"] = cf["has_mail"] or block == "mail"
             continue
         if line.startswith("  servers:"):
             block = "servers"
@@ -140,6 +142,8 @@ def yaml_to_nginx(dump_text):
     out.append("events {")
     put(cf["events"], "    ")
     out.append("}")
+    if not cf["has_mail"]:
+        return "\n".join(out) + "\n"
     out.append("mail {")
     put(cf["mail"], "    ")
     for srv in cf["servers"]:
@@ -419,6 +423,15 @@ def test_round_trip_example_file(ctx):
     shutil.copy(os.path.join(ctx.repo, "mailproxy.yaml.example"), os.path.join(d, "mailproxy.yaml"))
     make_cert(d)
     _round_trip(ctx, os.path.join(d, "mailproxy.yaml"), d)
+
+
+def test_round_trip_without_mail_block(ctx):
+    d = ctx.path("nomail")
+    os.mkdir(d)
+    with open(os.path.join(d, "p.yaml"), "w") as f:
+        f.write('worker_processes: auto\nworker_cpu_affinity: [auto, "0110"]\nenv: [TZ, "A=b c"]\n'
+                "events:\n  use: epoll\n")
+    _round_trip(ctx, os.path.join(d, "p.yaml"), d)
 
 
 def test_helper_writes_nginx_syntax(ctx):

@@ -4,6 +4,7 @@ YAML, with -T equal. It runs last on purpose (tests run in file order): the runn
 each test's temporary directory until the run ends, so the mailproxy.yaml of every earlier
 test is there, with the certificates it names. Run alone it finds nothing and is skipped."""
 
+import difflib
 import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +59,8 @@ def _one(binary, yaml_path):
     if after != before:
         return "%s: the round trip changed the configuration\n%s" % (
             yaml_path, r.stderr.strip() if after is None else "\n".join(
-                "- %s\n+ %s" % (a, b) for a, b in zip(before.splitlines(),
-                                                        after.splitlines()) if a != b))
+                difflib.unified_diff(before.splitlines(), after.splitlines(), "before",
+                                     "after", lineterm="", n=1)))
     return None
 
 
