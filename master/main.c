@@ -19,6 +19,7 @@
 #include "common/proc.h"
 #include "common/version.h"
 #include "config/config.h"
+#include "config/config_nginx.h"
 #include "master/master.h"
 #include "master/signals.h"
 #include "worker/worker.h"
@@ -41,7 +42,26 @@ usage(FILE *f)
 	    "  -c filename   : set configuration file (default: PREFIX/mailproxy.yaml)\n"
 	    "  -g directives : set main-context directives, e.g. -g \"daemon: off\"\n"
 	    "  --reference   : print the directive reference (Markdown) and exit\n"
-	    "  --reference-man : the same as the mailproxy.yaml(5) man page (roff)\n");
+	    "  --reference-man : the same as the mailproxy.yaml(5) man page (roff)\n"
+	    "  --from-nginx file : print an nginx configuration's main, events and mail\n"
+	    "                  directives as mailproxy YAML, and exit\n");
+}
+
+/* --from-nginx FILE: the YAML on stdout, or the error and exit status 1. */
+static int
+from_nginx(const char *path)
+{
+	struct buf b = { 0 };
+	char err[2048];
+
+	if (config_from_nginx(path, &b, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailproxy: %s\n", err);
+		buf_release(&b);
+		return 1;
+	}
+	fwrite(buf_rptr(&b), 1, buf_len(&b), stdout);
+	buf_release(&b);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static void
@@ -79,6 +99,13 @@ main(int argc, char **argv)
 			fwrite(b.data, 1, buf_len(&b), stdout);
 			buf_release(&b);
 			return 0;
+		}
+		if (strcmp(a, "--from-nginx") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "mailproxy: option \"--from-nginx\" requires file name\n");
+				return 1;
+			}
+			return from_nginx(argv[i + 1]);
 		}
 		if (a[0] != '-' || a[1] == '\0' || a[2] != '\0') {
 			fprintf(stderr, "mailproxy: invalid option: \"%s\"\n", a);
