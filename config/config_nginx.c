@@ -224,7 +224,8 @@ scalar_only(const struct directive *d)
 	return 0;
 }
 
-enum repeat { REP_NO, REP_JOIN, REP_TAKE1, REP_TAKE2 };
+/* REP_FORMAT: log_format's NAME [escape=E] STRING...: nginx glues the strings together. */
+enum repeat { REP_NO, REP_JOIN, REP_TAKE1, REP_TAKE2, REP_FORMAT };
 
 /* The directives nginx lets repeat in one context; each occurrence is an item. */
 static enum repeat
@@ -236,6 +237,7 @@ repeatable(const char *name)
 		{ "ssl_session_ticket_key", REP_TAKE1 }, { "set_real_ip_from", REP_TAKE1 },
 		{ "login_limit_allow", REP_TAKE1 }, { "env", REP_TAKE1 },
 		{ "auth_http_header", REP_TAKE2 }, { "ssl_conf_command", REP_TAKE2 },
+		{ "access_log", REP_JOIN }, { "log_format", REP_FORMAT },
 	};
 
 	for (size_t i = 0; i < sizeof(rep) / sizeof(rep[0]); i++)
@@ -301,6 +303,7 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 	char *const *a = n->args + 1;
 
 	if (nv == 0 || (r == REP_TAKE1 && nv != 1) || (r == REP_TAKE2 && nv != 2) ||
+	    (r == REP_FORMAT && (nv < 2 || (nv == 2 && strncmp(a[1], "escape=", 7) == 0))) ||
 	    (r == REP_NO && scalar_only(d) && nv != 1))
 		return cerr(cv, n, "invalid number of arguments in \"%s\" directive", d->name);
 	if (en != NULL && r == REP_NO)
@@ -329,8 +332,18 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 	en->seq = 1;
 	if (r == REP_TAKE2 && (d->flags & DF_VARS) && check_vars(cv, e, n, a[1], &value) < 0)
 		return -1;
-	for (size_t i = 0; i < nv; i++)
-		buf_printf(&b, "%s%s", i ? " " : "", i == 1 && value ? value : a[i]);
+	if (r == REP_FORMAT) {
+		size_t i = strncmp(a[1], "escape=", 7) == 0 ? 2 : 1;
+		buf_puts(&b, a[0]);
+		if (i == 2)
+			buf_printf(&b, " %s", a[1]);
+		buf_puts(&b, " ");
+		for (; i < nv; i++)
+			buf_puts(&b, a[i]);
+	} else {
+		for (size_t i = 0; i < nv; i++)
+			buf_printf(&b, "%s%s", i ? " " : "", i == 1 && value ? value : a[i]);
+	}
 	buf_append(&b, "", 1);
 	/* check_vars() may have moved e->v: find the entry again. */
 	en = entry_find(e, slot);

@@ -227,6 +227,23 @@ Test(from_nginx, mapping)
 	free(y);
 }
 
+/* nginx glues log_format's strings together; escape= stays a word of its own. */
+Test(from_nginx, log_format_strings_glued_as_nginx)
+{
+	char *y = convert("mail {\n  auth_http 127.0.0.1:9/a;\n"
+	    "  log_format m '$remote_addr ' \"[$time_local] \"\n    '$status';\n"
+	    "  log_format j escape=json '{\"a\":\"$login\"}';\n"
+	    "  access_log /tmp/a.log m buffer=4k; access_log /tmp/b.log j;\n"
+	    "  server { listen 143; protocol imap; }\n}\n");
+
+	cr_assert_not_null(y, "%s", conv_err);
+	expect_in(y, "log_format: ['m $remote_addr [$time_local] $status', "
+	    "'j escape=json {\"a\":\"$login\"}']\n");
+	expect_in(y, "access_log: [/tmp/a.log m buffer=4k, /tmp/b.log j]\n");
+	free(y);
+	cr_assert_null(convert("mail { log_format m escape=json; }"), "a format without its text");
+}
+
 Test(from_nginx, values_yaml_must_quote)
 {
 	char *y = convert("mail { ssl_ciphers 'a: #b'; server_name null \"\" '~' \"x\\ny\" '[z]'"
@@ -407,6 +424,11 @@ static const struct nsample {
 	{ "auth_http_ssl_ciphers", "HIGH", "HIGH", C_MAIL | C_SERVER },
 	{ "auth_http_ssl_certificate", "client.pem", "client.pem", C_MAIL | C_SERVER },
 	{ "auth_http_ssl_certificate_key", "client.key", "client.key", C_MAIL | C_SERVER },
+	{ "auth_http_cache", "shared:ac:1m valid=30s", "\"shared:ac:1m valid=30s\"", C_MAIL | C_SERVER },
+	{ "status_listen", "127.0.0.1:9191", "\"127.0.0.1:9191\"", C_MAIN },
+	{ "status_allow", "127.0.0.1/32 10.0.0.0/8", "[127.0.0.1/32, 10.0.0.0/8]", C_MAIN },
+	{ "log_format", "m escape=json '$remote_addr $status'", "[\"m escape=json $remote_addr $status\"]", C_MAIL },
+	{ "access_log", "/tmp/a.log combined buffer=4k flush=1s", "\"/tmp/a.log combined buffer=4k flush=1s\"", C_MAIL | C_SERVER },
 	{ "proxy_ssl", "on", "on", C_MAIL | C_SERVER },
 	{ "proxy_starttls", "on", "on", C_MAIL | C_SERVER },
 	{ "proxy_ssl_verify", "on", "on", C_MAIL | C_SERVER },
