@@ -1,8 +1,10 @@
-"""The status endpoint's cost, for run.py: IMAP logins/s through mailproxy
-without status_listen, and with it while a client GETs /metrics every second
-(as a Prometheus scrape_interval of 1s would), the same load otherwise. The
-scrapes are counted, and each must have answered 200."""
+"""The status endpoint's and the access log's cost, for run.py: IMAP logins/s through
+mailproxy without status_listen or access_log, and with both while a client GETs
+/metrics every second (as a Prometheus scrape_interval of 1s would) and every session
+writes its access log line, the same load otherwise. The scrapes are counted, and
+each must have answered 200."""
 
+import os
 import threading
 import time
 import urllib.request
@@ -28,15 +30,17 @@ def scraper(port, stop, out):
 
 def bench_metrics(b):
     n = 8000 if b.a.quick else 20000
-    rates = {"mailproxy": [], "mailproxy+scrape": []}
-    cpu = {"mailproxy": [], "mailproxy+scrape": []}
+    rates = {"mailproxy": [], "mailproxy+scrape+log": []}
+    cpu = {"mailproxy": [], "mailproxy+scrape+log": []}
     scrapes = []
     for _ in range(b.a.rounds):
-        for name in ("mailproxy", "mailproxy+scrape"):
+        for name in ("mailproxy", "mailproxy+scrape+log"):
             px = bl.Proxy(name, "mailproxy", "%s/metrics-%s" % (b.tmp, name))
             sport = bl.free_ports(1)[0]
             main = "status_listen: 127.0.0.1:%d\n" % sport if name != "mailproxy" else ""
-            bl.start_proxy(px, b.bin, b.auth_url, b.cert, b.key, main=main)
+            # The operator's set-up: /metrics scraped and one access log line per session.
+            extra = '  access_log: "%s"\n' % os.path.join(px.dir, "access.log") if main else ""
+            bl.start_proxy(px, b.bin, b.auth_url, b.cert, b.key, main=main, extra=extra)
             try:
                 stop, res = threading.Event(), []
                 t = None
@@ -61,13 +65,14 @@ def bench_metrics(b):
             finally:
                 px.stop()
     b.add("metrics", "IMAP logins/s", "/s", {k: bl.median(v) for k, v in rates.items()},
-          third="mailproxy+scrape")
+          third="mailproxy+scrape+log")
     b.add("metrics", "IMAP proxy CPU per login", "us", {k: bl.median(v) for k, v in cpu.items()},
-          better="lower", third="mailproxy+scrape")
-    off, on = bl.median(rates["mailproxy"]), bl.median(rates["mailproxy+scrape"])
+          better="lower", third="mailproxy+scrape+log")
+    off, on = bl.median(rates["mailproxy"]), bl.median(rates["mailproxy+scrape+log"])
     ok = sum(s[0] for s in scrapes if s)
     failed = sum(s[1] for s in scrapes if s)
     spent = sum(s[2] for s in scrapes if s)
-    b.notes.append("status endpoint: IMAP logins/s with /metrics scraped every second / without "
-                   "status_listen: %.3f (%d scrapes answered, %d failed, %.1f ms each on average)"
+    b.notes.append("status endpoint and access log: IMAP logins/s with /metrics scraped every "
+                   "second and access_log on / with neither: %.3f (%d scrapes answered, "
+                   "%d failed, %.1f ms each on average)"
                    % (on / off if off else 0, ok, failed, 1000 * spent / max(ok + failed, 1)))
