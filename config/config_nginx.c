@@ -329,7 +329,8 @@ add_directive(struct conv *cv, struct entries *e, const struct ngx_node *n,
 	/* An item of a repeatable directive: its arguments as one "a b c" string. */
 	struct buf b = { 0 };
 	char *value = NULL;
-	en->seq = 1;
+	/* A lone "access_log off" is mailproxy's scalar off, not a log named "off". */
+	en->seq = !(r == REP_JOIN && en->items.n == 0 && nv == 1 && strcmp(a[0], "off") == 0);
 	if (r == REP_TAKE2 && (d->flags & DF_VARS) && check_vars(cv, e, n, a[1], &value) < 0)
 		return -1;
 	if (r == REP_FORMAT) {

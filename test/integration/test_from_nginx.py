@@ -4,6 +4,7 @@ and the round trip: mailproxy YAML -> nginx mail config (yaml_to_nginx below) ->
 --from-nginx -> YAML gives the same effective configuration (-T) for the harness's
 configurations and the example file."""
 
+import json
 import os
 import re
 import shutil
@@ -24,9 +25,9 @@ MULTI = {"user", "worker_cpu_affinity", "server_name", "resolver", "auth_http",
          "imap_capabilities", "pop3_capabilities", "smtp_capabilities", "imap_auth",
          "pop3_auth", "smtp_auth", "ssl_protocols", "auth_http_ssl_protocols",
          "proxy_ssl_protocols", "ssl_session_cache", "login_limit_store", "login_limit_addr",
-         "login_limit_user", "login_limit_pair"}
+         "login_limit_user", "login_limit_pair", "auth_http_cache"}
 # Repeated directives: each item is one occurrence.
-JOIN = {"listen", "error_log"}                       # the item is the arguments
+JOIN = {"listen", "error_log", "access_log"}         # the item is the arguments
 TAKE1 = {"ssl_certificate", "ssl_certificate_key", "ssl_session_ticket_key",
          "set_real_ip_from", "login_limit_allow", "env"}
 TAKE2 = {"auth_http_header", "ssl_conf_command"}    # "name value"
@@ -60,6 +61,8 @@ def parse_value(s):
     s = s.strip()
     if s.startswith('"'):
         return _unquote(s)[0]
+    if s.startswith("{"):
+        return json.loads(s)            # log_format's {name: format}, printed as JSON
     if not s.startswith("["):
         return s
     items, i = [], 1
@@ -112,6 +115,10 @@ def nginx_word(s):
 
 def nginx_directives(key, v):
     """The nginx directives (argument lists) that say key: v."""
+    if isinstance(v, dict):
+        # log_format: NAME [escape=E] FORMAT, one directive per format.
+        return [[key, name] + (fmt.split(" ", 1) if fmt.startswith("escape=") else [fmt])
+                for name, fmt in v.items()]
     if isinstance(v, list):
         if not v:
             # Empty capabilities are written ""; other empty lists are the default.

@@ -242,6 +242,12 @@ Test(from_nginx, log_format_strings_glued_as_nginx)
 	expect_in(y, "access_log: [/tmp/a.log m buffer=4k, /tmp/b.log j]\n");
 	free(y);
 	cr_assert_null(convert("mail { log_format m escape=json; }"), "a format without its text");
+	y = convert("mail { auth_http 127.0.0.1:9/a; access_log off;\n"
+	    "  server { listen 143; protocol imap; access_log /tmp/c.log; } }\n");
+	cr_assert_not_null(y, "%s", conv_err);
+	expect_in(y, "  access_log: off\n");
+	expect_in(y, "      access_log: [/tmp/c.log]\n");
+	free(y);
 }
 
 Test(from_nginx, values_yaml_must_quote)
