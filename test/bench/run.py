@@ -42,7 +42,7 @@ class Bench:
         # Sections whose third column is not mailproxy + auth_http_keepalive get a
         # table of their own: section -> that column's heading.
         self.third = {"stuffing": "mailproxy + login limits", "webmail": "mailproxy + auth_http_cache",
-                      "metrics": "mailproxy + /metrics scraped every second"}
+                      "metrics": "mailproxy + /metrics scraped every second + access_log"}
         # ... and those with a fourth column: section -> its heading.
         self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
         # Sections with only the nginx and mailproxy columns (a table of their own).
