@@ -146,17 +146,26 @@ send_xclient(struct proto_ctx *ctx)
 	be_set_state(ctx, SMTP_BE_XCLIENT);
 }
 
+/* A line of prefix and the base64 of data; the encoding is wiped once queued. */
+static int
+send_b64_line(struct buf *out, const char *prefix, const void *data, size_t len)
+{
+	char *b64 = b64_encode_dup(data, len);
+
+	if (b64 == NULL)
+		return -1;
+	buf_printf(out, "%s%s\r\n", prefix, b64);
+	memset(b64, 0, strlen(b64));
+	free(b64);
+	return 0;
+}
+
 /* One base64 line of an AUTH LOGIN answer: the user name or the password. */
 static enum backend_action
 send_login_b64(struct proto_ctx *ctx, const char *s, enum smtp_be_state next)
 {
-	char *b64 = b64_encode_dup(s, strlen(s));
-
-	if (b64 == NULL)
+	if (send_b64_line(ctx->bout, "", s, strlen(s)) < 0)
 		return BA_INVALID;
-	buf_printf(ctx->bout, "%s\r\n", b64);
-	memset(b64, 0, strlen(b64));
-	free(b64);
 	be_set_state(ctx, next);
 	return BA_CONTINUE;
 }
@@ -165,10 +174,6 @@ send_login_b64(struct proto_ctx *ctx, const char *s, enum smtp_be_state next)
 static enum backend_action
 send_auth_login(struct proto_ctx *ctx)
 {
-	if (ctx->be_passwd == NULL) {
-		ctx->reason = "no password available";
-		return BA_ERROR;
-	}
 	buf_puts(ctx->bout, "AUTH LOGIN\r\n");
 	be_set_state(ctx, SMTP_BE_LOGIN_USER);
 	return BA_CONTINUE;
@@ -184,6 +189,7 @@ send_auth_oauth(struct proto_ctx *ctx)
 		return BA_INVALID;
 	buf_printf(ctx->bout, "AUTH %s %s\r\n",
 	    ctx->be_mech == AUTHM_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", msg);
+	memset(msg, 0, strlen(msg));
 	free(msg);
 	ctx->be_lines = 0;
 	be_set_state(ctx, SMTP_BE_AUTH);
@@ -193,33 +199,21 @@ send_auth_oauth(struct proto_ctx *ctx)
 static enum backend_action
 send_auth_plain(struct proto_ctx *ctx)
 {
-	size_t ul, pl;
-	char *plain, *b64;
+	size_t ul = strlen(ctx->be_login), pl = strlen(ctx->be_passwd);
+	char *plain = malloc(ul + pl + 2);
+	int rc;
 
-	if (ctx->be_passwd == NULL) {
-		/* EXTERNAL, CRAM-MD5 or APOP, and no Auth-Pass: nginx's words. */
-		ctx->reason = "no password available";
-		return BA_ERROR;
-	}
-	if (ctx->be_mech & AUTHM_OAUTH)
-		return send_auth_oauth(ctx);
-	ul = strlen(ctx->be_login);
-	pl = strlen(ctx->be_passwd);
-	plain = malloc(ul + pl + 2);
 	if (plain == NULL)
 		return BA_INVALID;
 	plain[0] = '\0';
 	memcpy(plain + 1, ctx->be_login, ul);
 	plain[ul + 1] = '\0';
 	memcpy(plain + ul + 2, ctx->be_passwd, pl);
-	b64 = b64_encode_dup(plain, ul + pl + 2);
+	rc = send_b64_line(ctx->bout, "AUTH PLAIN ", plain, ul + pl + 2);
 	memset(plain, 0, ul + pl + 2);
 	free(plain);
-	if (b64 == NULL)
+	if (rc < 0)
 		return BA_INVALID;
-	buf_printf(ctx->bout, "AUTH PLAIN %s\r\n", b64);
-	memset(b64, 0, strlen(b64));
-	free(b64);
 	be_set_state(ctx, SMTP_BE_AUTH);
 	return BA_CONTINUE;
 }
@@ -231,7 +225,7 @@ logged_in(struct proto_ctx *ctx)
 	return BA_DONE;
 }
 
-/* After the greetings: MAIL (smtp_auth none), AUTH PLAIN, or done. */
+/* After the greetings: MAIL (smtp_auth none), the backend AUTH (OAuth, LOGIN or PLAIN), or done. */
 static enum backend_action
 after_helo(struct proto_ctx *ctx)
 {
@@ -242,10 +236,17 @@ after_helo(struct proto_ctx *ctx)
 		be_set_state(ctx, SMTP_BE_MAIL);
 		return BA_CONTINUE;
 	}
-	if (backend_auth(ctx))
-		return ctx->be_auth == BE_AUTH_LOGIN && !(ctx->be_mech & AUTHM_OAUTH) ?
-		    send_auth_login(ctx) : send_auth_plain(ctx);
-	return logged_in(ctx);
+	if (!backend_auth(ctx))
+		return logged_in(ctx);
+	if (ctx->be_passwd == NULL) {
+		/* EXTERNAL, CRAM-MD5 or APOP, and no Auth-Pass: nginx's words. */
+		ctx->reason = "no password available";
+		return BA_ERROR;
+	}
+	/* A bearer token logs in with its own mechanism, whatever Auth-Method says. */
+	if (ctx->be_mech & AUTHM_OAUTH)
+		return send_auth_oauth(ctx);
+	return ctx->be_auth == BE_AUTH_LOGIN ? send_auth_login(ctx) : send_auth_plain(ctx);
 }
 
 /* Reply to our EHLO: XCLIENT, or go on. */
