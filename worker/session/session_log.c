@@ -30,6 +30,7 @@ struct alog_buf {
 };
 
 static struct cycle *alog_cy;
+static char alog_pid[16];	/* $pid: the worker's, set once at its start */
 static struct alog_buf *bufs;	/* [(server + 1) * ACCESS_LOG_MAX + i]; slot 0..: the mail level's */
 static size_t nbufs;
 
@@ -195,7 +196,7 @@ session_alog_write(struct session *s)
 	struct sess_acct *a = &s->acct;
 	const char *vals[CVAR_COUNT] = { 0 };
 	char raddr[NET_ADDRSTRLEN], rport[8], saddr[NET_ADDRSTRLEN], sport[8], up[NET_ADDRSTRLEN];
-	char stime[32], atime[32], ctime_[32], bin[24], bout[24], conn[24], pid[16], msec[32];
+	char stime[32], atime[32], ctime_[32], bin[24], bout[24], conn[24], msec[32];
 	static char line[LINE_MAX_BYTES];
 	struct timespec ts;
 
@@ -246,8 +247,7 @@ session_alog_write(struct session *s)
 	vals[CVAR_SSL_SESSION_REUSED] = a->tls_protocol ? (a->tls_reused ? "r" : ".") : NULL;
 	snprintf(conn, sizeof(conn), "%llu", (unsigned long long)s->id);
 	vals[CVAR_CONNECTION] = conn;
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	vals[CVAR_PID] = pid;
+	vals[CVAR_PID] = alog_pid;
 
 	for (size_t i = 0; i < al->n; i++) {
 		const struct access_log_entry *e = &al->v[i];
@@ -269,4 +269,5 @@ void
 session_alog_init(struct cycle *cy)
 {
 	alog_cy = cy;
+	snprintf(alog_pid, sizeof(alog_pid), "%d", (int)getpid());
 }
