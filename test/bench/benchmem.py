@@ -15,7 +15,8 @@ PER_PROCESS = 15000      # sessions per loadgen / fakebackend process
 
 
 def idle_sessions(b, px, k, tls, timeout=150):
-    """Opens k idle logged-in sessions through px; returns (ok, errors, loadgens)."""
+    """Opens k idle logged-in sessions through px; returns (held, loadgens).
+    tls: False, True (any version, which is TLS 1.3 here) or "1.2"."""
     n = max(1, math.ceil(k / PER_PROCESS))
     gens = []
     for i in range(n):
@@ -26,6 +27,8 @@ def idle_sessions(b, px, k, tls, timeout=150):
                 "--bind", "127.0.0.%d" % (2 + i), "--timeout", 30]
         if tls:
             args.append("--tls")
+        if tls == "1.2":
+            args += ["--tls-version", "1.2"]
         gens.append(bl.Proc([str(a) for a in args],
                             os.path.join(b.tmp, "idle-%s-%d.log" % (px.name, i))))
     deadline = time.monotonic() + timeout
@@ -62,7 +65,29 @@ def peers_for(b, k):
     return backs + [auth], "127.0.0.1:%d/auth" % ports[-1]
 
 
+def kernel_kb():
+    """The kernel's slab memory and TCP buffer memory of the whole machine, in KB:
+    what sockets cost outside the processes (struct sock, inode, file, epoll item,
+    and any queued bytes)."""
+    slab = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                slab = int(line.split()[1])
+    pages = 0
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                w = line.split()
+                pages = int(w[w.index("mem") + 1])
+    return slab + pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def measure(b, px, k, tls, workers):
+    """(held, PSS bytes per session, kernel bytes per proxied session). The
+    kernel figure is the machine's slab + TCP memory growth over 4 sockets a
+    session (client, the proxy's two, backend: all on this box) times the
+    proxy's 2; other activity on the box makes it noisy, so it is a note."""
     peers, auth_url = peers_for(b, k)
     saved = b.auth_url
     b.auth_url = auth_url
@@ -70,35 +95,40 @@ def measure(b, px, k, tls, workers):
         bl.start_proxy(px, b.bin, auth_url, b.cert, b.key, workers=workers, conns=19500,
                        keepalive=px.keepalive)
         time.sleep(0.5)
-        before = bl.pss_kb(px.pids())
+        before, kbefore = bl.pss_kb(px.pids()), kernel_kb()
         held, gens = idle_sessions(b, px, k, tls)
         time.sleep(1.0)
-        after = bl.pss_kb(px.pids())
+        after, kafter = bl.pss_kb(px.pids()), kernel_kb()
         stop_all(gens)
         px.stop()
     finally:
         b.auth_url = saved
         stop_all(peers)
     per = (after - before) * 1024.0 / held if held else None
-    return held, per
+    kper = (kafter - kbefore) * 1024.0 / held / 2 if held else None
+    return held, per, kper
 
 
 def bench_memory(b):
     ks = (10000,) if b.a.quick else (10000, 50000)
-    for tls in (False, True):
-        for k in ks:
+    for tls in (False, True, "1.2"):
+        for k in ks if tls != "1.2" else ks[:1]:
             workers = max(2, math.ceil(2 * k / 12000))
-            vals, held = {}, {}
+            vals, held, kern = {}, {}, {}
+            what = {False: "plaintext", True: "TLS", "1.2": "TLS 1.2"}[tls]
             for px in b.proxies():
                 if px.name == "mailproxy+ka":
                     continue
-                h, per = measure(b, px, k, tls, workers)
-                vals[px.name], held[px.name] = per, h
+                h, per, kper = measure(b, px, k, tls, workers)
+                vals[px.name], held[px.name], kern[px.name] = per, h, kper
                 if h < k:
                     b.notes.append("memory, %s, %s, K=%d: only %d sessions held" % (
-                        px.name, "TLS" if tls else "plaintext", k, h))
+                        px.name, what, k, h))
             b.add("memory", "PSS per idle session, %s, K=%d (%d workers)" % (
-                "TLS" if tls else "plaintext", k, workers), "B", vals, better="lower")
+                what, k, workers), "B", vals, better="lower")
+            b.notes.append("kernel memory per idle proxied session (2 sockets; slab + TCP "
+                           "buffers of the whole box), %s, K=%d: %s" % (what, k, ", ".join(
+                               "%s %.0f B" % (n, v) for n, v in kern.items() if v is not None)))
 
 
 def bench_max(b):
@@ -106,7 +136,7 @@ def bench_max(b):
     k = 30000 if b.a.quick else 100000
     workers = max(2, math.ceil(2 * k / 17000))
     px = [p for p in b.proxies() if p.name == "mailproxy"][0]
-    h, per = measure(b, px, k, False, workers)
+    h, per, _ = measure(b, px, k, False, workers)
     b.notes.append("most concurrent idle relayed sessions: mailproxy held %d of %d asked "
                    "(%d workers, %d load generators, %d fake backends; %.0f B PSS each)" % (
                        h, k, workers, math.ceil(k / PER_PROCESS), math.ceil(k / PER_PROCESS),

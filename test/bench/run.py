@@ -161,11 +161,18 @@ class Bench:
                          "--concurrency", 20, "--seconds", 60]
                     if resume:
                         a += ["--resume", "--tickets", "on" if port_key == "imaps" else "off"]
-                    return bl.loadgen(self.tools, a, timeout=90)
+                    procs = px.pids()
+                    c0 = bl.cpu_seconds(procs)
+                    r = bl.loadgen(self.tools, a, timeout=90)
+                    r["proxy_cpu_us"] = (bl.cpu_seconds(procs) - c0) / max(r["ok"], 1) * 1e6
+                    return r
                 res[px.name].append(self.with_proxy(px, run))
         what = "TLS %s %s (%s)" % (ver, "resumed" if resume else "full", label)
         self.add("tls", "handshakes/s, " + what, "/s",
                  {k: bl.median([x["rate"] for x in v]) for k, v in res.items()})
+        self.add("tls", "proxy CPU per handshake, " + what, "us",
+                 {k: bl.median([x["proxy_cpu_us"] for x in v]) for k, v in res.items()},
+                 better="lower")
         self.add("tls", "connect to greeting p50, " + what, "ms",
                  {k: bl.median([x["p50_ms"] for x in v]) for k, v in res.items()},
                  better="lower")
