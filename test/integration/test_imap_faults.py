@@ -192,7 +192,8 @@ def _long_greeting_backend(ctx, length, dribble):
             else:
                 conn.sendall(tag + b" OK logged in\r\n")
                 break
-        f.read(1)                               # until the proxy closes
+        f.read(1)                               # until the proxy forwards the client's EOF
+        conn.close()                            # then end, as a server does (no graceful-stop wait)
     return ctx.fake_server("script", handler=handler)
 
 
