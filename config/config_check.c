@@ -76,6 +76,17 @@ check_tls(struct loader *ld, struct srv_conf *srv, int uses_tls)
 
 	if (!uses_tls)
 		return 0;
+	if (srv->ssl_session_ticket_key_store.redis.spec != NULL) {
+		if (srv->ssl_session_ticket_key.n > 0)
+			return lerr(ld, at_pos(&tmp, srv, "ssl_session_ticket_key_store"),
+			    "ssl_session_ticket_key_store", "cannot be used with \"ssl_session_ticket_key\": "
+			    "the keys come either from Redis or from files (for a fleet without Redis, "
+			    "rotate the files as the README says)");
+		if (!(srv->ssl_session_cache.mode & SSL_CACHE_SHARED))
+			return lerr(ld, at_pos(&tmp, srv, "ssl_session_ticket_key_store"),
+			    "ssl_session_ticket_key_store", "needs \"ssl_session_cache shared:NAME:SIZE\" "
+			    "(the workers keep the fetched keys beside that zone)");
+	}
 	if (srv->ssl_certificate.n == 0) {
 		const char *why = srv->starttls != STARTTLS_OFF ? "starttls" : srv->ssl ? "ssl" : "listen";
 		return lerr(ld, at_pos(&tmp, srv, why), why,

@@ -10,6 +10,7 @@
 #include "common/limiter.h"
 #include "common/sslcache.h"
 #include "common/stats.h"
+#include "common/ticketring.h"
 #include "config/status_report.h"
 #include "config/config.h"
 
@@ -472,6 +473,69 @@ put_slots(struct buf *o, const struct wslots *w)
 	return rc;
 }
 
+/*
+ * Per ssl_session_cache zone: where the ticket keys come from (1 for the
+ * source in use) and, with ssl_session_ticket_key_store, its fetches. Two
+ * passes: each family's samples stay together.
+ */
+static int
+put_ticket_keys(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx)
+{
+	static const char *const sources[] = { "redis", "local", "file" };
+	int rc = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		int fam = 0;
+		for (size_t i = 0; i < cf->nservers; i++) {
+			const struct srv_conf *srv = &cf->servers[i];
+			uint64_t zsize;
+			const char *name = zone_name(srv, ZK_SSL, &zsize), *other;
+			int dup = 0;
+			if (name == NULL || !srv->ssl_session_tickets)
+				continue;
+			for (size_t j = 0; j < i; j++)
+				dup |= cf->servers[j].ssl_session_tickets &&
+				    (other = zone_name(&cf->servers[j], ZK_SSL, &zsize)) != NULL &&
+				    strcmp(other, name) == 0;
+			if (dup)
+				continue;
+			char rname[128];
+			size_t size;
+			struct ticketring_stats st = { 0 };
+			int ring = 0;
+			const char *src = srv->ssl_session_ticket_key.n > 0 ? "file" : "local";
+			if (srv->ssl_session_ticket_key_store.redis.spec != NULL) {
+				ticketring_zone_name(rname, sizeof(rname), name);
+				const void *mem = zone(ctx, rname, &size);
+				ring = mem != NULL && ticketring_peek_stats(mem, size, &st) == 0;
+				if (ring && st.source == TICKET_SOURCE_REDIS)
+					src = "redis";
+			}
+			if (pass == 0) {
+				if (!fam++)
+					rc |= family(o, "ticket_key_source", "gauge", "Where the session "
+					    "ticket keys that encrypt now come from (1: this source)");
+				for (size_t k = 0; k < 3; k++) {
+					const char *l[] = { "zone", name, "source", sources[k] };
+					rc |= sample_u(o, "ticket_key_source", l, 4,
+					    strcmp(src, sources[k]) == 0);
+				}
+				continue;
+			}
+			if (!ring)
+				continue;
+			if (!fam++)
+				rc |= family(o, "ticket_key_store_fetches_total", "counter",
+				    "Fetches of the ticket keys from ssl_session_ticket_key_store, by result");
+			const char *lo[] = { "zone", name, "result", "ok" };
+			const char *le[] = { "zone", name, "result", "error" };
+			rc |= sample_u(o, "ticket_key_store_fetches_total", lo, 4, st.fetch_ok);
+			rc |= sample_u(o, "ticket_key_store_fetches_total", le, 4, st.fetch_error);
+		}
+	}
+	return rc;
+}
+
 static int
 put_zones(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx)
 {
@@ -493,6 +557,7 @@ put_zones(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx
 		}
 	}
 	free(rows);
+	rc |= put_ticket_keys(o, cf, zone, ctx);
 
 	const struct authsrv_slot *as[AUTHSRV_SLOTS];
 	size_t na = auth_services(cf, zone, ctx, as, AUTHSRV_SLOTS);
