@@ -45,7 +45,11 @@ def greet(host, port, cc, session=None, login=None):
         return g, s.session, s.session_reused, reply
 
 
-def fleet(ctx, period="1h", auth="127.0.0.1:9/auth", redis=None):
+# The README's ACL: the prefix and the three commands, nothing else.
+ACL = "user tickets on >S3cret resetkeys ~%s* resetchannels -@all +set +mget +select\n" % PREFIX
+
+
+def fleet(ctx, period="1h", auth="127.0.0.1:9/auth", redis=None, store_extra=""):
     pki = ctx.path("pki")
     cert, key = self_signed(pki, "server", "localhost")
     rd = redis or ctx.redis()
@@ -56,7 +60,8 @@ def fleet(ctx, period="1h", auth="127.0.0.1:9/auth", redis=None):
                "ssl_certificate": cert, "ssl_certificate_key": key,
                "ssl_session_cache": "shared:TK:1m",
                "ssl_session_ticket_key_store":
-                   "redis 127.0.0.1:%d prefix=%s period=%s" % (rd.port, PREFIX, period)}
+                   ("redis 127.0.0.1:%d prefix=%s period=%s %s"
+                    % (rd.port, PREFIX, period, store_extra)).strip()}
         mp = ctx.mailproxy(servers=[srv], mail={"auth_http": auth},
                            main={"worker_processes": 1,
                                  "status_listen": "127.0.0.1:%d" % sport})
@@ -96,7 +101,9 @@ def round_the_fleet(nodes, cc, count):
 
 
 def test_tickets_resume_across_nodes_tls12_and_tls13(ctx):
-    rd, nodes = fleet(ctx)
+    # Through the README's ACL user, limited to the prefix.
+    rd, nodes = fleet(ctx, redis=ctx.redis(extra_conf=ACL),
+                      store_extra="user=tickets password=S3cret")
     count = 100
     for name, cc in (("TLS 1.2", client_context(tls13=False)), ("TLS 1.3", client_context())):
         resumed = round_the_fleet(nodes, cc, count)
@@ -225,3 +232,50 @@ def test_config_refusals(ctx):
     r = mp.check()
     assert r.rc != 0 and re.search(r"mailproxy\.yaml:\d+:\d+: \"ssl_session_ticket_key_store\": "
                                    r"cannot be used with \"ssl_session_ticket_key\"", r.out), r.out
+
+
+def test_key_files_rotation_procedure_without_redis(ctx):
+    """The README's procedure for a fleet without Redis: the new file second on
+    every node, reload all; then first, reload all; then the old one dropped. At
+    every step a session from one node resumes on the other."""
+    pki = ctx.path("pki")
+    cert, key = self_signed(pki, "server", "localhost")
+    old, new = ctx.path("old.key"), ctx.path("new.key")
+    for path, byte in ((old, 1), (new, 2)):
+        with open(path, "wb") as f:
+            f.write(bytes([byte]) * 16 + bytes(range(64)))
+    nodes = []
+    for host in HOSTS[:2]:
+        port = free_port()
+        srv = {"protocol": "imap", "listen": ["%s:%d ssl" % (host, port)],
+               "ssl_certificate": cert, "ssl_certificate_key": key,
+               "ssl_session_ticket_key": [old]}
+        mp = ctx.mailproxy(servers=[srv], mail={"auth_http": "127.0.0.1:9/auth"},
+                           main={"worker_processes": 1})
+        mp.host, mp.port = host, port
+        nodes.append(mp)
+
+    def step(keys):
+        for mp in nodes:
+            mark = mp.log_mark()
+            text = open(mp.config_path).read()
+            text = re.sub(r"ssl_session_ticket_key: .*", "ssl_session_ticket_key: [%s]"
+                          % ", ".join('"%s"' % k for k in keys), text)
+            with open(mp.config_path, "w") as f:
+                f.write(text)
+            mp.reload()
+            mp.wait_log(r"start worker process", since=mark)
+            mp.wait_log(r"worker process \d+ exited", since=mark)
+        for cc in (client_context(tls13=False), client_context()):
+            resumed = round_the_fleet(nodes, cc, 20)
+            assert resumed == 20, (keys, resumed)
+
+    step([old])
+    step([old, new])
+    step([new, old])
+    # A session made under the new key before the old one goes.
+    cc = client_context()
+    g, sess, _r, _ = greet(nodes[0].host, nodes[0].port, cc)
+    step([new])
+    assert greet(nodes[1].host, nodes[1].port, cc, session=sess)[2], \
+        "a ticket under the new key did not resume once the old key was dropped"
