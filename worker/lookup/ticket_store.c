@@ -23,6 +23,8 @@
 #include "worker/tls/tls.h"
 
 #define MIN_TICK_MS 100
+/* While fetches fail, ask this often (when the period allows less): Redis back is noticed soon. */
+#define FAILING_TICK_MS 5000
 
 struct fetcher {
 	struct timer timer;	/* first member: the timer callback's way back */
@@ -165,6 +167,8 @@ tick(struct timer *t)
 	struct fetcher *f = (struct fetcher *)t;
 	uint64_t period = f->conf->period / 1000, tick_ms = f->conf->period / 8;
 
+	if (f->failing && tick_ms > FAILING_TICK_MS)
+		tick_ms = FAILING_TICK_MS;
 	timer_set(&f->timer, tick_ms < MIN_TICK_MS ? MIN_TICK_MS : tick_ms, tick);
 	if (f->req != NULL)
 		return;		/* the last one is still out: its timeout answers it */
