@@ -12,7 +12,9 @@ says so once; Redis back: the nodes fetch the fleet's keys again and resume acro
 nodes. Clients are Python's ssl module; every wait is bounded."""
 
 import re
+import shutil
 import socket
+import subprocess
 import time
 
 from harness import free_port, wait_until
@@ -123,6 +125,14 @@ def test_tickets_resume_across_nodes_tls12_and_tls13(ctx):
         assert metric(m, "mailproxy_ticket_key_source", source="local") == 0
         assert metric(m, "mailproxy_ticket_key_store_fetches_total", result="ok") >= 1
         assert metric(m, "mailproxy_ticket_key_store_fetches_total", result="error") == 0
+    # The new families are well-formed exposition text.
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        body = http_get(nodes[0].sport, "/metrics")[2]
+        r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+        assert b"mailproxy_ticket_key_source{" in body
 
 
 def wait_period_start(period, margin=0.3):
