@@ -1,7 +1,8 @@
 /*
  * The session ticket keys of ssl_session_ticket_key_store, kept in a small
- * shared zone of their own ("tickets:" and the ssl_session_cache zone's
- * name) so that every worker encrypts and decrypts with the same keys and
+ * shared zone of their own ("tickets." and the ssl_session_cache zone's
+ * name: a zone name in the configuration has no dot, and the list of zones
+ * handed to a new binary on upgrade is cut at colons) so that every worker encrypts and decrypts with the same keys and
  * the keys survive reloads and binary upgrades. Time is cut into periods
  * (unix seconds / period); the key of period p encrypts during p and
  * decrypts during p-1 .. p+1, so a ticket made at the end of p still
@@ -21,7 +22,7 @@
 
 #include "common/sslcache.h"
 
-#define TICKETRING_ZONE_PREFIX "tickets:"
+#define TICKETRING_ZONE_PREFIX "tickets."
 #define TICKETRING_ZONE_SIZE 4096
 /* Redis keys for p-1, p, p+1 and local keys for p-1, p: at most this many decrypt. */
 #define TICKETRING_MAX_KEYS 5

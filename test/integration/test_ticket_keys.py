@@ -289,3 +289,27 @@ def test_key_files_rotation_procedure_without_redis(ctx):
     step([new])
     assert greet(nodes[1].host, nodes[1].port, cc, session=sess)[2], \
         "a ticket under the new key did not resume once the old key was dropped"
+
+
+def test_keys_kept_across_reload_and_upgrade_while_redis_is_down(ctx):
+    """The ring lives in a zone of its own that a reload keeps and a new binary
+    inherits: with Redis gone, a ticket from before still resumes on the other node
+    after each node reloaded and then upgraded its binary."""
+    rd, nodes = fleet(ctx, period="1h")
+    a, b = nodes[0], nodes[1]
+    cc = client_context()
+    g, sess, _r, _ = greet(a.host, a.port, cc)
+    rd.stop()
+    for mp in (a, b):
+        mark = mp.log_mark()
+        mp.reload()
+        mp.wait_log(r"start worker process", since=mark)
+        mp.wait_log(r"worker process \d+ exited", since=mark)
+    g, _s, reused, _ = greet(b.host, b.port, cc, session=sess)
+    assert g == IMAP_GREETING and reused, "the fleet's key was lost by a reload"
+    for mp in (a, b):
+        mp.upgrade(ctx, 1)
+    g, _s, reused, _ = greet(b.host, b.port, cc, session=sess)
+    assert g == IMAP_GREETING and reused, "the fleet's key was lost by a binary upgrade"
+    for mp in (a, b):
+        assert metric(metrics(mp), "mailproxy_ticket_key_source", source="redis") == 1
