@@ -4,7 +4,7 @@ real Redis started by the harness.
 Three mailproxy nodes on 127.0.0.2, .3 and .4 (one worker each, one IMAPS server,
 the same certificate files) share one Redis. A client takes a session from one node
 and offers it to the next one, round the fleet: TLS 1.2 tickets and TLS 1.3 tickets
-resume on whichever node the connection lands (the figure is printed). With a 2 s
+resume on whichever node the connection lands (the figure is printed). With a 1 s
 period the keys rotate under the clients and a ticket from the previous period
 still resumes on another node. Redis stopped: every connection and login still
 succeeds (full handshakes across nodes), the metrics say local/error and the log
@@ -144,7 +144,7 @@ def wait_period_start(period, margin=0.3):
 
 
 def test_rotation_keeps_resuming_across_nodes(ctx):
-    period = 2
+    period = 1
     rd, nodes = fleet(ctx, period="%ds" % period)
     for cc in (client_context(tls13=False), client_context()):
         # A ticket made early in period p by node A ...
@@ -177,7 +177,7 @@ def test_rotation_keeps_resuming_across_nodes(ctx):
 def test_redis_down_full_handshakes_then_back(ctx):
     dv = ctx.dovecot()
     au = ctx.auth_service(dovecot=dv)
-    period = 2
+    period = 1
     rd, nodes = fleet(ctx, period="%ds" % period, auth=au.url)
     a, b = nodes[0], nodes[1]
     cc = client_context()
