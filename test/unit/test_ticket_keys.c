@@ -2,8 +2,9 @@
  * ssl_session_ticket_key_store's pure parts: the period arithmetic, the key
  * ring in its shared zone (common/ticketring.c) as periods go by with and
  * without Redis's keys, and the parser of Redis's MGET answer
- * (worker/lookup/ticket_store.c) on good and bad replies. The ring lives in
- * a MAP_SHARED anonymous mapping, as the zone does after the master forks.
+ * (worker/lookup/ticket_store.c) on good and bad replies, and the directive's
+ * values and refusals. The ring lives in a MAP_SHARED anonymous mapping, as
+ * the zone does after the master forks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <hiredis/hiredis.h>
 
 #include "common/ticketring.h"
+#include "config/config.h"
+#include "test/unit/config_helpers.h"
 #include "worker/lookup/ticket_store.h"
 
 TestSuite(ticket_keys);
@@ -368,4 +371,78 @@ Test(ticket_keys, parse_refuses_bad_answers)
 	cr_assert_eq(parse(arr(3, nested), k, &have), -1, "an array element");
 	redisReply *status[] = { key80('a'), typed(REDIS_REPLY_STATUS), key80('c') };
 	cr_assert_eq(parse(arr(3, status), k, &have), -1, "a status element");
+}
+
+/* ---- the directive ---- */
+
+TestSuite(ticket_store_config, .init = th_setup, .fini = th_teardown);
+
+#define TLS "  ssl_certificate: cert.pem\n  ssl_certificate_key: cert.key\n"
+#define STORE(v) "  ssl_session_ticket_key_store: \"" v "\"\n"
+
+Test(ticket_store_config, defaults_and_values)
+{
+	struct config *cf;
+
+	th_certs();
+	LOAD_OK(cf, MAIL_HEAD TLS "  ssl_session_cache: shared:TK:1m\n"
+	    STORE("redis 127.0.0.1") "  servers:\n    - listen: \"993 ssl\"\n");
+	const struct ticket_store_conf *t = &cf->servers[0].ssl_session_ticket_key_store;
+	cr_assert_str_eq(t->redis.spec, "127.0.0.1");
+	cr_assert_eq(t->period, 3600000, "1h by default");
+	cr_assert_eq(t->redis.timeout, 1000, "1s by default: nothing waits for it");
+	cr_assert_str_eq(t->redis.prefix, "mailproxy:tickets:");
+	cr_assert_not_null(strstr(t->redis.down_note, "ticket keys"));
+	config_free(cf);
+	/* Servers of one cache zone with the same store (inherited) load. */
+	LOAD_OK(cf, MAIL_HEAD TLS "  ssl_session_cache: shared:TK:1m\n"
+	    STORE("redis unix:/run/r.sock db=2 user=u password=p timeout=50ms prefix=x: period=2s")
+	    "  servers:\n    - listen: \"993 ssl\"\n    - listen: \"995 ssl\"\n");
+	t = &cf->servers[1].ssl_session_ticket_key_store;
+	cr_assert_eq(t->period, 2000);
+	cr_assert_eq(t->redis.timeout, 50);
+	cr_assert_eq(t->redis.db, 2);
+	cr_assert_str_eq(t->redis.prefix, "x:");
+	config_free(cf);
+	/* Off, and nothing else is needed. */
+	LOAD_OK(cf, SRV("      ssl_session_ticket_key_store: off\n"));
+	cr_assert_null(cf->servers[0].ssl_session_ticket_key_store.redis.spec);
+	config_free(cf);
+}
+
+Test(ticket_store_config, refusals_have_positions)
+{
+	th_certs();
+	th_write("t80.key", "0123456789012345678901234567890123456789012345678901234567890123456789012345678\n", -1);
+	EXPECT_ERR(MAIL_HEAD TLS STORE("redis 127.0.0.1") "  servers:\n    - listen: \"993 ssl\"\n",
+	    "t.yaml:5:3: \"ssl_session_ticket_key_store\": needs \"ssl_session_cache "
+	    "shared:NAME:SIZE\" (the workers keep the fetched keys beside that zone)");
+	EXPECT_ERR(MAIL_HEAD TLS "  ssl_session_cache: shared:TK:1m\n" STORE("redis 127.0.0.1")
+	    "  ssl_session_ticket_key: t80.key\n  servers:\n    - listen: \"993 ssl\"\n",
+	    "t.yaml:6:3: \"ssl_session_ticket_key_store\": cannot be used with "
+	    "\"ssl_session_ticket_key\": the keys come either from Redis or from files (for a fleet "
+	    "without Redis, rotate the files as the README says)");
+	EXPECT_ERR(MAIL_HEAD TLS "  ssl_session_cache: shared:TK:1m\n" STORE("redis 127.0.0.1")
+	    "  servers:\n    - listen: \"993 ssl\"\n    - listen: \"995 ssl\"\n"
+	    "      ssl_session_ticket_key_store: \"redis 127.0.0.1 period=2h\"\n",
+	    "t.yaml:10:7: \"ssl_session_ticket_key_store\": zone \"TK\" is shared with a server "
+	    "that has another \"ssl_session_ticket_key_store\" (the servers of one session cache "
+	    "share its ticket keys)");
+	static const char *const bad_period[] = { "0s", "500ms", "1500ms", "8d", "x" };
+	for (size_t i = 0; i < sizeof(bad_period) / sizeof(bad_period[0]); i++) {
+		char yaml[512], want[256];
+		snprintf(yaml, sizeof(yaml), SRV("      ssl_session_ticket_key_store: \"redis 127.0.0.1 "
+		    "period=%s\"\n"), bad_period[i]);
+		snprintf(want, sizeof(want), "t.yaml:5:37: \"ssl_session_ticket_key_store\": invalid period "
+		    "in \"period=%s\" (expected whole seconds from 1s to 7d)", bad_period[i]);
+		EXPECT_ERR(yaml, want);
+	}
+	/* period= belongs to the ticket keys only. */
+	EXPECT_ERR(MAILV("  login_limit_zone: shared:lz:1m\n"
+	    "  login_limit_store: \"redis 127.0.0.1 period=1h\"\n"),
+	    "t.yaml:4:22: \"login_limit_store\": unexpected \"period=1h\" (expected db=N, user=NAME, "
+	    "password=SECRET, timeout=TIME or prefix=STRING)");
+	EXPECT_ERR(SRV("      ssl_session_ticket_key_store: \"memcached 127.0.0.1\"\n"),
+	    "t.yaml:5:37: \"ssl_session_ticket_key_store\": expected \"redis ADDRESS [db=N] [user=NAME] "
+	    "[password=SECRET] [timeout=TIME] [prefix=STRING] [period=TIME]\" or off, got \"memcached\"");
 }
