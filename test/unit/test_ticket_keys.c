@@ -273,7 +273,8 @@ arr(size_t n, redisReply **els)
 	a->type = REDIS_REPLY_ARRAY;
 	a->elements = n;
 	a->element = calloc(n ? n : 1, sizeof(*a->element));
-	memcpy(a->element, els, n * sizeof(*els));
+	if (n > 0)
+		memcpy(a->element, els, n * sizeof(*els));
 	return a;
 }
 
