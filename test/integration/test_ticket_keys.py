@@ -19,7 +19,7 @@ import time
 
 from harness import free_port, wait_until
 from test_metrics import http_get, parse_metrics
-from tls_support import IMAP_GREETING, client_context, read_line, self_signed
+from tls_support import IMAP_GREETING, client_context, read_line, self_signed, status
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 PREFIX = "fleet:tk:"
@@ -207,6 +207,8 @@ def test_redis_down_full_handshakes_then_back(ctx):
     assert greet(a.host, a.port, cc, session=sess)[2]
     m = metrics(a)
     assert metric(m, "mailproxy_ticket_key_source", source="local") == 1, m
+    tk = status(ctx, a)["ticket_keys"]["TK"]
+    assert tk["source"] == "local" and tk["fetches_error"] >= 1, tk
     assert metric(m, "mailproxy_ticket_key_source", source="redis") == 0
     assert metric(m, "mailproxy_ticket_key_store_fetches_total", result="error") >= 1
     # Redis back (empty): the fleet agrees on new keys and resumes across nodes again.
