@@ -31,6 +31,7 @@
 #include "master/cycle.h"
 #include "master/listen.h"
 #include "master/master.h"
+#include "master/steer.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 2048
@@ -190,6 +191,7 @@ spawn_worker(struct cycle *cy, int index, int quick_deaths)
 static void
 spawn_workers(struct cycle *cy)
 {
+	steer_attach(cy);
 	for (int i = 0; i < cy->cf->main.worker_processes; i++)
 		spawn_worker(cy, i, 0);
 }
