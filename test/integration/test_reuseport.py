@@ -249,3 +249,33 @@ def test_upgrade_inherits_the_group_in_order(ctx):
         ctx.cli("-c", mp.config_path, "-s", "status").stdout)["workers"]}
     got = sorted(after[p] - before.get(p, 0) for p in new_workers)
     assert got == sorted(want), (got, want)
+
+
+def test_second_instance_on_the_address_fails_to_bind(ctx):
+    """With reuseport a second bind would join the group; the master probes first."""
+    port = free_port()
+    ctx.mailproxy(servers=[imap(port)], mail={"auth_http": "127.0.0.1:9/"})
+    second = ctx.mailproxy(start=False, servers=[imap(port)], mail={"auth_http": "127.0.0.1:9/"},
+                           main={"error_log": "stderr"})
+    try:
+        second.start()
+        raise AssertionError("a second instance started on port %d" % port)
+    except RuntimeError:
+        pass
+    with open(second.stderr_path) as f:
+        err = f.read()
+    assert "bind() to 127.0.0.1:%d failed: Address already in use" % port in err, err
+    assert listeners_on(port) == 2
+
+
+def test_reload_keeps_the_kind_of_socket_an_address_has(ctx):
+    """reuseport=off to the default: the shared socket stays (a group could not bind next
+    to it) until a restart, with a warning; connections go on."""
+    port = free_port()
+    mp = ctx.mailproxy(servers=[imap(port, " reuseport=off")], mail={"auth_http": "127.0.0.1:9/"},
+                       main={"worker_processes": 2})
+    mp.config["mail"]["servers"][0]["listen"] = ["127.0.0.1:%d" % port]
+    reload_to(mp, 1, 3)
+    mp.wait_log(r"listen \"127\.0\.0\.1:%d\": keeping its shared socket until a restart" % port)
+    assert listeners_on(port) == 1
+    assert len(touch_from(client_ports(20), port)) > 10

@@ -643,10 +643,8 @@ rand_listen(uint64_t *s, struct buf *b, int port)
 		buf_printf(b, " ipv6only=%s", pick(s, 2) ? "on" : "off");
 	if (pick(s, 5) == 0)
 		buf_puts(b, " multipath");
-	if (pick(s, 5) == 0) {
-		static const char *const rp[] = { "", "=on", "=off", "=cpu" };
-		buf_printf(b, " reuseport%s", rp[pick(s, 4)]);
-	}
+	if (pick(s, 5) == 0)
+		buf_printf(b, " reuseport%s", (const char *const[]){ "", "=on", "=off", "=cpu" }[pick(s, 4)]);
 	buf_puts(b, "\"");
 }
 
