@@ -50,16 +50,34 @@ Test(reuseport, prog_sizes_and_refusals)
 	cr_assert_eq(reuseport_prog(p, base - 1, 2, NULL, 0), 0, "too small");
 }
 
-static int
-listener(int port)
+static socklen_t
+loopback(int family, int port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(*a);
+	}
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons((uint16_t)port);
+	a->sin6_addr = in6addr_loopback;
+	return sizeof(*a);
+}
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+static int
+listener(int family, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, port, &ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -67,22 +85,26 @@ listener(int port)
 	return fd;
 }
 
-Test(reuseport, kernel_follows_the_program)
+/* Four sockets, a program for two: where each connection from a known port lands. */
+static void
+follows_the_program(int family)
 {
 	struct sock_filter p[REUSEPORT_MAX_INSNS];
 	struct sock_fprog fp;
 	int ls[4], port = 0, got[4] = { 0 }, want[2] = { 0 };
+	/* ::1 folds to 1 (the XOR of its four words). */
+	uint32_t addr = family == AF_INET ? INADDR_LOOPBACK : 1;
 
 	/* A free port: the first socket's bind tells. */
 	for (int try = 0; try < 50 && port == 0; try++) {
-		int cand = 20000 + (int)((getpid() * 7919 + try * 104729) % 20000);
-		ls[0] = listener(cand);
+		int cand = 20000 + (int)((getpid() * 7919 + try * 104729 + family) % 20000);
+		ls[0] = listener(family, cand);
 		if (ls[0] >= 0)
 			port = cand;
 	}
 	cr_assert_neq(port, 0);
 	for (int i = 1; i < 4; i++)
-		cr_assert_geq(ls[i] = listener(port), 0);
+		cr_assert_geq(ls[i] = listener(family, port), 0);
 	fp.len = (unsigned short)reuseport_prog(p, REUSEPORT_MAX_INSNS, 2, NULL, 0);
 	fp.filter = p;
 	cr_assert_eq(setsockopt(ls[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp, sizeof(fp)), 0,
@@ -90,21 +112,19 @@ Test(reuseport, kernel_follows_the_program)
 
 	int sent = 0;
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_in src = { .sin_family = AF_INET }, dst = src;
-		int c = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+		struct sockaddr_storage src, dst;
+		int c = socket(family, SOCK_STREAM, 0), one = 1;
 		uint16_t sport = (uint16_t)(port + 1 + i);
+		socklen_t len = loopback(family, sport, &src);
 
-		src.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		src.sin_port = htons(sport);
-		dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		dst.sin_port = htons((uint16_t)port);
+		loopback(family, port, &dst);
 		setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(c, (struct sockaddr *)&src, sizeof(src)) < 0) {
+		if (bind(c, (struct sockaddr *)&src, len) < 0) {
 			close(c);
 			continue;	/* that port is someone else's */
 		}
-		cr_assert_eq(connect(c, (struct sockaddr *)&dst, sizeof(dst)), 0, "%s", strerror(errno));
-		want[reuseport_hash(INADDR_LOOPBACK, sport) % 2]++;
+		cr_assert_eq(connect(c, (struct sockaddr *)&dst, len), 0, "%s", strerror(errno));
+		want[reuseport_hash(addr, sport) % 2]++;
 		sent++;
 		/* Accept it at once, to see which socket it came to. */
 		int found = -1;
@@ -116,7 +136,7 @@ Test(reuseport, kernel_follows_the_program)
 			}
 		}
 		cr_assert_geq(found, 0, "connection %d accepted nowhere", i);
-		cr_assert_eq((unsigned)found, reuseport_hash(INADDR_LOOPBACK, sport) % 2,
+		cr_assert_eq((unsigned)found, reuseport_hash(addr, sport) % 2,
 		    "client port %u went to socket %d", sport, found);
 		got[found]++;
 		close(c);
@@ -128,4 +148,24 @@ Test(reuseport, kernel_follows_the_program)
 	cr_assert_gt(got[1], 0);
 	for (int i = 0; i < 4; i++)
 		close(ls[i]);
+}
+
+Test(reuseport, kernel_follows_the_program_ipv4)
+{
+	follows_the_program(AF_INET);
+}
+
+Test(reuseport, kernel_follows_the_program_ipv6)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET6, 0, &ss);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		cr_skip_test("no IPv6 loopback here");
+	}
+	close(fd);
+	follows_the_program(AF_INET6);
 }
