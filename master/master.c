@@ -706,6 +706,8 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 	current = cycle_build(cf, NULL, generation, err, sizeof(err));
 	if (current == NULL) {
 		fprintf(stderr, "mailproxy: [emerg] %s\n", err);
+		listen_close_inherited();
+		config_free(cf);
 		return 1;
 	}
 	listen_close_inherited();
