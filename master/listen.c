@@ -183,11 +183,18 @@ count_existing(const struct cycle *old, const struct sockaddr *addr, int reusepo
 
 /*
  * Nothing is bound to addr (a second instance started by mistake must fail
- * as with a shared socket, not join the first one's reuseport group).
+ * as with a shared socket, not join the first one's reuseport group). Once
+ * this cycle has a socket on the port, its own probe already spoke for the
+ * port, and a probe now would collide with it (a wildcard and an exact
+ * address with bind, which reuseport lets share a port).
  */
 static int
-addr_free(const struct listen_conf *lc, char *err, size_t errlen)
+addr_free(const struct cycle *cy, const struct listen_conf *lc, char *err, size_t errlen)
 {
+	for (size_t i = 0; i < cy->nls; i++)
+		if (same_port_family((const struct sockaddr *)&cy->ls[i].addr,
+		    (const struct sockaddr *)&lc->addr))
+			return 0;
 	/* Bound but not listening: no connection can land on it. */
 	int fd = open_socket(lc, (const struct sockaddr *)&lc->addr, 0, 0, err, errlen);
 
@@ -226,7 +233,7 @@ open_group(struct cycle *cy, struct cycle *old, const struct listen_conf *lc,
 		n = other;
 		/* A group kept for reuseport=off: every worker serves all of it. */
 		shared_group = rp;
-	} else if (rp && have == 0 && addr_free(lc, err, errlen) < 0) {
+	} else if (rp && have == 0 && addr_free(cy, lc, err, errlen) < 0) {
 		return -1;
 	}
 	for (size_t w = 0; w < n; w++) {

@@ -279,3 +279,18 @@ def test_reload_keeps_the_kind_of_socket_an_address_has(ctx):
     mp.wait_log(r"listen \"127\.0\.0\.1:%d\": keeping its shared socket until a restart" % port)
     assert listeners_on(port) == 1
     assert len(touch_from(client_ports(20), port)) > 10
+
+
+def test_wildcard_and_exact_address_with_bind_share_a_port(ctx):
+    """Per-worker sockets let 0.0.0.0:P and 127.0.0.2:P bind side by side (a shared
+    socket cannot on Linux); the master's probe against a second instance must not
+    stop it."""
+    port = free_port()
+    mp = ctx.mailproxy(servers=[{"protocol": "imap", "listen": ["0.0.0.0:%d" % port]},
+                                {"protocol": "imap", "listen": ["127.0.0.2:%d bind" % port]}],
+                       mail={"auth_http": "127.0.0.1:9/"}, main={"worker_processes": 2},
+                       wait_ports=[("127.0.0.1", port)])
+    for host in ("127.0.0.1", "127.0.0.2"):
+        with socket.create_connection((host, port), timeout=10) as s:
+            assert greeting(s).startswith(b"* OK"), host
+    assert "steered to 2 workers" in mp.log()
