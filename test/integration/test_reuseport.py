@@ -124,8 +124,6 @@ def spread_matches_hash(ctx, mp, port, nworkers):
     after = accepted_by_pid(ctx, mp)
     got = sorted(after[pid] - before.get(pid, 0) for pid in after if pid in workers)
     assert got == sorted(want), (got, sorted(want))
-    # The hash itself is even enough: the bound, on these very ports.
-    assert max(want) * nworkers <= 1.2 * len(used) + nworkers, want
 
 
 def test_default_listen_spreads_by_client_hash(ctx):
@@ -135,6 +133,13 @@ def test_default_listen_spreads_by_client_hash(ctx):
     assert listeners_on(port) == 4
     mp.wait_log(r"127\.0\.0\.1:%d: connections steered to 4 workers" % port)
     spread_matches_hash(ctx, mp, port, 4)
+    # The bound (busiest <= 1.2 x average) where it is deterministic: one
+    # client over Linux's whole ephemeral range, which connect() walks in steps of 2.
+    for n in (2, 4, 8):
+        count = [0] * n
+        for p in range(32768, 61000, 2):
+            count[rp_hash(LOOPBACK_INT, p) % n] += 1
+        assert max(count) * n <= 1.2 * sum(count), (n, count)
 
 
 def test_reuseport_off_is_one_shared_socket(ctx):
