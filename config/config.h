@@ -102,12 +102,20 @@ struct access_log_conf {
 	struct access_log_entry *v;
 };
 
+/* listen ... reuseport=: how the workers share a listening address. */
+enum {
+	LISTEN_SHARED,		/* off: one socket, EPOLLEXCLUSIVE (nginx without reuseport) */
+	LISTEN_REUSEPORT,	/* on: a socket per worker, steered by a hash of the client */
+	LISTEN_REUSEPORT_CPU	/* cpu: to the worker pinned on the CPU that received the SYN */
+};
+
 struct listen_conf {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char *text;		/* as written, for messages */
 	int line, col;
-	unsigned ssl:1, proxy_protocol:1, bind:1, reuseport:1, multipath:1;
+	unsigned ssl:1, proxy_protocol:1, bind:1, multipath:1;
+	int reuseport;		/* LISTEN_SHARED, LISTEN_REUSEPORT (default) or LISTEN_REUSEPORT_CPU */
 	int backlog;		/* default 511 */
 	int rcvbuf, sndbuf;	/* 0 = system default */
 	int ipv6only;		/* 1 by default */

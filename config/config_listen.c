@@ -1,6 +1,7 @@
 /*
  * The listen directive: nginx's address forms (port, *:port, IPv4, [IPv6],
- * host names resolved to every address) and its parameters, plus reuseport.
+ * host names resolved to every address) and its parameters, plus reuseport=
+ * (on by default: a socket per worker; off: nginx's one shared socket).
  * Each listen item keeps its position for the cross-server checks and -T.
  * Split from config_custom.c along the directive's own grammar.
  */
@@ -134,6 +135,7 @@ parse_listen_item(struct loader *ld, const struct directive *d, const struct yno
 	proto.backlog = 511;
 	proto.ipv6only = 1;
 	proto.so_keepalive = -1;
+	proto.reuseport = LISTEN_REUSEPORT;
 	proto.text = arena_strdup(&ld->cf->arena, it->str);
 	proto.line = it->line;
 	proto.col = it->col;
@@ -151,9 +153,19 @@ parse_listen_item(struct loader *ld, const struct directive *d, const struct yno
 			proto.proxy_protocol = 1;
 		} else if (strcmp(p, "bind") == 0) {
 			proto.bind = 1;
-		} else if (strcmp(p, "reuseport") == 0) {
-			proto.reuseport = 1;
-			implies_bind = 1;
+		} else if (strcmp(p, "reuseport") == 0 || strncmp(p, "reuseport=", 10) == 0) {
+			const char *m = p[9] ? p + 10 : "on";
+			if (strcmp(m, "on") == 0)
+				proto.reuseport = LISTEN_REUSEPORT;
+			else if (strcmp(m, "off") == 0)
+				proto.reuseport = LISTEN_SHARED;
+			else if (strcmp(m, "cpu") == 0)
+				proto.reuseport = LISTEN_REUSEPORT_CPU;
+			else
+				return lerr(ld, it, d->name, "invalid reuseport \"%s\" (expected on, off or cpu)", m);
+			/* As nginx's reuseport; off is nginx's default, which does not. */
+			if (proto.reuseport != LISTEN_SHARED)
+				implies_bind = 1;
 		} else if (strcmp(p, "multipath") == 0) {
 			proto.multipath = 1;
 			implies_bind = 1;
@@ -185,7 +197,7 @@ parse_listen_item(struct loader *ld, const struct directive *d, const struct yno
 			implies_bind = 1;
 		} else {
 			return lerr(ld, it, d->name, "unknown parameter \"%s\" (expected ssl, proxy_protocol, "
-			    "backlog=, rcvbuf=, sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport)", p);
+			    "backlog=, rcvbuf=, sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport[=on|off|cpu])", p);
 		}
 	}
 	if (implies_bind)
@@ -277,8 +289,10 @@ print_listen_item(const struct listen_conf *l, struct buf *out)
 	}
 	if (l->multipath)
 		buf_puts(out, " multipath");
-	if (l->reuseport)
-		buf_puts(out, " reuseport");
+	if (l->reuseport == LISTEN_SHARED)
+		buf_puts(out, " reuseport=off");
+	else if (l->reuseport == LISTEN_REUSEPORT_CPU)
+		buf_puts(out, " reuseport=cpu");
 }
 
 void

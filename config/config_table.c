@@ -105,15 +105,19 @@ const struct directive directives[] = {
 	{ "use", EVENTS, CUSTOM(event_use), MF(use_epoll), .dflt = "epoll",
 	  .syntax = "epoll", .doc = "event method; epoll is the only one on Linux (kqueue, poll... are refused)" },
 	{ "accept_mutex", EVENTS, DT_FLAG, MF(accept_mutex), .dflt = "off",
-	  .syntax = "on | off", .doc = "accepted, no effect: the listening sockets are registered with "
-	  "EPOLLEXCLUSIVE, so the kernel wakes one worker per connection, as nginx does with it off" },
+	  .syntax = "on | off", .doc = "accepted, no effect: each worker has its own socket (listen ... reuseport), "
+	  "and a shared one (reuseport=off) is registered with EPOLLEXCLUSIVE, so the kernel wakes one worker "
+	  "per connection, as nginx does with it off" },
 	{ "accept_mutex_delay", EVENTS, DT_MSEC, MF(accept_mutex_delay), .dflt = "500ms",
 	  .syntax = "time", .doc = "accepted, no effect (see accept_mutex)" },
 
 	/* mail core */
 	{ "listen", SRV, CUSTOM(listen), SF(listen), .flags = DF_NOPRINT,
-	  .syntax = "address:port [ssl] [proxy_protocol] [backlog=n] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[idle]:[intvl]:[cnt]] [multipath] [reuseport] (or a sequence)",
-	  .doc = "listening sockets of the server; reuseport is mailproxy only" },
+	  .syntax = "address:port [ssl] [proxy_protocol] [backlog=n] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[idle]:[intvl]:[cnt]] [multipath] [reuseport[=on|off|cpu]] (or a sequence)",
+	  .doc = "listening sockets of the server. reuseport (on unless reuseport=off, mailproxy only: nginx's mail module "
+	  "has no reuseport and shares one socket, which reuseport=off gives) is a socket per worker, a connection "
+	  "going to the worker a hash of the client's address and port picks (cpu: the worker pinned on the CPU "
+	  "that received it); after a reload to fewer workers the other sockets stay open and are drained" },
 	{ "protocol", SRV, DT_ENUM, SF(protocol), .names = proto_names,
 	  .syntax = "imap | pop3 | smtp", .doc = "protocol of the server; by default from the port (143/993, 110/995, 25/465/587)" },
 	{ "timeout", MS, DT_MSEC, SF(timeout), .dflt = "60s",

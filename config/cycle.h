@@ -30,8 +30,13 @@ struct listener {
 	int fd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	int worker;		/* reuseport: the worker index that accepts here; -1 = all */
-	int reuseport;
+	/* reuseport: the worker index that accepts here, which is also the
+	 * socket's index in the kernel's group; -1 = all. A worker past the
+	 * cycle's last (a reload lowered worker_processes) is a retired
+	 * socket: kept, not steered to, drained by every worker. */
+	int worker;
+	int reuseport;		/* LISTEN_*: SO_REUSEPORT set unless LISTEN_SHARED */
+	int steer;		/* the group gets the steering program */
 	/* Entries served here: ents[0] is the socket's own listen; further
 	 * ones are exact addresses on a wildcard socket, told apart by
 	 * getsockname() on each accepted connection. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/net.h"
 #include "common/xalloc.h"
 #include "master/listen.h"
@@ -71,7 +72,8 @@ fail:
 }
 
 static int
-open_socket(const struct listen_conf *lc, const struct sockaddr *addr, char *err, size_t errlen)
+open_socket(const struct listen_conf *lc, const struct sockaddr *addr, int reuseport, int do_listen,
+    char *err, size_t errlen)
 {
 	int fd, one = 1;
 	char a[NET_ADDRSTRLEN];
@@ -85,7 +87,7 @@ open_socket(const struct listen_conf *lc, const struct sockaddr *addr, char *err
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail;
-	if (lc->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (addr->sa_family == AF_INET6) {
 		int v = lc->ipv6only;
@@ -94,7 +96,7 @@ open_socket(const struct listen_conf *lc, const struct sockaddr *addr, char *err
 	}
 	if (bind(fd, addr, net_socklen(addr)) < 0)
 		goto fail;
-	if (apply_options(fd, lc, err, errlen) < 0) {
+	if (do_listen && apply_options(fd, lc, err, errlen) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -118,14 +120,15 @@ take_inherited(const struct sockaddr *addr, int reuseport)
 	return -1;
 }
 
+/* In old's order, which for a reuseport group is the kernel's. */
 static int
-take_old(struct cycle *old, const struct sockaddr *addr, int reuseport, int worker)
+take_old(struct cycle *old, const struct sockaddr *addr, int reuseport)
 {
 	if (old == NULL)
 		return -1;
 	for (size_t i = 0; i < old->nls; i++) {
 		struct listener *l = &old->ls[i];
-		if (!l->kept && l->reuseport == reuseport && l->worker == worker &&
+		if (!l->kept && (l->reuseport != 0) == reuseport &&
 		    net_addr_equal((struct sockaddr *)&l->addr, addr)) {
 			l->kept = 1;
 			return l->fd;
@@ -149,6 +152,117 @@ binds_own_socket(const struct config *cf, const struct listen_conf *lc)
 				return 0;
 		}
 	return 1;
+}
+
+static void
+add_entry(struct listener *l, const struct listen_conf *lc, const struct config *cf, size_t s)
+{
+	l->ents = xrealloc(l->ents, (l->nents + 1) * sizeof(*l->ents));
+	l->ents[l->nents].lc = lc;
+	l->ents[l->nents].srv = &cf->servers[s];
+	l->ents[l->nents].server = s;
+	l->nents++;
+}
+
+/* Sockets for addr (with SO_REUSEPORT or without) in old and from the previous binary. */
+static size_t
+count_existing(const struct cycle *old, const struct sockaddr *addr, int reuseport)
+{
+	size_t n = 0, m = 0;
+
+	for (size_t i = 0; old != NULL && i < old->nls; i++)
+		if ((old->ls[i].reuseport != 0) == reuseport &&
+		    net_addr_equal((const struct sockaddr *)&old->ls[i].addr, addr))
+			n++;
+	for (size_t i = 0; i < ninh; i++)
+		if (!inh[i].taken && inh[i].reuseport == reuseport &&
+		    net_addr_equal((struct sockaddr *)&inh[i].addr, addr))
+			m++;
+	return n > m ? n : m;
+}
+
+/*
+ * Nothing is bound to addr (a second instance started by mistake must fail
+ * as with a shared socket, not join the first one's reuseport group). Once
+ * this cycle has a socket on the port, its own probe already spoke for the
+ * port, and a probe now would collide with it (a wildcard and an exact
+ * address with bind, which reuseport lets share a port).
+ */
+static int
+addr_free(const struct cycle *cy, const struct listen_conf *lc, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cy->nls; i++)
+		if (same_port_family((const struct sockaddr *)&cy->ls[i].addr,
+		    (const struct sockaddr *)&lc->addr))
+			return 0;
+	/* Bound but not listening: no connection can land on it. */
+	int fd = open_socket(lc, (const struct sockaddr *)&lc->addr, 0, 0, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/*
+ * The socket(s) of one address: one shared by every worker, or with
+ * reuseport one per worker, index w for worker w in the kernel's group too
+ * (a group orders its sockets by when they started listening, and none of
+ * ours is closed while the address is configured). A group never shrinks:
+ * after a reload to fewer workers the sockets past the last worker stay
+ * open, out of the steering program's reach, for the live workers to drain.
+ * The kind of socket an address already has wins over the configuration
+ * until a restart (a new kind could not bind next to it).
+ */
+static int
+open_group(struct cycle *cy, struct cycle *old, const struct listen_conf *lc,
+    const struct config *cf, size_t s, size_t nworkers, size_t *cap, char *err, size_t errlen)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&lc->addr;
+	int mode = lc->reuseport, rp = mode != LISTEN_SHARED;
+	size_t have = count_existing(old, sa, rp), other = count_existing(old, sa, !rp);
+	size_t n = rp ? (have > nworkers ? have : nworkers) : 1;
+	int shared_group = 0;
+
+	if (have == 0 && other > 0) {
+		log_msg(LL_WARN, "listen \"%s\": keeping its %s socket%s until a restart; "
+		    "reuseport=%s applies to sockets bound anew", lc->text,
+		    rp ? "shared" : "reuseport", other > 1 ? "s" : "", rp ? "on" : "off");
+		rp = !rp;
+		mode = rp ? LISTEN_REUSEPORT : LISTEN_SHARED;
+		n = other;
+		/* A group kept for reuseport=off: every worker serves all of it. */
+		shared_group = rp;
+	} else if (rp && have == 0 && addr_free(cy, lc, err, errlen) < 0) {
+		return -1;
+	}
+	for (size_t w = 0; w < n; w++) {
+		int worker = rp && !shared_group ? (int)w : -1;
+		int fd = take_old(old, sa, rp);
+
+		if (fd < 0)
+			fd = take_inherited(sa, rp);
+		if (fd >= 0) {
+			if (apply_options(fd, lc, err, errlen) < 0)
+				return -1;
+		} else if ((fd = open_socket(lc, sa, rp, 1, err, errlen)) < 0) {
+			return -1;
+		}
+		if (cy->nls == *cap) {
+			*cap = *cap ? *cap * 2 : 8;
+			cy->ls = xrealloc(cy->ls, *cap * sizeof(*cy->ls));
+		}
+		struct listener *l = &cy->ls[cy->nls++];
+		memset(l, 0, sizeof(*l));
+		l->fd = fd;
+		l->addr = lc->addr;
+		l->addrlen = lc->addrlen;
+		l->worker = worker;
+		l->reuseport = rp ? mode : LISTEN_SHARED;
+		l->steer = rp && !shared_group;
+		add_entry(l, lc, cf, s);
+	}
+	return 0;
 }
 
 /*
@@ -183,7 +297,7 @@ status_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 	cy->status_fd = take_inherited(sa, 0);
 	if (cy->status_fd >= 0)
 		return apply_options(cy->status_fd, &lc, err, errlen);
-	cy->status_fd = open_socket(&lc, sa, err, errlen);
+	cy->status_fd = open_socket(&lc, sa, 0, 1, err, errlen);
 	if (cy->status_fd < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "status_listen: %s", err);
@@ -209,55 +323,19 @@ listen_open(struct cycle *cy, struct cycle *old, char *err, size_t errlen)
 	for (size_t s = 0; s < cf->nservers; s++)
 		for (size_t i = 0; i < cf->servers[s].nlisten; i++) {
 			const struct listen_conf *lc = &cf->servers[s].listen[i];
-			size_t copies = lc->reuseport ? nworkers : 1;
+			const struct sockaddr *sa = (const struct sockaddr *)&lc->addr;
+			int found = 0;
 
 			if (!binds_own_socket(cf, lc))
 				continue;
-			for (size_t w = 0; w < copies; w++) {
-				int worker = lc->reuseport ? (int)w : -1;
-				const struct sockaddr *sa = (const struct sockaddr *)&lc->addr;
-				struct listener *same = NULL;
-
-				/* Servers told apart by SNI share one socket. */
-				for (size_t k = 0; k < cy->nls && same == NULL; k++)
-					if (cy->ls[k].worker == worker &&
-					    net_addr_equal((struct sockaddr *)&cy->ls[k].addr, sa))
-						same = &cy->ls[k];
-				if (same != NULL) {
-					same->ents = xrealloc(same->ents, (same->nents + 1) * sizeof(*same->ents));
-					same->ents[same->nents].lc = lc;
-					same->ents[same->nents].srv = &cf->servers[s];
-					same->ents[same->nents].server = s;
-					same->nents++;
-					continue;
+			/* Servers told apart by SNI share the socket(s) of the first. */
+			for (size_t k = 0; k < cy->nls; k++)
+				if (net_addr_equal((struct sockaddr *)&cy->ls[k].addr, sa)) {
+					add_entry(&cy->ls[k], lc, cf, s);
+					found = 1;
 				}
-				int fd = take_old(old, sa, lc->reuseport, worker);
-
-				if (fd < 0)
-					fd = take_inherited(sa, lc->reuseport);
-				if (fd >= 0) {
-					if (apply_options(fd, lc, err, errlen) < 0)
-						goto fail;
-				} else if ((fd = open_socket(lc, sa, err, errlen)) < 0) {
-					goto fail;
-				}
-				if (cy->nls == cap) {
-					cap = cap ? cap * 2 : 8;
-					cy->ls = xrealloc(cy->ls, cap * sizeof(*cy->ls));
-				}
-				struct listener *l = &cy->ls[cy->nls++];
-				memset(l, 0, sizeof(*l));
-				l->fd = fd;
-				l->addr = lc->addr;
-				l->addrlen = lc->addrlen;
-				l->worker = worker;
-				l->reuseport = lc->reuseport;
-				l->ents = xcalloc(1, sizeof(*l->ents));
-				l->ents[0].lc = lc;
-				l->ents[0].srv = &cf->servers[s];
-				l->ents[0].server = s;
-				l->nents = 1;
-			}
+			if (!found && open_group(cy, old, lc, cf, s, nworkers, &cap, err, errlen) < 0)
+				goto fail;
 		}
 
 	/* Pass 2: exact addresses served through their port's wildcard socket(s). */

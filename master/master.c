@@ -31,6 +31,7 @@
 #include "master/cycle.h"
 #include "master/listen.h"
 #include "master/master.h"
+#include "master/steer.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 2048
@@ -190,6 +191,7 @@ spawn_worker(struct cycle *cy, int index, int quick_deaths)
 static void
 spawn_workers(struct cycle *cy)
 {
+	steer_attach(cy);
 	for (int i = 0; i < cy->cf->main.worker_processes; i++)
 		spawn_worker(cy, i, 0);
 }
@@ -704,6 +706,8 @@ master_main(struct config *cf, const char *g, int argc, char **argv)
 	current = cycle_build(cf, NULL, generation, err, sizeof(err));
 	if (current == NULL) {
 		fprintf(stderr, "mailproxy: [emerg] %s\n", err);
+		listen_close_inherited();
+		config_free(cf);
 		return 1;
 	}
 	listen_close_inherited();

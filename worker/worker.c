@@ -398,8 +398,10 @@ worker_main(struct cycle *c, int index, int slot, int single)
 		wls[i].l = &cy->ls[i];
 		wls[i].io.fd = cy->ls[i].fd;
 		wls[i].io.cb = accept_cb;
-		/* A reuseport socket of another worker: ours to close, not to serve. */
-		if (cy->ls[i].worker >= 0 && cy->ls[i].worker != index) {
+		/* A reuseport socket of another live worker: ours to close, not to
+		 * serve. Retired ones (past the last worker) every worker drains. */
+		int w = cy->ls[i].worker;
+		if (!single && w >= 0 && w != index && w < cy->cf->main.worker_processes) {
 			close(wls[i].io.fd);
 			wls[i].io.fd = -1;
 			cy->ls[i].fd = -1;

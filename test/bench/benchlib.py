@@ -375,10 +375,11 @@ mail {
 
 
 def mailproxy_conf(d, ports, auth_url, cert, key, workers, conns, keepalive, extra="",
-                   affinity=None, main=""):
+                   affinity=None, main="", listen=""):
     """extra: more settings of the mail block, as YAML lines indented by 2;
     affinity: worker_cpu_affinity's value ("auto", masks), or None for none;
-    main: more top-level settings, as YAML lines."""
+    main: more top-level settings, as YAML lines; listen: parameters added to
+    every listen (" reuseport=cpu")."""
     ka = "  auth_http_keepalive: %d\n" % keepalive if keepalive else ""
     ka += extra
     aff = "worker_cpu_affinity: \"%s\"\n" % affinity if affinity else ""
@@ -396,17 +397,17 @@ mail:
   ssl_session_cache: "shared:SSL:10m"
   ssl_protocols: TLSv1.2 TLSv1.3
   servers:
-    - {listen: "127.0.0.1:%(imap)d", protocol: imap}
-    - {listen: "127.0.0.1:%(pop3)d", protocol: pop3}
-    - {listen: "127.0.0.1:%(smtp)d", protocol: smtp}
-    - {listen: "127.0.0.1:%(imaps)d ssl", protocol: imap}
-    - {listen: "127.0.0.1:%(imapsnt)d ssl", protocol: imap, ssl_session_tickets: off}
+    - {listen: "127.0.0.1:%(imap)d%(lp)s", protocol: imap}
+    - {listen: "127.0.0.1:%(pop3)d%(lp)s", protocol: pop3}
+    - {listen: "127.0.0.1:%(smtp)d%(lp)s", protocol: smtp}
+    - {listen: "127.0.0.1:%(imaps)d ssl%(lp)s", protocol: imap}
+    - {listen: "127.0.0.1:%(imapsnt)d ssl%(lp)s", protocol: imap, ssl_session_tickets: off}
 """ % dict(d=d, workers=workers, conns=conns, auth=auth_url, cert=cert, key=key, ka=ka,
-           aff=aff, **ports)
+           aff=aff, lp=listen, **ports)
 
 
 def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepalive=0,
-                extra="", affinity=None, cpus=None, main=""):
+                extra="", affinity=None, cpus=None, main="", listen=""):
     """cpus: a CPU list ("0-7") the proxy starts on (taskset, which execs it: the
     PID stays the proxy's), so that worker_cpu_affinity auto picks among those."""
     names = ("imap", "pop3", "smtp", "imaps", "imapsnt")
@@ -422,7 +423,7 @@ def start_proxy(px, binary, auth_url, cert, key, workers=2, conns=20000, keepali
         px.conf = conf
         with open(conf, "w") as f:
             f.write(mailproxy_conf(px.dir, px.ports, auth_url, cert, key, workers, conns,
-                                   keepalive, extra, affinity, main))
+                                   keepalive, extra, affinity, main, listen))
         argv = [binary, "-c", conf]
     if cpus:
         argv = ["taskset", "-c", cpus] + argv

@@ -25,6 +25,7 @@ import benchlib as bl  # noqa: E402
 import benchmem  # noqa: E402
 import metrics  # noqa: E402
 import scaling  # noqa: E402
+import spread  # noqa: E402
 import stuffing  # noqa: E402
 import webmail  # noqa: E402
 
@@ -46,7 +47,7 @@ class Bench:
         # ... and those with a fourth column: section -> its heading.
         self.fourth = {"stuffing": "mailproxy + login limits + Redis (login_limit_store)"}
         # Sections with only the nginx and mailproxy columns (a table of their own).
-        self.two = {"scaling"}
+        self.two = {"scaling", "spread"}
         self.notes = []
         self.started = []
         subprocess.run([os.path.join(REPO, "scripts", "gen-cert.sh"), self.tmp, "cert"], check=True)
@@ -244,6 +245,7 @@ class Bench:
                      ("stuffing", lambda: stuffing.bench_stuffing(self)),
                      ("webmail", lambda: webmail.bench_webmail(self)),
                      ("scaling", lambda: scaling.bench_scaling(self)),
+                     ("spread", lambda: spread.bench_spread(self)),
                      ("metrics", lambda: metrics.bench_metrics(self))]
             for name, fn in steps:
                 if self.a.only and name not in self.a.only:
@@ -372,7 +374,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
     ap.add_argument("--only", action="append",
                     help="logins, tls, relay, memory, max sessions, stuffing, webmail, scaling, "
-                         "metrics")
+                         "spread, metrics")
     ap.add_argument("--workers", default="1,2",
                     help="scaling: worker counts to compare, e.g. 1,2,4 on a bigger box (1,2)")
     ap.add_argument("--proxy-cpus", default=None,

@@ -182,7 +182,7 @@ Test(config_defaults, listen_parameters)
 	cr_assert_eq(l->ssl, 0);
 	cr_assert_eq(l->proxy_protocol, 0);
 	cr_assert_eq(l->bind, 0);
-	cr_assert_eq(l->reuseport, 0);
+	cr_assert_eq(l->reuseport, LISTEN_REUSEPORT, "a socket per worker unless reuseport=off");
 	cr_assert_eq(l->multipath, 0);
 	cr_assert_eq(l->backlog, 511, "nginx's NGX_LISTEN_BACKLOG on Linux");
 	cr_assert_eq(l->rcvbuf, 0);

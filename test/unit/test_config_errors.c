@@ -453,10 +453,12 @@ Test(config_errors, bad_listen)
 		{ "143 backlog=0", "invalid backlog \"0\" (expected 1 to 1048576)" },
 		{ "143 backlog=x", "invalid backlog \"x\" (expected 1 to 1048576)" },
 		{ "143 foo", "unknown parameter \"foo\" (expected ssl, proxy_protocol, backlog=, rcvbuf=, "
-		  "sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport)" },
+		  "sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport[=on|off|cpu])" },
 		{ "143 deferred", "unknown parameter \"deferred\" (expected ssl, proxy_protocol, backlog=, "
-		  "rcvbuf=, sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport)" },
+		  "rcvbuf=, sndbuf=, bind, ipv6only=, so_keepalive=, multipath or reuseport[=on|off|cpu])" },
 		{ "143 ipv6only=on", "ipv6only applies to IPv6 addresses only" },
+		{ "143 reuseport=yes", "invalid reuseport \"yes\" (expected on, off or cpu)" },
+		{ "143 reuseport=", "invalid reuseport \"\" (expected on, off or cpu)" },
 		{ "[::]:143 ipv6only=maybe", "invalid ipv6only \"maybe\" (expected on or off)" },
 		{ "143 so_keepalive=1:2", "invalid so_keepalive \"1:2\" (expected on, off or "
 		  "[idle]:[intvl]:[cnt])" },

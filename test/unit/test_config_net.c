@@ -43,7 +43,7 @@ Test(config_net, listen_every_parameter)
 	cr_assert_eq(l->keepintvl, 0);
 	cr_assert_eq(l->keepcnt, 10);
 	cr_assert_eq(l->multipath, 1);
-	cr_assert_eq(l->reuseport, 1);
+	cr_assert_eq(l->reuseport, LISTEN_REUSEPORT);
 	cr_assert_eq(l->line, 7);
 	cr_assert_eq(l->col, 15);
 	config_free(cf);
@@ -53,23 +53,26 @@ Test(config_net, listen_implied_bind_and_keepalive)
 {
 	static const struct {
 		const char *text;
-		int bind, keepalive, idle, intvl, cnt;
+		int bind, keepalive, idle, intvl, cnt, reuseport;
 	} cases[] = {
-		{ "127.0.0.1:143", 0, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 bind", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 backlog=5", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 rcvbuf=8k", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 sndbuf=8k", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 multipath", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 reuseport", 1, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 ssl", 0, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 proxy_protocol", 0, -1, 0, 0, 0 },
-		{ "127.0.0.1:143 so_keepalive=on", 1, 1, 0, 0, 0 },
-		{ "127.0.0.1:143 so_keepalive=off", 1, 0, 0, 0, 0 },
-		{ "127.0.0.1:143 so_keepalive=1m:10s:3", 1, 1, 60, 10, 3 },
-		{ "127.0.0.1:143 so_keepalive=:30s:", 1, 1, 0, 30, 0 },
-		{ "127.0.0.1:143 so_keepalive=::5", 1, 1, 0, 0, 5 },
-		{ "127.0.0.1:143 so_keepalive=2h::", 1, 1, 7200, 0, 0 },
+		{ "127.0.0.1:143", 0, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 bind", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 backlog=5", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 rcvbuf=8k", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 sndbuf=8k", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 multipath", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 reuseport", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 reuseport=on", 1, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 reuseport=cpu", 1, -1, 0, 0, 0, LISTEN_REUSEPORT_CPU },
+		{ "127.0.0.1:143 reuseport=off", 0, -1, 0, 0, 0, LISTEN_SHARED },
+		{ "127.0.0.1:143 ssl", 0, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 proxy_protocol", 0, -1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=on", 1, 1, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=off", 1, 0, 0, 0, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=1m:10s:3", 1, 1, 60, 10, 3, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=:30s:", 1, 1, 0, 30, 0, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=::5", 1, 1, 0, 0, 5, LISTEN_REUSEPORT },
+		{ "127.0.0.1:143 so_keepalive=2h::", 1, 1, 7200, 0, 0, LISTEN_REUSEPORT },
 	};
 	char yaml[512];
 
@@ -86,6 +89,7 @@ Test(config_net, listen_implied_bind_and_keepalive)
 		cr_assert_eq(l->keepidle, cases[i].idle, "%s: idle", cases[i].text);
 		cr_assert_eq(l->keepintvl, cases[i].intvl, "%s: intvl", cases[i].text);
 		cr_assert_eq(l->keepcnt, cases[i].cnt, "%s: cnt", cases[i].text);
+		cr_assert_eq(l->reuseport, cases[i].reuseport, "%s: reuseport", cases[i].text);
 		cr_assert_str_eq(l->text, cases[i].text);
 		config_free(cf);
 	}

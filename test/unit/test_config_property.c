@@ -209,7 +209,8 @@ custom_values(const char *name, struct vals *vs)
 		    "so_keepalive=on multipath reuseport\"", "\"127.0.0.1:1143 so_keepalive=30m:10s:5\"",
 		    "\"127.0.0.1:1143 so_keepalive=::\"", "\"127.0.0.1:1143 so_keepalive=1500ms:: backlog=511\"",
 		    "[\"127.0.0.1:1143\", \"[::1]:1143 ssl so_keepalive=off\"]", "\"localhost:1143\"",
-		    "[\"127.0.0.1:1143\", \"127.0.0.2:1143 rcvbuf=1g\"]", "\"[::]:1143 ipv6only=on\"" } },
+		    "[\"127.0.0.1:1143\", \"127.0.0.2:1143 rcvbuf=1g\"]", "\"[::]:1143 ipv6only=on\"",
+		    "\"127.0.0.1:1143 reuseport=off\"", "\"127.0.0.1:1143 ssl reuseport=cpu\"" } },
 		{ "server_name", { "mail.example.com", "Mail.Example.COM", "\"*.example.com\"", ".example.com",
 		    "_", "[a.b, c-d.e_f]", "\"x y z\"", "\"123\"" } },
 		{ "resolver", { "off", "127.0.0.1", "\"127.0.0.1:5353 [::1] valid=30s ipv4=off\"",
@@ -645,7 +646,7 @@ rand_listen(uint64_t *s, struct buf *b, int port)
 	if (pick(s, 5) == 0)
 		buf_puts(b, " multipath");
 	if (pick(s, 5) == 0)
-		buf_puts(b, " reuseport");
+		buf_printf(b, " reuseport%s", (const char *const[]){ "", "=on", "=off", "=cpu" }[pick(s, 4)]);
 	buf_puts(b, "\"");
 }
 

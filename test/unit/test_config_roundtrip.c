@@ -103,7 +103,7 @@ Test(config_roundtrip, dump_details)
 	cr_assert_not_null(strstr(d, "\n  resolver: \"127.0.0.1:53 [::1]:5353 valid=30s ipv6=off\"\n"));
 	cr_assert_not_null(strstr(d, "\n  ssl_ciphers: \"ECDHE+AESGCM:\\\"odd\\\\chars\\\"\"\n"));
 	cr_assert_not_null(strstr(d, "\n    - listen: [\"127.0.0.1:1993 ssl proxy_protocol backlog=128 "
-	    "rcvbuf=65536 sndbuf=1000 bind so_keepalive=1800s::10 multipath reuseport\", "
+	    "rcvbuf=65536 sndbuf=1000 bind so_keepalive=1800s::10 multipath\", "
 	    "\"[::]:1993 ssl bind ipv6only=off\"]\n"));
 	cr_assert_not_null(strstr(d, "\n      ssl_session_cache: \"off\"\n"));
 	cr_assert_not_null(strstr(d, "\n      pop3_capabilities: []\n"));

@@ -365,7 +365,7 @@ static const struct nsample {
 	{ "use", "epoll", "epoll", C_EVENTS },
 	{ "accept_mutex", "on", "on", C_EVENTS },
 	{ "accept_mutex_delay", "100ms", "100ms", C_EVENTS },
-	{ "listen", "127.0.0.1:1143 proxy_protocol backlog=10 so_keepalive=30m::10", "\"127.0.0.1:1143 proxy_protocol backlog=10 so_keepalive=30m::10\"", C_SERVER },
+	{ "listen", "127.0.0.1:1143 proxy_protocol backlog=10 so_keepalive=30m::10 reuseport", "\"127.0.0.1:1143 proxy_protocol backlog=10 so_keepalive=30m::10 reuseport\"", C_SERVER },
 	{ "protocol", "pop3", "pop3", C_SERVER },
 	{ "timeout", "30s", "30s", C_MAIL | C_SERVER },
 	{ "server_name", "mail.example.com \"*.example.com\"", "[mail.example.com, \"*.example.com\"]", C_MAIL | C_SERVER },
