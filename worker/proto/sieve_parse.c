@@ -89,10 +89,10 @@ sieve_parse(struct sieve_parser *p, const char *data, size_t len, size_t max)
 			} else if (c == '{') {
 				p->literal_left = 0;
 				p->state = S_LIT_NUM;
-			} else if (atom_char(c) && p->ntok == 0) {
+			} else if (atom_char(c)) {
+				/* The command name, a number (HAVESPACE), or what the machine refuses. */
 				p->state = S_ATOM;
 			} else {
-				/* Only the command name is an atom; every argument is a string. */
 				return bad(p, data, len);
 			}
 			break;
