@@ -95,8 +95,9 @@ Test(sieve, noop_with_and_without_tag)
 	mh_say(h, "NOOP \"STARTTLS-RESYNC-CAPA\"\r\n", "OK (TAG \"STARTTLS-RESYNC-CAPA\") \"Done\"\r\n");
 	mh_say(h, "noop \"a\\\"b\\\\c\"\r\n", "OK (TAG \"a\\\"b\\\\c\") \"Done\"\r\n");
 	mh_say(h, "NOOP {3+}\r\nx y\r\n", "OK (TAG \"x y\") \"Done\"\r\n");
-	/* A tag no quoted string can hold comes back as a literal. */
-	mh_say(h, "NOOP {3+}\r\na\nb\r\n", "OK (TAG {3}\r\na\nb) \"Done\"\r\n");
+	/* A tag no quoted string can hold is refused, not echoed raw. */
+	mh_say(h, "NOOP {3+}\r\na\nb\r\n", ERR);
+	MH_EXPECT_BIN(h, "NOOP {3+}\r\na\0b\r\n", PA_OK, ERR);
 	/* Tags are strings: an atom, or two tags, are errors. */
 	mh_say(h, "NOOP tag\r\n", ERR);
 	mh_say(h, "NOOP \"a\" \"b\"\r\n", ERR);

@@ -24,16 +24,13 @@ enum {
 /* A code in the text the session hands auth_failed() (limited_text, or the auth service's). */
 #define TRYLATER "(TRYLATER) "
 
-/* s[0..n) as a quoted string, or a literal when it holds what a quoted one cannot. */
+/*
+ * s[0..n) as a quoted string. Callers hand no CR, LF or NUL (tags holding
+ * them are refused; texts come from the configuration and auth headers).
+ */
 static void
 put_string(struct buf *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') {
-			buf_printf(b, "{%zu}\r\n", n);
-			buf_append(b, s, n);
-			return;
-		}
 	buf_puts(b, "\"");
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '"' || s[i] == '\\')
@@ -185,6 +182,11 @@ cmd_noop(struct proto_ctx *ctx, const char *cmd)
 		return invalid(ctx, NULL);
 	if ((tag = sieve_token_dup(p, cmd, 1, &n)) == NULL)
 		return proto_internal_error(ctx, sieve_proto.internal_error);
+	/* Echoed as a quoted string: what one cannot hold is refused, not sent back raw. */
+	if (strlen(tag) != n || strpbrk(tag, "\r\n") != NULL) {
+		free(tag);
+		return invalid(ctx, NULL);
+	}
 	buf_puts(ctx->out, "OK (TAG ");
 	put_string(ctx->out, tag, n);
 	buf_puts(ctx->out, ") \"Done\"\r\n");
