@@ -30,6 +30,9 @@ take_line(struct loader *ld, const struct directive *d, const struct ynode *at, 
 	const char *n = s, *ne, *v;
 	size_t vl;
 
+	for (const char *c = s; *c; c++)
+		if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f)
+			return lerr(ld, at, d->name, "a control character in a capability line");
 	while (*n == ' ' || *n == '\t')
 		n++;
 	for (ne = n; *ne && name_char(*ne); ne++)
@@ -43,8 +46,8 @@ take_line(struct loader *ld, const struct directive *d, const struct ynode *at, 
 	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 		vl--;
 	for (size_t i = 0; i < vl; i++)
-		if ((unsigned char)v[i] < ' ' || v[i] == 0x7f)
-			return lerr(ld, at, d->name, "\"%s\": a control character in the value", s);
+		if (v[i] == '\t')
+			return lerr(ld, at, d->name, "\"%s\": a tab in the value", s);
 	size_t nl = (size_t)(ne - n);
 	if ((nl == 8 && strncasecmp(n, "STARTTLS", 8) == 0) || (nl == 4 && strncasecmp(n, "SASL", 4) == 0))
 		return lerr(ld, at, d->name, "\"%.*s\" is computed from starttls and sieve_auth; "

@@ -85,6 +85,13 @@ Test(sieve, capabilities_refused_in_config)
 		cr_assert_null(cf, "accepted: %s", bad[i]);
 		cr_assert(strstr(th_err(), ":") != NULL);
 	}
+	cr_assert_null(th_load(MAIL_HEAD "  servers:\n    - listen: \"4190\"\n"
+	    "      sieve_capabilities: [VERSION, STARTTLS]\n"));
+	cr_assert_str_eq(th_err(), "t.yaml:5:37: \"sieve_capabilities\": \"STARTTLS\" is computed from "
+	    "starttls and sieve_auth; leave it out");
+	cr_assert_null(th_load(MAIL_HEAD "  servers:\n    - listen: \"4190\"\n"
+	    "      sieve_capabilities: '\"VERSION 1.0'\n"));
+	cr_assert_str_eq(th_err(), "t.yaml:5:27: \"sieve_capabilities\": a double quote is not closed");
 }
 
 Test(sieve, noop_with_and_without_tag)
