@@ -16,8 +16,12 @@
 
 enum { SLOT_FREE, SLOT_RUNNING, SLOT_EXITING };
 
-/* Logins per protocol (imap, pop3, smtp: enum mail_proto - 1) and result. */
-#define STATS_PROTOS 3
+/*
+ * Logins per protocol (imap, pop3, smtp, sieve: enum mail_proto - 1) and
+ * result. A change of size makes a fresh zone: counters restart on a binary
+ * upgrade from a build with another size.
+ */
+#define STATS_PROTOS 4
 #define STATS_LOGIN_RESULTS(X) X(ok) X(failed) X(error) X(limited) X(backend_error)
 enum {
 #define LR_ENUM(r) LOGIN_##r,

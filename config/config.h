@@ -23,12 +23,12 @@
 
 #define CONF_DIRECTIVES_MAX 128
 
-enum mail_proto { MP_PROTO_NONE, MP_PROTO_IMAP, MP_PROTO_POP3, MP_PROTO_SMTP };
+enum mail_proto { MP_PROTO_NONE, MP_PROTO_IMAP, MP_PROTO_POP3, MP_PROTO_SMTP, MP_PROTO_SIEVE };
 enum starttls_mode { STARTTLS_OFF, STARTTLS_ON, STARTTLS_ONLY };
 enum verify_client { VERIFY_OFF, VERIFY_ON, VERIFY_OPTIONAL, VERIFY_OPTIONAL_NO_CA };
 enum proxy_protocol_mode { PP_OFF, PP_V1, PP_V2 };
 
-/* SASL / login methods, as bits (imap_auth, pop3_auth, smtp_auth). */
+/* SASL / login methods, as bits (imap_auth, pop3_auth, smtp_auth, sieve_auth). */
 #define AUTHM_PLAIN	0x01
 #define AUTHM_LOGIN	0x02
 #define AUTHM_APOP	0x04
@@ -273,6 +273,11 @@ struct srv_conf {
 	uint64_t smtp_greeting_delay;
 	struct strlist smtp_capabilities;
 	unsigned smtp_auth;
+
+	/* sieve (ManageSieve, RFC 5804) */
+	size_t sieve_client_buffer;
+	struct strlist sieve_capabilities;	/* one greeting line each: "NAME" or "NAME value" */
+	unsigned sieve_auth;
 
 	/* realip */
 	struct cidrlist set_real_ip_from;

@@ -49,6 +49,7 @@ port_protocol(int port)
 	case 143: case 993: return MP_PROTO_IMAP;
 	case 110: case 995: return MP_PROTO_POP3;
 	case 25: case 465: case 587: return MP_PROTO_SMTP;
+	case 4190: return MP_PROTO_SIEVE;
 	default: return MP_PROTO_NONE;
 	}
 }
@@ -178,13 +179,13 @@ check_server(struct loader *ld, struct srv_conf *srv)
 			int p = port_protocol(port);
 			if (p == MP_PROTO_NONE)
 				return lerr(ld, at_listen(&tmp, &srv->listen[i]), "protocol",
-				    "not set, and port %d does not imply one (set protocol: imap, pop3 or smtp)",
+				    "not set, and port %d does not imply one (set protocol: imap, pop3, smtp or sieve)",
 				    port);
 			/* Each port implies one, but not the same one: say so. */
 			if (srv->protocol != MP_PROTO_NONE && (int)srv->protocol != p)
 				return lerr(ld, at_listen(&tmp, &srv->listen[i]), "protocol",
 				    "not set, and ports %d and %d imply different protocols "
-				    "(set protocol: imap, pop3 or smtp)",
+				    "(set protocol: imap, pop3, smtp or sieve)",
 				    net_port((struct sockaddr *)&srv->listen[0].addr), port);
 			srv->protocol = (enum mail_proto)p;
 		}

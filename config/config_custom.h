@@ -31,6 +31,16 @@ CUSTOM_DECL(auth_cache);
 /* config_log.c */
 CUSTOM_DECL(log_format);
 CUSTOM_DECL(access_log);
+/* config_sieve.c */
+CUSTOM_DECL(sieve_caps);
+/*
+ * Dovecot Pigeonhole's default extensions, the usual backend: what a
+ * client sees before login should be what it gets after.
+ */
+#define SIEVE_CAPS_DEFAULT "\"IMPLEMENTATION mailproxy\" \"SIEVE fileinto reject envelope " \
+	"encoded-character vacation subaddress comparator-i;ascii-numeric relational regex " \
+	"imap4flags copy include variables body enotify environment mailbox date index ihave " \
+	"duplicate mime foreverypart extracttext\" \"NOTIFY mailto\" \"VERSION 1.0\""
 /* config_proc.c */
 CUSTOM_DECL(cpu_affinity);
 CUSTOM_DECL(priority);

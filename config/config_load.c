@@ -463,6 +463,7 @@ config_proto_name(enum mail_proto p)
 	case MP_PROTO_IMAP: return "imap";
 	case MP_PROTO_POP3: return "pop3";
 	case MP_PROTO_SMTP: return "smtp";
+	case MP_PROTO_SIEVE: return "sieve";
 	default: return "none";
 	}
 }

@@ -26,7 +26,8 @@ _Static_assert(offsetof(struct srv_conf, error_log) == offsetof(struct main_conf
     "error_log must sit at the same offset in main and server configuration");
 
 static const struct name_val proto_names[] = {
-	{ "imap", MP_PROTO_IMAP }, { "pop3", MP_PROTO_POP3 }, { "smtp", MP_PROTO_SMTP }, { 0, 0 } };
+	{ "imap", MP_PROTO_IMAP }, { "pop3", MP_PROTO_POP3 }, { "smtp", MP_PROTO_SMTP },
+	{ "sieve", MP_PROTO_SIEVE }, { 0, 0 } };
 static const struct name_val starttls_names[] = {
 	{ "off", STARTTLS_OFF }, { "on", STARTTLS_ON }, { "only", STARTTLS_ONLY }, { 0, 0 } };
 static const struct name_val verify_names[] = {
@@ -46,6 +47,9 @@ static const struct name_val smtp_auth_names[] = {
 	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "cram-md5", AUTHM_CRAM_MD5 },
 	{ "external", AUTHM_EXTERNAL }, { "none", AUTHM_NONE },
 	{ "oauthbearer", AUTHM_OAUTHBEARER }, { "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
+static const struct name_val sieve_auth_names[] = {
+	{ "plain", AUTHM_PLAIN }, { "login", AUTHM_LOGIN }, { "oauthbearer", AUTHM_OAUTHBEARER },
+	{ "xoauth2", AUTHM_XOAUTH2 }, { 0, 0 } };
 
 #define CUSTOM(fn) .type = DT_CUSTOM, .set = set_##fn, .print = print_##fn
 
@@ -242,6 +246,18 @@ const struct directive directives[] = {
 	{ "smtp_auth", MS, DT_MASK, SF(smtp_auth), .dflt = "login plain", .names = smtp_auth_names,
 	  .syntax = "plain | login | cram-md5 | external | none | oauthbearer | xoauth2 ...",
 	  .doc = "SMTP AUTH mechanisms; none = relay without login (OAuth: the client buffer is at least 24k)" },
+
+	/* sieve */
+	{ "sieve_client_buffer", MS, DT_SIZE, SF(sieve_client_buffer), .dflt = "page", .flags = DF_MAILPROXY,
+	  .syntax = "size", .doc = "longest ManageSieve command (with its literals) before login" },
+	{ "sieve_capabilities", MS, CUSTOM(sieve_caps), SF(sieve_capabilities), .flags = DF_MAILPROXY,
+	  .dflt = SIEVE_CAPS_DEFAULT,
+	  .syntax = "\"NAME [value]\" ...",
+	  .doc = "ManageSieve greeting and CAPABILITY lines, one per string (a scalar splits as nginx "
+	  "arguments: blanks, with double quotes grouping); STARTTLS and SASL are added from starttls and sieve_auth" },
+	{ "sieve_auth", MS, DT_MASK, SF(sieve_auth), .dflt = "plain", .names = sieve_auth_names, .flags = DF_MAILPROXY,
+	  .syntax = "plain | login | oauthbearer | xoauth2 ...",
+	  .doc = "ManageSieve SASL mechanisms advertised (OAuth: the client buffer is at least 24k)" },
 
 	/* realip */
 	{ "set_real_ip_from", MS, CUSTOM(cidrs), SF(set_real_ip_from),

@@ -18,7 +18,7 @@ enum cvar {
 	CVAR_SERVER_ADDR,	/* the address the client connected to */
 	CVAR_SERVER_PORT,
 	CVAR_SSL_SERVER_NAME,	/* SNI, empty without one */
-	CVAR_PROTOCOL,		/* imap, pop3, smtp */
+	CVAR_PROTOCOL,		/* imap, pop3, smtp, sieve */
 	/* Only in log_format and access_log if= (known when a session ends). */
 	CVAR_TIME_LOCAL,
 	CVAR_TIME_ISO8601,

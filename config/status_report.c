@@ -207,7 +207,7 @@ static const char *const login_results[] = {
 	STATS_LOGIN_RESULTS(LR_NAME)
 #undef LR_NAME
 };
-static const char *const protos[] = { "imap", "pop3", "smtp" };
+static const char *const protos[] = { "imap", "pop3", "smtp", "sieve" };
 static const char *const tls_versions[] = {
 #define TV(v) v,
 	STATS_TLS_VERSIONS(TV)

@@ -57,6 +57,7 @@ mh_load(struct mh *h, const char *port, const char *mail_yaml, const char *serve
 	h->ctx.bout = &h->bout;
 	h->ctx.bufsize = h->conf->protocol == MP_PROTO_IMAP ? h->conf->imap_client_buffer :
 	    h->conf->protocol == MP_PROTO_POP3 ? h->conf->pop3_client_buffer :
+	    h->conf->protocol == MP_PROTO_SIEVE ? h->conf->sieve_client_buffer :
 	    h->conf->smtp_client_buffer;
 	h->ctx.client_addr = (struct sockaddr *)&h->caddr;
 	h->ctx.local_addr = (struct sockaddr *)&h->laddr;

@@ -195,7 +195,7 @@ Test(config_errors, bad_enums_and_masks)
 	EXPECT_ERR(SRV("      proxy_protocol: v3\n"),
 	    "t.yaml:5:23: \"proxy_protocol\": expected one of off, on, v2, got \"v3\"");
 	EXPECT_ERR(SRV("      protocol: lmtp\n"),
-	    "t.yaml:5:17: \"protocol\": expected one of imap, pop3, smtp, got \"lmtp\"");
+	    "t.yaml:5:17: \"protocol\": expected one of imap, pop3, smtp, sieve, got \"lmtp\"");
 	EXPECT_ERR(SRV("      ssl_verify_client: maybe\n"),
 	    "t.yaml:5:26: \"ssl_verify_client\": expected one of off, on, optional, optional_no_ca, "
 	    "got \"maybe\"");
@@ -374,10 +374,10 @@ Test(config_errors, server_requirements)
 	    "t.yaml:4:7: \"servers\": a server needs at least one \"listen\"");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: \"1143\"\n",
 	    "t.yaml:4:15: \"protocol\": not set, and port 1143 does not imply one (set protocol: imap, "
-	    "pop3 or smtp)");
+	    "pop3, smtp or sieve)");
 	EXPECT_ERR(MAIL_HEAD "  servers:\n    - listen: [\"143\", \"993\", \"110\"]\n",
 	    "t.yaml:4:30: \"protocol\": not set, and ports 143 and 110 imply different protocols "
-	    "(set protocol: imap, pop3 or smtp)");
+	    "(set protocol: imap, pop3, smtp or sieve)");
 	EXPECT_ERR("mail:\n  timeout: 5s\n  servers:\n    - listen: \"143\"\n",
 	    "t.yaml:4:7: \"auth_http\": no \"auth_http\" is defined for this server (or for \"mail\")");
 }

@@ -192,6 +192,8 @@ custom_values(const char *name, struct vals *vs)
 		{ "env", { "[]", "TZ", "\"LANG=C\"", "[A, \"B=x y\", \"C=\"]", "\"X=a=b\"",
 		    "[\"MAILPROXY_UTLS=0\", PATH]" } },
 		{ "use", { "epoll", "\"epoll\"" } },
+		{ "sieve_capabilities", { "[]", "VERSION", "'\"VERSION 1.0\" \"SIEVE a  b\" X'", "[\"A\", \"A\"]",
+		    "[\"IMPLEMENTATION my \\\"proxy\\\"\", \" NOTIFY\tmailto \", \"X \\u00e9\\u2028\"]" } },
 		{ "log_format", { "{}", "{m: \"$remote_addr $status\"}", "{j: 'escape=json {\"l\":\"$login\"}'}",
 		    "[\"a $login\", \"b escape=none [$time_local] $$\"]", "{x: [\"$msec \", \"${pid}\"]}",
 		    "\"n escape=default \\u00e9 $ssl_cipher\"", "{q: \"\\\\ \\\" \\t $status\"}" } },

@@ -103,6 +103,8 @@ static const struct {
 	{ "smtp_greeting_delay", "mail, server", "0" },
 	{ "smtp_capabilities", "mail, server", "—" },
 	{ "smtp_auth", "mail, server", "login plain" },
+	{ "sieve_client_buffer", "mail, server", "page size (4k)" },
+	{ "sieve_auth", "mail, server", "plain" },
 	{ "set_real_ip_from", "mail, server", "—" },
 	{ "starttls", "mail, server", "off" },
 	{ "ssl_certificate", "mail, server", "—" },

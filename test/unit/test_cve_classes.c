@@ -141,6 +141,14 @@ Test(cve, cve_2014_3556_pop3_stls_takes_its_line_only)
 	    "PASS alicepw\r\n", POP3_INV);
 }
 
+Test(cve, cve_2014_3556_sieve_starttls_takes_its_line_only)
+{
+	/* Had AUTHENTICATE been taken, the string after TLS would answer its challenge. */
+	starttls_line_only("4190", NULL, "STARTTLS\r\nAUTHENTICATE \"PLAIN\"\r\n", 10,
+	    "OK \"Begin TLS negotiation now.\"\r\n", "\"AGFsaWNlAHB3\"\r\n",
+	    "NO \"Error in MANAGESIEVE command.\"\r\n");
+}
+
 Test(cve, cve_2014_3556_smtp_starttls_takes_its_line_only)
 {
 	/* Had MAIL been taken, RCPT would start a login (smtp_auth none). */

@@ -97,6 +97,26 @@ struct imap_ctx {
 	uint8_t sasl_ir;	/* ... and SASL-IR */
 };
 
+/* ManageSieve tokens (sieve_parse.h): at most a command name and a few strings. */
+#define SIEVE_TOKENS_MAX 8
+
+struct sieve_parser {
+	int state;
+	uint32_t pos;		/* bytes of the command parsed so far */
+	uint32_t tok_start;
+	uint32_t literal_left;
+	uint8_t ntok;
+	uint8_t invalid;	/* skipping the rest of a bad line */
+	uint8_t quit;		/* the bad line announced a literal: its bytes cannot be told from commands */
+	uint8_t last;		/* the last byte of the line being skipped was '}' */
+	struct imap_token tok[SIEVE_TOKENS_MAX];	/* kind: SIEVE_TOK_* */
+};
+
+struct sieve_ctx {
+	struct sieve_parser p;
+	uint8_t be_caps;	/* SIEVE_BE_* the backend announced */
+};
+
 struct pop3_ctx {
 	char *salt;		/* the greeting's APOP timestamp; cr.salt is cleared after a failed login */
 };
@@ -154,6 +174,7 @@ struct proto_ctx {
 		struct imap_ctx imap;
 		struct pop3_ctx pop3;
 		struct smtp_ctx smtp;
+		struct sieve_ctx sieve;
 	} u;
 };
 
@@ -177,6 +198,11 @@ struct proto {
 	enum backend_action (*backend_line)(struct proto_ctx *ctx, const char *line, size_t len);
 	void (*free)(struct proto_ctx *ctx);
 	/*
+	 * After a STARTTLS handshake with the client: what the protocol sends
+	 * unasked (ManageSieve: the capabilities again, RFC 5804 2.2), or NULL.
+	 */
+	int (*tls_up)(struct proto_ctx *ctx);
+	/*
 	 * A login the login limits refused: a temporary failure, with the
 	 * response code clients take as "try later", not "wrong password"
 	 * (IMAP [UNAVAILABLE], RFC 5530; POP3 [SYS/TEMP], RFC 3206; SMTP 454 4.7.0).
@@ -188,7 +214,7 @@ struct proto {
 	const char *no_cert;
 };
 
-extern const struct proto imap_proto, pop3_proto, smtp_proto;
+extern const struct proto imap_proto, pop3_proto, smtp_proto, sieve_proto;
 
 const struct proto *proto_for(enum mail_proto p);
 /* Builds the canned replies of every server of cf; frees with proto_rt_free(). */

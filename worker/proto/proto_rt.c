@@ -69,6 +69,7 @@ proto_for(enum mail_proto p)
 	case MP_PROTO_IMAP: return &imap_proto;
 	case MP_PROTO_POP3: return &pop3_proto;
 	case MP_PROTO_SMTP: return &smtp_proto;
+	case MP_PROTO_SIEVE: return &sieve_proto;
 	default: return NULL;
 	}
 }
@@ -258,6 +259,75 @@ build_smtp(const struct srv_conf *c, struct proto_rt *rt)
 	rt->auth_list = finish(&b);	/* the HELO reply */
 }
 
+/* s as a ManageSieve quoted string (config_sieve.c let no control character in). */
+static void
+sieve_quote(struct buf *b, const char *s, size_t n)
+{
+	buf_puts(b, "\"");
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_puts(b, "\\");
+		buf_append(b, s + i, 1);
+	}
+	buf_puts(b, "\"");
+}
+
+/*
+ * The capability block of RFC 5804 1.7, one "NAME" ["value"] line each:
+ * the configured lines, with SASL and STARTTLS (as the variant has them)
+ * before VERSION, where Dovecot puts them. mechs == NULL: no SASL line;
+ * "": an empty one, as before STARTTLS with starttls only (1.7 allows it).
+ */
+static char *
+sieve_caps(const struct srv_conf *c, const char *mechs, int starttls)
+{
+	struct buf b = { 0 };
+	int added = 0;
+
+	for (size_t i = 0; i <= c->sieve_capabilities.n; i++) {
+		const char *line = i < c->sieve_capabilities.n ? c->sieve_capabilities.v[i] : NULL;
+		if (!added && (line == NULL || strncasecmp(line, "VERSION", 7) == 0)) {
+			if (mechs != NULL)
+				buf_printf(&b, "\"SASL\" \"%s\"\r\n", mechs);
+			if (starttls)
+				buf_puts(&b, "\"STARTTLS\"\r\n");
+			added = 1;
+		}
+		if (line == NULL)
+			break;
+		const char *sp = strchr(line, ' ');
+		sieve_quote(&b, line, sp ? (size_t)(sp - line) : strlen(line));
+		if (sp != NULL) {
+			buf_puts(&b, " ");
+			sieve_quote(&b, sp + 1, strlen(sp + 1));
+		}
+		buf_puts(&b, "\r\n");
+	}
+	return finish(&b);
+}
+
+static void
+build_sieve(const struct srv_conf *c, struct proto_rt *rt)
+{
+	static const struct { unsigned bit; const char *name; } sm[] = {
+		{ AUTHM_PLAIN, "PLAIN" }, { AUTHM_LOGIN, "LOGIN" },
+		{ AUTHM_OAUTHBEARER, "OAUTHBEARER" }, { AUTHM_XOAUTH2, "XOAUTH2" },
+	};
+	struct buf m = { 0 };
+
+	for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
+		if (c->sieve_auth & sm[i].bit)
+			buf_printf(&m, "%s%s", buf_len(&m) ? " " : "", sm[i].name);
+	char *mechs = finish(&m);
+	if (mechs == NULL)
+		return;
+	rt->greeting = strdup("OK \"ManageSieve ready.\"\r\n");
+	rt->caps_plain = sieve_caps(c, mechs, 0);
+	rt->caps_starttls = sieve_caps(c, mechs, 1);
+	rt->caps_starttls_only = sieve_caps(c, "", 1);
+	free(mechs);
+}
+
 struct proto_rt *
 proto_rt_build(const struct config *cf)
 {
@@ -271,11 +341,14 @@ proto_rt_build(const struct config *cf)
 			build_imap(c, &rt[i]);
 		else if (c->protocol == MP_PROTO_POP3)
 			build_pop3(c, &rt[i]);
+		else if (c->protocol == MP_PROTO_SIEVE)
+			build_sieve(c, &rt[i]);
 		else
 			build_smtp(c, &rt[i]);
 		if (rt[i].greeting == NULL || rt[i].caps_plain == NULL ||
 		    rt[i].caps_starttls == NULL || rt[i].caps_starttls_only == NULL ||
-		    (c->protocol != MP_PROTO_IMAP && rt[i].auth_list == NULL)) {
+		    ((c->protocol == MP_PROTO_POP3 || c->protocol == MP_PROTO_SMTP) &&
+		    rt[i].auth_list == NULL)) {
 			proto_rt_free(rt, i + 1);
 			return NULL;
 		}

@@ -87,6 +87,7 @@ void proto_addr(const struct sockaddr *sa, char *ip, size_t iplen, int *port);
 enum backend_action imap_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
 enum backend_action pop3_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
 enum backend_action smtp_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
+enum backend_action sieve_backend_line(struct proto_ctx *ctx, const char *line, size_t len);
 
 /* Client bytes before the SMTP greeting: queues nginx's 503 refusal; returns PA_CLOSE. */
 enum proto_action smtp_early_input(struct proto_ctx *ctx);

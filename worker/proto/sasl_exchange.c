@@ -1,4 +1,4 @@
-/* The SASL exchange shared by IMAP, POP3 and SMTP; see sasl_exchange.h. */
+/* The SASL exchange shared by IMAP, POP3, SMTP and ManageSieve; see sasl_exchange.h. */
 #include <string.h>
 
 #include "common/buf.h"

@@ -68,9 +68,11 @@ static size_t
 client_buffer(const struct srv_conf *c)
 {
 	size_t n = c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
-	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer : c->smtp_client_buffer;
+	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer :
+	    c->protocol == MP_PROTO_SIEVE ? c->sieve_client_buffer : c->smtp_client_buffer;
 	unsigned auth = c->protocol == MP_PROTO_IMAP ? c->imap_auth :
-	    c->protocol == MP_PROTO_POP3 ? c->pop3_auth : c->smtp_auth;
+	    c->protocol == MP_PROTO_POP3 ? c->pop3_auth :
+	    c->protocol == MP_PROTO_SIEVE ? c->sieve_auth : c->smtp_auth;
 
 	/* A 16 KB bearer token must fit the line that carries it. */
 	if ((auth & AUTHM_OAUTH) && n < SASL_OAUTH_LINE_MAX)

@@ -257,6 +257,10 @@ session_tls_handshake_run(struct session *s)
 			session_greet(s);
 			return;
 		}
+		if (s->proto->tls_up != NULL && s->proto->tls_up(&s->pa->ctx) < 0) {
+			session_internal_error(s, "out of memory", 0);
+			return;
+		}
 		session_set_state(s, SS_PREAUTH);
 		session_arm_timeout(s, s->conf->timeout);
 		session_run(s);

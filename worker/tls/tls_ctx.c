@@ -617,7 +617,8 @@ build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
 		}
 		if (!uses_tls(srv))
 			continue;
-		ts[i].alpn = config_proto_name(srv->protocol);
+		/* ManageSieve's ALPN name is "managesieve" (RFC 5804 has none; IANA's registry does). */
+		ts[i].alpn = srv->protocol == MP_PROTO_SIEVE ? "managesieve" : config_proto_name(srv->protocol);
 		e[0] = '\0';
 		if (with_zones && (srv->ssl_session_cache.mode & SSL_CACHE_SHARED)) {
 			const struct ssl_cache_conf *c = &srv->ssl_session_cache;

@@ -94,10 +94,14 @@ static const struct {
 	    "      smtp_auth: [login, plain, cram-md5, external, none]\n",
 	    "      smtp_auth: none\n",
 	    "      smtp_auth: [plain, cram-md5]\n" } },
+	[MP_PROTO_SIEVE] = { "4190", { NULL,
+	    "      sieve_auth: [plain, login]\n",
+	    "      sieve_auth: login\n      sieve_capabilities: [VERSION]\n",
+	    "      sieve_capabilities: []\n" } },
 };
 
-static struct config *servers[4][4];
-static struct proto_rt *rts[4][4];
+static struct config *servers[MP_PROTO_SIEVE + 1][4];
+static struct proto_rt *rts[MP_PROTO_SIEVE + 1][4];
 
 static struct config *
 load(enum mail_proto p, unsigned v)
@@ -318,7 +322,8 @@ fm_open(struct fm *m, enum mail_proto p, const struct fm_input *fi, int split)
 	ctx->out = &m->out;
 	ctx->bout = &m->bout;
 	ctx->bufsize = p == MP_PROTO_IMAP ? m->conf.imap_client_buffer :
-	    p == MP_PROTO_POP3 ? m->conf.pop3_client_buffer : m->conf.smtp_client_buffer;
+	    p == MP_PROTO_POP3 ? m->conf.pop3_client_buffer :
+	    p == MP_PROTO_SIEVE ? m->conf.sieve_client_buffer : m->conf.smtp_client_buffer;
 	if (bufsizes[fi->h[0] >> 4 & 3])
 		ctx->bufsize = bufsizes[fi->h[0] >> 4 & 3];
 	ctx->tls = (fi->h[0] >> 2 & 3) == 3;
@@ -576,6 +581,11 @@ segment(struct fm *m, const uint8_t *seg, size_t n)
 			 * the segment would have been the handshake. */
 			buf_reset(&m->in);
 			m->ctx.tls = 1;
+			if (m->proto->tls_up != NULL) {
+				if (m->proto->tls_up(&m->ctx) < 0)
+					fm_fail("tls_up failed");
+				replies(m, 0, "the STARTTLS handshake");
+			}
 			return;
 		}
 		if (m->closed || pos == n)

@@ -342,6 +342,65 @@ smtp_command(struct fm *m, const char *l, size_t n)
 	}
 }
 
+/* ---- ManageSieve: one command per line, the PLAIN response quoted or a literal ---- */
+
+static void
+sieve_authenticate(struct fm *m, const char *l, size_t n, size_t *extra)
+{
+	static const char head[] = "AUTHENTICATE \"PLAIN\" ";
+	const size_t hl = sizeof(head) - 1;
+	const char *v;
+	size_t vn;
+
+	if (n < hl + 2 || memcmp(l, head, hl) != 0)
+		fm_fail("ManageSieve AUTHENTICATE to the backend is not PLAIN: \"%s\"", fm_show(l, n));
+	if (l[hl] == '"') {
+		v = l + hl + 1;
+		vn = n - hl - 2;
+		if (l[n - 1] != '"' || memchr(v, '"', vn) != NULL)
+			fm_fail("ManageSieve AUTHENTICATE: bad quoted string \"%s\"", fm_show(l, n));
+	} else {
+		/* {N+} CRLF and N bytes, then CRLF: the literal is the rest of the command. */
+		char *e;
+		unsigned long k = strtoul(l + hl + 1, &e, 10);
+		if (l[hl] != '{' || e != l + n - 2 || e[0] != '+' || e[1] != '}')
+			fm_fail("ManageSieve AUTHENTICATE: bad literal \"%s\"", fm_show(l, n));
+		v = l + n + 2;
+		vn = k;
+		*extra = k + 2;
+		if (v + vn + 2 > buf_rptr(&m->be.sent) + buf_len(&m->be.sent) || memcmp(v + vn, "\r\n", 2) != 0)
+			fm_fail("ManageSieve AUTHENTICATE: literal short of its length");
+	}
+	size_t ul = strlen(m->ctx.be_login), pl = strlen(passwd(m));
+	unsigned char *d = malloc(vn / 4 * 3 + 3);
+	long dl = d ? b64_decode(v, vn, d) : -1;
+	if (dl != (long)(ul + pl + 2) || d[0] != '\0' || memcmp(d + 1, m->ctx.be_login, ul) != 0 ||
+	    d[ul + 1] != '\0' || memcmp(d + ul + 2, m->ctx.be_passwd, pl) != 0)
+		fm_fail("ManageSieve AUTHENTICATE PLAIN is not the credentials");
+	free(d);
+	m->be.auths++;
+	reply(m, "OK \"Logged in.\"\r\n");
+}
+
+static void
+sieve_command(struct fm *m, const char *l, size_t n, size_t *extra)
+{
+	char want[128];
+
+	if (eq(l, n, "STARTTLS")) {
+		reply(m, "OK \"Begin TLS negotiation now.\"\r\n");
+	} else if (n > 8 && memcmp(l, "XCLIENT ", 8) == 0) {
+		snprintf(want, sizeof(want), "XCLIENT ADDR=%s PORT=50123",
+		    m->caddr.ss_family == AF_INET6 ? "2001:db8::7" : "192.0.2.7");
+		if (!eq(l, n, want))
+			fm_fail("ManageSieve XCLIENT is not the client's address: \"%s\"", fm_show(l, n));
+		m->be.xclients++;
+		reply(m, "OK \"Updated\"\r\n");
+	} else {
+		sieve_authenticate(m, l, n, extra);
+	}
+}
+
 void
 fm_backend_sent(struct fm *m)
 {
@@ -362,11 +421,14 @@ fm_backend_sent(struct fm *m)
 	while (be->checked < buf_len(&be->sent)) {
 		const char *l = buf_rptr(&be->sent) + be->checked;
 		size_t ll = (size_t)((const char *)memchr(l, '\n', buf_len(&be->sent) - be->checked) - l);
+		size_t extra = 0;
 		if (m->proto == &pop3_proto)
 			pop3_command(m, l, ll - 1);
+		else if (m->proto == &sieve_proto)
+			sieve_command(m, l, ll - 1, &extra);
 		else
 			smtp_command(m, l, ll - 1);
-		be->checked += ll + 1;
+		be->checked += ll + 1 + extra;
 	}
 }
 
@@ -420,6 +482,9 @@ greeting(const struct fm *m)
 		    "* OK Dovecot ready.\r\n";
 	if (m->proto == &pop3_proto)
 		return "+OK Dovecot ready.\r\n";
+	if (m->proto == &sieve_proto)
+		return m->be.offers ? "\"IMPLEMENTATION\" \"Dovecot\"\r\n\"SASL\" \"PLAIN\"\r\n\"STARTTLS\"\r\n"
+		    "\"XCLIENT\"\r\nOK \"Dovecot ready.\"\r\n" : "\"SASL\" \"PLAIN\"\r\nOK \"ready\"\r\n";
 	return "220-backend.example ESMTP\r\n220 Postfix\r\n";
 }
 
@@ -445,6 +510,10 @@ fm_backend_willing(struct fm *m)
 		if (a == BA_STARTTLS) {
 			if (buf_len(&be->replies) > 0)
 				fm_fail("the willing backend had more to say after agreeing to STARTTLS");
+			/* ManageSieve: the capabilities again after the handshake (RFC 5804 2.2). */
+			if (m->proto == &sieve_proto)
+				buf_puts(&be->replies, be->offers ? "\"SASL\" \"PLAIN\"\r\n\"XCLIENT\"\r\n"
+				    "OK \"TLS negotiation successful.\"\r\n" : "OK \"TLS ok\"\r\n");
 			a = be_tls(m);
 		}
 		if (a == BA_ERROR && m->proto == &smtp_proto && m->conf.proxy_smtp_auth &&
@@ -474,6 +543,13 @@ fm_backend_willing(struct fm *m)
 			    m->conf.proxy_smtp_auth);
 		if (m->conf.xclient && be->xclients != 1)
 			fm_fail("xclient on, but %u XCLIENT commands", be->xclients);
+	}
+	if (m->proto == &sieve_proto) {
+		if (be->auths != 1)
+			fm_fail("ManageSieve backend login without exactly one AUTHENTICATE");
+		if (be->xclients != (m->conf.xclient && be->offers ? 1u : 0u))
+			fm_fail("ManageSieve: %u XCLIENT commands, xclient %d, offered %d", be->xclients,
+			    m->conf.xclient, be->offers);
 	}
 	fm_rec(m, "backend logged in");
 }
