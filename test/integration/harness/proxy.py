@@ -173,7 +173,7 @@ class MailProxy(LogWaits):
             if re.match(r"^\s*-\s", line):        # a new server mapping begins
                 flush()
                 proto = None
-            m = re.search(r"protocol:\s*[\"']?(imap|pop3|smtp)", line)
+            m = re.search(r"protocol:\s*[\"']?(imap|pop3|smtp|sieve)", line)
             if m:
                 proto = m.group(1)
             m = re.search(r"listen:\s*(.*)$", line)
