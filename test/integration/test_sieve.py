@@ -1,0 +1,382 @@
+"""ManageSieve (RFC 5804, `protocol: sieve`) through the proxy to the real Dovecot with
+Pigeonhole's managesieve: the greeting and CAPABILITY lines the configuration asks
+for, the real client sieve-connect (STARTTLS) listing, uploading, activating,
+downloading (byte-identical) and deleting a script, the uploaded script filing a
+message that Postfix delivers through Dovecot's LMTP, literals {n+} pipelined behind
+AUTHENTICATE, SASL continuations, STARTTLS with pipelined bytes discarded, `starttls
+only`, implicit TLS, TLS to the backend, a wrong password (no backend login), the
+auth service down, and the client's address at the auth service and the backend.
+
+Every test here needs a mailproxy built with `protocol: sieve`: against a binary
+without it the proxy refuses the configuration and the test fails (it is not
+skipped). Each test has users of its own (sieve_support.fresh_user), so scripts of
+one test never show in another."""
+
+import imaplib
+import re
+import smtplib
+import uuid
+
+from harness import free_port, timeout
+from sieve_support import (FILTER, SieveClient, active_script, b64, backend_login_rx,
+                           check_sieve_connect, fresh_user, literal, need_sieve, plain,
+                           quoted, script_files, setup, sieve_connect, sieve_server,
+                           tls_client)
+from tls_support import self_signed
+
+LOGGED_IN = r"client logged in"
+
+
+def _tls(ctx, **kw):
+    cert, key = self_signed(ctx.path("pki"), "server", "localhost")
+    d = {"ssl_certificate": cert, "ssl_certificate_key": key}
+    d.update(kw)
+    return d
+
+
+def _logout(c):
+    r = c.command("LOGOUT")
+    assert r.ok, r
+    assert c.closed(10), "the session stays open after LOGOUT"
+
+
+def _sieve_disconnect_rx(user):
+    """Dovecot's line when user's managesieve session ends (after its login line)."""
+    return r"managesieve\(%s\)<\d+><[^>]*>: Info: Disconnected" % re.escape(user)
+
+
+# ------------------------------------------------------------ the greeting
+
+def test_sieve_greeting_and_capability_follow_the_config(ctx):
+    """Default lines; configured lines with SASL from sieve_auth and STARTTLS from
+    starttls; CAPABILITY repeats the greeting; after STARTTLS (the NOOP pipelined
+    behind it discarded) the list comes again without STARTTLS, and a login works."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx)
+    mp2 = ctx.mailproxy(auth=au, servers=[sieve_server(**_tls(
+        ctx, starttls="on", sieve_auth=["plain", "login"],
+        sieve_capabilities=["IMPLEMENTATION Example Sieve 1.2", "SIEVE fileinto vacation",
+                            "NOTIFY mailto", "VERSION 1.0"]))])
+
+    with SieveClient(port) as c:
+        caps = c.greeting().capabilities()
+        assert caps["IMPLEMENTATION"] == "mailproxy", caps
+        assert set(caps["SIEVE"].split()) >= {"fileinto", "vacation", "envelope"}, caps
+        assert caps["VERSION"] == "1.0", caps
+        assert caps["SASL"] == "PLAIN", caps          # sieve_auth's default
+        assert "STARTTLS" not in caps, "STARTTLS without a certificate: %r" % caps
+        again = c.command("CAPABILITY")
+        assert again.ok and again.capabilities() == caps, again
+        _logout(c)
+
+    want = {"IMPLEMENTATION": "Example Sieve 1.2", "SIEVE": "fileinto vacation",
+            "NOTIFY": "mailto", "VERSION": "1.0", "SASL": "PLAIN LOGIN", "STARTTLS": None}
+    with SieveClient(mp2.ports["sieve"]) as c:
+        g = c.greeting()
+        assert g.capabilities() == want, g
+        assert g.capabilities() == c.command("CAPABILITY").capabilities()
+        c.send(b'STARTTLS\r\nNOOP "injected"\r\n')
+        r = c.response()
+        assert r.ok and not r.lines, r
+        after = c.starttls_now().capabilities()
+        del want["STARTTLS"]
+        assert after == want, after
+        noop = c.command('NOOP "after-tls"')
+        assert noop.ok and b'"after-tls"' in noop.status, \
+            "the NOOP pipelined before TLS was answered: %r" % noop
+        r = c.authenticate(user, pw)
+        assert r.ok, r
+        r = c.command("LISTSCRIPTS")
+        assert r.ok and r.lines == [], r
+        _logout(c)
+    mp2.wait_log(LOGGED_IN)
+    dv.wait_log(backend_login_rx(user))
+
+
+def test_sieve_commands_before_login(ctx):
+    """NOOP with and without a tag, UNAUTHENTICATE and a script command refused before
+    login, an unknown command, a quoted string left open, then LOGOUT closes."""
+    dv, au, mp, port, _ = setup(ctx)
+    with SieveClient(port) as c:
+        c.greeting()
+        r = c.command("NOOP")
+        assert r.ok and r.code() is None, r
+        r = c.command('NOOP "t1"')
+        assert r.ok and r.code() == b'TAG "t1"', r
+        for cmd in ("UNAUTHENTICATE", "LISTSCRIPTS", 'GETSCRIPT "x"', "XYZZY"):
+            r = c.command(cmd)
+            assert r.kind == b"NO", (cmd, r)
+        r = c.command('AUTHENTICATE "PLAIN" "unclosed')
+        assert r.kind in (b"NO", b"BYE"), r
+        if r.kind == b"NO":
+            _logout(c)
+        else:
+            assert c.closed(10)
+    au.assert_not_logged(r"protocol=sieve", after=au.sentinel())
+
+
+# ------------------------------------------------------------ the real client
+
+@timeout(90)
+def test_sieve_connect_upload_activate_download_delete_and_delivery(ctx):
+    """sieve-connect over STARTTLS through the proxy: upload, list, activate, download
+    byte for byte; the active script files a message Postfix delivers (LMTP to the
+    same Dovecot) into its folder; then deactivate and delete."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx, **_tls(ctx, starttls="on"))
+    pf = ctx.postfix(lmtp=dv)
+    marker = "sieve-%s" % uuid.uuid4().hex[:12]
+    folder = "Filed-%s" % marker[6:]
+    local = ctx.path("filter.sieve")
+    with open(local, "w") as f:
+        f.write(FILTER % {"marker": marker, "folder": folder})
+    text = open(local, "rb").read()
+
+    def sc(*action):
+        return check_sieve_connect(sieve_connect(port, user, pw, *action), action[0])
+
+    sc("--upload", "--localsieve", local, "--remotesieve", "filing")
+    assert script_files(dv, user) == {"filing": text}
+    assert sc("--list").split() == ['"filing"']
+    sc("--activate", "--remotesieve", "filing")
+    assert sc("--list").split() == ['"filing"', "ACTIVE"]
+    assert active_script(dv, user) == "filing"
+    got = ctx.path("downloaded.sieve")
+    sc("--download", "--remotesieve", "filing", "--localsieve", got)
+    assert open(got, "rb").read() == text
+
+    with smtplib.SMTP(pf.host, pf.smtp_port, timeout=15) as s:
+        s.sendmail("sender@example.org", ["%s@test.example" % user],
+                   "From: sender@example.org\r\nTo: %s@test.example\r\nSubject: %s\r\n\r\n"
+                   "filed by the script uploaded through mailproxy\r\n" % (user, marker))
+    dv.wait_log(r"lmtp\(%s\)<\d+><[^>]*>: Info: sieve: .*fileinto action: stored mail "
+                r"into mailbox '%s'" % (re.escape(user), re.escape(folder)))
+    m = dv.imap(user)
+    try:
+        typ, _ = m.select('"%s"' % folder, readonly=True)
+        assert typ == "OK"
+        typ, data = m.search(None, "SUBJECT", marker)
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        m.close()
+        typ, _ = m.select("INBOX", readonly=True)
+        typ, data = m.search(None, "SUBJECT", marker)
+        assert data[0].split() == [], "also in INBOX: %r" % data
+    finally:
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+    sc("--deactivate", "--remotesieve", "filing")
+    assert active_script(dv, user) is None
+    sc("--delete", "--remotesieve", "filing")
+    assert sc("--list").strip() == ""
+    assert script_files(dv, user) == {}
+    mp.wait_log(LOGGED_IN, count=8)
+    dv.wait_log(backend_login_rx(user), count=8)
+
+
+def test_sieve_connect_wrong_password_fails(ctx):
+    dv, au, mp, port, [(user, pw)] = setup(ctx, **_tls(ctx, starttls="on"))
+    r = sieve_connect(port, user, pw + "x", "--list")
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    au.wait_request(user=user, protocol="sieve", result="fail")
+    assert check_sieve_connect(sieve_connect(port, user, pw, "--list"), "list") == ""
+    dv.assert_log_count(backend_login_rx(user), 1, after=_sieve_disconnect_rx(user))
+
+
+# ------------------------------------------------------------ raw dialogues
+
+def test_sieve_literals_pipelined_behind_authenticate(ctx):
+    """One write: AUTHENTICATE with a {n+} literal, PUTSCRIPT with a {n+} literal,
+    SETACTIVE, GETSCRIPT, LISTSCRIPTS, LOGOUT; every answer comes, in order, and the
+    script comes back byte for byte (CRLFs, a NUL-free UTF-8 line, a quote)."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx)
+    script = ('require "fileinto";\r\n# "quoted" and \xfcmlaut\r\n'
+              'if header :is "x-spam" "yes" { fileinto "Junk"; }\r\n').encode()
+    with SieveClient(port) as c:
+        c.greeting()
+        c.send(b'AUTHENTICATE "PLAIN" ' + literal(plain(user, pw)) + b"\r\n" +
+               b'PUTSCRIPT "my script" ' + literal(script) + b"\r\n" +
+               b'SETACTIVE "my script"\r\nGETSCRIPT "my script"\r\n'
+               b"LISTSCRIPTS\r\nLOGOUT\r\n")
+        auth = c.response()
+        assert auth.ok, auth
+        for what in ("PUTSCRIPT", "SETACTIVE"):
+            r = c.response()
+            assert r.ok, (what, r)
+        r = c.response()
+        assert r.ok and r.literals == [script], r
+        r = c.response()
+        assert r.ok and r.lines == [b'"my script" ACTIVE\r\n'], r
+        assert c.response().ok
+        assert c.closed(10)
+    assert script_files(dv, user) == {"my script": script}
+    assert active_script(dv, user) == "my script"
+    mp.wait_log(LOGGED_IN)
+
+
+def test_sieve_authenticate_forms(ctx):
+    """PLAIN as a quoted initial response, as a {n+} literal sent in two writes, and
+    with no initial response (the empty challenge, answered by a quoted string); LOGIN
+    with its two challenges; a second AUTHENTICATE after login is the backend's."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx, sieve_auth=["plain", "login"])
+    with SieveClient(port) as c:
+        c.greeting()
+        assert c.authenticate(user, pw, form="quoted").ok
+        assert c.command("LISTSCRIPTS").ok
+        _logout(c)
+    with SieveClient(port) as c:
+        c.greeting()
+        data = literal(plain(user, pw))
+        c.send(b'AUTHENTICATE "PLAIN" ' + data[:len(data) // 2])
+        c.send(data[len(data) // 2:] + b"\r\n")
+        assert c.response().ok
+        assert c.command('PUTSCRIPT "k" ' + quoted("keep;")).ok
+        _logout(c)
+    with SieveClient(port) as c:
+        c.greeting()
+        assert c.authenticate(user, pw, form="continuation").ok
+        _logout(c)
+    with SieveClient(port) as c:
+        c.greeting()
+        c.cmd('AUTHENTICATE "LOGIN"')
+        prompts = []
+        for answer in (user, pw):
+            line = c.readline()
+            prompts.append(line)
+            assert line.startswith(b'"') or line.startswith(b"{"), line
+            c.cmd(quoted(b64(answer)))
+        r = c.response()
+        assert r.ok, (prompts, r)
+        r = c.command('GETSCRIPT "k"')
+        assert r.ok and r.literals == [b"keep;"], r
+        _logout(c)
+    au.wait_request(user=user, protocol="sieve", method="login", result="OK")
+    au.wait_request(user=user, protocol="sieve", method="plain", result="OK", count=3)
+    dv.wait_log(backend_login_rx(user), count=4)
+
+
+# ------------------------------------------------------------ TLS
+
+def test_sieve_starttls_only_and_implicit_tls(ctx):
+    """starttls only: the greeting offers STARTTLS, AUTHENTICATE before it is refused
+    without asking the auth service, sieve-connect logs in after it. An ssl listen:
+    no STARTTLS offered, a login over TLS."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx, users=1, **_tls(ctx, starttls="only"))
+    with SieveClient(port) as c:
+        caps = c.greeting().capabilities()
+        assert "STARTTLS" in caps, caps
+        r = c.authenticate(user, pw)
+        assert r.kind == b"NO", "login before STARTTLS under starttls only: %r" % r
+        assert c.command("STARTTLS").ok
+        assert "STARTTLS" not in c.starttls_now().capabilities()
+        assert c.authenticate(user, pw).ok
+        _logout(c)
+    assert check_sieve_connect(sieve_connect(port, user, pw, "--list"), "list") == ""
+    au.wait_request(user=user, protocol="sieve", result="OK", count=2)
+    au.assert_log_count(r'user="%s" protocol=sieve ' % re.escape(user), 2,
+                        after=au.sentinel())
+
+    mp2 = ctx.mailproxy(auth=au, servers=[sieve_server(ssl_listen=True, **_tls(ctx))])
+    with tls_client(mp2.ports["sieves"]) as c:
+        caps = c.greeting().capabilities()
+        assert "STARTTLS" not in caps and caps["SASL"] == "PLAIN", caps
+        assert c.command("STARTTLS").kind == b"NO"
+        assert c.authenticate(user, pw, form="literal").ok
+        assert c.command('PUTSCRIPT "tls" ' + quoted("keep;")).ok
+        _logout(c)
+    assert script_files(dv, user) == {"tls": b"keep;"}
+    mp2.wait_log(LOGGED_IN)
+
+
+def test_sieve_tls_to_the_backend(ctx):
+    """proxy_ssl to Dovecot's implicit-TLS managesieve and proxy_starttls to its plain
+    one, with a Dovecot that trusts no network, so a login without TLS is refused."""
+    dv = ctx.dovecot(ssl="required", sieve=True,
+                     extra_conf="login_trusted_networks =\nlisten = 127.0.0.1, 127.0.0.2\n")
+    routes = {"ssl": dv.sieves_port, "starttls": dv.sieve_port, "plain": dv.sieve_port}
+    auths = {k: ctx.fake_auth(respond=lambda req, p=p: [
+        ("Auth-Status", "OK"), ("Auth-Server", "127.0.0.2"), ("Auth-Port", str(p))])
+        for k, p in routes.items()}
+    mp = ctx.mailproxy(servers=[
+        sieve_server(proxy_ssl=True, auth_http=auths["ssl"].url),
+        sieve_server(proxy_starttls=True, auth_http=auths["starttls"].url,
+                     proxy_ssl_verify=True, proxy_ssl_trusted_certificate=dv.cert,
+                     proxy_ssl_name="localhost"),
+        sieve_server(auth_http=auths["plain"].url)], mail={"auth_http": auths["ssl"].url})
+    results = {}
+    for (name, _), (_, port, _, _) in zip(routes.items(), mp.listens):
+        with SieveClient(port) as c:
+            c.greeting()
+            r = c.authenticate("alice", "alicepw")
+            results[name] = r
+            if r.ok:
+                assert c.command("LISTSCRIPTS").ok
+                _logout(c)
+    assert results["ssl"].ok and results["starttls"].ok, results
+    assert not results["plain"].ok, "Dovecot let a plaintext login in: %r" % results
+    dv.wait_log(backend_login_rx("alice", tls=True), count=2)
+    mp.wait_log(r"upstream TLS: TLSv1\.[23]")
+
+
+# ------------------------------------------------------------ failures
+
+def test_sieve_wrong_password_no_backend_login(ctx):
+    """NO to a wrong password, the auth service asked, no login at Dovecot; the same
+    connection then logs in."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx)
+    with SieveClient(port) as c:
+        c.greeting()
+        r = c.authenticate(user, "wrong")
+        assert r.kind == b"NO", r
+        au.wait_request(user=user, protocol="sieve", method="plain", result="fail")
+        r = c.authenticate(user, pw)
+        assert r.ok, "a retry on the same connection: %r" % r
+        _logout(c)
+    au.wait_request(user=user, protocol="sieve", method="plain", result="OK")
+    dv.assert_log_count(backend_login_rx(user), 1, after=_sieve_disconnect_rx(user))
+
+
+@timeout(60)
+def test_sieve_auth_service_down(ctx):
+    """Nothing listens at auth_http: a TRYLATER answer (NO, and the session goes on;
+    or BYE, and it closes), and the proxy serves the next session."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx)
+    dead = "127.0.0.1:%d/mail/auth" % free_port()
+    mp2 = ctx.mailproxy(servers=[sieve_server()], mail={"auth_http": dead})
+    for _ in range(2):
+        with SieveClient(mp2.ports["sieve"]) as c:
+            c.greeting()
+            r = c.authenticate(user, pw)
+            assert r.kind in (b"NO", b"BYE") and r.code() == b"TRYLATER", r
+            if r.kind == b"NO":
+                assert c.command("NOOP").ok
+                _logout(c)
+            else:
+                assert c.closed(10)
+    mp2.wait_log(r"auth http|auth_http|connect\(\) failed|Connection refused")
+    assert mp2.alive()
+    with SieveClient(port) as c:                  # the other proxy is untouched
+        c.greeting()
+        assert c.authenticate(user, pw).ok
+        _logout(c)
+
+
+# ------------------------------------------------------------ the client's address
+
+def test_sieve_client_address_reaches_auth_and_backend(ctx):
+    """A client on 127.0.0.2: Client-IP at the auth service, and at Dovecot through
+    the PROXY protocol (its managesieve listener that takes the header)."""
+    dv = need_sieve(ctx.dovecot())
+    user, pw = fresh_user(dv)
+    au = ctx.auth_service(users={user: pw}, sieve_port=dv.sieve_haproxy_port)
+    mp = ctx.mailproxy(auth=au, servers=[sieve_server(proxy_protocol=True)])
+    with SieveClient(mp.ports["sieve"], source=("127.0.0.2", 0)) as c:
+        c.greeting()
+        assert c.authenticate(user, pw).ok
+        assert c.command("LISTSCRIPTS").ok
+        _logout(c)
+    au.wait_request(user=user, protocol="sieve", result="OK")
+    au.wait_log(r'user="%s" protocol=sieve method=plain client=127\.0\.0\.2 ' %
+                 re.escape(user))
+    dv.wait_log(r"managesieve-login: Info: Login: user=<%s>, method=PLAIN, "
+                r"rip=127\.0\.0\.2," % re.escape(user))
