@@ -93,8 +93,11 @@ def test_sieve_greeting_and_capability_follow_the_config(ctx):
 
 
 def test_sieve_commands_before_login(ctx):
-    """NOOP with and without a tag, UNAUTHENTICATE and a script command refused before
-    login, an unknown command, a quoted string left open, then LOGOUT closes."""
+    """NOOP with and without a tag, UNAUTHENTICATE and script commands refused before
+    login, an unclosed quoted string refused, LOGOUT closing; then, as for IMAP
+    (test_imap_invalid_commands_and_max_errors), the fifth invalid command (max_errors'
+    default) is answered and the connection closes (a BYE may come first), without
+    waiting for another command. The auth service is never asked."""
     dv, au, mp, port, _ = setup(ctx)
     with SieveClient(port) as c:
         c.greeting()
@@ -102,15 +105,18 @@ def test_sieve_commands_before_login(ctx):
         assert r.ok and r.code() is None, r
         r = c.command('NOOP "t1"')
         assert r.ok and r.code() == b'TAG "t1"', r
-        for cmd in ("UNAUTHENTICATE", "LISTSCRIPTS", 'GETSCRIPT "x"', "XYZZY"):
+        for cmd in ("UNAUTHENTICATE", "LISTSCRIPTS", 'AUTHENTICATE "PLAIN" "unclosed'):
             r = c.command(cmd)
             assert r.kind == b"NO", (cmd, r)
-        r = c.command('AUTHENTICATE "PLAIN" "unclosed')
-        assert r.kind in (b"NO", b"BYE"), r
-        if r.kind == b"NO":
-            _logout(c)
-        else:
-            assert c.closed(10)
+        _logout(c)
+    with SieveClient(port) as c:
+        c.greeting()
+        for cmd in ("XYZZY", 'GETSCRIPT "x"', "XYZZY", "NOOP x y z", "XYZZY"):
+            r = c.command(cmd)
+            assert r.kind == b"NO", (cmd, r)
+        assert c.closed(5), "open after the fifth invalid command; buffered %r" % c.buf
+        assert c.buf in (b"", b'BYE "Too many invalid commands."\r\n'), c.buf
+    mp.wait_log(r"client sent too many invalid commands")
     au.assert_not_logged(r"protocol=sieve", after=au.sentinel())
 
 
@@ -133,14 +139,20 @@ def test_sieve_connect_upload_activate_download_delete_and_delivery(ctx):
     def sc(*action):
         return check_sieve_connect(sieve_connect(port, user, pw, *action), action[0])
 
+    def session(*commands):
+        """One sieve-connect session running commands (its --exec: a Perl start
+        costs about a second, so the steps share sessions)."""
+        path = ctx.path("commands-%s" % uuid.uuid4().hex[:6])
+        with open(path, "w") as f:
+            f.write("".join(c + "\n" for c in commands))
+        return [line for line in sc("--exec", path).splitlines() if line]
+
     sc("--upload", "--localsieve", local, "--remotesieve", "filing")
     assert script_files(dv, user) == {"filing": text}
-    assert sc("--list").split() == ['"filing"']
-    sc("--activate", "--remotesieve", "filing")
-    assert sc("--list").split() == ['"filing"', "ACTIVE"]
-    assert active_script(dv, user) == "filing"
     got = ctx.path("downloaded.sieve")
-    sc("--download", "--remotesieve", "filing", "--localsieve", got)
+    out = session("list", "activate filing", "list", "get filing %s" % got)
+    assert out == ['"filing"', '"filing" ACTIVE'], out
+    assert active_script(dv, user) == "filing"
     assert open(got, "rb").read() == text
 
     with smtplib.SMTP(pf.host, pf.smtp_port, timeout=15) as s:
@@ -165,13 +177,13 @@ def test_sieve_connect_upload_activate_download_delete_and_delivery(ctx):
         except (imaplib.IMAP4.error, OSError):
             pass
 
-    sc("--deactivate", "--remotesieve", "filing")
+    out = session("deactivate", "list", "delete filing")
+    assert out == ['"filing"'], out
     assert active_script(dv, user) is None
-    sc("--delete", "--remotesieve", "filing")
-    assert sc("--list").strip() == ""
     assert script_files(dv, user) == {}
-    mp.wait_log(LOGGED_IN, count=8)
-    dv.wait_log(backend_login_rx(user), count=8)
+    assert sc("--list").strip() == ""
+    mp.wait_log(LOGGED_IN, count=4)
+    dv.wait_log(backend_login_rx(user), count=4)
 
 
 def test_sieve_connect_wrong_password_fails(ctx):
@@ -250,8 +262,8 @@ def test_sieve_authenticate_forms(ctx):
         r = c.command('GETSCRIPT "k"')
         assert r.ok and r.literals == [b"keep;"], r
         _logout(c)
-    au.wait_request(user=user, protocol="sieve", method="login", result="OK")
-    au.wait_request(user=user, protocol="sieve", method="plain", result="OK", count=3)
+    # LOGIN reaches the auth service as Auth-Method plain, as nginx sends it
+    au.wait_request(user=user, protocol="sieve", method="plain", result="OK", count=4)
     dv.wait_log(backend_login_rx(user), count=4)
 
 
@@ -321,9 +333,10 @@ def test_sieve_tls_to_the_backend(ctx):
 # ------------------------------------------------------------ failures
 
 def test_sieve_wrong_password_no_backend_login(ctx):
-    """NO to a wrong password, the auth service asked, no login at Dovecot; the same
-    connection then logs in."""
-    dv, au, mp, port, [(user, pw)] = setup(ctx)
+    """NO to a wrong password, the auth service asked, no login at Dovecot. With
+    Auth-Wait: 1 the same connection then logs in; with Auth-Wait: 0 (no wait, as
+    nginx reads it) the proxy closes after the NO."""
+    dv, au, mp, port, [(user, pw)] = setup(ctx, auth_kw={"wait": 1})
     with SieveClient(port) as c:
         c.greeting()
         r = c.authenticate(user, "wrong")
@@ -334,12 +347,27 @@ def test_sieve_wrong_password_no_backend_login(ctx):
         _logout(c)
     au.wait_request(user=user, protocol="sieve", method="plain", result="OK")
     dv.assert_log_count(backend_login_rx(user), 1, after=_sieve_disconnect_rx(user))
+    mp.wait_log(r'client login failed: "Invalid login or password"')
+
+    au0 = ctx.auth_service(dovecot=dv, users={user: pw}, wait=0)
+    mp0 = ctx.mailproxy(auth=au0, servers=[sieve_server()])
+    with SieveClient(mp0.ports["sieve"]) as c:
+        c.greeting()
+        r = c.authenticate(user, "wrong")
+        assert r.kind == b"NO", r
+        assert c.closed(10)
+    with SieveClient(mp0.ports["sieve"]) as c:     # Dovecot's sentinel: a later login
+        c.greeting()
+        assert c.authenticate(user, pw).ok
+        _logout(c)
+    dv.assert_log_count(backend_login_rx(user), 2, after=_sieve_disconnect_rx(user),
+                        after_count=2)
 
 
 @timeout(60)
 def test_sieve_auth_service_down(ctx):
-    """Nothing listens at auth_http: a TRYLATER answer (NO, and the session goes on;
-    or BYE, and it closes), and the proxy serves the next session."""
+    """Nothing listens at auth_http: a TRYLATER answer (NO or BYE), then the session
+    either goes on or is closed (never hangs), twice; the proxy lives on."""
     dv, au, mp, port, [(user, pw)] = setup(ctx)
     dead = "127.0.0.1:%d/mail/auth" % free_port()
     mp2 = ctx.mailproxy(servers=[sieve_server()], mail={"auth_http": dead})
@@ -348,12 +376,11 @@ def test_sieve_auth_service_down(ctx):
             c.greeting()
             r = c.authenticate(user, pw)
             assert r.kind in (b"NO", b"BYE") and r.code() == b"TRYLATER", r
-            if r.kind == b"NO":
+            if not c.closed(1):
+                assert r.kind == b"NO", "open after BYE: %r" % r
                 assert c.command("NOOP").ok
                 _logout(c)
-            else:
-                assert c.closed(10)
-    mp2.wait_log(r"auth http|auth_http|connect\(\) failed|Connection refused")
+    mp2.wait_log(r"connect\(\) to auth http server failed")
     assert mp2.alive()
     with SieveClient(port) as c:                  # the other proxy is untouched
         c.greeting()
@@ -364,19 +391,23 @@ def test_sieve_auth_service_down(ctx):
 # ------------------------------------------------------------ the client's address
 
 def test_sieve_client_address_reaches_auth_and_backend(ctx):
-    """A client on 127.0.0.2: Client-IP at the auth service, and at Dovecot through
-    the PROXY protocol (its managesieve listener that takes the header)."""
+    """A client on 127.0.0.2: Client-IP at the auth service; at Dovecot through the
+    PROXY protocol (its managesieve listener that takes the header), and through
+    XCLIENT, which Dovecot's managesieve announces to its login_trusted_networks."""
     dv = need_sieve(ctx.dovecot())
     user, pw = fresh_user(dv)
-    au = ctx.auth_service(users={user: pw}, sieve_port=dv.sieve_haproxy_port)
-    mp = ctx.mailproxy(auth=au, servers=[sieve_server(proxy_protocol=True)])
-    with SieveClient(mp.ports["sieve"], source=("127.0.0.2", 0)) as c:
-        c.greeting()
-        assert c.authenticate(user, pw).ok
-        assert c.command("LISTSCRIPTS").ok
-        _logout(c)
-    au.wait_request(user=user, protocol="sieve", result="OK")
-    au.wait_log(r'user="%s" protocol=sieve method=plain client=127\.0\.0\.2 ' %
-                 re.escape(user))
-    dv.wait_log(r"managesieve-login: Info: Login: user=<%s>, method=PLAIN, "
-                r"rip=127\.0\.0\.2," % re.escape(user))
+    au_pp = ctx.auth_service(users={user: pw}, sieve_port=dv.sieve_haproxy_port)
+    au = ctx.auth_service(users={user: pw}, dovecot=dv)
+    mp = ctx.mailproxy(auth=au, servers=[
+        sieve_server(proxy_protocol=True, auth_http=au_pp.url), sieve_server()])
+    for n, (_, port, _, _) in enumerate(mp.listens, 1):
+        with SieveClient(port, source=("127.0.0.2", 0)) as c:
+            c.greeting()
+            assert c.authenticate(user, pw).ok
+            assert c.command("LISTSCRIPTS").ok
+            _logout(c)
+        dv.wait_log(r"managesieve-login: Info: Login: user=<%s>, method=PLAIN, "
+                    r"rip=127\.0\.0\.2," % re.escape(user), count=n)
+    for a in (au_pp, au):
+        a.wait_log(r'user="%s" protocol=sieve method=plain client=127\.0\.0\.2 .*result=OK'
+                   % re.escape(user))
