@@ -241,10 +241,14 @@ def check_sieve_connect(r, what):
     return r.stdout
 
 
-def tls_client(port, source=None):
-    """A SieveClient over implicit TLS (certificate not verified)."""
+def tls_client(port, source=None, alpn=None):
+    """A SieveClient over implicit TLS (certificate not verified; offering the ALPN
+    protocols alpn, a list, if given)."""
     c = SieveClient(port, source=source)
-    c.sock = client_tls_context().wrap_socket(c.sock, server_hostname="localhost")
+    ctx = client_tls_context()
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
     return c
 
 

@@ -15,6 +15,7 @@ one test never show in another."""
 import imaplib
 import re
 import smtplib
+import ssl
 import uuid
 
 from harness import free_port, timeout
@@ -272,7 +273,8 @@ def test_sieve_authenticate_forms(ctx):
 def test_sieve_starttls_only_and_implicit_tls(ctx):
     """starttls only: the greeting offers STARTTLS, AUTHENTICATE before it is refused
     without asking the auth service, sieve-connect logs in after it. An ssl listen:
-    no STARTTLS offered, a login over TLS."""
+    ALPN "managesieve" chosen (offered without it, the handshake is refused), no
+    STARTTLS offered, a login over TLS."""
     dv, au, mp, port, [(user, pw)] = setup(ctx, users=1, **_tls(ctx, starttls="only"))
     with SieveClient(port) as c:
         caps = c.greeting().capabilities()
@@ -289,7 +291,8 @@ def test_sieve_starttls_only_and_implicit_tls(ctx):
                         after=au.sentinel())
 
     mp2 = ctx.mailproxy(auth=au, servers=[sieve_server(ssl_listen=True, **_tls(ctx))])
-    with tls_client(mp2.ports["sieves"]) as c:
+    with tls_client(mp2.ports["sieves"], alpn=["h2", "managesieve"]) as c:
+        assert c.sock.selected_alpn_protocol() == "managesieve"
         caps = c.greeting().capabilities()
         assert "STARTTLS" not in caps and caps["SASL"] == "PLAIN", caps
         assert c.command("STARTTLS").kind == b"NO"
@@ -298,6 +301,14 @@ def test_sieve_starttls_only_and_implicit_tls(ctx):
         _logout(c)
     assert script_files(dv, user) == {"tls": b"keep;"}
     mp2.wait_log(LOGGED_IN)
+    try:                              # ALPN offered without managesieve: refused
+        with tls_client(mp2.ports["sieves"], alpn=["imap", "sieve"]) as c:
+            got = c.greeting()
+    except (ssl.SSLError, OSError):
+        pass
+    else:
+        raise AssertionError("ALPN imap, sieve was accepted: %r" % got)
+    mp2.wait_log(r"TLS handshake failed")
 
 
 def test_sieve_tls_to_the_backend(ctx):
