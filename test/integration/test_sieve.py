@@ -18,7 +18,7 @@ import smtplib
 import ssl
 import uuid
 
-from harness import free_port, timeout
+from harness import free_port, oauth_peers, oauthbearer, timeout, xoauth2
 from sieve_support import (FILTER, SieveClient, active_script, b64, backend_login_rx,
                            check_sieve_connect, fresh_user, literal, need_sieve, plain,
                            quoted, script_files, setup, sieve_connect, sieve_server,
@@ -266,6 +266,42 @@ def test_sieve_authenticate_forms(ctx):
     # LOGIN reaches the auth service as Auth-Method plain, as nginx sends it
     au.wait_request(user=user, protocol="sieve", method="plain", result="OK", count=4)
     dv.wait_log(backend_login_rx(user), count=4)
+
+
+def test_sieve_oauthbearer_and_xoauth2(ctx):
+    """sieve_auth with the OAuth mechanisms: SASL lists them; an expired token is
+    refused (after the RFC 7628 error challenge for OAUTHBEARER) without a backend
+    login; a token the auth service issued logs in with each (Dovecot's oauth2 passdb
+    checks it again)."""
+    dv, au = oauth_peers(ctx, sieve=True)
+    mp = ctx.mailproxy(auth=au, servers=[sieve_server(
+        sieve_auth=["plain", "oauthbearer", "xoauth2"])])
+    port = mp.ports["sieve"]
+    with SieveClient(port) as c:
+        caps = c.greeting().capabilities()
+        assert caps["SASL"].split() == ["PLAIN", "OAUTHBEARER", "XOAUTH2"], caps
+        c.cmd('AUTHENTICATE "OAUTHBEARER" "%s"' % oauthbearer("alice", au.token("alice", -60)))
+        line = c.readline()
+        if line.startswith((b'"', b"{")):        # the error challenge: answer, then NO
+            c.cmd('"AQ=="')
+        else:
+            c.buf = line + c.buf
+        r = c.response()
+        assert r.kind == b"NO", (line, r)
+    au.wait_request(user="alice", protocol="sieve", method="oauthbearer", result="fail")
+    token = au.token("alice")
+    for mech, msg in (("OAUTHBEARER", oauthbearer("alice", token)),
+                      ("XOAUTH2", xoauth2("alice", token))):
+        with SieveClient(port) as c:
+            c.greeting()
+            r = c.command('AUTHENTICATE "%s" "%s"' % (mech, msg))
+            assert r.ok, (mech, r)
+            assert c.command("LISTSCRIPTS").ok
+            _logout(c)
+    # Dovecot logs in order: the XOAUTH2 login vouches for everything before it
+    dv.assert_log_count(r"managesieve-login: Info: Login: user=<alice>, method=OAUTHBEARER",
+                        1, after=r"managesieve-login: Info: Login: user=<alice>, "
+                                 r"method=XOAUTH2")
 
 
 # ------------------------------------------------------------ TLS
