@@ -51,7 +51,8 @@ def _sieve_disconnect_rx(user):
 def test_sieve_greeting_and_capability_follow_the_config(ctx):
     """Default lines; configured lines with SASL from sieve_auth and STARTTLS from
     starttls; CAPABILITY repeats the greeting; after STARTTLS (the NOOP pipelined
-    behind it discarded) the list comes again without STARTTLS, and a login works."""
+    behind it discarded) the list comes again without STARTTLS, and a login works;
+    after it CAPABILITY is the backend's."""
     dv, au, mp, port, [(user, pw)] = setup(ctx)
     mp2 = ctx.mailproxy(auth=au, servers=[sieve_server(**_tls(
         ctx, starttls="on", sieve_auth=["plain", "login"],
@@ -88,6 +89,10 @@ def test_sieve_greeting_and_capability_follow_the_config(ctx):
         assert r.ok, r
         r = c.command("LISTSCRIPTS")
         assert r.ok and r.lines == [], r
+        # logged in, the session is relayed: the backend answers CAPABILITY
+        caps = c.command("CAPABILITY").capabilities()
+        assert "Pigeonhole" in caps["IMPLEMENTATION"] and "STARTTLS" not in caps, caps
+        assert c.command('HAVESPACE "x" 100').ok
         _logout(c)
     mp2.wait_log(LOGGED_IN)
     dv.wait_log(backend_login_rx(user))
