@@ -41,6 +41,13 @@ def _logout(c):
     assert c.closed(10), "the session stays open after LOGOUT"
 
 
+def _backend_rx(user):
+    """Any line of Dovecot's managesieve-login about user: a login ("Login:") or a
+    refused one ("Disconnected (auth failed ...)"); one per connection that reached
+    the backend with that user's credentials."""
+    return r"managesieve-login: Info: .*\buser=<%s>" % re.escape(user)
+
+
 def _sieve_disconnect_rx(user):
     """Dovecot's line when user's managesieve session ends (after its login line)."""
     return r"managesieve\(%s\)<\d+><[^>]*>: Info: Disconnected" % re.escape(user)
@@ -198,7 +205,7 @@ def test_sieve_connect_wrong_password_fails(ctx):
     assert r.returncode != 0, (r.stdout, r.stderr)
     au.wait_request(user=user, protocol="sieve", result="fail")
     assert check_sieve_connect(sieve_connect(port, user, pw, "--list"), "list") == ""
-    dv.assert_log_count(backend_login_rx(user), 1, after=_sieve_disconnect_rx(user))
+    dv.assert_log_count(_backend_rx(user), 1, after=_sieve_disconnect_rx(user))
 
 
 # ------------------------------------------------------------ raw dialogues
@@ -235,7 +242,7 @@ def test_sieve_literals_pipelined_behind_authenticate(ctx):
 def test_sieve_authenticate_forms(ctx):
     """PLAIN as a quoted initial response, as a {n+} literal sent in two writes, and
     with no initial response (the empty challenge, answered by a quoted string); LOGIN
-    with its two challenges; a second AUTHENTICATE after login is the backend's."""
+    with its two challenges."""
     dv, au, mp, port, [(user, pw)] = setup(ctx, sieve_auth=["plain", "login"])
     with SieveClient(port) as c:
         c.greeting()
@@ -398,7 +405,7 @@ def test_sieve_wrong_password_no_backend_login(ctx):
         assert r.ok, "a retry on the same connection: %r" % r
         _logout(c)
     au.wait_request(user=user, protocol="sieve", method="plain", result="OK")
-    dv.assert_log_count(backend_login_rx(user), 1, after=_sieve_disconnect_rx(user))
+    dv.assert_log_count(_backend_rx(user), 1, after=_sieve_disconnect_rx(user))
     mp.wait_log(r'client login failed: "Invalid login or password"')
 
     au0 = ctx.auth_service(dovecot=dv, users={user: pw}, wait=0)
@@ -412,7 +419,7 @@ def test_sieve_wrong_password_no_backend_login(ctx):
         c.greeting()
         assert c.authenticate(user, pw).ok
         _logout(c)
-    dv.assert_log_count(backend_login_rx(user), 2, after=_sieve_disconnect_rx(user),
+    dv.assert_log_count(_backend_rx(user), 2, after=_sieve_disconnect_rx(user),
                         after_count=2)
 
 
