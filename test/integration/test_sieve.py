@@ -241,8 +241,9 @@ def test_sieve_literals_pipelined_behind_authenticate(ctx):
 
 def test_sieve_authenticate_forms(ctx):
     """PLAIN as a quoted initial response, as a {n+} literal sent in two writes, and
-    with no initial response (the empty challenge, answered by a quoted string); LOGIN
-    with its two challenges."""
+    with no initial response (the empty challenge, answered by a quoted string, or
+    by "*", which cancels); LOGIN with its two challenges; a literal announced past
+    sieve_client_buffer ends the session with BYE."""
     dv, au, mp, port, [(user, pw)] = setup(ctx, sieve_auth=["plain", "login"])
     with SieveClient(port) as c:
         c.greeting()
@@ -251,7 +252,7 @@ def test_sieve_authenticate_forms(ctx):
         _logout(c)
     with SieveClient(port) as c:
         c.greeting()
-        data = literal(plain(user, pw))
+        data = literal(plain(user, pw))            # {n+} split across two writes
         c.send(b'AUTHENTICATE "PLAIN" ' + data[:len(data) // 2])
         c.send(data[len(data) // 2:] + b"\r\n")
         assert c.response().ok
@@ -259,6 +260,11 @@ def test_sieve_authenticate_forms(ctx):
         _logout(c)
     with SieveClient(port) as c:
         c.greeting()
+        for _ in range(6):             # "*" cancels: NO, and not an error (max_errors 5)
+            c.cmd('AUTHENTICATE "PLAIN"')
+            assert c.readline() == b'""\r\n'
+            r = c.command('"*"')
+            assert r.kind == b"NO", r
         assert c.authenticate(user, pw, form="continuation").ok
         _logout(c)
     with SieveClient(port) as c:
@@ -275,6 +281,14 @@ def test_sieve_authenticate_forms(ctx):
         r = c.command('GETSCRIPT "k"')
         assert r.ok and r.literals == [b"keep;"], r
         _logout(c)
+    # a literal announced past sieve_client_buffer (1k here) closes at once
+    small = ctx.mailproxy(auth=au, servers=[sieve_server(sieve_client_buffer="1k")])
+    with SieveClient(small.ports["sieve"]) as c:
+        c.greeting()
+        c.send(b'AUTHENTICATE "PLAIN" {5000+}\r\n' + b"A" * 1500)
+        r = c.response()
+        assert r.kind == b"BYE", r
+        assert c.closed(10)
     # LOGIN reaches the auth service as Auth-Method plain, as nginx sends it
     au.wait_request(user=user, protocol="sieve", method="plain", result="OK", count=4)
     dv.wait_log(backend_login_rx(user), count=4)
@@ -326,11 +340,12 @@ def test_sieve_starttls_only_and_implicit_tls(ctx):
     dv, au, mp, port, [(user, pw)] = setup(ctx, users=1, **_tls(ctx, starttls="only"))
     with SieveClient(port) as c:
         caps = c.greeting().capabilities()
-        assert "STARTTLS" in caps, caps
+        assert "STARTTLS" in caps and caps["SASL"] == "", caps    # no mechanism yet
         r = c.authenticate(user, pw)
         assert r.kind == b"NO", "login before STARTTLS under starttls only: %r" % r
         assert c.command("STARTTLS").ok
-        assert "STARTTLS" not in c.starttls_now().capabilities()
+        caps = c.starttls_now().capabilities()
+        assert "STARTTLS" not in caps and caps["SASL"] == "PLAIN", caps
         assert c.authenticate(user, pw).ok
         _logout(c)
     assert check_sieve_connect(sieve_connect(port, user, pw, "--list"), "list") == ""
@@ -452,21 +467,27 @@ def test_sieve_auth_service_down(ctx):
 def test_sieve_client_address_reaches_auth_and_backend(ctx):
     """A client on 127.0.0.2: Client-IP at the auth service; at Dovecot through the
     PROXY protocol (its managesieve listener that takes the header), and through
-    XCLIENT, which Dovecot's managesieve announces to its login_trusted_networks."""
+    XCLIENT, which Dovecot's managesieve announces to its login_trusted_networks; with
+    `xclient: off` Dovecot sees the proxy's address."""
     dv = need_sieve(ctx.dovecot())
     user, pw = fresh_user(dv)
     au_pp = ctx.auth_service(users={user: pw}, sieve_port=dv.sieve_haproxy_port)
     au = ctx.auth_service(users={user: pw}, dovecot=dv)
     mp = ctx.mailproxy(auth=au, servers=[
-        sieve_server(proxy_protocol=True, auth_http=au_pp.url), sieve_server()])
-    for n, (_, port, _, _) in enumerate(mp.listens, 1):
+        sieve_server(proxy_protocol=True, auth_http=au_pp.url), sieve_server(),
+        sieve_server(xclient=False)])
+    rips = []
+    for _, port, _, _ in mp.listens:
         with SieveClient(port, source=("127.0.0.2", 0)) as c:
             c.greeting()
             assert c.authenticate(user, pw).ok
             assert c.command("LISTSCRIPTS").ok
             _logout(c)
-        dv.wait_log(r"managesieve-login: Info: Login: user=<%s>, method=PLAIN, "
-                    r"rip=127\.0\.0\.2," % re.escape(user), count=n)
+        m = dv.wait_log(r"managesieve-login: Info: Login: user=<%s>, method=PLAIN, "
+                        r"rip=([\d.]+)," % re.escape(user), count=len(rips) + 1)
+        rips.append(m.group(1))
+    assert rips == ["127.0.0.2", "127.0.0.2", "127.0.0.1"], \
+        "PROXY protocol, XCLIENT, xclient off: %r" % rips
     for a in (au_pp, au):
         a.wait_log(r'user="%s" protocol=sieve method=plain client=127\.0\.0\.2 .*result=OK'
                    % re.escape(user))
