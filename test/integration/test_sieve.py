@@ -133,6 +133,26 @@ def test_sieve_commands_before_login(ctx):
     au.assert_not_logged(r"protocol=sieve", after=au.sentinel())
 
 
+def test_sieve_timeout_and_max_commands(ctx):
+    """`timeout` closes an idle client before login (at most a BYE line first; the
+    other protocols close silently); `max_commands` answers the command past the cap with BYE and
+    closes."""
+    dv, au, mp, port, _ = setup(ctx, timeout="1s", max_commands=3)
+    with SieveClient(port) as c:
+        c.greeting()
+        assert c.closed(15), "an idle client is not closed by timeout: 1s"
+        assert c.buf == b"" or (c.buf.startswith(b"BYE ") and c.buf.count(b"\n") == 1), c.buf
+    mp.wait_log(r"client timed out")
+    with SieveClient(port) as c:
+        c.greeting()
+        for _ in range(3):
+            assert c.command("NOOP").ok
+        r = c.command("NOOP")
+        assert r.kind == b"BYE", r
+        assert c.closed(10)
+    mp.wait_log(r"client sent too many commands")
+
+
 # ------------------------------------------------------------ the real client
 
 @timeout(90)
