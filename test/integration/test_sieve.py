@@ -3,9 +3,11 @@ Pigeonhole's managesieve: the greeting and CAPABILITY lines the configuration as
 for, the real client sieve-connect (STARTTLS) listing, uploading, activating,
 downloading (byte-identical) and deleting a script, the uploaded script filing a
 message that Postfix delivers through Dovecot's LMTP, literals {n+} pipelined behind
-AUTHENTICATE, SASL continuations, STARTTLS with pipelined bytes discarded, `starttls
-only`, implicit TLS, TLS to the backend, a wrong password (no backend login), the
-auth service down, and the client's address at the auth service and the backend.
+AUTHENTICATE, SASL continuations and cancels, OAUTHBEARER and XOAUTH2, STARTTLS with
+pipelined bytes discarded, `starttls only`, implicit TLS with ALPN, TLS to the
+backend, `max_errors`, `max_commands`, `timeout`, `sieve_client_buffer`, a wrong
+password (no backend login), the auth service down, and the client's address at the
+auth service and the backend (PROXY protocol, XCLIENT).
 
 Every test here needs a mailproxy built with `protocol: sieve`: against a binary
 without it the proxy refuses the configuration and the test fails (it is not
