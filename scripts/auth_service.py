@@ -9,7 +9,7 @@ on a new connection, with headers such as
     Auth-User: alice            (%-escaped: bytes < 0x20, space and '%' become %XX)
     Auth-Pass: secret           (%-escaped; the hex digest for apop / cram-md5)
     Auth-Salt: <123.456@host>   (apop and cram-md5 only)
-    Auth-Protocol: imap | pop3 | smtp
+    Auth-Protocol: imap | pop3 | smtp | sieve      (sieve: ManageSieve, RFC 5804)
     Auth-Login-Attempt: 1
     Client-IP: 192.0.2.7
     Auth-SSL-Verify / Auth-SSL-Subject   (TLS with client certificates)
@@ -62,8 +62,9 @@ OAuth2 (a small token issuer and validator; --token-key KEY, the HMAC-SHA256 key
 Backend choice: the user's host= option if set (a backend name or an IP literal),
 else the rule of nginx's example auth.php: users whose name starts with a, c, f or g
 go to "mailhost01", everybody else to "mailhost02" (--letters changes the set). A
-backend name maps to an IP via --backend NAME=IP[,imap=PORT][,pop3=PORT][,smtp=PORT];
-the port is per protocol (--imap-port 143, --pop3-port 110, --smtp-port 25 by default).
+backend name maps to an IP via --backend NAME=IP[,imap=PORT][,pop3=PORT][,smtp=PORT]
+[,sieve=PORT]; the port is per protocol (--imap-port 143, --pop3-port 110, --smtp-port 25,
+--sieve-port 4190 by default: a ManageSieve login goes to the backend's managesieve).
 Without any --backend both names map to 127.0.0.1. A name without a --backend falls
 back to mailhost01, then to the first backend given.
 
@@ -111,7 +112,7 @@ Auth-Server/Auth-Port), --oversize (a valid answer padded past 1024 bytes).
 
     auth_service.py --listen 127.0.0.1:9000 --users scripts/auth_users.example \\
         --backend mailhost01=127.0.0.1 --backend mailhost02=127.0.0.1 \\
-        --imap-port 143 --pop3-port 110 --smtp-port 25
+        --imap-port 143 --pop3-port 110 --smtp-port 25 --sieve-port 4190
 
 prints "listening on HOST:PORT" on stdout once it accepts connections (--listen with
 port 0 picks a free port and prints it).
@@ -135,6 +136,7 @@ import urllib.parse
 DEFAULT_ITERATIONS = 100000
 STATUS_INVALID = "Invalid login or password"
 STATUS_TEMP = "Temporary server problem, try again later"
+PROTOCOLS = ("imap", "pop3", "smtp", "sieve")
 
 
 # ----------------------------------------------------------------- password hashes
@@ -381,14 +383,14 @@ class Service:
             ports = {}
             for it in items[1:]:
                 proto, _, port = it.partition("=")
-                if proto not in ("imap", "pop3", "smtp"):
+                if proto not in PROTOCOLS:
                     raise ValueError("--backend %s: unknown protocol %r" % (spec, proto))
                 ports[proto] = int(port)
             self.backends[name] = (ip, ports)
         if not self.backends:
             self.backends = {"mailhost01": ("127.0.0.1", {}), "mailhost02": ("127.0.0.1", {})}
         self.default_ports = {"imap": args.imap_port, "pop3": args.pop3_port,
-                              "smtp": args.smtp_port}
+                              "smtp": args.smtp_port, "sieve": args.sieve_port}
 
     def port_for(self, ports, protocol):
         return ports.get(protocol, self.default_ports.get(protocol, 0))
@@ -425,7 +427,7 @@ class Service:
             return d
         if method in ("oauthbearer", "xoauth2"):
             return self.decide_oauth(login, passwd, protocol)
-        if protocol not in ("imap", "pop3", "smtp") or not login or has_ctl(login) \
+        if protocol not in PROTOCOLS or not login or has_ctl(login) \
                 or b"\r" in passwd or b"\n" in passwd or b"\0" in passwd:
             return Decision(False, user=login)
         user = self.db.get(login)
@@ -479,7 +481,7 @@ class Service:
         claims = check_token(a.token_key, token.decode("utf-8", "replace"))
         scopes = (claims or {}).get("scope", "")
         if claims is None or (login and claims["sub"] != login) or \
-                protocol not in ("imap", "pop3", "smtp") or \
+                protocol not in PROTOCOLS or \
                 a.token_scope not in str(scopes).split():
             d = Decision(False, user=login)
             d.headers.append(("Auth-Error-SASL", sasl_error(a.token_scope)))
@@ -665,10 +667,12 @@ def serve(argv):
                                 "for mailproxy (see the top of this file)")
     p.add_argument("--listen", default="127.0.0.1:9000", help="HOST:PORT (port 0: any free port)")
     p.add_argument("--users", help="users file (see the top of this file)")
-    p.add_argument("--backend", action="append", metavar="NAME=IP[,imap=P][,pop3=P][,smtp=P]")
+    p.add_argument("--backend", action="append",
+                   metavar="NAME=IP[,imap=P][,pop3=P][,smtp=P][,sieve=P]")
     p.add_argument("--imap-port", type=int, default=143)
     p.add_argument("--pop3-port", type=int, default=110)
     p.add_argument("--smtp-port", type=int, default=25)
+    p.add_argument("--sieve-port", type=int, default=4190, help="ManageSieve (Auth-Protocol: sieve)")
     p.add_argument("--letters", default="acfg", help="first letters routed to mailhost01")
     p.add_argument("--none-backend", default="mailhost01",
                    help="backend for Auth-Method none (SMTP without auth)")

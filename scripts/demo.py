@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The mailproxy demo: real Dovecot (IMAP, POP3) and Postfix (SMTP, XCLIENT),
-the example auth service and mailproxy, all on loopback in a temporary
-directory; then a mail client session through the proxy for each protocol.
+"""The mailproxy demo: real Dovecot (IMAP, POP3, ManageSieve) and Postfix (SMTP,
+XCLIENT), the example auth service and mailproxy, all on loopback in a temporary
+directory; then a mail client session through the proxy for each protocol (for
+ManageSieve sieve-connect's, when the binary knows `protocol: sieve` and the
+Debian packages are there; otherwise the demo says why it leaves it out).
 The proxy keeps running until Ctrl-C (or exits at once with --once).
 
     make demo            # or: python3 scripts/demo.py [--once] [--bin ./mailproxy]
@@ -25,7 +27,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "test", "integration"))
 
 from harness.auth import AuthService  # noqa: E402
-from harness.dovecot import Dovecot  # noqa: E402
+from harness.dovecot import Dovecot, sieve_installed  # noqa: E402
 from harness.postfix import Postfix  # noqa: E402
 from harness.proxy import MailProxy  # noqa: E402
 from harness.util import free_port  # noqa: E402
@@ -47,6 +49,57 @@ def say(*a):
 def show(label, value):
     text = value if isinstance(value, str) else repr(value)
     print("   %-28s %s" % (label, text[:110]), flush=True)
+
+
+def sieve_support(binary, base):
+    """None when this binary and machine can show ManageSieve, else the reason."""
+    if not sieve_installed():
+        return "Dovecot's managesieve is not installed (scripts/deps.sh test)"
+    if shutil.which("sieve-connect") is None:
+        return "sieve-connect is not installed (scripts/deps.sh test)"
+    d = os.path.join(base, "sieve-probe")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "probe.yaml")
+    with open(conf, "w") as f:
+        f.write('error_log: "stderr"\nmail:\n  auth_http: "127.0.0.1:9/auth"\n'
+                '  servers:\n    - protocol: sieve\n      listen: ["127.0.0.1:%d"]\n'
+                % free_port())
+    r = subprocess.run([binary, "-t", "-p", d, "-c", conf], capture_output=True, text=True,
+                       timeout=20)
+    if r.returncode != 0:
+        why = (r.stdout + r.stderr).strip().splitlines() or ["-t failed"]
+        return "this mailproxy has no `protocol: sieve` (%s)" % why[0].split(": ", 1)[-1]
+    return None
+
+
+def run_sieve(ports, dovecot, base):
+    say("ManageSieve through the proxy (127.0.0.1:%d), sieve-connect with STARTTLS" %
+        ports["sieve"])
+    script = os.path.join(base, "demo.sieve")
+    with open(script, "w") as f:
+        f.write('require ["fileinto", "mailbox"];\n'
+                'if header :contains "subject" "[demo]" { fileinto :create "Demo"; }\n')
+
+    def sc(label, *action):
+        r = subprocess.run(["sieve-connect", "--nosrv", "--server", "127.0.0.1", "--port",
+                            str(ports["sieve"]), "--user", "alice", "--passwordfd", "0",
+                            "--authmech", "PLAIN", "--notlsverify"] + list(action),
+                           input="alicepw\n", capture_output=True, text=True, timeout=30)
+        out = (r.stdout + r.stderr).strip().replace("\n", " | ")
+        show(label, "rc %d%s" % (r.returncode, (", " + out) if out else ""))
+        return r
+
+    sc("--upload demo.sieve", "--upload", "--localsieve", script, "--remotesieve", "demo")
+    sc("--activate demo", "--activate", "--remotesieve", "demo")
+    sc("--list", "--list")
+    back = os.path.join(base, "downloaded.sieve")
+    sc("--download demo", "--download", "--remotesieve", "demo", "--localsieve", back)
+    same = os.path.exists(back) and open(back, "rb").read() == open(script, "rb").read()
+    show("downloaded == uploaded", str(same))
+    for line in dovecot.log().splitlines():
+        if "managesieve-login: Info: Login:" in line:
+            show("Dovecot log", line.split(": ", 1)[-1])
+            break
 
 
 def run_clients(mp, ports, postfix, dovecot):
@@ -123,7 +176,8 @@ def main():
     started = []
     try:
         say("starting Dovecot and Postfix in %s" % base)
-        dovecot = Dovecot(os.path.join(base, "dovecot")).start()
+        no_sieve = sieve_support(args.bin, base)
+        dovecot = Dovecot(os.path.join(base, "dovecot"), sieve=no_sieve is None).start()
         started.append(dovecot)
         postfix = Postfix(os.path.join(base, "postfix")).start()
         started.append(postfix)
@@ -132,7 +186,11 @@ def main():
         say("example auth service on %s (users alice/alicepw, bob/bobpw)" % auth.url)
         subprocess.run([os.path.join(HERE, "gen-cert.sh"), base, "cert"], check=True)
         ports = {"imap": port_or_free(11143), "imaps": port_or_free(11993),
-                 "pop3": port_or_free(11110), "smtp": port_or_free(11025)}
+                 "pop3": port_or_free(11110), "smtp": port_or_free(11025),
+                 "sieve": port_or_free(14190)}
+        sieve = [] if no_sieve else [
+            {"protocol": "sieve", "listen": ["127.0.0.1:%d" % ports["sieve"]],
+             "starttls": "on"}]
         mp = MailProxy(args.bin, os.path.join(base, "mailproxy"), auth=auth,
                        main={"worker_processes": 2,
                              "error_log": "%s info" % os.path.join(base, "mailproxy", "error.log")},
@@ -148,13 +206,18 @@ def main():
                            {"protocol": "smtp", "listen": ["127.0.0.1:%d" % ports["smtp"]],
                             "smtp_auth": ["plain", "login"], "xclient": "on",
                             "server_name": "proxy.demo.example"},
-                       ])
+                       ] + sieve)
         mp.start()
         started.append(mp)
         say("mailproxy master %d, configuration %s" % (mp.pid, mp.config_path))
         run_clients(mp, ports, postfix, dovecot)
+        if no_sieve:
+            say("ManageSieve left out: %s" % no_sieve)
+        else:
+            run_sieve(ports, dovecot, base)
         print()
-        say("all three protocols went through the proxy. Its log: %s" % mp.error_log_path)
+        say("all %s protocols went through the proxy. Its log: %s" % (
+            "three" if no_sieve else "four", mp.error_log_path))
         if args.once:
             return 0
         say("the proxy keeps running; try for example:")
@@ -162,6 +225,9 @@ def main():
         print("     openssl s_client -connect 127.0.0.1:%d -quiet" % ports["imaps"])
         print("     swaks --server 127.0.0.1:%d --auth-user alice --auth-password alicepw "
               "--to bob@test.example" % ports["smtp"])
+        if not no_sieve:
+            print("     sieve-connect --nosrv -s 127.0.0.1 -p %d -u alice --authmech PLAIN "
+                  "--notlsverify --list" % ports["sieve"])
         print("     %s -c %s -s status" % (args.bin, mp.config_path))
         say("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -22,8 +22,8 @@
 #define PASS_MAX 256
 #define FAIL_MAX 16
 
-enum { P_IMAP, P_POP3, P_SMTP, P_N };
-static const char *const proto_name[P_N] = { "imap", "pop3", "smtp" };
+enum { P_IMAP, P_POP3, P_SMTP, P_SIEVE, P_N };
+static const char *const proto_name[P_N] = { "imap", "pop3", "smtp", "sieve" };
 
 struct backend {
 	char resp[160];		/* "Auth-Status: OK ... Auth-Port: n\r\n" (no status line) */
@@ -59,12 +59,13 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: fakeauth [--listen 127.0.0.1:PORT] [--imap H:P]... [--pop3 H:P]...\n"
-	    "                [--smtp H:P]... [--fail-user NAME]... [--send-pass]\n"
+	    "                [--smtp H:P]... [--sieve H:P]... [--fail-user NAME]...\n"
+	    "                [--send-pass]\n"
 	    "                [--password PASS] [--require-pass PASS] [--timeout SEC]\n"
 	    "Answers nginx auth_http requests: Auth-Status OK with Auth-Server/Auth-Port\n"
 	    "of a backend picked round-robin for the request's Auth-Protocol.\n"
 	    "  --listen ADDR     listen address (default 127.0.0.1:9000; port 0 = any)\n"
-	    "  --imap/--pop3/--smtp ADDR  backend for that protocol (repeatable)\n"
+	    "  --imap/--pop3/--smtp/--sieve ADDR  backend for that protocol (repeatable)\n"
 	    "  --fail-user NAME  answer \"Invalid login or password\" for NAME (repeatable)\n"
 	    "  --send-pass       always add Auth-Pass (the request's password for\n"
 	    "                    method plain, else --password); apop, cram-md5 and\n"
@@ -283,7 +284,7 @@ handle_request(int fd, char *head)
 	header(head, "Auth-Pass", &pass, &pwlen);
 	header(head, "Auth-Method", &method, &mlen);
 	for (p = 0; p < P_N; p++)
-		if (plen == 4 && strncasecmp(proto, proto_name[p], 4) == 0)
+		if (plen == strlen(proto_name[p]) && strncasecmp(proto, proto_name[p], plen) == 0)
 			break;
 	if (p == P_N) {
 		n_bad++;
@@ -422,6 +423,7 @@ main(int argc, char **argv)
 		{ "imap", required_argument, NULL, 'i' },
 		{ "pop3", required_argument, NULL, 'p' },
 		{ "smtp", required_argument, NULL, 's' },
+		{ "sieve", required_argument, NULL, 'S' },
 		{ "fail-user", required_argument, NULL, 'f' },
 		{ "send-pass", no_argument, NULL, 'P' },
 		{ "password", required_argument, NULL, 'w' },
@@ -443,6 +445,7 @@ main(int argc, char **argv)
 		case 'i': add_backend(P_IMAP, optarg); break;
 		case 'p': add_backend(P_POP3, optarg); break;
 		case 's': add_backend(P_SMTP, optarg); break;
+		case 'S': add_backend(P_SIEVE, optarg); break;
 		case 'P': send_pass = 1; break;
 		case 'w': fixed_pass = optarg; break;
 		case 'r': require_pass = optarg; break;

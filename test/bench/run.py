@@ -25,6 +25,7 @@ import benchlib as bl  # noqa: E402
 import benchmem  # noqa: E402
 import metrics  # noqa: E402
 import scaling  # noqa: E402
+import sieve  # noqa: E402
 import spread  # noqa: E402
 import stuffing  # noqa: E402
 import webmail  # noqa: E402
@@ -246,7 +247,8 @@ class Bench:
                      ("webmail", lambda: webmail.bench_webmail(self)),
                      ("scaling", lambda: scaling.bench_scaling(self)),
                      ("spread", lambda: spread.bench_spread(self)),
-                     ("metrics", lambda: metrics.bench_metrics(self))]
+                     ("metrics", lambda: metrics.bench_metrics(self)),
+                     ("sieve", lambda: sieve.bench_sieve(self))]
             for name, fn in steps:
                 if self.a.only and name not in self.a.only:
                     continue
@@ -374,7 +376,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller counts (a quick look)")
     ap.add_argument("--only", action="append",
                     help="logins, tls, relay, memory, max sessions, stuffing, webmail, scaling, "
-                         "spread, metrics")
+                         "spread, metrics, sieve")
     ap.add_argument("--workers", default="1,2",
                     help="scaling: worker counts to compare, e.g. 1,2,4 on a bigger box (1,2)")
     ap.add_argument("--proxy-cpus", default=None,

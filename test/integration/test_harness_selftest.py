@@ -156,6 +156,37 @@ def test_postfix_xclient(ctx):
     pf.wait_log("client.example[192.0.2.7]")
 
 
+def test_dovecot_managesieve_and_lmtp_filing(ctx):
+    """The sieve peers without the proxy: the shared Dovecot's managesieve (a script
+    stored and activated by hand over the protocol), and a private Postfix delivering
+    through its LMTP, where the script files the message."""
+    import sieve_support as ss
+    dv = ss.need_sieve(ctx.dovecot())
+    user, pw = ss.fresh_user(dv)
+    marker, folder = "lmtp-%s" % uniq(), "Sel-%s" % uniq()
+    script = ss.FILTER % {"marker": marker, "folder": folder}
+    with ss.SieveClient(dv.sieve_port) as c:
+        caps = c.greeting().capabilities()
+        assert "fileinto" in caps["SIEVE"].split() and "XCLIENT" in caps, caps
+        assert c.authenticate(user, pw).ok
+        assert c.command(b'PUTSCRIPT "f" ' + ss.literal(script)).ok
+        assert c.command('SETACTIVE "f"').ok
+        assert c.command("LOGOUT").ok
+    assert ss.script_files(dv, user) == {"f": script.encode()}
+    assert ss.active_script(dv, user) == "f"
+    pf = ctx.postfix(lmtp=dv)
+    with smtplib.SMTP("127.0.0.1", pf.smtp_port, timeout=10) as s:
+        s.sendmail("sender@example.org", ["%s@test.example" % user],
+                   "Subject: %s\r\n\r\nfiled\r\n" % marker)
+    pf.wait_log("relay=127.0.0.1[127.0.0.1]:%d" % dv.lmtp_port)
+    dv.wait_log(r"fileinto action: stored mail into mailbox '%s'" % re.escape(folder))
+    m = dv.imap(user)
+    assert m.select('"%s"' % folder, readonly=True)[0] == "OK"
+    assert len(m.search(None, "SUBJECT", marker)[1][0].split()) == 1
+    m.logout()
+    assert pf.messages() == [], "nothing went to Postfix's own Maildir"
+
+
 # ------------------------------------------------------------------ auth service
 
 PORTS = dict(imap_port=1143, pop3_port=1110, smtp_port=1025)
@@ -176,6 +207,24 @@ def test_auth_plain_ok(ctx):
     auth.wait_log(re.escape('user="alice" protocol=imap method=plain client=192.0.2.7 '
                             'attempt=1 result=OK backend=127.0.0.1:1143'))
     auth.assert_not_logged(r"alicepw", after=r'user="alice" protocol=smtp ')
+
+
+def test_auth_sieve_protocol(ctx):
+    """Auth-Protocol: sieve gets the ManageSieve port: --sieve-port, 4190 by default,
+    a --backend's sieve=P."""
+    auth = ctx.auth_service(sieve_port=14190, **PORTS)
+    r = auth.request(user="alice", password="alicepw", protocol="sieve")
+    assert r.status == "OK" and r.header("Auth-Port") == "14190", r
+    r = auth.request(user="alice", password="wrong", protocol="sieve")
+    assert r.status == "Invalid login or password" and r.header("Auth-Error-Code") is None, r
+    plain = ctx.auth_service(backends={"mailhost01": "127.0.0.3,sieve=24190",
+                                       "mailhost02": "127.0.0.4"})
+    r = plain.request(user="alice", password="alicepw", protocol="sieve")
+    assert (r.header("Auth-Server"), r.header("Auth-Port")) == ("127.0.0.3", "24190"), r
+    r = plain.request(user="bob", password="bobpw", protocol="sieve")
+    assert (r.header("Auth-Server"), r.header("Auth-Port")) == ("127.0.0.4", "4190"), r
+    auth.wait_log(re.escape('user="alice" protocol=sieve method=plain client=192.0.2.7 '
+                            'attempt=1 result=OK backend=127.0.0.1:14190'))
 
 
 def test_auth_plain_failures_and_wait(ctx):

@@ -4,7 +4,7 @@ from .auth import (AUTH_SCRIPT, AuthResponse, AuthService, auth_module, auth_req
                    escape, unescape)
 from .clients import LineClient
 from .context import Context, Session, SANITIZER_PATTERNS
-from .dovecot import Dovecot, client_tls_context, make_cert
+from .dovecot import Dovecot, client_tls_context, make_cert, sieve_installed
 from .oauth import TOKEN_KEY, gs2_escape, oauth_peers, oauth_smtp_peers, oauthbearer, raw_b64, xoauth2
 from .fakes import AuthRequest, FakeAuth, FakeRedis, FakeServer
 from .postfix import Postfix

@@ -42,8 +42,10 @@ class AuthService(LogWaits):
                ..., "host": ..., "login": ..., "passwd": ..., "method": ...}} (password
                None = "*"; method: the Auth-Method an SMTP success returns).
                Default alice/alicepw, bob/bobpw (the Dovecot users).
-    dovecot / postfix   take imap_port/pop3_port (and smtp_port) from these peers.
-    imap_port, pop3_port, smtp_port   explicit ports (default 143/110/25).
+    dovecot / postfix   take imap_port/pop3_port (sieve_port when it runs managesieve;
+               and smtp_port) from these peers.
+    imap_port, pop3_port, smtp_port, sieve_port   explicit ports (default
+               143/110/25/4190).
     backends   {name: ip or "ip,imap=P,..."} (default mailhost01 = mailhost02 =
                127.0.0.1); passed as --backend NAME=SPEC.
     wait       Auth-Wait seconds on failure (default 0); max_attempts (default 10).
@@ -58,7 +60,7 @@ class AuthService(LogWaits):
     """
 
     def __init__(self, workdir, users=None, dovecot=None, postfix=None, imap_port=None,
-                 pop3_port=None, smtp_port=None, backends=None, wait=0, max_attempts=10,
+                 pop3_port=None, smtp_port=None, sieve_port=None, backends=None, wait=0, max_attempts=10,
                  secret=None, delay=None, garbage=False, status_500=False, close=False,
                  no_server=False, oversize=False, always_pass=False, letters=None,
                  none_backend=None, log_headers=False, extra_args=(), token_key=None):
@@ -73,13 +75,15 @@ class AuthService(LogWaits):
         if dovecot is not None:
             imap_port = imap_port or dovecot.imap_port
             pop3_port = pop3_port or dovecot.pop3_port
+            sieve_port = sieve_port or getattr(dovecot, "sieve_port", None)
         if postfix is not None:
             smtp_port = smtp_port or postfix.smtp_port
         a = []
         for name, spec in (backends or {}).items():
             a += ["--backend", "%s=%s" % (name, spec)]
         for flag, v in (("--imap-port", imap_port), ("--pop3-port", pop3_port),
-                        ("--smtp-port", smtp_port), ("--wait", wait),
+                        ("--smtp-port", smtp_port), ("--sieve-port", sieve_port),
+                        ("--wait", wait),
                         ("--max-attempts", max_attempts), ("--delay", delay),
                         ("--letters", letters), ("--none-backend", none_backend)):
             if v is not None:

@@ -1,4 +1,5 @@
-"""A private Dovecot (IMAP + POP3) on loopback, per /work/shared/reference/test-peers.md."""
+"""A private Dovecot (IMAP + POP3, and on request ManageSieve + LMTP with Sieve) on
+loopback, per /work/shared/reference/test-peers.md."""
 
 import glob
 import imaplib
@@ -35,6 +36,11 @@ def client_tls_context():
     return ctx
 
 
+def sieve_installed():
+    """Pigeonhole's managesieve and Dovecot's LMTP are there (scripts/deps.sh test)."""
+    return all(os.path.exists("/usr/lib/dovecot/" + f) for f in ("managesieve-login", "lmtp"))
+
+
 class Dovecot(LogWaits):
     """Private Dovecot with passwd-file users, plain IMAP and POP3 listeners.
 
@@ -48,12 +54,18 @@ class Dovecot(LogWaits):
              auth service's /oauth/introspect): adds OAUTHBEARER and XOAUTH2 with an
              oauth2 passdb asking it (oauth2_mode "post" or "get"), for those two
              mechanisms only; the passwd-file passdb keeps serving the others.
+    sieve    True: also Pigeonhole's managesieve (sieve_port; sieves_port, implicit
+             TLS, when ssl != "no"; sieve_haproxy_port, a listener that takes a PROXY
+             protocol header from 127.0.0.0/8) and LMTP (lmtp_port) with the sieve
+             plugin: a message delivered there to USER@any.domain is filed by USER's
+             active script (stored in mail/USER/sieve/, as managesieve puts it).
     Attributes after start(): host, imap_port, pop3_port, imaps_port, pop3s_port
-    (None when ssl="no"), pid, dir, cert/key (when ssl != "no").
+    (None when ssl="no"), the sieve ports above (None without sieve), pid, dir,
+    cert/key (when ssl != "no").
     """
 
     def __init__(self, workdir, users=None, ssl="no", extra_conf="", oauth2=None,
-                 oauth2_mode="post"):
+                 oauth2_mode="post", sieve=False):
         if shutil.which("dovecot") is None:
             raise Skip("dovecot is not installed (scripts/deps.sh test)")
         if os.geteuid() != 0:
@@ -74,6 +86,15 @@ class Dovecot(LogWaits):
         self.imap_port, self.pop3_port = ports[0], ports[1]
         self.imaps_port = ports[2] if ssl != "no" else None
         self.pop3s_port = ports[3] if ssl != "no" else None
+        self.sieve = bool(sieve)
+        self.sieve_port = self.sieves_port = self.sieve_haproxy_port = self.lmtp_port = None
+        if self.sieve:
+            if not sieve_installed():
+                raise Skip("dovecot-managesieved/dovecot-lmtpd are not installed "
+                           "(scripts/deps.sh test)")
+            sp = free_ports(4)
+            self.sieve_port, self.sieve_haproxy_port, self.lmtp_port = sp[0], sp[1], sp[2]
+            self.sieves_port = sp[3] if ssl != "no" else None
         self.conf_path = os.path.join(self.dir, "dovecot.conf")
         self.log_path = os.path.join(self.dir, "dovecot.log")
         self.stderr_path = os.path.join(self.dir, "stderr")
@@ -126,7 +147,7 @@ active_value = true
         if self.ssl != "no":
             ssl_lines = "ssl = %s\nssl_cert = <%s\nssl_key = <%s\n" % (self.ssl, self.cert,
                                                                      self.key)
-        return """protocols = imap pop3
+        return """protocols = imap pop3{sieve_protocols}
 listen = 127.0.0.1
 base_dir = {run}
 state_dir = {d}/state
@@ -166,12 +187,45 @@ service pop3-login {{
     ssl = yes
   }}
 }}
-{extra}
-""".format(d=d, run=self.run_dir, port=self.imap_port, ssl=ssl_lines,
+{sieve}{extra}
+""".format(d=d, sieve_protocols=" sieve lmtp" if self.sieve else "",
+           sieve=self._sieve_conf() if self.sieve else "", run=self.run_dir, port=self.imap_port, ssl=ssl_lines,
            dpa="yes" if self.ssl == "required" else "no",
            imap=self.imap_port, pop3=self.pop3_port, imaps=self.imaps_port or 0,
            pop3s=self.pop3s_port or 0, extra=self.extra_conf,
            oauth_mechs=" oauthbearer xoauth2" if self.oauth2 else "", passdbs=self._passdbs())
+
+    def _sieve_conf(self):
+        return """haproxy_trusted_networks = 127.0.0.0/8
+service managesieve-login {{
+  inet_listener sieve {{
+    port = {sieve}
+  }}
+  inet_listener sieves {{
+    port = {sieves}
+    ssl = yes
+  }}
+  inet_listener sieve_haproxy {{
+    port = {haproxy}
+    haproxy = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+  # RCPT TO:<alice@test.example> is the user alice
+  auth_username_format = %Ln
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+""".format(sieve=self.sieve_port, sieves=self.sieves_port or 0,
+           haproxy=self.sieve_haproxy_port, lmtp=self.lmtp_port)
 
     def start(self, timeout=15.0):
         os.chmod(self.dir, 0o755)
@@ -227,6 +281,11 @@ service pop3-login {{
         todo = [(self.imap_port, False, b"* OK"), (self.pop3_port, False, b"+OK")]
         if self.ssl != "no":
             todo += [(self.imaps_port, True, b"* OK"), (self.pop3s_port, True, b"+OK")]
+        if self.sieve:
+            todo += [(self.sieve_port, False, b"\"IMPLEMENTATION\""),
+                     (self.lmtp_port, False, b"220 ")]
+            if self.ssl != "no":
+                todo.append((self.sieves_port, True, b"\"IMPLEMENTATION\""))
         deadline = time.monotonic() + timeout
         while todo:
             if self.proc.poll() is not None:

@@ -13,11 +13,13 @@ from .util import free_port
 TOKEN_KEY = "mailproxy-test-token-key"
 
 
-def oauth_peers(ctx, mode="post", **auth_kw):
-    """(dovecot, auth_service): users alice/alicepw and bob/bobpw on both."""
-    dv = Dovecot(ctx._subdir("dovecot"), oauth2="http://placeholder", oauth2_mode=mode)
+def oauth_peers(ctx, mode="post", sieve=False, **auth_kw):
+    """(dovecot, auth_service): users alice/alicepw and bob/bobpw on both (sieve: the
+    Dovecot runs managesieve too, and the service routes Auth-Protocol sieve to it)."""
+    dv = Dovecot(ctx._subdir("dovecot"), oauth2="http://placeholder", oauth2_mode=mode,
+                 sieve=sieve)
     au = ctx.auth_service(imap_port=dv.imap_port, pop3_port=dv.pop3_port,
-                          token_key=TOKEN_KEY, **auth_kw)
+                          sieve_port=dv.sieve_port, token_key=TOKEN_KEY, **auth_kw)
     dv.oauth2 = au.introspect_url + ("/" if mode == "get" else "")
     ctx.cleanup(dv.stop)
     dv.start()

@@ -42,12 +42,15 @@ class Postfix(LogWaits):
 
     workdir  directory to create it in (parents traversable, 0755).
     extra_main_cf  lines appended to main.cf.
+    lmtp     None, or a peer with host and lmtp_port (a Dovecot started with
+             sieve=True): *@test.example is then delivered there over LMTP (each
+             user's own mailbox, filed by their Sieve script) instead of mail/inbox/.
     Attributes: host, smtp_port, pid (master, after start), dir, etc_dir.
     XCLIENT is allowed from 127.0.0.0/8; other domains are refused (relay) unless the
     client is in mynetworks (127.0.0.0/8), and then bounce via the error transport.
     """
 
-    def __init__(self, workdir, extra_main_cf=""):
+    def __init__(self, workdir, extra_main_cf="", lmtp=None):
         if shutil.which("postfix") is None:
             raise Skip("postfix is not installed (scripts/deps.sh test)")
         if os.geteuid() != 0:
@@ -60,6 +63,8 @@ class Postfix(LogWaits):
         self.host = LOOPBACK
         self.smtp_port = free_port()
         self.extra_main_cf = extra_main_cf
+        self.lmtp = "" if lmtp is None else \
+            "virtual_transport = lmtp:inet:%s:%d\n" % (lmtp.host, lmtp.lmtp_port)
         self.pid = None
         self._token = None
 
@@ -86,8 +91,8 @@ virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 alias_maps =
 alias_database =
-{extra}
-""".format(p=self.dir, extra=self.extra_main_cf)
+{lmtp}{extra}
+""".format(p=self.dir, lmtp=self.lmtp, extra=self.extra_main_cf)
 
     def _postfix(self, *args, timeout=30):
         return subprocess.run(["postfix", "-c", self.etc_dir] + list(args),

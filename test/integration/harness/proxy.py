@@ -142,7 +142,7 @@ class MailProxy(LogWaits):
             for item in s["listen"]:
                 host, port, params = parse_listen(item)
                 proto = s.get("protocol") or {143: "imap", 993: "imap", 110: "pop3",
-                                              995: "pop3"}.get(port, "smtp")
+                                              995: "pop3", 4190: "sieve"}.get(port, "smtp")
                 self.listens.append((host, port, params, proto))
                 self.ports.setdefault(proto, port)
                 if "ssl" in params:
@@ -164,7 +164,7 @@ class MailProxy(LogWaits):
         def flush():
             for host, port, params in block:
                 p = proto or {143: "imap", 993: "imap", 110: "pop3",
-                              995: "pop3"}.get(port, "smtp")
+                              995: "pop3", 4190: "sieve"}.get(port, "smtp")
                 self.listens.append((host, port, params, p))
                 self.ports.setdefault(p, port)
             block.clear()
@@ -173,7 +173,7 @@ class MailProxy(LogWaits):
             if re.match(r"^\s*-\s", line):        # a new server mapping begins
                 flush()
                 proto = None
-            m = re.search(r"protocol:\s*[\"']?(imap|pop3|smtp)", line)
+            m = re.search(r"protocol:\s*[\"']?(imap|pop3|smtp|sieve)", line)
             if m:
                 proto = m.group(1)
             m = re.search(r"listen:\s*(.*)$", line)
