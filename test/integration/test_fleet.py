@@ -1,0 +1,337 @@
+"""The fleet: HAProxy (mode tcp, PROXY v2, health checks that speak the protocol) in
+front of three mailproxy nodes on their own loopback addresses, one Redis, the
+example auth service, Dovecot and Postfix (fleet_support.py has the rig and the
+HAProxy configuration the README shows).
+
+Shown here: the client's own address reaches the auth service, Dovecot and Postfix;
+TLS sessions resume on whichever node a client lands, with shared ticket key files
+(also across the documented rotation) and with ticket keys through Redis; a
+failed-login limit reached through one node holds on the others; draining a node
+and a rolling binary upgrade lose and refuse nothing; a node killed with kill -9
+costs only its own sessions, and the balancer takes it out at its first failed
+check. Every load is bounded in count and time."""
+
+import os
+import re
+import signal
+import smtplib
+import time
+import uuid
+
+from harness import pid_alive, timeout, wait_pid_gone, wait_until
+from fleet_support import (FALL, IMAP_LIMITED, LB, NAMES, NODES, Fleet, ImapSession,
+                           LoginLoad, ResumeChains, client_addr, haproxy_config,
+                           imap_login, ticket_key)
+
+BACKENDS = ("imap", "imaps", "smtp")
+
+
+def _rx(addr):
+    return re.escape(addr)
+
+
+# ---------------------------------------------------------------- the client's address
+
+def test_fleet_client_address_reaches_auth_dovecot_and_postfix(ctx):
+    fl = Fleet(ctx)
+    dv, au, pf = fl.dovecot, fl.auth, fl.postfix
+    src_imap, src_smtp = client_addr(1), client_addr(2)
+
+    dv_mark = dv.log_mark()
+    assert imap_login(fl.lb_ports["imap"], "alice", "alicepw", src_imap).startswith(b"OK")
+    # the auth service: Client-IP is the client's
+    au.wait_log(r'user="alice" protocol=imap .*client=%s .*result=OK' % _rx(src_imap))
+    # Dovecot: the node forwards it in ID (x-originating-ip), Dovecot logs it as rip
+    login = r"(?m)^.*imap-login: Info: Login: user=<alice>.*rip=%s,.*$" % _rx(src_imap)
+    dv.wait_log(login, since=dv_mark)
+    for other in (LB,) + NODES:
+        dv.assert_not_logged(r"rip=%s," % _rx(other), after=login, since=dv_mark)
+    # the node that served it says where the header came from
+    served = [mp for mp in fl.nodes
+              if re.search(r"real client address from %s, client: %s," % (_rx(LB), _rx(src_imap)),
+                           mp.log())]
+    assert len(served) == 1, [mp.prefix for mp in served]
+
+    # SMTP: XCLIENT ADDR gives Postfix the client's address
+    marker = "fleet-%s" % uuid.uuid4().hex
+    s = smtplib.SMTP(LB, fl.lb_ports["smtp"], timeout=15, source_address=(src_smtp, 0))
+    s.ehlo("client.example")
+    s.login("alice", "alicepw")
+    assert s.sendmail("alice@example.org", ["bob@test.example"],
+                      "Subject: %s\r\n\r\n%s\r\n" % (marker, marker)) == {}
+    s.quit()
+    msg = pf.wait_for_message(marker)
+    assert b"[%s]" % src_smtp.encode() in msg, msg[:600]
+    qid = re.search(rb"with ESMTPA id (\w+)", msg).group(1).decode()
+    log = pf.wait_log("%s: client=" % qid)
+    assert "%s: client=unknown[%s], sasl_method=XCLIENT" % (qid, src_smtp) in log, \
+        [l for l in log.splitlines() if qid in l]
+    au.wait_log(r'user="alice" protocol=smtp .*client=%s .*result=OK' % _rx(src_smtp))
+    # nothing reached the auth service from the balancer's or a node's address
+    sentinel = au.sentinel()
+    for other in (LB,) + NODES:
+        au.assert_not_logged(r"client=%s " % _rx(other), after=sentinel)
+
+
+# ---------------------------------------------------------------- TLS resumption
+
+def _resume_report(what, fl, chains):
+    other, other_resumed, per_node = chains.across_nodes(fl.lb)
+    print("%s: %s; %d connections landed on another node than their ticket's, %d of "
+          "them resumed; resumed per node %s" % (
+              what, chains.summary(), other, other_resumed, sorted(per_node.items())))
+    assert not chains.errors, chains.errors[:5]
+    assert chains.total and chains.resumed * 100 >= chains.total * 99, chains.summary()
+    assert other >= chains.total // 3, "too few connections changed node: %d" % other
+    assert other_resumed * 100 >= other * 99, (other, other_resumed)
+    assert set(per_node) == set(NAMES), per_node
+
+
+@timeout(150)
+def test_fleet_tls_resumption_with_shared_key_files_and_their_rotation(ctx):
+    """Every node has the same ssl_session_ticket_key files: a client resumes on
+    whichever node it lands. The README's rotation (B added second, reload all; B
+    made first, reload all; A dropped, reload all), node by node under load, keeps
+    resuming: the old key still decrypts while any node may issue under it."""
+    a = ticket_key(ctx.path("ticket-a.key"))
+    b = ticket_key(ctx.path("ticket-b.key"))
+    fl = Fleet(ctx, imaps={"ssl_session_ticket_key": [a]})
+    chains = ResumeChains(fl.lb_ports["imaps"], chains=4).start()
+    try:
+        chains.wait_more(200)
+        for keys in ([a, b], [b, a], [b]):
+            for mp in fl.nodes:
+                fl.set_imaps(mp, ssl_session_ticket_key=keys)
+                fl.reload_node(mp)
+                chains.wait_more(30)
+            chains.wait_more(60)
+    finally:
+        chains.stop()
+    _resume_report("key files, rotated A -> B", fl, chains)
+
+
+def _refuses_store(fl, text):
+    mp = fl.nodes[0]
+    fl.set_imaps(mp, ssl_session_ticket_key_store=text)
+    r = mp.check()
+    fl.set_imaps(mp, ssl_session_ticket_key_store=None)
+    return r
+
+
+@timeout(150)
+def test_fleet_tls_resumption_with_ticket_keys_in_redis(ctx):
+    """ssl_session_ticket_key_store: one node creates each period's key in Redis,
+    every node fetches it, the previous one keeps decrypting: a client resumes on
+    whichever node it lands, before and after a rotation."""
+    fl = Fleet(ctx)
+    store = "redis %s:%d prefix=fleet: period=4s" % (fl.redis.host, fl.redis.port)
+    r = _refuses_store(fl, store)
+    if r.rc != 0:
+        ctx.skip("this binary refuses ssl_session_ticket_key_store: %s" % r.out.strip()[-300:])
+    for mp in fl.nodes:
+        fl.set_imaps(mp, ssl_session_ticket_key_store=store)
+        fl.reload_node(mp)
+    keys0 = set(fl.redis.keys("fleet:*"))
+    assert keys0, "no ticket key in Redis after the reloads"
+    chains = ResumeChains(fl.lb_ports["imaps"], chains=4).start()
+    try:
+        chains.wait_more(150)
+        wait_until(lambda: set(fl.redis.keys("fleet:*")) - keys0, 30,
+                   what="the next period's key in Redis (a rotation)")
+        chains.wait_more(150)
+    finally:
+        chains.stop()
+    _resume_report("keys through Redis, across a rotation", fl, chains)
+
+
+# ---------------------------------------------------------------- login limits
+
+def _only(fl, name, backend="imap"):
+    """Send the balancer's new imap connections to node `name` only."""
+    for n in NAMES:
+        fl.lb.set_state(backend, n, "ready" if n == name else "maint")
+    fl.lb.wait_server(backend, name, lambda r: r["srv_op_state"] == 2 and
+                      r["srv_admin_state"] == 0)
+
+
+def test_fleet_failed_login_limit_on_one_node_holds_on_the_others(ctx):
+    fl = Fleet(ctx)
+    port, src = fl.lb_ports["imap"], client_addr(3)
+    n1, n2, n3 = fl.nodes
+    _only(fl, "n1")
+    for _ in range(3):
+        assert imap_login(port, "alice", "wrong", src) == b"NO Invalid login or password\r\n"
+    n1.wait_log(r"login limit: address %s over the limit with 3 failures on all nodes"
+                % _rx(src))
+    for name, mp in (("n2", n2), ("n3", n3)):
+        _only(fl, name)
+        # the right password too: blocked, without asking the auth service
+        assert imap_login(port, "bob", "bobpw", src) == IMAP_LIMITED
+        mp.wait_log(r"login limit: address %s blocked for \d+ s more" % _rx(src))
+        assert imap_login(port, "bob", "bobpw", client_addr(4)).startswith(b"OK")
+    fl.auth.assert_log_count(r'user="bob" protocol=imap .*client=%s ' % _rx(src), 0,
+                             after=fl.auth.sentinel())
+    for mp in (n2, n3):
+        mp.assert_not_logged(r"client logged in, client: %s," % _rx(src),
+                             after=r"client logged in, client: %s," % _rx(client_addr(4)))
+
+
+# ---------------------------------------------------------------- drain
+
+def _open_sessions(fl, n, first_client):
+    return [ImapSession(fl.lb_ports["imap"], "bob", "bobpw", client_addr(first_client + i))
+            for i in range(n)]
+
+
+def _by_node(fl, sessions):
+    where = fl.sessions()
+    out = {name: [] for name in NAMES}
+    for s in sessions:
+        out[where[s.src]].append(s)
+    return out
+
+
+@timeout(120)
+def test_fleet_drain_finishes_every_session(ctx):
+    """set server .../n1 state drain, then QUIT to n1's master: its sessions go on to
+    their end, new logins go to n2 and n3; nothing lost, nothing refused."""
+    fl = Fleet(ctx)
+    n1 = fl.node("n1")
+    sessions = _open_sessions(fl, 9, 10)
+    by_node = _by_node(fl, sessions)
+    assert all(by_node[n] for n in NAMES), {k: len(v) for k, v in by_node.items()}
+    load = LoginLoad(fl.lb_ports["imap"], threads=3, first_client=30).start()
+    try:
+        load.wait_more(30)
+        for be in BACKENDS:
+            fl.lb.set_state(be, "n1", "drain")
+        fl.lb.wait_server("imap", "n1", lambda r: r["srv_admin_state"] & 0x08)
+        n1_workers = n1.workers()
+        n1.signal(signal.SIGQUIT)
+        n1.wait_log(r"gracefully shutting down")
+        load.wait_more(60)
+        # n1's sessions are still served, after the QUIT
+        for s in sessions:
+            s.noop()
+        assert n1.alive(), "n1 left with sessions open"
+        for s in by_node["n1"]:
+            s.logout()
+        assert n1.wait_exit(15) is not None, "n1 did not exit once its sessions ended"
+        for w in n1_workers:
+            assert wait_pid_gone(w, 10), w
+        fl.lb.wait_server("imap", "n1", lambda r: r["srv_op_state"] == 0,
+                          what="n1 down at the balancer once it stopped listening")
+        load.wait_more(60)
+    finally:
+        load.stop()
+    print("drain: %s; sessions on n1/n2/n3: %s" % (
+        load.summary(), [len(by_node[n]) for n in NAMES]))
+    for s in by_node["n2"] + by_node["n3"]:
+        s.noop()
+        s.logout()
+    assert load.failed == {"refused": 0, "reset": 0, "other": 0}, (load.summary(), load.errors)
+    assert n1.returncode == 0, n1.returncode
+
+
+# ---------------------------------------------------------------- rolling upgrade
+
+@timeout(150)
+def test_fleet_rolling_binary_upgrade_under_load(ctx):
+    """USR2, WINCH, QUIT on each node in turn while clients keep logging in through
+    the balancer: nothing refused, nothing reset, no health check ever failed."""
+    fl = Fleet(ctx)
+    load = LoginLoad(fl.lb_ports["imap"], threads=4, first_client=50).start()
+    upgraded = []
+    try:
+        load.wait_more(40)
+        for mp in fl.nodes:
+            mark = mp.log_mark()
+            master, workers = mp.upgrade(ctx, workers=2)
+            upgraded.append((mp, master, workers, mark))
+            load.wait_more(40)
+    finally:
+        load.stop()
+    print("rolling upgrade: %s" % load.summary())
+    assert load.failed == {"refused": 0, "reset": 0, "other": 0}, (load.summary(), load.errors)
+    for mp, master, workers, mark in upgraded:
+        assert pid_alive(master) and master != mp.pid
+        # the new workers served logins
+        served = {int(p) for p in re.findall(r"\] (\d+)#\d+: \*\d+ client logged in",
+                                             mp.log()[mark:])}
+        assert served & set(workers), (served, workers)
+    for be in BACKENDS:
+        for name in NAMES:
+            st = fl.lb.server_stat(be, name)
+            assert st["status"] == "UP" and st["chkfail"] == "0" and st["chkdown"] == "0", \
+                (be, name, st["status"], st["chkfail"], st["chkdown"])
+
+
+# ---------------------------------------------------------------- node loss
+
+@timeout(120)
+def test_fleet_node_killed_only_its_sessions_end(ctx):
+    """kill -9 of n2's master and workers under load: n2's sessions end, the others
+    go on; the balancer marks n2 down at its first failed check (chkfail == fall in
+    show stat); every login after that succeeds. Logins that reached n2 before are
+    retried on another node by the balancer (retries, option redispatch): counted."""
+    fl = Fleet(ctx)
+    n2 = fl.node("n2")
+    sessions = _open_sessions(fl, 9, 70)
+    by_node = _by_node(fl, sessions)
+    assert all(by_node[n] for n in NAMES), {k: len(v) for k, v in by_node.items()}
+    load = LoginLoad(fl.lb_ports["imap"], threads=4, first_client=90).start()
+    try:
+        load.wait_more(40)
+        pids = n2.workers() + [n2.pid]
+        t_kill = time.monotonic()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            assert wait_pid_gone(pid, 10), pid
+        fl.lb.wait_server("imap", "n2", lambda r: r["srv_op_state"] == 0,
+                          what="n2 down at the balancer")
+        t_down = time.monotonic()
+        load.wait_more(150)
+    finally:
+        load.stop()
+    st = fl.lb.server_stat("imap", "n2")
+    redispatched = sum(int(fl.lb.server_stat("imap", n)["wredis"] or 0) for n in NAMES)
+    failed_after = [ok for t0, t, ok in load.log if t0 >= t_down and not ok]
+    failed_between = [ok for t0, t, ok in load.log if t >= t_kill and t0 < t_down and not ok]
+    print("node killed: %s; %d failed between the kill and the balancer's mark-down "
+          "(%.2fs), %d after; n2: status %s, chkfail %s, chkdown %s, check %s; "
+          "redispatched by the balancer: %d" % (
+              load.summary(), len(failed_between), t_down - t_kill, len(failed_after),
+              st["status"], st["chkfail"], st["chkdown"], st["check_status"], redispatched))
+    assert st["status"] == "DOWN" and st["chkdown"] == "1", st
+    assert int(st["chkfail"]) == FALL, "n2 taken out after %s failed checks, fall is %d" % (
+        st["chkfail"], FALL)
+    assert not failed_after, (load.summary(), load.errors)
+    assert load.failed["refused"] == 0, load.errors
+    # only n2's sessions ended
+    for s in by_node["n2"]:
+        try:
+            s.noop()
+        except (AssertionError, OSError, TimeoutError):
+            continue
+        raise AssertionError("a session on the killed node still answers: %s" % (s.src,))
+    for s in by_node["n1"] + by_node["n3"]:
+        s.noop()
+        s.logout()
+
+
+# ---------------------------------------------------------------- the README
+
+def test_fleet_readme_haproxy_config_is_the_rigs(ctx):
+    """The README's HAProxy block is fleet_support's template with example addresses."""
+    text = open(os.path.join(ctx.repo, "README.md")).read()
+    sec = text[text.index("\n## Running a fleet"):]
+    sec = sec[:sec.index("\n## ", 1)]
+    m = re.search(r"```haproxy\n(.*?)```", sec, re.S)
+    assert m, "no ```haproxy block in the README's Running a fleet"
+    block = m.group(1)
+    nodes = [("n%d" % (i + 1), "10.0.0.%d" % (11 + i)) for i in range(3)]
+    ports = {"imap": 143, "imaps": 993, "smtp": 587,
+             "imap_lb": 143, "imaps_lb": 993, "smtp_lb": 587}
+    body = haproxy_config("10.0.0.10", "", nodes, ports)
+    assert block.endswith(body), "README block differs from fleet_support.HAPROXY_TEMPLATE"
