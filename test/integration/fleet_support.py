@@ -22,6 +22,7 @@ import threading
 import time
 
 from harness import LineClient, free_port, to_yaml, wait_pid_gone, wait_until
+from harness.haproxy import OP_UP
 from tls_support import IMAP_GREETING, client_context, read_line, self_signed
 
 LB = "127.0.0.10"
@@ -157,7 +158,7 @@ class Fleet:
         self.lb = ctx.haproxy(self.haproxy_text)
         for be in ("imap", "imaps", "smtp"):
             for name in NAMES:
-                self.lb.wait_server(be, name, lambda r: r["srv_op_state"] == 2,
+                self.lb.wait_server(be, name, lambda r: r["srv_op_state"] == OP_UP,
                                     what="%s/%s up (its first health check)" % (be, name))
 
     def node_config(self, addr, workers, node_mail):

@@ -19,6 +19,7 @@ import time
 import uuid
 
 from harness import pid_alive, timeout, wait_pid_gone, wait_until
+from harness.haproxy import ADMIN_FORCED_DRAIN, OP_DOWN, OP_UP
 from tls_support import self_signed
 from fleet_support import (FALL, IMAP_LIMITED, LB, NAMES, NODES, Fleet, ImapSession,
                            LoginLoad, ResumeChains, client_addr, haproxy_config,
@@ -151,7 +152,7 @@ def _only(fl, name, backend="imap"):
     """Send the balancer's new imap connections to node `name` only."""
     for n in NAMES:
         fl.lb.set_state(backend, n, "ready" if n == name else "maint")
-    fl.lb.wait_server(backend, name, lambda r: r["srv_op_state"] == 2 and
+    fl.lb.wait_server(backend, name, lambda r: r["srv_op_state"] == OP_UP and
                       r["srv_admin_state"] == 0)
 
 
@@ -206,7 +207,7 @@ def test_fleet_drain_finishes_every_session(ctx):
         load.wait_more(20)
         for be in BACKENDS:
             fl.lb.set_state(be, "n1", "drain")
-        fl.lb.wait_server("imap", "n1", lambda r: r["srv_admin_state"] & 0x08)
+        fl.lb.wait_server("imap", "n1", lambda r: r["srv_admin_state"] & ADMIN_FORCED_DRAIN)
         stot = fl.lb.server_stat("imap", "n1")["stot"]
         n1_workers = n1.workers()
         n1.signal(signal.SIGQUIT)
@@ -221,7 +222,7 @@ def test_fleet_drain_finishes_every_session(ctx):
         assert n1.wait_exit(15) is not None, "n1 did not exit once its sessions ended"
         for w in n1_workers:
             assert wait_pid_gone(w, 10), w
-        fl.lb.wait_server("imap", "n1", lambda r: r["srv_op_state"] == 0,
+        fl.lb.wait_server("imap", "n1", lambda r: r["srv_op_state"] == OP_DOWN,
                           what="n1 down at the balancer once it stopped listening")
         load.wait_more(30)
     finally:
@@ -292,7 +293,7 @@ def test_fleet_node_killed_only_its_sessions_end(ctx):
         for pid in pids:
             assert wait_pid_gone(pid, 10), pid
         t_dead = time.monotonic()
-        fl.lb.wait_server("imap", "n2", lambda r: r["srv_op_state"] == 0,
+        fl.lb.wait_server("imap", "n2", lambda r: r["srv_op_state"] == OP_DOWN,
                           what="n2 down at the balancer")
         t_down = time.monotonic()
         load.wait_more(60)

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from .util import (LOOPBACK, LogWaits, Skip, is_listening, listening_ports, mkdir, read_text,
+from .util import (LogWaits, Skip, is_listening, listening_ports, mkdir, read_text,
                    register_live, tail, unregister_live, wait_until)
 
 HAPROXY = "haproxy"
@@ -199,8 +199,3 @@ class HAProxy(LogWaits):
         return "--- %s\n%s\n--- haproxy log (tail)\n%s" % (
             self.conf_path, self.text().rstrip(), tail(self.log(), lines))
 
-
-def host_port(text):
-    """'127.0.0.10:1143' -> ('127.0.0.10', 1143)."""
-    h, _, p = text.rpartition(":")
-    return h or LOOPBACK, int(p)
