@@ -112,11 +112,16 @@ def test_fleet_tls_resumption_with_shared_key_files_and_their_rotation(ctx):
     _resume_report("key files, rotated A -> B", fl, chains)
 
 
-def _refuses_store(fl, text):
+PERIOD = 3
+STORE_PREFIX = "fleet:tickets:"
+
+
+def _store_check(fl, store):
+    """-t of a node configuration with the store (a binary without it refuses it)."""
     mp = fl.nodes[0]
-    fl.set_imaps(mp, ssl_session_ticket_key_store=text)
+    fl.set_imaps(mp, ssl_session_cache="shared:MAIL:1m", ssl_session_ticket_key_store=store)
     r = mp.check()
-    fl.set_imaps(mp, ssl_session_ticket_key_store=None)
+    fl.set_imaps(mp, ssl_session_cache=None, ssl_session_ticket_key_store=None)
     return r
 
 
@@ -124,25 +129,34 @@ def _refuses_store(fl, text):
 def test_fleet_tls_resumption_with_ticket_keys_in_redis(ctx):
     """ssl_session_ticket_key_store: one node creates each period's key in Redis,
     every node fetches it, the previous one keeps decrypting: a client resumes on
-    whichever node it lands, before and after a rotation."""
+    whichever node it lands, before and after a rotation (period 3 s)."""
     fl = Fleet(ctx)
-    store = "redis %s:%d prefix=fleet: period=4s" % (fl.redis.host, fl.redis.port)
-    r = _refuses_store(fl, store)
+    store = "redis %s:%d prefix=%s period=%ds" % (fl.redis.host, fl.redis.port,
+                                                 STORE_PREFIX, PERIOD)
+    r = _store_check(fl, store)
     if r.rc != 0:
         ctx.skip("this binary refuses ssl_session_ticket_key_store: %s" % r.out.strip()[-300:])
     for mp in fl.nodes:
-        fl.set_imaps(mp, ssl_session_ticket_key_store=store)
+        fl.set_imaps(mp, ssl_session_cache="shared:MAIL:1m", ssl_session_ticket_key_store=store)
         fl.reload_node(mp)
-    keys0 = set(fl.redis.keys("fleet:*"))
-    assert keys0, "no ticket key in Redis after the reloads"
+
+    def period_keys():
+        return {int(k[len(STORE_PREFIX):]) for k in fl.redis.keys(STORE_PREFIX + "*")}
+    p0 = int(time.time() // PERIOD)
+    wait_until(lambda: {p0, p0 + 1} <= period_keys(), 10,
+               what="this period's and the next period's keys in Redis")
     chains = ResumeChains(fl.lb_ports["imaps"], chains=4).start()
     try:
         chains.wait_more(150)
-        wait_until(lambda: set(fl.redis.keys("fleet:*")) - keys0, 30,
-                   what="the next period's key in Redis (a rotation)")
+        # a rotation: a later period begins, its successor's key is made ahead
+        p1 = int(time.time() // PERIOD) + 1
+        wait_until(lambda: p1 + 1 in period_keys(), 4 * PERIOD + 10,
+                   what="period %d's key (the period after the next rotation)" % (p1 + 1))
         chains.wait_more(150)
     finally:
         chains.stop()
+    print("periods of the keys in Redis: %s (the test began in %d)" % (
+        sorted(period_keys()), p0))
     _resume_report("keys through Redis, across a rotation", fl, chains)
 
 
