@@ -290,7 +290,8 @@ def test_fleet_rolling_binary_upgrade_under_load(ctx):
 def test_fleet_node_killed_only_its_sessions_end(ctx):
     """kill -9 of n2's master and workers under load: n2's sessions end, the others
     go on; the balancer marks n2 down at its first failed check (chkfail == fall in
-    show stat); every login after that succeeds. Logins that reached n2 before are
+    show stat) and sends it nothing more (its stot stays); every login after that
+    succeeds. Logins that reached n2 before are
     retried on another node by the balancer (retries, option redispatch): counted."""
     fl = Fleet(ctx)
     n2 = fl.node("n2")
@@ -310,6 +311,7 @@ def test_fleet_node_killed_only_its_sessions_end(ctx):
         fl.lb.wait_server("imap", "n2", lambda r: r["srv_op_state"] == OP_DOWN,
                           what="n2 down at the balancer")
         t_down = time.monotonic()
+        stot_down = fl.lb.server_stat("imap", "n2")["stot"]
         load.wait_more(60)
     finally:
         load.stop()
@@ -330,6 +332,7 @@ def test_fleet_node_killed_only_its_sessions_end(ctx):
     assert st["status"] == "DOWN" and st["chkdown"] == "1", st
     assert int(st["chkfail"]) == FALL, "n2 taken out after %s failed checks, fall is %d" % (
         st["chkfail"], FALL)
+    assert st["stot"] == stot_down, "the balancer sent connections to n2 after marking it down"
     assert not after_down, (load.summary(), load.errors)
     assert load.failed["refused"] == 0, load.errors
     # only n2's sessions ended
