@@ -18,7 +18,7 @@ import smtplib
 import time
 import uuid
 
-from harness import pid_alive, timeout, wait_pid_gone, wait_until
+from harness import LineClient, pid_alive, timeout, wait_pid_gone, wait_until
 from harness.haproxy import ADMIN_FORCED_DRAIN, OP_DOWN, OP_UP
 from tls_support import self_signed
 from fleet_support import (FALL, IMAP_LIMITED, LB, NAMES, NODES, Fleet, ImapSession,
@@ -73,6 +73,27 @@ def test_fleet_client_address_reaches_auth_dovecot_and_postfix(ctx):
     sentinel = au.sentinel()
     for other in (LB,) + NODES:
         au.assert_not_logged(r"client=%s " % _rx(other), after=sentinel)
+
+    # straight to a node, past the balancer: a header from an address that is not
+    # in set_real_ip_from is read, and its address ignored
+    n1, src_direct = fl.nodes[0], client_addr(5)
+    with LineClient(fl.node_ports["imap"], host=NODES[0], source=(src_direct, 0)) as c:
+        c.send(b"PROXY TCP4 192.0.2.99 %s 40000 143\r\n" % NODES[0].encode())
+        assert c.readline().startswith(b"* OK")
+        c.cmd("a1 LOGIN alice alicepw")
+        assert c.read_until(b"a1 ")[-1].startswith(b"a1 OK")
+    au.wait_log(r'user="alice" protocol=imap .*client=%s .*result=OK' % _rx(src_direct))
+    au.assert_not_logged(r"192\.0\.2\.99", after=au.sentinel())
+    # and a connection without a header is closed without a greeting (a reset: the
+    # node closes with the client's line unread)
+    with LineClient(fl.node_ports["imap"], host=NODES[0], source=(src_direct, 0)) as c:
+        c.cmd("a1 LOGIN alice alicepw")
+        try:
+            got = c.readline()
+        except ConnectionResetError:
+            got = b""
+        assert got == b"", got
+    n1.wait_log(r"broken header in PROXY protocol, client: %s," % _rx(src_direct))
 
 
 # ---------------------------------------------------------------- TLS resumption
