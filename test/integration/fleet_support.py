@@ -449,16 +449,16 @@ class ResumeChains:
         return "%d of %d connections resumed (%.2f %%), %d errors" % (
             self.resumed, self.total, self.percent(), len(self.errors))
 
-    def across_nodes(self, lb, backend="imaps"):
+    def across_nodes(self, lb, backend="imaps", since=0):
         """From the balancer's connection log (one line per connection, when it
-        ends: wait until every connection is there): (connections whose previous one
-        in the chain landed on another node, how many of those resumed, {node:
-        resumed there})."""
+        ends; from offset since; waits until every connection is there): (the
+        connections whose previous one in the chain landed on another node, how
+        many of those resumed, {node: resumed there})."""
         rx = re.compile(r"(?m)^([0-9.]+):(\d+) \[[^\]]+\] %s %s/(\S+) " % (backend, backend))
 
         def landed():
             seen = {}
-            for m in rx.finditer(lb.log()):
+            for m in rx.finditer(lb.log()[since:]):
                 seen.setdefault((m.group(1), int(m.group(2))), []).append(m.group(3))
             return seen if sum(map(len, seen.values())) >= len(self.conns) else None
         seen = wait_until(landed, 30, what="%d connections in the balancer's log"

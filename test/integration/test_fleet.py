@@ -98,8 +98,8 @@ def test_fleet_client_address_reaches_auth_dovecot_and_postfix(ctx):
 
 # ---------------------------------------------------------------- TLS resumption
 
-def _resume_report(what, fl, chains):
-    other, other_resumed, per_node = chains.across_nodes(fl.lb)
+def _resume_report(what, fl, chains, since=0):
+    other, other_resumed, per_node = chains.across_nodes(fl.lb, since=since)
     print("%s: %s; %d connections landed on another node than their ticket's, %d of "
           "them resumed; resumed per node %s" % (
               what, chains.summary(), other, other_resumed, sorted(per_node.items())))
@@ -118,7 +118,22 @@ def test_fleet_tls_resumption_with_shared_key_files_and_their_rotation(ctx):
     resuming: the old key still decrypts while any node may issue under it."""
     a = ticket_key(ctx.path("ticket-a.key"))
     b = ticket_key(ctx.path("ticket-b.key"))
-    fl = Fleet(ctx, imaps={"ssl_session_ticket_key": [a]})
+    fl = Fleet(ctx)
+    # first without key files: each node's own keys, as nginx's; a ticket resumes
+    # only on the node that issued it
+    alone = ResumeChains(fl.lb_ports["imaps"], chains=2, first_client=60).start()
+    try:
+        alone.wait_more(60)
+    finally:
+        alone.stop()
+    other, other_resumed, _per_node = alone.across_nodes(fl.lb)
+    print("each node's own keys: %s; %d landed on another node than their ticket's, "
+          "%d of them resumed" % (alone.summary(), other, other_resumed))
+    assert other and other_resumed == 0, (other, other_resumed)
+    mark = len(fl.lb.log())
+    for mp in fl.nodes:
+        fl.set_imaps(mp, ssl_session_ticket_key=[a])
+        fl.reload_node(mp)
     chains = ResumeChains(fl.lb_ports["imaps"], chains=4).start()
     try:
         chains.wait_more(200)
@@ -130,7 +145,7 @@ def test_fleet_tls_resumption_with_shared_key_files_and_their_rotation(ctx):
             chains.wait_more(60)
     finally:
         chains.stop()
-    _resume_report("key files, rotated A -> B", fl, chains)
+    _resume_report("key files, rotated A -> B", fl, chains, since=mark)
 
 
 PERIOD = 3
