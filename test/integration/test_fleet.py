@@ -48,10 +48,11 @@ def test_fleet_client_address_reaches_auth_dovecot_and_postfix(ctx):
     dv.wait_log(login, since=dv_mark)
     for other in (LB,) + NODES:
         dv.assert_not_logged(r"rip=%s," % _rx(other), after=login, since=dv_mark)
-    # the node that served it says where the header came from
-    served = [mp for mp in fl.nodes
-              if re.search(r"real client address from %s, client: %s," % (_rx(LB), _rx(src_imap)),
-                           mp.log())]
+    # the node that served it says where the header came from (before it asked the
+    # auth service, whose record is already there)
+    header = r"real client address from %s, client: %s," % (_rx(LB), _rx(src_imap))
+    served = wait_until(lambda: [mp for mp in fl.nodes if re.search(header, mp.log())], 20,
+                        what="the PROXY header's line on a node")
     assert len(served) == 1, [mp.prefix for mp in served]
 
     # SMTP: XCLIENT ADDR gives Postfix the client's address
