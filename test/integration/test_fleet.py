@@ -311,9 +311,10 @@ def test_fleet_rolling_binary_upgrade_under_load(ctx):
     for mp, master, workers, mark in upgraded:
         assert pid_alive(master) and master != mp.pid
         # the new workers served logins
-        served = {int(p) for p in re.findall(r"\] (\d+)#\d+: \*\d+ client logged in",
-                                             mp.log()[mark:])}
-        assert served & set(workers), (served, workers)
+        def served():
+            return {int(p) for p in re.findall(r"\] (\d+)#\d+: \*\d+ client logged in",
+                                               mp.log()[mark:])} & set(workers)
+        wait_until(served, 20, what="a login served by a new worker of %s" % mp.prefix)
     for be in BACKENDS:
         for name in NAMES:
             st = fl.lb.server_stat(be, name)
