@@ -6,7 +6,9 @@
  * ssl_session_timeout, and a process-shared robust mutex. The zone also holds
  * the session ticket keys when no key files are configured, rotated as nginx
  * >= 1.23.2 does, so that every worker encrypts and decrypts with the same
- * keys. Serialization (i2d/d2i) happens outside the lock, in tls.c.
+ * keys (with ssl_session_ticket_key_store the keys come from Redis instead,
+ * through common/ticketring.h). Serialization (i2d/d2i) happens outside the
+ * lock, in tls.c.
  */
 #ifndef MP_SSLCACHE_H
 #define MP_SSLCACHE_H

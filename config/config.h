@@ -182,6 +182,14 @@ struct limit_store_conf {
 	unsigned db;		/* SELECT db when not 0 */
 	uint64_t timeout;	/* ms a login waits for an answer before deciding alone (default 100ms) */
 	char *prefix;		/* key prefix, default "mailproxy:" */
+	const char *down_note;	/* what an outage means, for the log (set by the directive) */
+	const char *up_note;	/* ... and the end of one */
+};
+
+/* ssl_session_ticket_key_store: ticket keys a fleet shares and rotates through Redis. */
+struct ticket_store_conf {
+	struct limit_store_conf redis;	/* redis.spec NULL = off */
+	uint64_t period;	/* ms, whole seconds: one key encrypts for this long */
 };
 
 /* Where a directive was written: line 0 means a default or the command line. */
@@ -276,6 +284,7 @@ struct srv_conf {
 	struct ssl_cache_conf ssl_session_cache;
 	int ssl_session_tickets;
 	struct strlist ssl_session_ticket_key;
+	struct ticket_store_conf ssl_session_ticket_key_store;
 	uint64_t ssl_session_timeout;
 	int ssl_verify_client;
 	unsigned ssl_verify_depth;

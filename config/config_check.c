@@ -76,6 +76,17 @@ check_tls(struct loader *ld, struct srv_conf *srv, int uses_tls)
 
 	if (!uses_tls)
 		return 0;
+	if (srv->ssl_session_ticket_key_store.redis.spec != NULL) {
+		if (srv->ssl_session_ticket_key.n > 0)
+			return lerr(ld, at_pos(&tmp, srv, "ssl_session_ticket_key_store"),
+			    "ssl_session_ticket_key_store", "cannot be used with \"ssl_session_ticket_key\": "
+			    "the keys come either from Redis or from files (for a fleet without Redis, "
+			    "rotate the files as the README says)");
+		if (!(srv->ssl_session_cache.mode & SSL_CACHE_SHARED))
+			return lerr(ld, at_pos(&tmp, srv, "ssl_session_ticket_key_store"),
+			    "ssl_session_ticket_key_store", "needs \"ssl_session_cache shared:NAME:SIZE\" "
+			    "(the workers keep the fetched keys beside that zone)");
+	}
 	if (srv->ssl_certificate.n == 0) {
 		const char *why = srv->starttls != STARTTLS_OFF ? "starttls" : srv->ssl ? "ssl" : "listen";
 		return lerr(ld, at_pos(&tmp, srv, why), why,
@@ -373,6 +384,23 @@ zref_cmp(const void *pa, const void *pb)
 	return a->kind - b->kind;
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The same ssl_session_ticket_key_store (both off, or the same settings)? */
+static int
+same_ticket_store(const struct ticket_store_conf *a, const struct ticket_store_conf *b)
+{
+	return same_str(a->redis.spec, b->redis.spec) && (a->redis.spec == NULL ||
+	    (a->redis.db == b->redis.db && a->redis.timeout == b->redis.timeout &&
+	    a->period == b->period && same_str(a->redis.user, b->redis.user) &&
+	    same_str(a->redis.password, b->redis.password) &&
+	    same_str(a->redis.prefix, b->redis.prefix)));
+}
+
 /*
  * Servers naming the same shared zone must agree on its size (and on its
  * use: a TLS session cache and login-limit counters cannot share a zone,
@@ -410,6 +438,21 @@ check_zones(struct loader *ld)
 				first = &v[s];
 			}
 	}
+	/* The servers of one session cache share its ticket keys, so their source too. */
+	for (size_t s = 0, e; bad == NULL && s < n; s = e)
+		for (e = s + 1; e < n && strcmp(v[s].name, v[e].name) == 0; e++)
+			if (bad == NULL && v[s].kind == 0 && v[e].kind == 0 &&
+			    !same_ticket_store(&cf->servers[v[s].srv].ssl_session_ticket_key_store,
+			    &cf->servers[v[e].srv].ssl_session_ticket_key_store)) {
+				const struct srv_conf *srv = &cf->servers[v[e].srv];
+				const char *d = conf_isset(srv->set, directive_index(directive_find(
+				    "ssl_session_ticket_key_store"))) ? "ssl_session_ticket_key_store" :
+				    "ssl_session_cache";
+				free(v);
+				return lerr(ld, at_pos(&tmp, srv, d), d, "zone \"%s\" is shared with a server "
+				    "that has another \"ssl_session_ticket_key_store\" (the servers of one "
+				    "session cache share its ticket keys)", srv->ssl_session_cache.shared_name);
+			}
 	if (bad != NULL && bad->kind != first->kind)
 		lerr(ld, at_pos(&tmp, &cf->servers[bad->srv], bad->dname), bad->dname,
 		    "zone \"%s\" is already used by \"%s\" (a shared zone serves one directive)",

@@ -25,6 +25,7 @@ CUSTOM_DECL(limit_rule);
 CUSTOM_DECL(log_level);
 
 CUSTOM_DECL(limit_store);
+CUSTOM_DECL(ticket_store);
 /* config_authcache.c */
 CUSTOM_DECL(auth_cache);
 /* config_log.c */

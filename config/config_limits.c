@@ -232,6 +232,8 @@ print_log_level(const struct directive *d, const void *field, struct buf *out)
 #define STORE_DB_MAX		65535
 #define STORE_PREFIX_MAX	64
 #define STORE_TIMEOUT_MAX	60000
+#define STORE_PERIOD_DEFAULT	3600000ULL
+#define STORE_PERIOD_MAX	(7 * 86400000ULL)
 
 /* A user name, password or prefix goes into a Redis command as one argument:
  * anything but blanks and control characters. */
@@ -268,11 +270,16 @@ store_address(struct loader *ld, const struct directive *d, const struct ynode *
 	return load_hostport(ld, at, d->name, a, hostport, 6379, &st->addr, &st->addrlen, NULL);
 }
 
-int
-set_limit_store(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+/*
+ * "redis ADDRESS [key=value...]" or off, for login_limit_store and (with
+ * period != NULL, which also takes period=) ssl_session_ticket_key_store.
+ */
+static int
+store_parse(struct loader *ld, const struct directive *d, const struct ynode *val,
+    struct limit_store_conf *st, uint64_t *period)
 {
-	struct limit_store_conf *st = field;
 	struct arena *ar = &ld->cf->arena;
+	const char *more = period ? " [period=TIME]" : "";
 	struct args a;
 	long v;
 
@@ -283,12 +290,16 @@ set_limit_store(struct loader *ld, const struct directive *d, void *field, const
 		return 0;
 	if (strcmp(a.v[0], "redis") != 0)
 		return lerr(ld, a.at[0], d->name, "expected \"redis ADDRESS [db=N] [user=NAME] "
-		    "[password=SECRET] [timeout=TIME] [prefix=STRING]\" or off, got \"%s\"", a.v[0]);
+		    "[password=SECRET] [timeout=TIME] [prefix=STRING]%s\" or off, got \"%s\"", more,
+		    a.v[0]);
 	if (a.n < 2)
 		return lerr(ld, val, d->name, "no Redis address given (expected e.g. \"redis 127.0.0.1:6379\")");
 	if (store_address(ld, d, a.at[1], a.v[1], st) < 0)
 		return -1;
-	st->timeout = 100;
+	/* A login waits for the limits; the ticket keys are fetched in the background. */
+	st->timeout = period ? 1000 : 100;
+	if (period)
+		*period = STORE_PERIOD_DEFAULT;
 	for (size_t i = 2; i < a.n; i++) {
 		const char *p = a.v[i], *eq = strchr(p, '=');
 		size_t kl = eq ? (size_t)(eq - p) : 0;
@@ -315,27 +326,52 @@ set_limit_store(struct loader *ld, const struct directive *d, void *field, const
 			    st->timeout > STORE_TIMEOUT_MAX)
 				return lerr(ld, a.at[i], d->name,
 				    "invalid timeout in \"%s\" (expected a time from 1ms to 60s)", p);
+		} else if (period != NULL && STORE_KEY("period")) {
+			/* Whole seconds: the keys expire in Redis at a unix second (EXAT). */
+			if (parse_msec(ov, period) < 0 || *period < 1000 || *period % 1000 != 0 ||
+			    *period > STORE_PERIOD_MAX)
+				return lerr(ld, a.at[i], d->name, "invalid period in \"%s\" (expected "
+				    "whole seconds from 1s to 7d)", p);
 		} else {
 			return lerr(ld, a.at[i], d->name, "unexpected \"%s\" (expected db=N, user=NAME, "
-			    "password=SECRET, timeout=TIME or prefix=STRING)", p);
+			    "password=SECRET, timeout=TIME%s or prefix=STRING)", p,
+			    period ? ", period=TIME" : "");
 		}
 #undef STORE_KEY
 	}
 	if (st->user != NULL && st->password == NULL)
 		return lerr(ld, val, d->name, "user=%s needs a password=", st->user);
 	if (st->prefix == NULL)
-		st->prefix = arena_strdup(ar, "mailproxy:");
+		st->prefix = arena_strdup(ar, period ? "mailproxy:tickets:" : "mailproxy:");
+	if (period) {
+		st->down_note = "the ticket keys stay as they are while their period lasts, then are made locally";
+		st->up_note = "the ticket keys are shared again";
+	} else {
+		st->down_note = "the limits count locally until it is back";
+		st->up_note = "the limits are shared again";
+	}
 	/* -T prints it as written, but for the parts in their canonical form. */
 	st->spec = arena_strdup(ar, a.v[1]);
 	return 0;
 }
 
-void
-print_limit_store(const struct directive *d, const void *field, struct buf *out)
+int
+set_limit_store(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
 {
-	const struct limit_store_conf *st = field;
+	return store_parse(ld, d, val, field, NULL);
+}
 
-	(void)d;
+int
+set_ticket_store(struct loader *ld, const struct directive *d, void *field, const struct ynode *val)
+{
+	struct ticket_store_conf *ts = field;
+
+	return store_parse(ld, d, val, &ts->redis, &ts->period);
+}
+
+static void
+store_print(const struct limit_store_conf *st, const uint64_t *period, struct buf *out)
+{
 	if (st->spec == NULL) {
 		buf_puts(out, "off");
 		return;
@@ -352,7 +388,27 @@ print_limit_store(const struct directive *d, const void *field, struct buf *out)
 	buf_puts(&tmp, " timeout=");
 	print_msec(&tmp, st->timeout);
 	buf_printf(&tmp, " prefix=%s", st->prefix);
+	if (period) {
+		buf_puts(&tmp, " period=");
+		print_msec(&tmp, *period);
+	}
 	buf_append(&tmp, "", 1);
 	print_quoted(out, buf_rptr(&tmp));
 	buf_release(&tmp);
+}
+
+void
+print_limit_store(const struct directive *d, const void *field, struct buf *out)
+{
+	(void)d;
+	store_print(field, NULL, out);
+}
+
+void
+print_ticket_store(const struct directive *d, const void *field, struct buf *out)
+{
+	const struct ticket_store_conf *ts = field;
+
+	(void)d;
+	store_print(&ts->redis, &ts->period, out);
 }

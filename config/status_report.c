@@ -10,6 +10,7 @@
 #include "common/limiter.h"
 #include "common/sslcache.h"
 #include "common/stats.h"
+#include "common/ticketring.h"
 #include "config/status_report.h"
 #include "config/config.h"
 
@@ -225,6 +226,8 @@ static const uint64_t bucket_ms[] = {
 
 /* ---- JSON ---- */
 
+static json_t *ticket_json(const struct config *cf, status_zone_fn zone, void *ctx);
+
 static json_t *
 slot_json(const struct stats_slot *s)
 {
@@ -315,6 +318,7 @@ status_json(const struct config *cf, status_zone_fn zone, void *ctx)
 		}
 	}
 	free(rows);
+	json_object_set_new(root, "ticket_keys", ticket_json(cf, zone, ctx));
 	return root;
 }
 
@@ -472,6 +476,103 @@ put_slots(struct buf *o, const struct wslots *w)
 	return rc;
 }
 
+/* The ticket keys of one ssl_session_cache zone: where they come from, and the store's fetches. */
+struct tkrow {
+	const char *name;
+	const char *source;	/* "redis", "local" or "file" */
+	int store;		/* ssl_session_ticket_key_store on, its ring readable */
+	struct ticketring_stats st;
+};
+
+/* One row per cache zone whose servers issue tickets, in the order servers name them. */
+static size_t
+ticket_rows(const struct config *cf, status_zone_fn zone, void *ctx, struct tkrow *rows)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cf->nservers; i++) {
+		const struct srv_conf *srv = &cf->servers[i];
+		uint64_t zsize;
+		const char *name = zone_name(srv, ZK_SSL, &zsize);
+		int dup = 0;
+		if (name == NULL || !srv->ssl_session_tickets)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			dup |= strcmp(rows[j].name, name) == 0;
+		if (dup)
+			continue;
+		struct tkrow *r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		r->name = name;
+		r->source = srv->ssl_session_ticket_key.n > 0 ? "file" : "local";
+		if (srv->ssl_session_ticket_key_store.redis.spec != NULL) {
+			char rname[128];
+			size_t size;
+			ticketring_zone_name(rname, sizeof(rname), name);
+			const void *mem = zone(ctx, rname, &size);
+			r->store = mem != NULL && ticketring_peek_stats(mem, size, &r->st) == 0;
+			if (r->store && r->st.source == TICKET_SOURCE_REDIS)
+				r->source = "redis";
+		}
+	}
+	return n;
+}
+
+/* -s status: "ticket_keys": {zone: {source, fetches_ok, fetches_error}}. */
+static json_t *
+ticket_json(const struct config *cf, status_zone_fn zone, void *ctx)
+{
+	struct tkrow *rows = calloc(cf->nservers + 1, sizeof(*rows));
+	size_t n = rows ? ticket_rows(cf, zone, ctx, rows) : 0;
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *z = json_pack("{s:s}", "source", rows[i].source);
+		if (rows[i].store) {
+			json_object_set_new(z, "fetches_ok", json_integer((json_int_t)rows[i].st.fetch_ok));
+			json_object_set_new(z, "fetches_error",
+			    json_integer((json_int_t)rows[i].st.fetch_error));
+		}
+		json_object_set_new(o, rows[i].name, z);
+	}
+	free(rows);
+	return o;
+}
+
+/* The same as metrics, each family's samples together. */
+static int
+put_ticket_keys(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx)
+{
+	static const char *const sources[] = { "redis", "local", "file" };
+	struct tkrow *rows = calloc(cf->nservers + 1, sizeof(*rows));
+	size_t n = rows ? ticket_rows(cf, zone, ctx, rows) : 0, nstore = 0;
+	int rc = rows == NULL ? -1 : 0;
+
+	if (n > 0)
+		rc |= family(o, "ticket_key_source", "gauge",
+		    "Where the session ticket keys that encrypt now come from (1: this source)");
+	for (size_t i = 0; i < n; i++) {
+		nstore += rows[i].store;
+		for (size_t k = 0; k < 3; k++) {
+			const char *l[] = { "zone", rows[i].name, "source", sources[k] };
+			rc |= sample_u(o, "ticket_key_source", l, 4, strcmp(rows[i].source, sources[k]) == 0);
+		}
+	}
+	if (nstore > 0)
+		rc |= family(o, "ticket_key_store_fetches_total", "counter",
+		    "Fetches of the ticket keys from ssl_session_ticket_key_store, by result");
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].store)
+			continue;
+		const char *lo[] = { "zone", rows[i].name, "result", "ok" };
+		const char *le[] = { "zone", rows[i].name, "result", "error" };
+		rc |= sample_u(o, "ticket_key_store_fetches_total", lo, 4, rows[i].st.fetch_ok);
+		rc |= sample_u(o, "ticket_key_store_fetches_total", le, 4, rows[i].st.fetch_error);
+	}
+	free(rows);
+	return rc;
+}
+
 static int
 put_zones(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx)
 {
@@ -493,6 +594,7 @@ put_zones(struct buf *o, const struct config *cf, status_zone_fn zone, void *ctx
 		}
 	}
 	free(rows);
+	rc |= put_ticket_keys(o, cf, zone, ctx);
 
 	const struct authsrv_slot *as[AUTHSRV_SLOTS];
 	size_t na = auth_services(cf, zone, ctx, as, AUTHSRV_SLOTS);

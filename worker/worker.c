@@ -21,6 +21,7 @@
 #include "common/stats.h"
 #include "worker/event/event.h"
 #include "worker/event/timer.h"
+#include "worker/lookup/ticket_store.h"
 #include "worker/session/session.h"
 #include "worker/status.h"
 #include "worker/tls/tls.h"
@@ -407,6 +408,9 @@ worker_main(struct cycle *c, int index, int slot, int single)
 	listeners_enable(1);
 	if (status_start(cy) < 0)
 		return 2;
+	/* One worker per node talks to Redis for the ticket keys; all read them. */
+	if (index == 0)
+		ticket_store_start(cy);
 
 	while (!done) {
 		ev_loop_once(timer_next(-1));
@@ -418,6 +422,7 @@ worker_main(struct cycle *c, int index, int slot, int single)
 	session_close_all();
 	status_close_all();
 	ev_loop_once(0);	/* run deferred frees */
+	ticket_store_stop();
 	session_shutdown();
 	ev_close();
 	free(wls);

@@ -24,8 +24,9 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 MULTI = {"user", "worker_cpu_affinity", "server_name", "resolver", "auth_http",
          "imap_capabilities", "pop3_capabilities", "smtp_capabilities", "imap_auth",
          "pop3_auth", "smtp_auth", "ssl_protocols", "auth_http_ssl_protocols",
-         "proxy_ssl_protocols", "ssl_session_cache", "login_limit_store", "login_limit_addr",
-         "login_limit_user", "login_limit_pair", "auth_http_cache"}
+         "proxy_ssl_protocols", "ssl_session_cache", "ssl_session_ticket_key_store",
+         "login_limit_store", "login_limit_addr", "login_limit_user", "login_limit_pair",
+         "auth_http_cache"}
 # Repeated directives: each item is one occurrence.
 JOIN = {"listen", "error_log", "access_log"}         # the item is the arguments
 TAKE1 = {"ssl_certificate", "ssl_certificate_key", "ssl_session_ticket_key",

@@ -245,6 +245,8 @@ custom_values(const char *name, struct vals *vs)
 		    "\"redis [::1]:1 user=u password=p timeout=1ms prefix=x\"", "[redis, \"unix:/run/r.sock\"]",
 		    "\"redis 10.1.2.3:65535 timeout=60s password=a\\\"b db=65535\"",
 		    "\"redis localhost prefix=mailproxy:limits:v2:\"" } },
+		{ "ssl_session_ticket_key_store", { "off", "\"redis 127.0.0.1:6380 db=15 period=2s\"",
+		    "\"redis [::1]:1 user=u password=p timeout=1ms prefix=x period=7d\"", "[redis, \"unix:/r\", period=90m]" } },
 		{ "login_limit_user", { "off", "10/m", "\"7/h burst=3 block=1500ms\"", "[59/m, burst=1]" } },
 		{ "login_limit_pair", { "off", "1/s", "\"1000000/m block=1d\"", "[3/h, block=0]" } },
 		{ "login_limit_allow", { "[]", "10.0.0.0/8", "10.1.2.3/8", "\"::1\"", "\"unix:\"",

@@ -95,6 +95,7 @@ static const struct sample {
 	{ "ssl_session_cache", "\"builtin:1000 shared:MAIL:10m\"", CTXMS },
 	{ "ssl_session_tickets", "off", CTXMS },
 	{ "ssl_session_ticket_key", "ticket.key", CTXMS },
+	{ "ssl_session_ticket_key_store", "\"redis 127.0.0.1:6379 db=3 period=1h\"", CTXMS },
 	{ "ssl_session_timeout", "10m", CTXMS },
 	{ "ssl_verify_client", "optional_no_ca", CTXMS },
 	{ "ssl_verify_depth", "2", CTXMS },

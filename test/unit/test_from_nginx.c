@@ -411,6 +411,9 @@ static const struct nsample {
 	{ "ssl_session_cache", "builtin:1000 shared:MAIL:10m", "\"builtin:1000 shared:MAIL:10m\"", C_MAIL | C_SERVER },
 	{ "ssl_session_tickets", "off", "off", C_MAIL | C_SERVER },
 	{ "ssl_session_ticket_key", "ticket.key", "ticket.key", C_MAIL | C_SERVER },
+	/* mailproxy only: nginx has no such directive, so no nginx.conf has it; written by hand, it is carried over. */
+	{ "ssl_session_ticket_key_store", "redis 127.0.0.1:6379 period=1h",
+	  "\"redis 127.0.0.1:6379 period=1h\"", C_MAIL | C_SERVER },
 	{ "ssl_session_timeout", "10m", "10m", C_MAIL | C_SERVER },
 	{ "ssl_verify_client", "optional_no_ca", "optional_no_ca", C_MAIL | C_SERVER },
 	{ "ssl_verify_depth", "2", "2", C_MAIL | C_SERVER },

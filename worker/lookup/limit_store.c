@@ -110,7 +110,7 @@ conn(const struct limit_store_conf *c)
 				snprintf(sha[i] + 2 * j, 3, "%02x", md[j]);
 		}
 	}
-	return redis_for(c, load_scripts, NULL);
+	return redis_for(c, "login_limit_store", load_scripts, NULL);
 }
 
 /* prefix + 32 hex digits. */

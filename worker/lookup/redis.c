@@ -54,6 +54,7 @@ struct redis {
 	struct redis_req *head, *tail;
 	size_t inflight;
 	char name[128];		/* for the log: address:port or unix:path */
+	const char *what;	/* the directive, for the log */
 	struct redis *next_conn;
 };
 
@@ -221,8 +222,7 @@ went_down(struct redis *r, const char *why)
 {
 	r->retry_at = clock_now() + RETRY_MS;
 	if (!r->failed)
-		log_msg(LL_ERR, "login_limit_store redis %s: %s; the limits count locally until it is back",
-		    r->name, why);
+		log_msg(LL_ERR, "%s redis %s: %s; %s", r->what, r->name, why, r->conf->down_note);
 	r->failed = 1;
 }
 
@@ -238,8 +238,7 @@ on_connect(const redisAsyncContext *ac, int status)
 		return;
 	}
 	if (r->failed)
-		log_msg(LL_NOTICE, "login_limit_store redis %s: connected, the limits are shared again",
-		    r->name);
+		log_msg(LL_NOTICE, "%s redis %s: connected, %s", r->what, r->name, r->conf->up_note);
 	r->failed = 0;
 }
 
@@ -330,7 +329,7 @@ cut_off(struct redis *r, const char *why)
 }
 
 struct redis *
-redis_for(const struct limit_store_conf *c, redis_on_connect on_connect, void *arg)
+redis_for(const struct limit_store_conf *c, const char *what, redis_on_connect on_connect, void *arg)
 {
 	struct redis *r;
 
@@ -340,6 +339,7 @@ redis_for(const struct limit_store_conf *c, redis_on_connect on_connect, void *a
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->conf = c;
+	r->what = what;
 	r->io.fd = -1;
 	r->on_connect = on_connect;
 	r->on_connect_arg = arg;

@@ -25,8 +25,9 @@ typedef void (*redis_cb)(void *arg, const redisReply *r);
 /* Sent first on every new connection, after AUTH and SELECT (script loads). */
 typedef void (*redis_on_connect)(struct redis *r, void *arg);
 
-/* One connection per distinct conf in this process, made on first use. */
-struct redis *redis_for(const struct limit_store_conf *c, redis_on_connect on_connect, void *arg);
+/* One connection per distinct conf in this process, made on first use; what: the directive, for the log. */
+struct redis *redis_for(const struct limit_store_conf *c, const char *what, redis_on_connect on_connect,
+    void *arg);
 
 /*
  * Queues one command (argv with lengths). NULL when Redis is down or too

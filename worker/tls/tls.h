@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "common/sslcache.h"
+#include "common/ticketring.h"
 #include "config/config.h"
 
 struct conn;
@@ -32,6 +33,12 @@ struct tls_srv {
 	struct ticket_key zone_keys[3];
 	size_t nzone_keys;
 	uint64_t zone_keys_until;
+	/* ssl_session_ticket_key_store: the ring zone and this worker's copy of
+	 * its keys, taken again when the period ends or the ring changes. */
+	void *ring;
+	struct ticket_key ring_keys[TICKETRING_MAX_KEYS];
+	size_t nring_keys;
+	uint64_t ring_version, ring_until;
 	const char *alpn;		/* "imap", "pop3" or "smtp" */
 	SSL_CTX *client;		/* TLS to the backend (proxy_ssl, proxy_starttls) */
 	SSL_CTX *auth;			/* TLS to an https:// auth_http (auth_http_ssl_*) */

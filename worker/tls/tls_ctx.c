@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "config/cycle.h"
+#include "worker/tls/tickets.h"
 #include "worker/tls/tls.h"
 #include "worker/tls/utls.h"
 
@@ -204,118 +205,6 @@ remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)
 		return;
 	id = SSL_SESSION_get_id(sess, &idlen);
 	sslcache_remove(ts->cache, id, idlen);
-}
-
-/* ---- session tickets ---- */
-
-static int
-ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ectx,
-    EVP_MAC_CTX *hctx, int enc)
-{
-	struct tls_srv *ts = tls_srv_of(ssl);
-	struct ticket_key *keys;
-	size_t n;
-	OSSL_PARAM params[3];
-
-	if (ts == NULL)
-		return -1;
-	if (ts->nfile_keys > 0) {
-		keys = ts->file_keys;
-		n = ts->nfile_keys;
-	} else if (ts->cache != NULL) {
-		uint64_t now = (uint64_t)time(NULL);
-		if (now >= ts->zone_keys_until) {
-			ts->nzone_keys = (size_t)sslcache_ticket_keys(ts->cache, now,
-			    ts->conf->ssl_session_timeout / 1000, ts->zone_keys);
-			/* Without a key (no randomness), ask again in a second. */
-			ts->zone_keys_until = ts->nzone_keys > 0 ? ts->zone_keys[0].expires : now + 1;
-		}
-		keys = ts->zone_keys;
-		n = ts->nzone_keys;
-	} else {
-		return -1;
-	}
-	size_t k = 0;
-	if (!enc) {
-		for (k = 0; k < n; k++)
-			if (memcmp(keys[k].name, name, 16) == 0)
-				break;
-		if (k == n)
-			return 0;	/* unknown key: full handshake */
-	} else {
-		if (n == 0)
-			return 0;	/* no key to issue a ticket with */
-		memcpy(name, keys[0].name, 16);
-		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
-			return -1;
-	}
-	const struct ticket_key *key = &keys[k];
-	size_t klen = key->size == 48 ? 16 : 32;
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)key->hmac, klen);
-	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[2] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return -1;
-	/* Fetched once: EVP_aes_*_cbc() would look the cipher up by name every time. */
-	static EVP_CIPHER *aes128, *aes256;
-	if (aes128 == NULL)
-		aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
-	if (aes256 == NULL)
-		aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-	const EVP_CIPHER *cipher = key->size == 48 ? aes128 : aes256;
-	if (cipher == NULL)
-		return -1;
-	if (enc) {
-		if (EVP_EncryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
-			return -1;
-		return 1;
-	}
-	if (EVP_DecryptInit_ex(ectx, cipher, NULL, key->aes, iv) != 1)
-		return -1;
-	/*
-	 * 2 renews the ticket. TLS 1.3 sends a new ticket on a resumed
-	 * connection only when asked to (as nginx does), and a ticket under an
-	 * older key is renewed under the current one.
-	 */
-	return k == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
-}
-
-/* nginx's layout: 48 bytes = name, AES-128 key, HMAC key; 80 = name, HMAC key, AES-256 key. */
-static int
-load_ticket_keys(const struct config *cf, const struct srv_conf *srv, struct tls_srv *ts,
-    char *err, size_t errlen)
-{
-	char path[4096];
-
-	ts->file_keys = calloc(srv->ssl_session_ticket_key.n, sizeof(*ts->file_keys));
-	if (ts->file_keys == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < srv->ssl_session_ticket_key.n; i++) {
-		unsigned char buf[81];
-		struct ticket_key *k = &ts->file_keys[i];
-		FILE *f = fopen(config_path(cf, srv->ssl_session_ticket_key.v[i], path, sizeof(path)), "rb");
-		size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
-		if (f)
-			fclose(f);
-		if (n != 48 && n != 80) {
-			snprintf(err, errlen, "ssl_session_ticket_key \"%.512s\" must be 48 or 80 bytes", path);
-			return -1;
-		}
-		memcpy(k->name, buf, 16);
-		if (n == 48) {
-			memcpy(k->aes, buf + 16, 16);
-			memcpy(k->hmac, buf + 32, 16);
-		} else {
-			memcpy(k->hmac, buf + 16, 32);
-			memcpy(k->aes, buf + 48, 32);
-		}
-		k->size = (uint8_t)n;
-		memset(buf, 0, sizeof(buf));
-		ts->nfile_keys++;
-	}
-	return 0;
 }
 
 /* ---- client certificates and ALPN ---- */
@@ -522,15 +411,7 @@ build_ctx(const struct config *cf, const struct srv_conf *srv, struct tls_srv *t
 		/* "none": claim reuse but store nothing (nginx's default for mail). */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	}
-	if (!srv->ssl_session_tickets) {
-		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	} else if (ts->nfile_keys > 0 || ts->cache != NULL) {
-		/* Keys from files, or shared in the zone; otherwise OpenSSL's own,
-		 * made here in the master and so the same in every worker. */
-		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
-	}
-	/* One ticket per handshake: OpenSSL sends two by default, clients use one. */
-	SSL_CTX_set_num_tickets(ctx, 1);
+	tickets_setup(ctx, ts);
 	if (setup_verify(ctx, cf, srv, err, errlen) < 0)
 		goto fail;
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
@@ -692,6 +573,7 @@ free_srvs(struct tls_srv *ts, size_t n)
 			memset(ts[i].file_keys, 0, ts[i].nfile_keys * sizeof(*ts[i].file_keys));
 		free(ts[i].file_keys);
 		OPENSSL_cleanse(ts[i].zone_keys, sizeof(ts[i].zone_keys));
+		OPENSSL_cleanse(ts[i].ring_keys, sizeof(ts[i].ring_keys));
 	}
 	free(ts);
 }
@@ -746,8 +628,11 @@ build_all(struct cycle *cy, int with_zones, char *err, size_t errlen)
 			else if (z != NULL)
 				ts[i].cache = z->data;
 		}
+		if (e[0] == '\0' && with_zones && ts[i].cache != NULL &&
+		    srv->ssl_session_ticket_key_store.redis.spec != NULL)
+			tickets_attach_ring(&ts[i], e, sizeof(e));
 		if (e[0] == '\0' && srv->ssl_session_ticket_key.n > 0)
-			load_ticket_keys(cf, srv, &ts[i], e, sizeof(e));
+			tickets_load_files(cf, srv, &ts[i], e, sizeof(e));
 		if (e[0] == '\0')
 			cy->tls[i] = build_ctx(cf, srv, &ts[i], e, sizeof(e));
 		if (cy->tls[i] == NULL) {
