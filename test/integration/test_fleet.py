@@ -413,6 +413,7 @@ def test_fleet_readme_configurations(ctx):
     with open(conf, "w") as f:
         f.write('daemon: off\npid: "%s"\nerror_log: "%s"\n' % (
             ctx.path("pid"), ctx.path("error.log")))
-        f.write(m.group(1).replace("/etc/mailproxy/", etc + "/"))
+        f.write(m.group(1).replace("/etc/mailproxy/", etc + "/")
+                .replace("/run/mailproxy/", etc + "/"))
     r = ctx.cli("-t", "-c", conf)
     assert r.rc == 0, r
