@@ -41,9 +41,10 @@ class HAProxy(LogWaits):
         self.dir = mkdir(os.path.abspath(workdir))
         self.conf_path = os.path.join(self.dir, "haproxy.cfg")
         self.log_path = os.path.join(self.dir, "haproxy.log")
-        # a unix socket path is limited to 108 bytes: a short directory of its own
-        self._sockdir = tempfile.mkdtemp(prefix="mpha-", dir="/tmp")
-        self.socket_path = os.path.join(self._sockdir, "admin.sock")
+        # a unix socket path is limited to 108 bytes: a short directory of its own,
+        # made by start() and removed when it stops
+        self._sockdir = None
+        self.socket_path = None
         self.config = config
         self.global_extra = global_extra
         self.binds = [(h, int(p)) for h, p in
@@ -62,17 +63,29 @@ class HAProxy(LogWaits):
                 "    log stderr format raw local0 info\n"
                 "%s\n%s" % (self.socket_path, self.global_extra, self.config))
 
-    def check(self):
-        """haproxy -c: (exit status, output)."""
+    def _check(self):
         with open(self.conf_path, "w") as f:
             f.write(self.text())
         r = subprocess.run([HAPROXY, "-c", "-f", self.conf_path], capture_output=True,
                            timeout=20)
         return r.returncode, (r.stdout + r.stderr).decode("utf-8", "replace")
 
+    def check(self):
+        """haproxy -c of the configuration: (exit status, output)."""
+        if self._sockdir is not None:
+            return self._check()
+        self.socket_path = "/tmp/mpha-check/admin.sock"     # never bound by -c
+        try:
+            return self._check()
+        finally:
+            self.socket_path = None
+
     def start(self, timeout=10.0):
-        rc, out = self.check()
+        self._sockdir = tempfile.mkdtemp(prefix="mpha-", dir="/tmp")
+        self.socket_path = os.path.join(self._sockdir, "admin.sock")
+        rc, out = self._check()
         if rc != 0:
+            self._done()
             raise RuntimeError("haproxy -c refused the configuration:\n%s\n--- %s\n%s" % (
                 out, self.conf_path, self.text()))
         self._log = open(self.log_path, "ab")
@@ -111,7 +124,9 @@ class HAProxy(LogWaits):
         if self._log:
             self._log.close()
             self._log = None
-        shutil.rmtree(self._sockdir, ignore_errors=True)
+        if self._sockdir is not None:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._sockdir = None
 
     def stop(self, timeout=10.0):
         """Soft stop (SIGUSR1: stop listening, let sessions end), bounded by timeout,
