@@ -7,7 +7,7 @@ set -eu
 build_pkgs="gcc make pkg-config libssl-dev libyaml-dev libjansson-dev libc-ares-dev libhiredis-dev libcriterion-dev openssl"
 # clang: the sanitizer pass (its UBSan checks pointer arithmetic) and libFuzzer.
 san_pkgs="clang libclang-rt-14-dev"
-test_pkgs="python3 dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-sieve dovecot-lmtpd sieve-connect postfix swaks curl procps iproute2 redis-server msmtp prometheus"
+test_pkgs="python3 dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-sieve dovecot-lmtpd sieve-connect postfix swaks curl procps iproute2 redis-server msmtp prometheus haproxy"
 # Packaging (make deb, make install and their test): the .deb build, lintian, the
 # logrotate run, man page rendering and systemd-analyze verify of the unit.
 pkg_pkgs="dpkg-dev debhelper fakeroot lintian logrotate man-db groff-base systemd adduser ssl-cert"

@@ -1,6 +1,6 @@
 """The harness checks itself: real Dovecot/Postfix/Redis peers, the example auth
 service (every method and fault flag), the fake servers (and the fake Redis), the
-RESP codec and the MailProxy wrapper."""
+RESP codec, HAProxy and the MailProxy wrapper."""
 
 import hashlib
 import hmac
@@ -586,6 +586,39 @@ def test_fake_redis_modes(ctx):
     raises(ConnectionError, resp_call, closing.port, "PING", timeout=2)
     closing.wait_connections(2)
     assert closing.received == [b"", b""]            # closed before reading anything
+
+
+def test_haproxy_runtime_api_and_checks(ctx):
+    """HAProxy from a generated config: a health check that expects a greeting, a
+    client through the frontend, the runtime API's server state, stat and set
+    server state; a config haproxy -c refuses raises with its output."""
+    from harness import HAProxy
+    from harness.haproxy import ADMIN_FORCED_DRAIN, OP_DOWN, OP_UP
+    fake = ctx.fake_server("banner", banner=b"* OK fake\r\n", then="close")
+    port, dead = free_port(), free_port()
+    h = ctx.haproxy(
+        "defaults\n    mode tcp\n    option tcplog\n    log global\n"
+        "    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n"
+        "frontend f\n    bind 127.0.0.1:%d\n    default_backend b\n"
+        "backend b\n    option tcp-check\n    tcp-check expect string \"* OK\"\n"
+        "    server s1 127.0.0.1:%d check inter 200ms fall 1 rise 1\n"
+        "    server s2 127.0.0.1:%d check inter 200ms fall 1 rise 1\n"
+        % (port, fake.port, dead))
+    h.wait_server("b", "s1", lambda r: r["srv_op_state"] == OP_UP)
+    h.wait_server("b", "s2", lambda r: r["srv_op_state"] == OP_DOWN)
+    with LineClient(port, timeout=5, source=("127.0.0.7", 0)) as c:
+        assert c.readline() == b"* OK fake\r\n"
+    st = h.server_stat("b", "s2")
+    assert st["status"] == "DOWN" and st["check_status"] == "L4CON", st
+    h.wait_log(r"(?m)^127\.0\.0\.7:\d+ \[[^\]]+\] f b/s1 ")
+    h.set_state("b", "s1", "drain")
+    assert h.servers("b")["s1"]["srv_admin_state"] & ADMIN_FORCED_DRAIN
+    h.set_state("b", "s1", "ready")
+    h.wait_server("b", "s1", lambda r: r["srv_admin_state"] == 0)
+    e = raises(RuntimeError, HAProxy(ctx.path("bad"), "frontend f\n    bogus 1\n").start)
+    assert "bogus" in str(e), e
+    pid = h.pid
+    assert h.stop() is not None and not pid_alive(pid)
 
 
 # ------------------------------------------------------------------ the proxy wrapper

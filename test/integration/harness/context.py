@@ -6,6 +6,7 @@ import threading
 from .auth import AuthService
 from .dovecot import Dovecot, sieve_installed
 from .fakes import FakeAuth, FakeRedis, FakeServer
+from .haproxy import HAProxy
 from .postfix import Postfix
 from .proxy import MailProxy, run_cli
 from .redis import Redis
@@ -83,6 +84,8 @@ class Context:
                             stopped at teardown
     .fake_redis(mode, ...)  FakeRedis ("garbage", "half", "hang", "close") started,
                             stopped at teardown
+    .haproxy(config, **kw)  HAProxy(dir, config) (Debian's haproxy, runtime API on a
+                            unix socket) started, stopped at teardown
     .mailproxy(**kw)        MailProxy(self.bin, prefix, **kw) started (start=False to
                             only write the config), stopped at teardown; its logs are
                             scanned under --sanitizer
@@ -154,6 +157,11 @@ class Context:
         f = FakeRedis(mode, **kw)
         self.cleanup(f.stop)
         return f.start()
+
+    def haproxy(self, config, start=True, **kw):
+        h = HAProxy(self._subdir("haproxy"), config, **kw)
+        self.cleanup(h.stop)
+        return h.start() if start else h
 
     def mailproxy(self, start=True, **kw):
         mp = MailProxy(self.bin, self._subdir("mailproxy"), **kw)
