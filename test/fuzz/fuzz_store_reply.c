@@ -29,14 +29,10 @@
 #include <hiredis/read.h>
 
 #include "test/fuzz/lib/fuzzb_input.h"
+#include "test/fuzz/lib/fuzzb_redis.h"
 #include "worker/lookup/limit_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* hiredis 0.14 allocates an array's element pointers when it reads the
- * count: a count of 10^9 costs 8 GB before any element came. Not ours to
- * test: such inputs are skipped. */
-#define MAX_COUNT 4096
 
 /* FUZZB_VERBOSE=1: what the model made of each reply (to choose seeds). */
 static void
@@ -129,20 +125,17 @@ judge_fail(const redisReply *rp, unsigned sent)
 	}
 }
 
-/* Is there a '*' with a count above MAX_COUNT anywhere? */
-static int
-huge_count(const uint8_t *p, size_t n)
+static void
+judge_fail_reply(const redisReply *rp, void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		uint64_t c = 0;
-		if (p[i] != '*')
-			continue;
-		for (size_t j = i + 1; j < n && p[j] >= '0' && p[j] <= '9' && c <= MAX_COUNT; j++)
-			c = c * 10 + (uint64_t)(p[j] - '0');
-		if (c > MAX_COUNT)
-			return 1;
-	}
-	return 0;
+	judge_fail(rp, *(const unsigned *)arg);
+}
+
+static void
+judge_check_reply(const redisReply *rp, void *arg)
+{
+	(void)arg;
+	judge_check(rp);
 }
 
 int
@@ -152,48 +145,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzzb_chunker ch;
 	uint8_t mode = fuzzb_u8(&in);
 	unsigned sent = (mode >> 1) & 7;
-	size_t len, pos = 0;
+	size_t len;
 	const uint8_t *stream;
-	redisReader *rd;
 
 	fuzzb_chunker_init(&ch, &in);
 	stream = fuzzb_bytes(&in, in.n, &len);
-	if (huge_count(stream, len))
+	if (fuzzb_redis_huge_count(stream, len))
 		return 0;
 	/* No answer in time: the callbacks get NULL. */
 	if (mode & 1)
 		judge_fail(NULL, sent);
 	else
 		judge_check(NULL);
-	rd = redisReaderCreate();
-	FUZZB_CHECK(rd != NULL, "redisReaderCreate failed");
-	while (pos < len) {
-		size_t k = fuzzb_chunk(&ch, len - pos);
-		int stop = 0;
-
-		FUZZB_CHECK(redisReaderFeed(rd, (const char *)stream + pos, k) == REDIS_OK,
-		    "redisReaderFeed: %s", rd->errstr);
-		pos += k;
-		for (;;) {
-			void *rp = NULL;
-			if (redisReaderGetReply(rd, &rp) != REDIS_OK) {
-				/* Garbage on the wire: the connection drops, nothing more is read. */
-				FUZZB_CHECK(rp == NULL && rd->err == REDIS_ERR_PROTOCOL,
-				    "reader error %d: %s", rd->err, rd->errstr);
-				stop = 1;
-				break;
-			}
-			if (rp == NULL)
-				break;
-			if (mode & 1)
-				judge_fail(rp, sent);
-			else
-				judge_check(rp);
-			freeReplyObject(rp);
-		}
-		if (stop)
-			break;
-	}
-	redisReaderFree(rd);
+	/* Garbage on the wire: the connection drops, nothing more is read. */
+	fuzzb_redis_replies(stream, len, &ch, mode & 1 ? judge_fail_reply : judge_check_reply, &sent);
 	return 0;
 }

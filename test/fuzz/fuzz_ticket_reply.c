@@ -28,14 +28,11 @@
 
 #include "common/ticketring.h"
 #include "test/fuzz/lib/fuzzb_input.h"
+#include "test/fuzz/lib/fuzzb_redis.h"
 #include "worker/lookup/ticket_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* hiredis 0.14 allocates an array's element pointers when it reads the
- * count: a huge count costs gigabytes before any element came. Not ours to
- * test: such inputs are skipped. */
-#define MAX_COUNT 4096
 #define PERIOD 60
 #define P0 ((uint64_t)29000000)
 
@@ -113,19 +110,10 @@ judge(const redisReply *rp, uint8_t offset)
 			FUZZB_CHECK(holds(out, n, &keys[i]), "key %zu of the answer does not decrypt", i);
 }
 
-static int
-huge_count(const uint8_t *p, size_t n)
+static void
+judge_reply(const redisReply *rp, void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		uint64_t c = 0;
-		if (p[i] != '*')
-			continue;
-		for (size_t j = i + 1; j < n && p[j] >= '0' && p[j] <= '9' && c <= MAX_COUNT; j++)
-			c = c * 10 + (uint64_t)(p[j] - '0');
-		if (c > MAX_COUNT)
-			return 1;
-	}
-	return 0;
+	judge(rp, *(const uint8_t *)arg);
 }
 
 int
@@ -134,40 +122,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzzb_in in = { data, size };
 	struct fuzzb_chunker ch;
 	uint8_t offset = fuzzb_u8(&in);
-	size_t len, pos = 0;
+	size_t len;
 	const uint8_t *stream;
-	redisReader *rd;
 
 	fuzzb_chunker_init(&ch, &in);
 	stream = fuzzb_bytes(&in, in.n, &len);
-	if (huge_count(stream, len))
+	if (fuzzb_redis_huge_count(stream, len))
 		return 0;
 	judge(NULL, offset);
-	rd = redisReaderCreate();
-	FUZZB_CHECK(rd != NULL, "redisReaderCreate failed");
-	while (pos < len) {
-		size_t k = fuzzb_chunk(&ch, len - pos);
-		int stop = 0;
-
-		FUZZB_CHECK(redisReaderFeed(rd, (const char *)stream + pos, k) == REDIS_OK,
-		    "redisReaderFeed: %s", rd->errstr);
-		pos += k;
-		for (;;) {
-			void *rp = NULL;
-			if (redisReaderGetReply(rd, &rp) != REDIS_OK) {
-				FUZZB_CHECK(rp == NULL && rd->err == REDIS_ERR_PROTOCOL,
-				    "reader error %d: %s", rd->err, rd->errstr);
-				stop = 1;
-				break;
-			}
-			if (rp == NULL)
-				break;
-			judge(rp, offset);
-			freeReplyObject(rp);
-		}
-		if (stop)
-			break;
-	}
-	redisReaderFree(rd);
+	fuzzb_redis_replies(stream, len, &ch, judge_reply, &offset);
 	return 0;
 }

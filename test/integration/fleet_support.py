@@ -22,6 +22,7 @@ import threading
 import time
 
 from harness import LineClient, free_port, to_yaml, wait_pid_gone, wait_until
+from harness.util import bindable
 from harness.haproxy import OP_UP
 from tls_support import IMAP_GREETING, client_context, read_line, self_signed
 
@@ -108,21 +109,12 @@ def haproxy_config(lb, lb_bind, nodes, ports, inter="%dms" % CHECK_INTER_MS):
         servers_smtp=servers("smtp"))
 
 
-def _bindable(host, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
 def common_port(hosts):
     """A free port bindable on every host (the nodes listen on the same port, as
     machines of a fleet do)."""
     for _ in range(200):
         p = free_port(hosts[0])
-        if all(_bindable(h, p) for h in hosts[1:]):
+        if all(bindable(h, p) for h in hosts[1:]):
             return p
     raise RuntimeError("no port free on all of %s" % (hosts,))
 

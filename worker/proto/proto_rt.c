@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "worker/proto/proto.h"
+#include "worker/proto/sieve_parse.h"
 
 void
 creds_drop(char **field)
@@ -259,19 +260,6 @@ build_smtp(const struct srv_conf *c, struct proto_rt *rt)
 	rt->auth_list = finish(&b);	/* the HELO reply */
 }
 
-/* s as a ManageSieve quoted string (config_sieve.c let no control character in). */
-static void
-sieve_quote(struct buf *b, const char *s, size_t n)
-{
-	buf_puts(b, "\"");
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_puts(b, "\\");
-		buf_append(b, s + i, 1);
-	}
-	buf_puts(b, "\"");
-}
-
 /*
  * The capability block of RFC 5804 1.7, one "NAME" ["value"] line each:
  * the configured lines, with SASL and STARTTLS (as the variant has them)
@@ -296,10 +284,10 @@ sieve_caps(const struct srv_conf *c, const char *mechs, int starttls)
 		if (line == NULL)
 			break;
 		const char *sp = strchr(line, ' ');
-		sieve_quote(&b, line, sp ? (size_t)(sp - line) : strlen(line));
+		sieve_put_quoted(&b, line, sp ? (size_t)(sp - line) : strlen(line));
 		if (sp != NULL) {
 			buf_puts(&b, " ");
-			sieve_quote(&b, sp + 1, strlen(sp + 1));
+			sieve_put_quoted(&b, sp + 1, strlen(sp + 1));
 		}
 		buf_puts(&b, "\r\n");
 	}

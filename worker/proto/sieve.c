@@ -24,27 +24,11 @@ enum {
 /* A code in the text the session hands auth_failed() (limited_text, or the auth service's). */
 #define TRYLATER "(TRYLATER) "
 
-/*
- * s[0..n) as a quoted string. Callers hand no CR, LF or NUL (tags holding
- * them are refused; texts come from the configuration and auth headers).
- */
-static void
-put_string(struct buf *b, const char *s, size_t n)
-{
-	buf_puts(b, "\"");
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_puts(b, "\\");
-		buf_append(b, s + i, 1);
-	}
-	buf_puts(b, "\"");
-}
-
 static void
 reply(struct proto_ctx *ctx, const char *status, const char *code, const char *text)
 {
 	buf_printf(ctx->out, "%s %s", status, code ? code : "");
-	put_string(ctx->out, text, strlen(text));
+	sieve_put_quoted(ctx->out, text, strlen(text));
 	buf_puts(ctx->out, "\r\n");
 }
 
@@ -188,7 +172,7 @@ cmd_noop(struct proto_ctx *ctx, const char *cmd)
 		return invalid(ctx, NULL);
 	}
 	buf_puts(ctx->out, "OK (TAG ");
-	put_string(ctx->out, tag, n);
+	sieve_put_quoted(ctx->out, tag, n);
 	buf_puts(ctx->out, ") \"Done\"\r\n");
 	free(tag);
 	return PA_OK;

@@ -213,3 +213,15 @@ sieve_token_dup(const struct sieve_parser *p, const char *data, int t, size_t *n
 	*n = k;
 	return out;
 }
+
+void
+sieve_put_quoted(struct buf *b, const char *s, size_t n)
+{
+	buf_puts(b, "\"");
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_puts(b, "\\");
+		buf_append(b, s + i, 1);
+	}
+	buf_puts(b, "\"");
+}

@@ -31,5 +31,10 @@ enum sieve_parse_result sieve_parse(struct sieve_parser *p, const char *data, si
  * *n its length, which a literal's NUL bytes make longer than strlen().
  */
 char *sieve_token_dup(const struct sieve_parser *p, const char *data, int t, size_t *n);
+/*
+ * Appends s[0..n) to b as a quoted string, the tokenizer's inverse. The caller
+ * hands no CR, LF or NUL: a quoted string cannot hold them.
+ */
+void sieve_put_quoted(struct buf *b, const char *s, size_t n);
 
 #endif

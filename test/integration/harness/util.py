@@ -41,7 +41,8 @@ def _port_window():
     return max(1024, high - 12000), high
 
 
-def _bindable(host, port):
+def bindable(host, port):
+    """Whether a TCP socket can bind (host, port) now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
@@ -58,7 +59,7 @@ def free_port(host=LOOPBACK):
         if high - low >= 1000:
             for _ in range(500):
                 p = _rng.randint(low, high)
-                if p not in _handed_out and _bindable(host, p):
+                if p not in _handed_out and bindable(host, p):
                     _handed_out.add(p)
                     return p
         for _ in range(1000):              # no usable window: the kernel's choice
