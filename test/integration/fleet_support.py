@@ -22,7 +22,7 @@ import threading
 import time
 
 from harness import LineClient, free_port, to_yaml, wait_pid_gone, wait_until
-from harness.util import bindable
+from harness.util import bindable, read_text
 from harness.haproxy import OP_UP
 from tls_support import IMAP_GREETING, client_context, read_line, self_signed
 
@@ -175,9 +175,32 @@ class Fleet:
                  "listen": ["%s:%d proxy_protocol" % (addr, self.node_ports["smtp"])]},
             ],
         }
+        # one line per session with the client's own address and port (from the
+        # PROXY header) and when it ended: where each connection landed, in the
+        # node's own words (across_nodes())
+        mail["log_format"] = {"fleet": "$remote_addr:$remote_port $msec"}
+        mail["access_log"] = "%s fleet" % self.access_log_path(addr)
         mail.update(node_mail or {})
         return {"worker_processes": workers, "events": {"worker_connections": 1024},
                 "mail": mail}
+
+    def access_log_path(self, addr):
+        return self.ctx.path("access-%s.log" % addr)
+
+    def access_marks(self):
+        """{node name: the length of its access log now} (for across_nodes(since=))."""
+        return {n: len(read_text(self.access_log_path(a))) for n, a in zip(NAMES, NODES)}
+
+    def access_entries(self, since=None):
+        """[(end time, client (address, port), node name)] from the nodes' access logs
+        (from the offsets of since), in the order the sessions ended."""
+        rx = re.compile(r"(?m)^([0-9.]+):(\d+) ([0-9.]+)$")
+        out = []
+        for n, a in zip(NAMES, NODES):
+            text = read_text(self.access_log_path(a))[(since or {}).get(n, 0):]
+            out += [(float(m.group(3)), (m.group(1), int(m.group(2))), n)
+                    for m in rx.finditer(text)]
+        return sorted(out)
 
     def node(self, name):
         return self.nodes[NAMES.index(name)]
@@ -373,9 +396,9 @@ class ResumeChains:
     max_seconds); counts connections, resumed ones and errors. The first connection
     of each chain is a full handshake and is not counted. .conns lists every
     connection as (chain, client (address, port), resumed) in order, so that the
-    balancer's log can tell on which node each one landed (across_nodes())."""
+    nodes' access logs can tell on which node each one landed (across_nodes())."""
 
-    def __init__(self, port, chains=4, max_each=500, max_seconds=90, first_client=40,
+    def __init__(self, port, chains=4, max_each=2500, max_seconds=90, first_client=40,
                  tls13=True):
         self.port, self.chains, self.max_each, self.max_seconds = \
             port, chains, max_each, max_seconds
@@ -424,8 +447,13 @@ class ResumeChains:
 
     def wait_more(self, n, timeout=60):
         target = self.count() + n
-        wait_until(lambda: self.count() >= target, timeout,
-                   what="%d more TLS connections" % n)
+        try:
+            wait_until(lambda: self.count() >= target, timeout,
+                       what="%d more TLS connections" % n)
+        except TimeoutError as e:
+            with self._lock:
+                raise TimeoutError("%s; %d counted, %d errors, the last: %s" % (
+                    e, self.total, len(self.errors), self.errors[-5:])) from None
 
     def stop(self):
         self._stop.set()
@@ -441,19 +469,20 @@ class ResumeChains:
         return "%d of %d connections resumed (%.2f %%), %d errors" % (
             self.resumed, self.total, self.percent(), len(self.errors))
 
-    def across_nodes(self, lb, backend="imaps", since=0):
-        """From the balancer's connection log (one line per connection, when it
-        ends; from offset since; waits until every connection is there): (the
-        connections whose previous one in the chain landed on another node, how
-        many of those resumed, {node: resumed there})."""
-        rx = re.compile(r"(?m)^([0-9.]+):(\d+) \[[^\]]+\] %s %s/(\S+) " % (backend, backend))
+    def across_nodes(self, fleet, since=None):
+        """From the nodes' access logs (a line per session, when it ends; from the
+        offsets of since, Fleet.access_marks(); waits until every connection is
+        there): (the connections whose previous one in the chain landed on another
+        node, how many of those resumed, {node: resumed there})."""
+        mine = {src for _chain, src, _reused in self.conns}
 
         def landed():
             seen = {}
-            for m in rx.finditer(lb.log()[since:]):
-                seen.setdefault((m.group(1), int(m.group(2))), []).append(m.group(3))
+            for _t, src, node in fleet.access_entries(since):
+                if src in mine:
+                    seen.setdefault(src, []).append(node)
             return seen if sum(map(len, seen.values())) >= len(self.conns) else None
-        seen = wait_until(landed, 30, what="%d connections in the balancer's log"
+        seen = wait_until(landed, 30, what="%d connections in the nodes' access logs"
                           % len(self.conns))
         prev, other, other_resumed, per_node = {}, 0, 0, {}
         for chain, src, reused in self.conns:

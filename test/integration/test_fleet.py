@@ -99,8 +99,8 @@ def test_fleet_client_address_reaches_auth_dovecot_and_postfix(ctx):
 
 # ---------------------------------------------------------------- TLS resumption
 
-def _resume_report(what, fl, chains, since=0):
-    other, other_resumed, per_node = chains.across_nodes(fl.lb, since=since)
+def _resume_report(what, fl, chains, since=None):
+    other, other_resumed, per_node = chains.across_nodes(fl, since=since)
     print("%s: %s; %d connections landed on another node than their ticket's, %d of "
           "them resumed; resumed per node %s" % (
               what, chains.summary(), other, other_resumed, sorted(per_node.items())))
@@ -127,11 +127,11 @@ def test_fleet_tls_resumption_with_shared_key_files_and_their_rotation(ctx):
         alone.wait_more(60)
     finally:
         alone.stop()
-    other, other_resumed, _per_node = alone.across_nodes(fl.lb)
+    other, other_resumed, _per_node = alone.across_nodes(fl)
     print("each node's own keys: %s; %d landed on another node than their ticket's, "
           "%d of them resumed" % (alone.summary(), other, other_resumed))
     assert other and other_resumed == 0, (other, other_resumed)
-    mark = len(fl.lb.log())
+    mark = fl.access_marks()
     for mp in fl.nodes:
         fl.set_imaps(mp, ssl_session_ticket_key=[a])
         fl.reload_node(mp)
