@@ -302,7 +302,26 @@ def classify(e):
     return "other"
 
 
-class LoginLoad:
+class _Threads:
+    """self.nthreads threads running self._run(i) until stop() or their own bounds."""
+
+    def start(self):
+        self._ts = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                    for i in range(self.nthreads)]
+        for t in self._ts:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._ts:
+            t.join(60)
+        assert not any(t.is_alive() for t in self._ts), \
+            "%s threads did not stop" % type(self).__name__
+        return self
+
+
+class LoginLoad(_Threads):
     """threads clients each logging in and out through the balancer in a loop, as
     long as it runs, bounded by max_each logins per thread and max_seconds. Counts
     ok and failures by kind (refused, reset, other: a NO, an EOF, a timeout) and
@@ -310,7 +329,7 @@ class LoginLoad:
 
     def __init__(self, port, threads=4, max_each=2000, max_seconds=90, first_client=0,
                  user="alice", password="alicepw"):
-        self.port, self.threads, self.max_each, self.max_seconds = \
+        self.port, self.nthreads, self.max_each, self.max_seconds = \
             port, threads, max_each, max_seconds
         self.first_client, self.user, self.password = first_client, user, password
         self.ok = 0
@@ -344,13 +363,6 @@ class LoginLoad:
                     if len(self.errors) < 10:
                         self.errors.append("%s: %r" % (kind, err))
 
-    def start(self):
-        self._ts = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                    for i in range(self.threads)]
-        for t in self._ts:
-            t.start()
-        return self
-
     def count(self):
         with self._lock:
             return self.ok + sum(self.failed.values())
@@ -359,13 +371,6 @@ class LoginLoad:
         """Wait until n more logins were attempted (the load is really running)."""
         target = self.count() + n
         wait_until(lambda: self.count() >= target, timeout, what="%d more logins" % n)
-
-    def stop(self):
-        self._stop.set()
-        for t in self._ts:
-            t.join(30)
-        assert not any(t.is_alive() for t in self._ts), "load threads did not stop"
-        return self
 
     def summary(self):
         return "%d logins ok, failed %s" % (self.ok, self.failed)
@@ -390,7 +395,7 @@ def tls_greeting_via(port, context, session, source, host=LB, timeout=10.0):
         s.close()
 
 
-class ResumeChains:
+class ResumeChains(_Threads):
     """chains concurrent clients, each connecting again and again through the balancer
     and offering the session of its previous connection (bounded by max_each and
     max_seconds); counts connections, resumed ones and errors. The first connection
@@ -400,7 +405,7 @@ class ResumeChains:
 
     def __init__(self, port, chains=4, max_each=2500, max_seconds=90, first_client=40,
                  tls13=True):
-        self.port, self.chains, self.max_each, self.max_seconds = \
+        self.port, self.nthreads, self.max_each, self.max_seconds = \
             port, chains, max_each, max_seconds
         self.first_client, self.tls13 = first_client, tls13
         self.total = self.resumed = 0
@@ -434,13 +439,6 @@ class ResumeChains:
                     self.resumed += bool(reused)
             sess = new
 
-    def start(self):
-        self._ts = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                    for i in range(self.chains)]
-        for t in self._ts:
-            t.start()
-        return self
-
     def count(self):
         with self._lock:
             return self.total
@@ -454,13 +452,6 @@ class ResumeChains:
             with self._lock:
                 raise TimeoutError("%s; %d counted, %d errors, the last: %s" % (
                     e, self.total, len(self.errors), self.errors[-5:])) from None
-
-    def stop(self):
-        self._stop.set()
-        for t in self._ts:
-            t.join(60)
-        assert not any(t.is_alive() for t in self._ts), "TLS chains did not stop"
-        return self
 
     def percent(self):
         return 100.0 * self.resumed / self.total if self.total else 0.0

@@ -3,11 +3,10 @@ runner only collects test_*.py): the proxy set-up against the shared Dovecot, fr
 users with empty mailboxes, raw-socket and poplib clients, nginx's POP3 replies."""
 
 import base64
-import imaplib
 import poplib
 import uuid
 
-from harness import LineClient, wait_until
+from harness import LineClient
 
 GREETING = b"+OK POP3 ready"
 INVALID = b"-ERR invalid command\r\n"
@@ -38,30 +37,9 @@ def setup(ctx, users=None, auth_kw=None, mail=None, main=None, **srv):
     return dv, au, mp, mp.ports["pop3"]
 
 
-_pool = {"dv": None, "users": []}
-
-
-def _can_login(dv, name):
-    try:
-        dv.imap(name).logout()
-        return True
-    except (imaplib.IMAP4.error, OSError):
-        return False
-
-
 def fresh_user(dv, prefix="pop"):
-    """A new Dovecot user with an empty mailbox (the shared Dovecot keeps mail).
-    Dovecot looks at a changed passwd-file at most once a second, so users are made
-    in batches of 10 with one write and one wait."""
-    if _pool["dv"] is not dv or not _pool["users"]:
-        batch = [("pop%s" % uniq(), "pw%s" % uniq()) for _ in range(10)]
-        for name, pw in batch[:-1]:
-            dv.users[name] = pw
-        dv.add_user(*batch[-1])
-        wait_until(lambda: _can_login(dv, batch[-1][0]), 20, interval=0.1,
-                   what="Dovecot to see the new users")
-        _pool["dv"], _pool["users"] = dv, batch
-    return _pool["users"].pop()
+    """A new Dovecot user with an empty mailbox (Dovecot.fresh_user)."""
+    return dv.fresh_user(prefix)
 
 
 def connect(port, timeout=10.0):

@@ -5,7 +5,6 @@ strings and literals in answers, OK/NO/BYE with response codes) and the real cli
 sieve-connect (Debian's, STARTTLS only: implicit TLS is tested with Python's ssl)."""
 
 import base64
-import imaplib
 import os
 import re
 import shutil
@@ -14,7 +13,7 @@ import subprocess
 import time
 import uuid
 
-from harness import LineClient, Skip, client_tls_context, wait_until
+from harness import LineClient, Skip, client_tls_context
 
 # One Sieve script that files a marked message into a folder of its own. The folder
 # is made by the delivery (:create), so nothing has to exist beforehand.
@@ -81,29 +80,9 @@ def setup(ctx, auth_kw=None, mail=None, main=None, users=1, **srv):
     return dv, au, mp, mp.ports["sieve"], accounts
 
 
-_pool = {"dv": None, "users": []}
-
-
-def _can_login(dv, name):
-    try:
-        dv.imap(name).logout()
-        return True
-    except (imaplib.IMAP4.error, OSError):
-        return False
-
-
 def fresh_user(dv):
-    """A new Dovecot user with no scripts and an empty mailbox. Dovecot looks at a
-    changed passwd-file at most once a second: users are made 10 at a time."""
-    if _pool["dv"] is not dv or not _pool["users"]:
-        batch = [("sv%s" % uniq(), "pw%s" % uniq()) for _ in range(10)]
-        for name, pw in batch[:-1]:
-            dv.users[name] = pw
-        dv.add_user(*batch[-1])
-        wait_until(lambda: _can_login(dv, batch[-1][0]), 20, interval=0.1,
-                   what="Dovecot to see the new users")
-        _pool["dv"], _pool["users"] = dv, batch
-    return _pool["users"].pop()
+    """A new Dovecot user with no scripts and an empty mailbox (Dovecot.fresh_user)."""
+    return dv.fresh_user("sv")
 
 
 class Response:

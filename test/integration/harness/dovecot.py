@@ -10,9 +10,10 @@ import ssl as ssl_mod
 import subprocess
 import tempfile
 import time
+import uuid
 
 from .util import (LOOPBACK, LogWaits, Skip, free_ports, mkdir, read_text, register_live,
-                   tail, unregister_live)
+                   tail, unregister_live, wait_until)
 
 DEFAULT_USERS = {"alice": "alicepw", "bob": "bobpw"}
 
@@ -74,6 +75,7 @@ class Dovecot(LogWaits):
             raise ValueError("ssl must be no, yes or required")
         self.dir = mkdir(os.path.abspath(workdir))
         self.users = dict(DEFAULT_USERS if users is None else users)
+        self._fresh = []            # fresh_user()'s batch
         self.ssl = ssl
         self.extra_conf = extra_conf
         self.oauth2 = oauth2
@@ -123,6 +125,28 @@ class Dovecot(LogWaits):
         self.users[name] = password
         if self.proc is not None:
             self._write_passwd()
+
+    def fresh_user(self, prefix="u"):
+        """(name, password) of a new user with an empty mailbox and no scripts (the
+        shared Dovecot keeps mail). Dovecot looks at a changed passwd-file at most
+        once a second, so users are made 10 at a time with one write and one wait."""
+        if not self._fresh:
+            batch = [("%s%s" % (prefix, uuid.uuid4().hex[:10]), "pw" + uuid.uuid4().hex[:10])
+                     for _ in range(10)]
+            for name, pw in batch[:-1]:
+                self.users[name] = pw
+            self.add_user(*batch[-1])
+            wait_until(lambda: self._can_login(batch[-1][0]), 20, interval=0.1,
+                       what="Dovecot to see the new users")
+            self._fresh = batch
+        return self._fresh.pop()
+
+    def _can_login(self, name):
+        try:
+            self.imap(name).logout()
+            return True
+        except (imaplib.IMAP4.error, OSError):
+            return False
 
     def _oauth2_conf(self):
         return """introspection_url = {url}
