@@ -67,13 +67,23 @@ session_shutdown(void)
 static size_t
 client_buffer(const struct srv_conf *c)
 {
-	size_t n = c->protocol == MP_PROTO_IMAP ? c->imap_client_buffer :
-	    c->protocol == MP_PROTO_POP3 ? c->pop3_client_buffer :
-	    c->protocol == MP_PROTO_SIEVE ? c->sieve_client_buffer : c->smtp_client_buffer;
-	unsigned auth = c->protocol == MP_PROTO_IMAP ? c->imap_auth :
-	    c->protocol == MP_PROTO_POP3 ? c->pop3_auth :
-	    c->protocol == MP_PROTO_SIEVE ? c->sieve_auth : c->smtp_auth;
+	size_t n;
+	unsigned auth;
 
+	switch (c->protocol) {
+	case MP_PROTO_IMAP:
+		n = c->imap_client_buffer, auth = c->imap_auth;
+		break;
+	case MP_PROTO_POP3:
+		n = c->pop3_client_buffer, auth = c->pop3_auth;
+		break;
+	case MP_PROTO_SIEVE:
+		n = c->sieve_client_buffer, auth = c->sieve_auth;
+		break;
+	default:
+		n = c->smtp_client_buffer, auth = c->smtp_auth;
+		break;
+	}
 	/* A 16 KB bearer token must fit the line that carries it. */
 	if ((auth & AUTHM_OAUTH) && n < SASL_OAUTH_LINE_MAX)
 		n = SASL_OAUTH_LINE_MAX;
