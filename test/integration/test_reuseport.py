@@ -298,7 +298,7 @@ def test_wildcard_and_exact_address_with_bind_share_a_port(ctx):
     for host in ("127.0.0.1", "127.0.0.2"):
         with socket.create_connection((host, port), timeout=10) as s:
             assert greeting(s).startswith(b"* OK"), host
-    assert "steered to 2 workers" in mp.log()
+    mp.wait_log(r"steered to 2 workers")
 
 
 def test_upgrade_from_shared_sockets_keeps_them(ctx):
