@@ -61,7 +61,7 @@ else
 BIN := mailproxy
 endif
 
-.PHONY: all check unit integration asan deps demo bench bench-tools clean size check-includes check-pure docs check-docs \
+.PHONY: all check unit integration asan asan-unit deps demo bench bench-tools clean size check-includes check-pure docs check-docs \
 	fuzz fuzz-bins fuzz-replay install uninstall deb
 
 # Objects are rebuilt when the compiler or its flags change (a tree built without
@@ -140,12 +140,14 @@ check-docs: $(BIN)
 	@./$(BIN) --reference-man | diff -u docs/mailproxy.yaml.5 - \
 	  || { echo "docs/mailproxy.yaml.5 is stale: run 'make docs'"; exit 1; }
 
-asan:
+asan: asan-unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) test/integration/run.py --bin $(abspath build-asan/mailproxy) --sanitizer
+
+asan-unit:
 	$(MAKE) SAN=1 CC=$(SAN_CC) BUILD=build-asan all build-asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  build-asan/unit-tests --jobs 2 --short-filename
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTHON) test/integration/run.py --bin $(abspath build-asan/mailproxy) --sanitizer
 
 check: deps
 	$(MAKE) size
@@ -154,8 +156,9 @@ check: deps
 	$(MAKE) check-pure
 	$(MAKE) check-docs
 	$(MAKE) unit
-	$(MAKE) integration
-	$(MAKE) asan
+	$(MAKE) asan-unit
+	PYTHON=$(PYTHON) scripts/integration-pair.sh $(abspath $(BIN)) \
+	  $(abspath build-asan/mailproxy) $(abspath $(BUILD))
 	$(MAKE) fuzz-replay
 
 # Replays every committed corpus file once through its harness, in the sanitizer

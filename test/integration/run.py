@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """mailproxy integration tests: discovers test_*.py here and runs every test_* function.
 
-    python3 test/integration/run.py --bin /abs/path/mailproxy [--sanitizer] [-k PATTERN]
+    python3 test/integration/run.py --bin /abs/path/mailproxy [--sanitizer] [--netns] [-k PATTERN]
 
 Each test gets a harness.Context (see README.md). One line per test (PASS / FAIL /
 SKIP with its duration, failures followed by the traceback and log tails), then the
@@ -17,6 +17,7 @@ import inspect
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,6 +147,25 @@ def run_one(session, name, func, tmp, timeout):
     return status, detail
 
 
+NETNS_ENV = "MAILPROXY_IT_NETNS"
+
+
+def enter_netns():
+    """Re-executes this run inside a network namespace of its own (unshare(1) execs,
+    so the PID stays) and brings its loopback up: two runs at once then share no
+    port and no 127.0.0.x address. Needs root; returns only inside the namespace."""
+    if os.environ.get(NETNS_ENV) == "1":
+        r = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("run.py: cannot bring up the namespace's loopback: " + r.stderr.strip())
+        return
+    os.environ[NETNS_ENV] = "1"
+    try:
+        os.execvp("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv)
+    except OSError as e:
+        sys.exit("run.py: --netns needs unshare(1): %s" % e)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.path.join(REPO, "mailproxy"),
@@ -159,7 +179,11 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp directories")
     ap.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     ap.add_argument("--list", action="store_true", help="list the selected tests and exit")
+    ap.add_argument("--netns", action="store_true",
+                    help="run in a network namespace of its own (root; see enter_netns)")
     a = ap.parse_args()
+    if a.netns and not a.list:
+        enter_netns()
 
     binary = os.path.abspath(a.bin)
     tests = discover(a.patterns)
