@@ -15,7 +15,8 @@ plain=$1 san=$2 logs=$3
 run="${PYTHON:-python3} test/integration/run.py"
 san_env="ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
 
-if ! unshare --net true 2>/dev/null; then
+# The same steps run.py --netns takes: a namespace, and its loopback up.
+if ! unshare --net ip link set lo up 2>/dev/null; then
 	echo "integration-pair: no network namespaces here (not root?): one pass after the other"
 	$run --bin "$plain" || exit 1
 	env $san_env $run --bin "$san" --sanitizer || exit 1
