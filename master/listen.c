@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -71,6 +72,35 @@ fail:
 	return -1;
 }
 
+/*
+ * An address in use is tried again, as nginx does (5 tries, 500 ms apart):
+ * right after a reload that dropped it, the previous generation's workers
+ * may not have closed their copies yet, and a reload that brings it back
+ * must not fail for that. Anything else, or still in use after 2 s, fails.
+ */
+#define BIND_TRIES 5
+#define BIND_RETRY_MS 500
+
+static int
+bind_retrying(int fd, const struct sockaddr *addr)
+{
+	const struct timespec pause = { BIND_RETRY_MS / 1000, BIND_RETRY_MS % 1000 * 1000000L };
+	char a[NET_ADDRSTRLEN];
+
+	for (int tries = 1;; tries++) {
+		if (bind(fd, addr, net_socklen(addr)) == 0)
+			return 0;
+		if (errno != EADDRINUSE || tries == BIND_TRIES)
+			return -1;
+		net_ntop_port(addr, a, sizeof(a));
+		log_msg(LL_NOTICE, "bind() to %s failed: %s; trying again in %d ms", a,
+		    strerror(EADDRINUSE), BIND_RETRY_MS);
+		struct timespec left = pause;
+		while (nanosleep(&left, &left) < 0 && errno == EINTR)
+			;
+	}
+}
+
 static int
 open_socket(const struct listen_conf *lc, const struct sockaddr *addr, int reuseport, int do_listen,
     char *err, size_t errlen)
@@ -94,7 +124,7 @@ open_socket(const struct listen_conf *lc, const struct sockaddr *addr, int reuse
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) < 0)
 			goto fail;
 	}
-	if (bind(fd, addr, net_socklen(addr)) < 0)
+	if (bind_retrying(fd, addr) < 0)
 		goto fail;
 	if (do_listen && apply_options(fd, lc, err, errlen) < 0) {
 		close(fd);

@@ -273,6 +273,45 @@ def test_second_instance_on_the_address_fails_to_bind(ctx):
     assert listeners_on(port) == 2
 
 
+def set_servers(mp, servers):
+    mp.config["mail"]["servers"] = servers
+    with open(mp.config_path, "w") as f:
+        f.write(to_yaml(mp.config) + "\n")
+
+
+def test_reload_brings_back_an_address_the_old_workers_still_hold(ctx):
+    """A reload drops an address, and the next brings it back before the previous
+    generation's workers have closed their copies (held here with SIGSTOP): the master
+    tries the bind again, 500 ms apart as nginx does, and the reload succeeds once they
+    let go, instead of failing with "Address already in use"."""
+    keep, back = free_port(), free_port()
+    mail = {"auth_http": "127.0.0.1:9/"}
+    mp = ctx.mailproxy(servers=[imap(keep), imap(back)], mail=mail, main={"worker_processes": 2})
+    old = mp.workers()
+    for w in old:
+        os.kill(w, signal.SIGSTOP)
+    try:
+        set_servers(mp, [imap(keep)])
+        mp.reload()
+        mp.wait_log(r"configuration generation 1 is running", timeout=20)
+        assert listeners_on(back) == 2, "the stopped workers' copies of the dropped address"
+        set_servers(mp, [imap(keep), imap(back)])
+        mp.reload()
+        mp.wait_log(r"bind\(\) to 127\.0\.0\.1:%d failed: Address already in use; "
+                    r"trying again in 500 ms" % back, timeout=20)
+    finally:
+        for w in old:
+            try:
+                os.kill(w, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    mp.wait_log(r"configuration generation 2 is running", timeout=20)
+    assert "reload failed" not in mp.log()
+    with socket.create_connection(("127.0.0.1", back), timeout=10) as s:
+        assert greeting(s).startswith(b"* OK"), "the address brought back serves"
+    assert listeners_on(back) == 2, "one socket per new worker, the old copies gone"
+
+
 def test_reload_keeps_the_kind_of_socket_an_address_has(ctx):
     """reuseport=off to the default: the shared socket stays (a group could not bind next
     to it) until a restart, with a warning; connections go on."""
