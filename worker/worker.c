@@ -104,13 +104,12 @@ pick_entry(struct listener *l, int fd)
 	return &l->ents[0];
 }
 
-static void
-accept_cb(struct ev_io *io, uint32_t events)
+/* One accept4() on w: 1 a session started, 0 nothing queued, -1 accepting stopped. */
+static int
+accept_one(struct wlistener *w)
 {
-	struct wlistener *w = (struct wlistener *)io;
 	unsigned limit = cy->cf->main.worker_connections;
 
-	(void)events;
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
@@ -124,12 +123,12 @@ accept_cb(struct ev_io *io, uint32_t events)
 			log_msg(LL_WARN, "%u worker_connections are not enough", limit);
 			accept_paused = 1;
 			listeners_enable(0);
-			return;
+			return -1;
 		}
 		fd = accept4(w->l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
+				return 0;
 			if (errno == ECONNABORTED || errno == EINTR)
 				continue;
 			log_errno(LL_ALERT, errno, "accept4() failed");
@@ -139,12 +138,41 @@ accept_cb(struct ev_io *io, uint32_t events)
 				listeners_enable(0);
 				timer_set(&accept_timer, ACCEPT_RETRY_MS, accept_resume);
 			}
-			return;
+			return -1;
 		}
 		STAT_ADD(accepted, 1);
 		session_start(cy, pick_entry(w->l, fd), fd, (struct sockaddr *)&peer, plen);
-		if (!cy->cf->main.multi_accept)
-			return;
+		return 1;
+	}
+}
+
+static void
+accept_cb(struct ev_io *io, uint32_t events)
+{
+	struct wlistener *w = (struct wlistener *)io;
+
+	(void)events;
+	while (accept_one(w) > 0 && cy->cf->main.multi_accept)
+		;
+}
+
+/*
+ * Connections already queued when draining starts are served, not reset: a
+ * socket may close for good with this worker (the extra sockets of a binary
+ * upgrade that is rolled back, or a stop), and its clients were told yes by
+ * the handshake. At most a backlog's worth per socket: what comes later is
+ * for whoever still holds the socket.
+ */
+static void
+accept_queued(void)
+{
+	for (size_t i = 0; i < nwls; i++) {
+		int n = wls[i].l->ents[0].lc->backlog;
+
+		if (wls[i].io.fd < 0 || accept_paused)
+			continue;
+		while (n-- > 0 && accept_one(&wls[i]) > 0)
+			;
 	}
 }
 
@@ -189,6 +217,7 @@ start_draining(void)
 	draining = 1;
 	if (stats_self)
 		stats_self->state = SLOT_EXITING;
+	accept_queued();
 	close_listeners();
 	timer_cancel(&accept_timer);
 	log_msg(LL_NOTICE, "gracefully shutting down");

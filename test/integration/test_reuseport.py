@@ -13,7 +13,8 @@ import socket
 import threading
 import time
 
-from harness import free_port, wait_until
+from harness import children_of, free_port, wait_pid_gone, wait_until
+from harness.util import pid_alive, stop_pid
 from harness.yamlgen import to_yaml
 
 M32 = 0xffffffff
@@ -310,6 +311,74 @@ def test_reload_brings_back_an_address_the_old_workers_still_hold(ctx):
     with socket.create_connection(("127.0.0.1", back), timeout=10) as s:
         assert greeting(s).startswith(b"* OK"), "the address brought back serves"
     assert listeners_on(back) == 2, "one socket per new worker, the old copies gone"
+
+
+def stop_group(master):
+    """A master this test started by USR2, and its workers (held or not), by PID."""
+    if master and pid_alive(master):
+        kids = children_of(master)
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        stop_pid(master, signal.SIGQUIT, timeout=10)
+        for k in kids:
+            stop_pid(k, signal.SIGTERM, timeout=5)
+
+
+def read_greeting(s):
+    try:
+        return greeting(s)
+    except OSError:
+        return b""
+
+
+def test_rolled_back_upgrade_serves_what_its_extra_sockets_queued(ctx):
+    """An upgrade to more workers rolled back as nginx documents it (WINCH, then HUP to
+    the old master and QUIT to the new one): connections queued on the sockets that
+    only the new workers had are accepted and greeted when those workers start
+    draining, not reset when the sockets close. The new workers are held with SIGSTOP
+    so that the connections wait in their queues."""
+    port = free_port()
+    mp = ctx.mailproxy(servers=[imap(port)], mail={"auth_http": "127.0.0.1:9/"},
+                       main={"worker_processes": 2})
+    rewrite(mp, worker_processes=4)
+    mp.signal(signal.SIGUSR2)
+    wait_until(lambda: mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
+    new_master = mp.pidfile_pid()
+    ctx.cleanup(lambda: stop_group(new_master))
+    new_workers = wait_until(lambda: len(children_of(new_master)) == 4 and children_of(new_master),
+                             20, what="the new master's 4 workers")
+    old_workers = [w for w in children_of(mp.pid) if w != new_master]
+    mp.signal(signal.SIGWINCH)
+    for w in old_workers:
+        assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
+    for w in new_workers:
+        os.kill(w, signal.SIGSTOP)
+    clients = []
+    try:
+        # The new master's program steers by hash % 4: sockets 2 and 3 are its own.
+        for p in client_ports(200):
+            if rp_hash(LOOPBACK_INT, p) % 4 >= 2 and len(clients) < 6:
+                s = connect_from(p, port)
+                if s is not None:
+                    clients.append(s)
+        assert len(clients) == 6
+        mp.signal(signal.SIGHUP)
+        wait_until(lambda: len([c for c in children_of(mp.pid) if c != new_master]) == 2, 20,
+                   what="the old master's workers back")
+        os.kill(new_master, signal.SIGQUIT)
+    finally:
+        for w in new_workers:
+            os.kill(w, signal.SIGCONT)
+    got = [read_greeting(s) for s in clients]
+    for s in clients:
+        s.close()
+    assert all(g.startswith(b"* OK") for g in got), got
+    assert wait_pid_gone(new_master, 20), "the new master did not leave"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        assert greeting(s).startswith(b"* OK"), "the old master serves the address again"
 
 
 def test_reload_keeps_the_kind_of_socket_an_address_has(ctx):
