@@ -140,9 +140,11 @@ check-docs: $(BIN)
 	@./$(BIN) --reference-man | diff -u docs/mailproxy.yaml.5 - \
 	  || { echo "docs/mailproxy.yaml.5 is stale: run 'make docs'"; exit 1; }
 
+# The sanitizers' options for the integration tests (a leak or UB report fails a test).
+SAN_IT_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
 asan: asan-unit
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTHON) test/integration/run.py --bin $(abspath build-asan/mailproxy) --sanitizer
+	$(SAN_IT_ENV) $(PYTHON) test/integration/run.py --bin $(abspath build-asan/mailproxy) --sanitizer
 
 asan-unit:
 	$(MAKE) SAN=1 CC=$(SAN_CC) BUILD=build-asan all build-asan/unit-tests
@@ -157,7 +159,7 @@ check: deps
 	$(MAKE) check-docs
 	$(MAKE) unit
 	$(MAKE) asan-unit
-	PYTHON=$(PYTHON) scripts/integration-pair.sh $(abspath $(BIN)) \
+	PYTHON=$(PYTHON) SAN_IT_ENV="$(SAN_IT_ENV)" scripts/integration-pair.sh $(abspath $(BIN)) \
 	  $(abspath build-asan/mailproxy) $(abspath $(BUILD))
 	$(MAKE) fuzz-replay
 

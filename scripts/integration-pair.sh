@@ -7,13 +7,15 @@
 # pass alone. Where namespaces are not available (not root), the passes run
 # one after the other, as `make integration asan` would.
 #
-# Usage: scripts/integration-pair.sh PLAIN_BINARY SANITIZER_BINARY LOG_DIR
+# Usage: SAN_IT_ENV="ASAN_OPTIONS=... UBSAN_OPTIONS=..." \
+#        scripts/integration-pair.sh PLAIN_BINARY SANITIZER_BINARY LOG_DIR
+# (make check passes the Makefile's SAN_IT_ENV, the options `make asan` uses.)
 # The plain pass prints as it goes; the sanitizer pass's lines follow when it is
 # done (its log is LOG_DIR/integration-asan.log). Fails if either pass fails.
 set -u
 plain=$1 san=$2 logs=$3
 run="${PYTHON:-python3} test/integration/run.py"
-san_env="ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+san_env=${SAN_IT_ENV:?"the sanitizer options, as make check passes them"}
 
 # The same steps run.py --netns takes: a namespace, and its loopback up.
 if ! unshare --net ip link set lo up 2>/dev/null; then

@@ -14,7 +14,7 @@ import threading
 import time
 
 from harness import children_of, free_port, wait_pid_gone, wait_until
-from harness.util import pid_alive, stop_pid
+from harness.util import send_signal
 from harness.yamlgen import to_yaml
 
 M32 = 0xffffffff
@@ -89,8 +89,10 @@ def listeners_on(port):
     return n
 
 
-def rewrite(mp, **main):
+def rewrite(mp, servers=None, **main):
     mp.config.update(main)
+    if servers is not None:
+        mp.config["mail"]["servers"] = servers
     with open(mp.config_path, "w") as f:
         f.write(to_yaml(mp.config) + "\n")
 
@@ -274,12 +276,6 @@ def test_second_instance_on_the_address_fails_to_bind(ctx):
     assert listeners_on(port) == 2
 
 
-def set_servers(mp, servers):
-    mp.config["mail"]["servers"] = servers
-    with open(mp.config_path, "w") as f:
-        f.write(to_yaml(mp.config) + "\n")
-
-
 def test_reload_brings_back_an_address_the_old_workers_still_hold(ctx):
     """A reload drops an address, and the next brings it back before the previous
     generation's workers have closed their copies (held here with SIGSTOP): the master
@@ -292,39 +288,22 @@ def test_reload_brings_back_an_address_the_old_workers_still_hold(ctx):
     for w in old:
         os.kill(w, signal.SIGSTOP)
     try:
-        set_servers(mp, [imap(keep)])
+        rewrite(mp, servers=[imap(keep)])
         mp.reload()
         mp.wait_log(r"configuration generation 1 is running", timeout=20)
         assert listeners_on(back) == 2, "the stopped workers' copies of the dropped address"
-        set_servers(mp, [imap(keep), imap(back)])
+        rewrite(mp, servers=[imap(keep), imap(back)])
         mp.reload()
         mp.wait_log(r"bind\(\) to 127\.0\.0\.1:%d failed: Address already in use; "
                     r"trying again in 500 ms" % back, timeout=20)
     finally:
         for w in old:
-            try:
-                os.kill(w, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+            send_signal(w, signal.SIGCONT)
     mp.wait_log(r"configuration generation 2 is running", timeout=20)
     assert "reload failed" not in mp.log()
     with socket.create_connection(("127.0.0.1", back), timeout=10) as s:
         assert greeting(s).startswith(b"* OK"), "the address brought back serves"
     assert listeners_on(back) == 2, "one socket per new worker, the old copies gone"
-
-
-def stop_group(master):
-    """A master this test started by USR2, and its workers (held or not), by PID."""
-    if master and pid_alive(master):
-        kids = children_of(master)
-        for k in kids:
-            try:
-                os.kill(k, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        stop_pid(master, signal.SIGQUIT, timeout=10)
-        for k in kids:
-            stop_pid(k, signal.SIGTERM, timeout=5)
 
 
 def read_greeting(s):
@@ -343,14 +322,9 @@ def test_rolled_back_upgrade_serves_what_its_extra_sockets_queued(ctx):
     port = free_port()
     mp = ctx.mailproxy(servers=[imap(port)], mail={"auth_http": "127.0.0.1:9/"},
                        main={"worker_processes": 2})
+    old_workers = mp.workers()
     rewrite(mp, worker_processes=4)
-    mp.signal(signal.SIGUSR2)
-    wait_until(lambda: mp.pidfile_pid() not in (None, mp.pid), 20, what="the new master")
-    new_master = mp.pidfile_pid()
-    ctx.cleanup(lambda: stop_group(new_master))
-    new_workers = wait_until(lambda: len(children_of(new_master)) == 4 and children_of(new_master),
-                             20, what="the new master's 4 workers")
-    old_workers = [w for w in children_of(mp.pid) if w != new_master]
+    new_master, new_workers = mp.upgrade_start(ctx, 4)
     mp.signal(signal.SIGWINCH)
     for w in old_workers:
         assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
@@ -371,7 +345,7 @@ def test_rolled_back_upgrade_serves_what_its_extra_sockets_queued(ctx):
         os.kill(new_master, signal.SIGQUIT)
     finally:
         for w in new_workers:
-            os.kill(w, signal.SIGCONT)
+            send_signal(w, signal.SIGCONT)
     got = [read_greeting(s) for s in clients]
     for s in clients:
         s.close()

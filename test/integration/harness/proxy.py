@@ -8,8 +8,8 @@ import subprocess
 import time
 
 from .util import (LOOPBACK, LogWaits, children_of, free_port, is_listening, listening_ports,
-                   mkdir, pid_alive, read_text, register_live, stop_pid, tail, unregister_live,
-                   wait_pid_gone, wait_until)
+                   mkdir, pid_alive, read_text, register_live, send_signal, stop_pid, tail,
+                   unregister_live, wait_pid_gone, wait_until)
 from .yamlgen import to_yaml
 
 
@@ -281,33 +281,41 @@ class MailProxy(LogWaits):
     def reload(self):
         self.signal(signal.SIGHUP)
 
-    def upgrade(self, ctx, workers):
-        """Binary upgrade as an operator does it: USR2, wait for the new master and
-        its workers, WINCH (the old workers go), QUIT (the old master goes). Returns
-        (the new master's PID, its workers); ctx stops the new master at cleanup."""
+    def upgrade_start(self, ctx, workers):
+        """USR2, then wait for the new master and its workers; returns (the new
+        master's PID, its workers). ctx stops the new master and its workers at
+        cleanup, waking any a test holds with SIGSTOP."""
         new_master = [None]
 
         def stop_new():
             pid = new_master[0]
             if pid and pid_alive(pid):
                 kids = children_of(pid)
+                for k in kids:
+                    send_signal(k, signal.SIGCONT)
                 stop_pid(pid, signal.SIGQUIT, timeout=10)
                 for k in kids:
                     stop_pid(k, signal.SIGTERM, timeout=5)
         ctx.cleanup(stop_new)
-        old_workers = self.workers()
         self.signal(signal.SIGUSR2)
         wait_until(lambda: os.path.exists(self.pid_path + ".oldbin") and
                    self.pidfile_pid() not in (None, self.pid), 20, what="the new master")
         new_master[0] = self.pidfile_pid()
         wait_until(lambda: len(children_of(new_master[0])) == workers, 20, what="the new workers")
-        new_workers = children_of(new_master[0])
+        return new_master[0], children_of(new_master[0])
+
+    def upgrade(self, ctx, workers):
+        """Binary upgrade as an operator does it: USR2, wait for the new master and
+        its workers, WINCH (the old workers go), QUIT (the old master goes). Returns
+        (the new master's PID, its workers); ctx stops the new master at cleanup."""
+        old_workers = self.workers()
+        new_master, new_workers = self.upgrade_start(ctx, workers)
         self.signal(signal.SIGWINCH)
         for w in old_workers:
             assert wait_pid_gone(w, 15), "old worker %d still running after WINCH" % w
         self.signal(signal.SIGQUIT)
         assert self.wait_exit(15) is not None, "the old master did not leave"
-        return new_master[0], new_workers
+        return new_master, new_workers
 
     def wait_exit(self, timeout=10.0):
         """Wait for the master to exit by itself; its exit status (None on timeout)."""
